@@ -1,0 +1,205 @@
+import type { ErrorDetail } from '../core/errors.js';
+import { EVENT_TYPES, type EventType } from '../core/events.js';
+import { parseSchedule } from '../core/schedule.js';
+import type { FieldSpec } from '../connectors/sdk.js';
+import type { Cipher } from '../security/cipher.js';
+import type { AccountConfigTable } from '../store/schema.js';
+
+/** The masked value shown for every write-only secret that is set. */
+export const MASK = '********';
+
+/** Envelope keys a `webhook_extra_fields` entry may not override. */
+export const RESERVED_WEBHOOK_FIELDS = ['id', 'type', 'status', 'account_id', 'data', 'occurred_at'] as const;
+
+type AuthType = 'bearer' | 'api_key';
+
+/** Account config as written (PUT); every field optional, `null` clears, write-only secrets included. */
+export interface ConfigInput {
+  session_type?: 'one-shot' | 'persistent';
+  login_mode?: 'simple' | 'assisted';
+  schedule?: string | null;
+  assist_timeout_seconds?: number;
+  fatal_threshold?: number;
+  credentials?: Record<string, string> | null;
+  otp_phone?: string | null;
+  totp_secret?: string | null;
+  notification_endpoint_url?: string | null;
+  notification_auth_type?: AuthType | null;
+  notification_auth_token?: string | null;
+  notification_events?: EventType[] | null;
+  webhook_url?: string | null;
+  webhook_auth_type?: AuthType | null;
+  webhook_auth_token?: string | null;
+  webhook_extra_fields?: Record<string, string | number | boolean> | null;
+  silent_ingestion?: boolean;
+}
+
+/** Account config as read: secrets replaced by MASK (or null when unset). */
+export interface ConfigView {
+  session_type: 'one-shot' | 'persistent';
+  login_mode: 'simple' | 'assisted';
+  schedule: string | null;
+  assist_timeout_seconds: number;
+  fatal_threshold: number;
+  credentials: Record<string, string> | null;
+  otp_phone: string | null;
+  totp_secret: string | null;
+  notification_endpoint_url: string | null;
+  notification_auth_type: AuthType | null;
+  notification_auth_token: string | null;
+  notification_events: EventType[] | null;
+  webhook_url: string | null;
+  webhook_auth_type: AuthType | null;
+  webhook_auth_token: string | null;
+  webhook_extra_fields: Record<string, string | number | boolean> | null;
+  silent_ingestion: boolean;
+}
+
+/** Defaults of a new account: assisted logins, no schedule (manual scrapes only), 5 minutes for a code. */
+export const DEFAULT_CONFIG = {
+  session_type: 'one-shot',
+  login_mode: 'assisted',
+  schedule: null,
+  assist_timeout_seconds: 300,
+  fatal_threshold: 3,
+} as const;
+
+export function configView(row: AccountConfigTable, credentialFieldNames: string[] | null): ConfigView {
+  const mask = (value: string | null) => (value === null ? null : MASK);
+  return {
+    session_type: row.session_type,
+    login_mode: row.login_mode,
+    schedule: row.schedule,
+    assist_timeout_seconds: row.assist_timeout_seconds,
+    fatal_threshold: row.fatal_threshold,
+    credentials: credentialFieldNames ? Object.fromEntries(credentialFieldNames.map((name) => [name, MASK])) : null,
+    otp_phone: row.otp_phone,
+    totp_secret: mask(row.totp_secret_enc),
+    notification_endpoint_url: row.notification_endpoint_url,
+    notification_auth_type: row.notification_auth_type,
+    notification_auth_token: mask(row.notification_auth_token_enc),
+    notification_events: row.notification_events ? (JSON.parse(row.notification_events) as EventType[]) : null,
+    webhook_url: row.webhook_url,
+    webhook_auth_type: row.webhook_auth_type,
+    webhook_auth_token: mask(row.webhook_auth_token_enc),
+    webhook_extra_fields: row.webhook_extra_fields
+      ? (JSON.parse(row.webhook_extra_fields) as Record<string, string | number | boolean>)
+      : null,
+    silent_ingestion: row.silent_ingestion === 1,
+  };
+}
+
+export type CredentialsCheck = { ok: true } | { ok: false; details: ErrorDetail[] };
+
+export function checkCredentials(fields: FieldSpec[], credentials: Record<string, string>, path: string): CredentialsCheck {
+  const details: ErrorDetail[] = [];
+  const known = new Set(fields.map((f) => f.name));
+  for (const name of Object.keys(credentials)) {
+    if (!known.has(name)) details.push({ path: `${path}/${name}`, message: 'is not a credential field of this bank' });
+  }
+  for (const field of fields) {
+    if (field.required && !credentials[field.name]) details.push({ path: `${path}/${field.name}`, message: 'is required' });
+  }
+  return details.length > 0 ? { ok: false, details } : { ok: true };
+}
+
+function checkUrl(value: string): string | null {
+  try {
+    const url = new URL(value);
+    return url.protocol === 'http:' || url.protocol === 'https:' ? null : 'must be an http(s) URL';
+  } catch {
+    return 'must be an absolute URL';
+  }
+}
+
+export type ConfigApply =
+  | {
+      ok: true;
+      /** Columns to write (secrets already encrypted). */
+      update: Partial<AccountConfigTable>;
+      /** Present when credentials change: the new envelope, or null to clear. */
+      credentialsEnc?: string | null;
+      scheduleChanged: boolean;
+      /** Names of the changed fields, for the audit log (never their values). */
+      changed: string[];
+    }
+  | { ok: false; details: ErrorDetail[] };
+
+/**
+ * Validates a config write and turns it into column updates. Field types were checked by the route
+ * schema; this checks meaning (schedule syntax, URLs, reserved keys, credential fields) and encrypts.
+ */
+export function applyConfig(
+  input: ConfigInput,
+  ctx: { accountId: string; fields: FieldSpec[]; cipher: Cipher },
+): ConfigApply {
+  const details: ErrorDetail[] = [];
+  const update: Partial<AccountConfigTable> = {};
+  const changed = Object.keys(input);
+  const secret = (value: string | null | undefined, field: string) =>
+    value === null || value === undefined ? null : ctx.cipher.encrypt(value, `${ctx.accountId}:${field}`);
+
+  if (input.session_type !== undefined) update.session_type = input.session_type;
+  if (input.login_mode !== undefined) update.login_mode = input.login_mode;
+  if (input.assist_timeout_seconds !== undefined) update.assist_timeout_seconds = input.assist_timeout_seconds;
+  if (input.fatal_threshold !== undefined) update.fatal_threshold = input.fatal_threshold;
+  if (input.silent_ingestion !== undefined) update.silent_ingestion = input.silent_ingestion ? 1 : 0;
+  if (input.schedule !== undefined) {
+    if (input.schedule === null || input.schedule.trim() === '') update.schedule = null;
+    else {
+      const parsed = parseSchedule(input.schedule);
+      if (parsed.ok) update.schedule = input.schedule.trim();
+      else details.push({ path: '/schedule', message: parsed.reason });
+    }
+  }
+  if (input.otp_phone !== undefined) {
+    const phone = input.otp_phone?.replace(/[\s()-]/g, '') ?? null;
+    if (phone !== null && !/^\+[1-9]\d{6,14}$/.test(phone)) {
+      details.push({ path: '/otp_phone', message: 'must be a phone number in E.164 form, like +31612345678' });
+    } else update.otp_phone = phone;
+  }
+  if (input.totp_secret !== undefined) update.totp_secret_enc = secret(input.totp_secret, 'totp_secret');
+  for (const key of ['notification_endpoint_url', 'webhook_url'] as const) {
+    const value = input[key];
+    if (value === undefined) continue;
+    const problem = value === null ? null : checkUrl(value);
+    if (problem) details.push({ path: `/${key}`, message: problem });
+    else update[key] = value;
+  }
+  if (input.notification_auth_type !== undefined) update.notification_auth_type = input.notification_auth_type;
+  if (input.webhook_auth_type !== undefined) update.webhook_auth_type = input.webhook_auth_type;
+  if (input.notification_auth_token !== undefined)
+    update.notification_auth_token_enc = secret(input.notification_auth_token, 'notification_auth_token');
+  if (input.webhook_auth_token !== undefined)
+    update.webhook_auth_token_enc = secret(input.webhook_auth_token, 'webhook_auth_token');
+  if (input.notification_events !== undefined) {
+    const unknown = (input.notification_events ?? []).filter((t) => !EVENT_TYPES.includes(t));
+    if (unknown.length > 0) details.push({ path: '/notification_events', message: `unknown event types: ${unknown.join(', ')}` });
+    else update.notification_events = input.notification_events ? JSON.stringify(input.notification_events) : null;
+  }
+  if (input.webhook_extra_fields !== undefined) {
+    const reserved = Object.keys(input.webhook_extra_fields ?? {}).filter((k) =>
+      (RESERVED_WEBHOOK_FIELDS as readonly string[]).includes(k),
+    );
+    if (reserved.length > 0) {
+      details.push({ path: '/webhook_extra_fields', message: `may not override reserved keys: ${reserved.join(', ')}` });
+    } else update.webhook_extra_fields = input.webhook_extra_fields ? JSON.stringify(input.webhook_extra_fields) : null;
+  }
+  let credentialsEnc: string | null | undefined;
+  if (input.credentials !== undefined) {
+    if (input.credentials === null) credentialsEnc = null;
+    else {
+      const check = checkCredentials(ctx.fields, input.credentials, '/credentials');
+      if (check.ok) credentialsEnc = ctx.cipher.encrypt(JSON.stringify(input.credentials), `${ctx.accountId}:credentials`);
+      else details.push(...check.details);
+    }
+  }
+  if (details.length > 0) return { ok: false, details };
+  return {
+    ok: true,
+    update,
+    ...(credentialsEnc !== undefined ? { credentialsEnc } : {}),
+    scheduleChanged: input.schedule !== undefined,
+    changed,
+  };
+}

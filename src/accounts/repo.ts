@@ -1,0 +1,76 @@
+import type { Kysely } from 'kysely';
+import { ACTIVE_SESSION_STATES, type AccountStatus, type SessionState } from '../core/states.js';
+import { iso } from '../core/time.js';
+import type { AccountConfigTable, AccountsTable, Database } from '../store/schema.js';
+
+export type AccountRow = AccountsTable & { session_state: SessionState | null };
+
+export interface AccountView {
+  id: string;
+  bank_id: string;
+  name: string;
+  status: AccountStatus;
+  blocked_at: string | null;
+  blocked_reason: string | null;
+  consecutive_failures: number;
+  has_credentials: boolean;
+  last_success_at: string | null;
+  last_run_at: string | null;
+  next_run_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export function accountStatus(blockedAt: number | null, sessionState: SessionState | null): AccountStatus {
+  if (sessionState === 'queued' || sessionState === 'running' || sessionState === 'awaiting_assistance') return sessionState;
+  return blockedAt !== null ? 'blocked' : 'idle';
+}
+
+export function accountView(row: AccountRow): AccountView {
+  return {
+    id: row.id,
+    bank_id: row.bank_id,
+    name: row.name,
+    status: accountStatus(row.blocked_at, row.session_state),
+    blocked_at: iso(row.blocked_at),
+    blocked_reason: row.blocked_reason,
+    consecutive_failures: row.consecutive_failures,
+    has_credentials: row.credentials_enc !== null,
+    last_success_at: iso(row.last_success_at),
+    last_run_at: iso(row.last_run_at),
+    next_run_at: iso(row.next_run_at),
+    created_at: iso(row.created_at),
+    updated_at: iso(row.updated_at),
+  };
+}
+
+function selectAccounts(db: Kysely<Database>) {
+  return db
+    .selectFrom('accounts as a')
+    .leftJoin('sessions as s', (join) =>
+      join.onRef('s.account_id', '=', 'a.id').on('s.state', 'in', [...ACTIVE_SESSION_STATES]),
+    )
+    .selectAll('a')
+    .select('s.state as session_state');
+}
+
+export async function findAccount(db: Kysely<Database>, orgId: string, id: string): Promise<AccountRow | undefined> {
+  return selectAccounts(db).where('a.org_id', '=', orgId).where('a.id', '=', id).executeTakeFirst();
+}
+
+export async function listAccounts(
+  db: Kysely<Database>,
+  query: { orgId: string; accountIds: ReadonlySet<string> | null; limit: number; after: string | null },
+): Promise<AccountRow[]> {
+  let q = selectAccounts(db).where('a.org_id', '=', query.orgId);
+  if (query.accountIds) {
+    if (query.accountIds.size === 0) return [];
+    q = q.where('a.id', 'in', [...query.accountIds]);
+  }
+  if (query.after) q = q.where('a.id', '<', query.after);
+  return q.orderBy('a.id', 'desc').limit(query.limit).execute();
+}
+
+export async function findConfig(db: Kysely<Database>, accountId: string): Promise<AccountConfigTable | undefined> {
+  return db.selectFrom('account_config').selectAll().where('account_id', '=', accountId).executeTakeFirst();
+}

@@ -1,0 +1,177 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { listBanks } from '../banks/repo.js';
+import { notFound } from '../core/errors.js';
+import { principalOf } from '../http/auth.js';
+import type { ApiDeps } from '../http/deps.js';
+import { unwrap } from '../http/errors.js';
+import { AccountParams, decodeCursor, errorResponses, ListQuery, listOf, page } from '../http/schemas.js';
+import { requestSignal, waitForChange } from '../http/wait.js';
+import { accountFor } from './access.js';
+import { accountView, listAccounts } from './repo.js';
+import { ConfigInputSchema, CreateAccountSchema } from './schemas.js';
+import { readStatus } from './status.js';
+
+const tags = ['accounts'];
+const security = [{ apiKey: [] }];
+
+export function accountRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
+  const { db } = deps.store;
+  return async (app) => {
+    app.get(
+      '/banks',
+      {
+        config: { scopes: ['accounts:read'] },
+        schema: { tags: ['banks'], security, summary: 'Banks otpilot can log in to', response: { 200: Type.Object({ data: Type.Array(Type.Ref('Bank')) }) } },
+      },
+      async () => ({ data: await listBanks(db) }),
+    );
+
+    app.get(
+      '/accounts',
+      {
+        config: { scopes: ['accounts:read'] },
+        schema: { tags, security, summary: 'List accounts', querystring: ListQuery, response: { 200: listOf(Type.Ref('Account')) } },
+      },
+      async (request) => {
+        const principal = principalOf(request);
+        const rows = await listAccounts(db, {
+          orgId: principal.orgId,
+          accountIds: principal.accountIds,
+          limit: request.query.limit + 1,
+          after: decodeCursor(request.query.cursor),
+        });
+        return page(rows, request.query.limit, accountView);
+      },
+    );
+
+    app.post(
+      '/accounts',
+      {
+        config: { scopes: ['accounts:write'] },
+        schema: {
+          tags,
+          security,
+          summary: 'Create an account (one bank login)',
+          body: CreateAccountSchema,
+          response: { 201: Type.Ref('Account'), ...errorResponses(400, 403) },
+        },
+      },
+      async (request, reply) => {
+        const account = unwrap(await deps.accounts.create(principalOf(request), request.body));
+        return reply.status(201).send(account);
+      },
+    );
+
+    app.get(
+      '/accounts/:id',
+      {
+        config: { scopes: ['accounts:read'] },
+        schema: { tags, security, summary: 'Get an account', params: AccountParams, response: { 200: Type.Ref('Account'), ...errorResponses(403, 404) } },
+      },
+      async (request) => accountView(unwrap(await accountFor(db, principalOf(request), request.params.id))),
+    );
+
+    app.patch(
+      '/accounts/:id',
+      {
+        config: { scopes: ['accounts:write'] },
+        schema: {
+          tags,
+          security,
+          summary: 'Rename an account',
+          params: AccountParams,
+          body: Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false }),
+          response: { 200: Type.Ref('Account'), ...errorResponses(400, 403, 404) },
+        },
+      },
+      async (request) => unwrap(await deps.accounts.rename(principalOf(request), request.params.id, request.body.name)),
+    );
+
+    app.delete(
+      '/accounts/:id',
+      {
+        config: { scopes: ['accounts:write'] },
+        schema: {
+          tags,
+          security,
+          summary: 'Delete an account and its data',
+          description: 'The body must repeat the account name, so that a script cannot delete the wrong one.',
+          params: AccountParams,
+          body: Type.Object({ confirmation_name: Type.String({ maxLength: 200 }) }, { additionalProperties: false }),
+          response: { 204: Type.Null(), ...errorResponses(400, 403, 404, 409) },
+        },
+      },
+      async (request, reply) => {
+        unwrap(await deps.accounts.remove(principalOf(request), request.params.id, request.body.confirmation_name));
+        return reply.status(204).send(null);
+      },
+    );
+
+    app.get(
+      '/accounts/:id/config',
+      {
+        config: { scopes: ['accounts:read'] },
+        schema: { tags, security, summary: 'Account config (secrets masked)', params: AccountParams, response: { 200: Type.Ref('AccountConfig'), ...errorResponses(403, 404) } },
+      },
+      async (request) => unwrap(await deps.accounts.getConfig(principalOf(request), request.params.id)),
+    );
+
+    app.put(
+      '/accounts/:id/config',
+      {
+        config: { scopes: ['accounts:write'] },
+        schema: {
+          tags,
+          security,
+          summary: 'Change account config',
+          description: 'Sets the fields given; `null` clears one. Secrets are write-only and read back masked.',
+          params: AccountParams,
+          body: ConfigInputSchema,
+          response: { 200: Type.Ref('AccountConfig'), ...errorResponses(400, 403, 404) },
+        },
+      },
+      async (request) => unwrap(await deps.accounts.putConfig(principalOf(request), request.params.id, request.body)),
+    );
+
+    app.get(
+      '/accounts/:id/status',
+      {
+        config: { scopes: ['status:read'] },
+        schema: {
+          tags,
+          security,
+          summary: 'Account status',
+          description: 'With `wait=N` the answer is held until the status changes or N seconds pass.',
+          params: AccountParams,
+          querystring: Type.Object({ wait: Type.Optional(Type.Integer({ minimum: 0, maximum: 60 })) }, { additionalProperties: false }),
+          response: { 200: Type.Ref('Status'), ...errorResponses(403, 404) },
+        },
+      },
+      async (request) => {
+        const principal = principalOf(request);
+        const id = request.params.id;
+        const read = async () => {
+          const status = await readStatus(db, principal.orgId, id);
+          if (!status) throw notFound('account');
+          return status;
+        };
+        // A restricted key learns 403 (or 404 for another organization) before anything is read.
+        if (principal.accountIds && !principal.accountIds.has(id)) unwrap(await accountFor(db, principal, id));
+        const initial = await read();
+        const wait = request.query.wait ?? 0;
+        if (wait === 0) return initial;
+        const before = JSON.stringify(initial);
+        return waitForChange({
+          bus: deps.bus,
+          topic: `account:${id}`,
+          timeoutMs: wait * 1000,
+          pollMs: deps.config.pollMs,
+          signal: requestSignal(request, deps.shutdown),
+          read,
+          changed: (status) => JSON.stringify(status) !== before,
+        });
+      },
+    );
+  };
+}

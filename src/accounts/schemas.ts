@@ -1,0 +1,119 @@
+import { Type } from 'typebox';
+import { EVENT_TYPES } from '../core/events.js';
+import { Nullable, Timestamp } from '../http/schemas.js';
+import { AssistanceSchema } from '../assistance/schemas.js';
+
+const AuthType = Nullable(Type.Union([Type.Literal('bearer'), Type.Literal('api_key')]));
+const Url = Type.String({ maxLength: 2048 });
+const ExtraFields = Type.Record(Type.String({ maxLength: 64 }), Type.Union([Type.String({ maxLength: 1024 }), Type.Number(), Type.Boolean()]), {
+  maxProperties: 32,
+});
+const Credentials = Type.Record(Type.String({ maxLength: 64 }), Type.String({ maxLength: 1024 }), { maxProperties: 32 });
+
+const configFields = {
+  session_type: Type.Union([Type.Literal('one-shot'), Type.Literal('persistent')]),
+  login_mode: Type.Union([Type.Literal('simple'), Type.Literal('assisted')]),
+  schedule: Nullable(Type.String({ maxLength: 200, description: 'cron (UTC) or "every 20m"; null: manual only' })),
+  assist_timeout_seconds: Type.Integer({ minimum: 1, maximum: 3600, description: 'default 300' }),
+  fatal_threshold: Type.Integer({ minimum: 1, maximum: 100, description: 'consecutive failures that block; default 3' }),
+  otp_phone: Nullable(Type.String({ maxLength: 32 })),
+  notification_endpoint_url: Nullable(Url),
+  notification_auth_type: AuthType,
+  notification_events: Nullable(Type.Array(Type.Union(EVENT_TYPES.map((t) => Type.Literal(t))), { maxItems: 32 })),
+  webhook_url: Nullable(Url),
+  webhook_auth_type: AuthType,
+  webhook_extra_fields: Nullable(ExtraFields),
+  silent_ingestion: Type.Boolean(),
+};
+
+const writeOnly = {
+  credentials: Nullable(Credentials),
+  totp_secret: Nullable(Type.String({ maxLength: 512 })),
+  notification_auth_token: Nullable(Type.String({ maxLength: 1024 })),
+  webhook_auth_token: Nullable(Type.String({ maxLength: 1024 })),
+};
+
+/** PUT body: any subset; `null` clears; secrets are write-only. */
+export const ConfigInputSchema = Type.Partial(Type.Object({ ...configFields, ...writeOnly }, { additionalProperties: false }));
+
+export const ConfigSchema = Type.Object(
+  {
+    ...configFields,
+    credentials: Nullable(Type.Record(Type.String(), Type.String(), { description: 'masked' })),
+    totp_secret: Nullable(Type.String({ description: 'masked' })),
+    notification_auth_token: Nullable(Type.String({ description: 'masked' })),
+    webhook_auth_token: Nullable(Type.String({ description: 'masked' })),
+  },
+  { $id: 'AccountConfig' },
+);
+
+const { credentials: _c, ...createConfig } = { ...configFields, ...writeOnly };
+
+export const CreateAccountSchema = Type.Object(
+  {
+    bank_id: Type.String({ minLength: 1, maxLength: 64 }),
+    name: Type.String({ minLength: 1, maxLength: 200 }),
+    credentials: Type.Optional(Credentials),
+    config: Type.Optional(Type.Partial(Type.Object(createConfig, { additionalProperties: false }))),
+  },
+  { additionalProperties: false },
+);
+
+export const AccountStatusSchema = Type.Union(
+  ['idle', 'queued', 'running', 'awaiting_assistance', 'blocked'].map((s) => Type.Literal(s)),
+);
+
+export const AccountSchema = Type.Object(
+  {
+    id: Type.String(),
+    bank_id: Type.String(),
+    name: Type.String(),
+    status: AccountStatusSchema,
+    blocked_at: Nullable(Timestamp),
+    blocked_reason: Nullable(Type.String()),
+    consecutive_failures: Type.Integer(),
+    has_credentials: Type.Boolean(),
+    last_success_at: Nullable(Timestamp),
+    last_run_at: Nullable(Timestamp),
+    next_run_at: Nullable(Timestamp),
+    created_at: Timestamp,
+    updated_at: Timestamp,
+  },
+  { $id: 'Account' },
+);
+
+export const StatusSchema = Type.Object(
+  {
+    account_id: Type.String(),
+    status: AccountStatusSchema,
+    blocked_at: Nullable(Timestamp),
+    blocked_reason: Nullable(Type.String()),
+    session_running: Type.Boolean(),
+    session: Nullable(Type.Object({ id: Type.String(), state: Type.String(), started_at: Nullable(Timestamp) })),
+    pending_assistance: Nullable(Type.Ref('AssistanceRequest')),
+    last_success_at: Nullable(Timestamp),
+    next_run_at: Nullable(Timestamp),
+  },
+  { $id: 'Status' },
+);
+
+export const BankSchema = Type.Object(
+  {
+    id: Type.String(),
+    name: Type.String(),
+    connector: Type.String(),
+    country: Nullable(Type.String()),
+    script_version: Type.String(),
+    credential_fields: Type.Array(
+      Type.Object({
+        name: Type.String(),
+        label: Type.String(),
+        type: Type.Union([Type.Literal('text'), Type.Literal('password')]),
+        required: Type.Boolean(),
+      }),
+    ),
+  },
+  { $id: 'Bank' },
+);
+
+export { AssistanceSchema };

@@ -1,0 +1,56 @@
+import { type AssistanceView, assistanceView, findPendingRequest } from '../assistance/repo.js';
+import { ACTIVE_SESSION_STATES, type AccountStatus, type SessionState } from '../core/states.js';
+import { iso } from '../core/time.js';
+import type { Db } from '../store/db.js';
+import { accountStatus } from './repo.js';
+
+/** The status object of api.md. */
+export interface StatusView {
+  account_id: string;
+  status: AccountStatus;
+  blocked_at: string | null;
+  blocked_reason: string | null;
+  session_running: boolean;
+  session: { id: string; state: SessionState; started_at: string | null } | null;
+  pending_assistance: AssistanceView | null;
+  last_success_at: string | null;
+  next_run_at: string | null;
+}
+
+/** Builds an account's status in at most two indexed queries (it is the most polled route). */
+export async function readStatus(db: Db, orgId: string, accountId: string): Promise<StatusView | null> {
+  const row = await db
+    .selectFrom('accounts as a')
+    .leftJoin('sessions as s', (join) =>
+      join.onRef('s.account_id', '=', 'a.id').on('s.state', 'in', [...ACTIVE_SESSION_STATES]),
+    )
+    .select([
+      'a.id',
+      'a.blocked_at',
+      'a.blocked_reason',
+      'a.last_success_at',
+      'a.next_run_at',
+      's.id as session_id',
+      's.state as session_state',
+      's.started_at as session_started_at',
+    ])
+    .where('a.org_id', '=', orgId)
+    .where('a.id', '=', accountId)
+    .executeTakeFirst();
+  if (!row) return null;
+  const pending = row.session_state ? await findPendingRequest(db, accountId) : undefined;
+  return {
+    account_id: row.id,
+    status: accountStatus(row.blocked_at, row.session_state),
+    blocked_at: iso(row.blocked_at),
+    blocked_reason: row.blocked_reason,
+    session_running: row.session_state !== null && row.session_state !== 'queued',
+    session:
+      row.session_id && row.session_state
+        ? { id: row.session_id, state: row.session_state, started_at: iso(row.session_started_at) }
+        : null,
+    pending_assistance: pending ? assistanceView(pending) : null,
+    last_success_at: iso(row.last_success_at),
+    next_run_at: iso(row.next_run_at),
+  };
+}

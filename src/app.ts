@@ -1,0 +1,127 @@
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import type { Logger } from 'pino';
+import sjson from 'secure-json-parse';
+import { sql } from 'kysely';
+import { Type } from 'typebox';
+import { accountRoutes } from './accounts/routes.js';
+import { AccountSchema, BankSchema, ConfigSchema, StatusSchema } from './accounts/schemas.js';
+import { assistanceRoutes } from './assistance/routes.js';
+import { AssistanceSchema } from './assistance/schemas.js';
+import { ApiError } from './core/errors.js';
+import { newId } from './core/ids.js';
+import { installApiKeyAuth } from './http/auth.js';
+import type { ApiDeps } from './http/deps.js';
+import { installErrorHandling } from './http/errors.js';
+import { ErrorSchema } from './http/schemas.js';
+import { installValidators } from './http/validation.js';
+import { movementRoutes } from './movements/routes.js';
+import { MovementSchema } from './movements/schemas.js';
+import { sessionRoutes } from './sessions/routes.js';
+import { SessionSchema } from './sessions/schemas.js';
+
+export interface AppOptions extends ApiDeps {
+  log: Logger;
+  /** The sandbox bank's plugin, mounted at /sandbox-bank when the sandbox is on. */
+  sandboxBank: FastifyPluginAsync | null;
+  version: string;
+}
+
+const SHARED_SCHEMAS = [ErrorSchema, AssistanceSchema, AccountSchema, StatusSchema, BankSchema, ConfigSchema, SessionSchema, MovementSchema];
+
+/** Builds the HTTP app: plugins, auth, routes and the one error handler. Does not listen. */
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: options.log as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: options.config.bodyLimit,
+    genReqId: () => newId('req'),
+    requestIdHeader: false,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  installValidators(app);
+  installErrorHandling(app);
+
+  // JSON with prototype-poisoning protection; an empty body is "no body" (POST /scrape with a JSON header).
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (text.trim() === '') return done(null, undefined);
+    try {
+      done(null, sjson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' }));
+    } catch {
+      done(new ApiError('VALIDATION_FAILED', 'the body is not valid JSON'), undefined);
+    }
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const level = reply.statusCode >= 500 ? 'error' : 'debug';
+    request.log[level]({ method: request.method, url: request.routeOptions.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+  });
+
+  await app.register(rateLimit, {
+    global: false,
+    errorResponseBuilder: (_request, context) =>
+      new ApiError('RATE_LIMITED', `too many requests; retry in ${context.after}`, { retryAfter: Math.ceil(context.ttl / 1000) }),
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'otpilot API',
+        version: options.version,
+        description: 'Bank logins that pause for one-time codes. Errors: `{ "error": { "code", "message", "details"? } }`.',
+      },
+      components: {
+        securitySchemes: {
+          apiKey: { type: 'apiKey', in: 'header', name: 'Authorization', description: '`Api-Key otpk_…` (or `Bearer otpk_…`, or the `x-api-key` header)' },
+        },
+      },
+    },
+    refResolver: { buildLocalReference: (json, _base, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+  });
+  for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
+
+  await app.register(
+    async (v1) => {
+      installApiKeyAuth(v1, options.keys);
+      await v1.register(accountRoutes(options));
+      await v1.register(sessionRoutes(options));
+      await v1.register(assistanceRoutes(options));
+      await v1.register(movementRoutes(options));
+    },
+    { prefix: '/v1' },
+  );
+
+  app.get(
+    '/health',
+    { config: { public: true }, schema: { tags: ['system'], summary: 'Liveness', response: { 200: Type.Object({ ok: Type.Boolean() }) } } },
+    async () => ({ ok: true }),
+  );
+  app.get(
+    '/ready',
+    { config: { public: true }, schema: { tags: ['system'], summary: 'Storage reachable', response: { 200: Type.Object({ ok: Type.Boolean() }), 503: Type.Ref('Error') } } },
+    async () => {
+      try {
+        await sql`select 1`.execute(options.store.db);
+      } catch {
+        throw new ApiError('UNAVAILABLE', 'storage is unreachable');
+      }
+      return { ok: true };
+    },
+  );
+  app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
+  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list', deepLinking: true } });
+
+  if (options.sandboxBank) await app.register(options.sandboxBank, { prefix: '/sandbox-bank' });
+  return app;
+}

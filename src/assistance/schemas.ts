@@ -1,0 +1,46 @@
+import { Type } from 'typebox';
+import { Nullable, Timestamp } from '../http/schemas.js';
+
+export const DescriptorSchema = Type.Object({
+  length: Nullable(Type.Integer()),
+  type: Type.Union([Type.Literal('numeric'), Type.Literal('alphanumeric')]),
+  purpose: Type.String(),
+  prompt: Nullable(Type.String()),
+});
+
+export const AssistanceStateSchema = Type.Union(['pending', 'fulfilled', 'cancelled', 'expired'].map((s) => Type.Literal(s)));
+
+export const AssistanceSchema = Type.Object(
+  {
+    id: Type.String(),
+    account_id: Type.String(),
+    session_id: Type.String(),
+    type: Type.Literal('otp'),
+    state: AssistanceStateSchema,
+    descriptor: DescriptorSchema,
+    attempts: Type.Integer(),
+    max_attempts: Type.Integer(),
+    last_error: Nullable(Type.String()),
+    code_in_flight: Type.Boolean(),
+    created_at: Timestamp,
+    expires_at: Timestamp,
+    resolved_at: Nullable(Timestamp),
+    resolution: Nullable(Type.Object({ via: Nullable(Type.String()), reason: Nullable(Type.String()) })),
+  },
+  { $id: 'AssistanceRequest' },
+);
+
+export const SubmitCodeSchema = Type.Object(
+  {
+    code: Type.String({ minLength: 1, maxLength: 64, description: 'spaces and dashes are dropped' }),
+    request_id: Type.Optional(Type.String({ maxLength: 64 })),
+  },
+  { additionalProperties: false },
+);
+
+export const SubmitResultSchema = Type.Object({
+  submitted: Type.Boolean(),
+  request_id: Type.String(),
+  outcome: Type.Optional(Type.Union([Type.Literal('accepted'), Type.Literal('rejected'), Type.Literal('pending')])),
+  assistance_request: Type.Optional(Type.Ref('AssistanceRequest')),
+});

@@ -1,0 +1,54 @@
+import type { FieldSpec } from '../connectors/sdk.js';
+import type { ConnectorRegistry } from '../connectors/registry.js';
+import type { Db } from '../store/db.js';
+import type { BanksTable } from '../store/schema.js';
+
+export interface BankView {
+  id: string;
+  name: string;
+  connector: string;
+  country: string | null;
+  script_version: string;
+  credential_fields: FieldSpec[];
+}
+
+export function bankView(row: BanksTable): BankView {
+  return {
+    id: row.id,
+    name: row.name,
+    connector: row.connector,
+    country: row.country,
+    script_version: row.script_version,
+    credential_fields: JSON.parse(row.credential_fields) as FieldSpec[],
+  };
+}
+
+/** Keeps one bank row per built-in connector, with the connector's current credential fields. */
+export async function syncBuiltinBanks(db: Db, registry: ConnectorRegistry, now: number): Promise<void> {
+  for (const connector of registry.all()) {
+    const fields = JSON.stringify(connector.credentialFields);
+    await db
+      .insertInto('banks')
+      .values({
+        id: connector.id,
+        name: connector.name,
+        connector: connector.id,
+        country: null,
+        script_version: '1',
+        credential_fields: fields,
+        created_at: now,
+      })
+      .onConflict((oc) => oc.column('id').doUpdateSet({ name: connector.name, credential_fields: fields }))
+      .execute();
+  }
+}
+
+export async function listBanks(db: Db): Promise<BankView[]> {
+  const rows = await db.selectFrom('banks').selectAll().orderBy('id').execute();
+  return rows.map(bankView);
+}
+
+export async function findBank(db: Db, id: string): Promise<BankView | null> {
+  const row = await db.selectFrom('banks').selectAll().where('id', '=', id).executeTakeFirst();
+  return row ? bankView(row) : null;
+}

@@ -1,0 +1,168 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { type Config, loadConfig } from './config.js';
+import { systemClock } from './core/time.js';
+import { makeKeysService } from './keys/service.js';
+import { hashPassword } from './security/passwords.js';
+import { newId } from './core/ids.js';
+import { startSandboxBankServer } from './sandbox-bank/index.js';
+import { openStore, startServer } from './server.js';
+
+const USAGE = `otpilot: bank logins that pause for one-time codes
+
+Usage:
+  otpilot start                      run the API, engine and sandbox bank in one process
+  otpilot migrate                    bring the store's schema up to date
+  otpilot keys create --name N --scopes a,b|* [--accounts acc_1,acc_2] [--org org_…] [--json]
+  otpilot users create --email E --password P --role admin|operator|viewer [--org org_…] [--json]
+  otpilot sandbox-bank [--port N]    run the sandbox bank alone
+  otpilot bench                      run the benchmarks (prints JSON)
+
+Configuration comes from the environment (PORT, HOST, OTPILOT_DATA_DIR, ...): see docs/configuration.md.`;
+
+function fail(message: string): never {
+  process.stderr.write(`otpilot: ${message}\n`);
+  process.exit(2);
+}
+
+function config(): Config {
+  const loaded = loadConfig();
+  if (!loaded.ok) fail(loaded.errors.join('\n'));
+  return loaded.config;
+}
+
+async function organization(db: Awaited<ReturnType<typeof openStore>>['db'], wanted: string | undefined): Promise<string> {
+  const orgs = await db.selectFrom('organizations').select('id').execute();
+  if (wanted) {
+    if (!orgs.some((o) => o.id === wanted)) fail(`no organization ${wanted}`);
+    return wanted;
+  }
+  if (orgs.length === 0) fail('the store is empty: run `otpilot start` once first');
+  if (orgs.length > 1) fail(`several organizations exist; pass --org (${orgs.map((o) => o.id).join(', ')})`);
+  return orgs[0]!.id;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, sub, ...rest] = argv;
+  switch (command) {
+    case 'start': {
+      const { values } = parseArgs({ args: argv.slice(1), options: { role: { type: 'string', default: 'all' } } });
+      if (values.role !== 'all') fail('only --role all is available on the embedded store');
+      const server = await startServer({ config: config() });
+      const stop = (signal: string) => {
+        server.app.log.info({ signal }, 'shutting down');
+        server.close().then(
+          () => process.exit(0),
+          () => process.exit(1),
+        );
+      };
+      process.once('SIGINT', () => stop('SIGINT'));
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      return;
+    }
+    case 'migrate': {
+      const store = await openStore(config());
+      await store.close();
+      process.stdout.write('schema up to date\n');
+      return;
+    }
+    case 'keys': {
+      if (sub !== 'create') fail('usage: otpilot keys create --name N --scopes a,b|* [--accounts …] [--json]');
+      const { values } = parseArgs({
+        args: rest,
+        options: {
+          name: { type: 'string', default: 'cli' },
+          scopes: { type: 'string' },
+          accounts: { type: 'string' },
+          org: { type: 'string' },
+          json: { type: 'boolean', default: false },
+        },
+      });
+      if (!values.scopes) fail('--scopes is required (a comma-separated list, or * for every scope)');
+      const store = await openStore(config());
+      try {
+        const orgId = await organization(store.db, values.org);
+        const keys = makeKeysService({ db: store.db, clock: systemClock });
+        const accountIds = values.accounts ? values.accounts.split(',').map((s) => s.trim()).filter(Boolean) : null;
+        const created = await keys.create({ orgId, name: values.name, scopes: values.scopes, accountIds, createdBy: null });
+        if (!created.ok) fail(`${created.message}${created.details ? ` (${created.details.map((d) => d.message).join('; ')})` : ''}`);
+        const { key, ...record } = created.value;
+        if (values.json) process.stdout.write(`${JSON.stringify({ ...record, key })}\n`);
+        else process.stdout.write(`${key}\n\nshown once; id ${record.id}, scopes ${record.scopes.join(',')}\n`);
+      } finally {
+        await store.close();
+      }
+      return;
+    }
+    case 'users': {
+      if (sub !== 'create') fail('usage: otpilot users create --email E --password P --role admin|operator|viewer');
+      const { values } = parseArgs({
+        args: rest,
+        options: {
+          email: { type: 'string' },
+          password: { type: 'string' },
+          role: { type: 'string', default: 'operator' },
+          org: { type: 'string' },
+          json: { type: 'boolean', default: false },
+        },
+      });
+      if (!values.email || !/^[^@\s]+@[^@\s]+$/.test(values.email)) fail('--email must be an email address');
+      if (!values.password || values.password.length < 10) fail('--password must have at least 10 characters');
+      if (!['admin', 'operator', 'viewer'].includes(values.role)) fail('--role must be admin, operator or viewer');
+      const store = await openStore(config());
+      try {
+        const orgId = await organization(store.db, values.org);
+        const now = Date.now();
+        const id = newId('usr', now);
+        const taken = await store.db.selectFrom('users').select('id').where('email', '=', values.email.toLowerCase()).executeTakeFirst();
+        if (taken) fail('that email is already in use');
+        await store.db
+          .insertInto('users')
+          .values({
+            id,
+            org_id: orgId,
+            email: values.email.toLowerCase(),
+            password_hash: await hashPassword(values.password),
+            role: values.role as 'admin' | 'operator' | 'viewer',
+            created_at: now,
+            updated_at: now,
+          })
+          .execute();
+        const user = { id, email: values.email.toLowerCase(), role: values.role, org_id: orgId };
+        process.stdout.write(values.json ? `${JSON.stringify(user)}\n` : `created ${id} (${user.email}, ${user.role})\n`);
+      } finally {
+        await store.close();
+      }
+      return;
+    }
+    case 'sandbox-bank': {
+      const { values } = parseArgs({ args: argv.slice(1), options: { port: { type: 'string', default: '4010' }, host: { type: 'string', default: '127.0.0.1' } } });
+      const port = Number(values.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) fail('--port must be a port number');
+      const bank = await startSandboxBankServer({ port, host: values.host });
+      process.stdout.write(`sandbox bank at ${bank.url}\n`);
+      const stop = () => void bank.close().then(() => process.exit(0));
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      return;
+    }
+    case 'bench': {
+      const { runBenchmarks } = await import('./bench/run.js');
+      await runBenchmarks();
+      return;
+    }
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(`${USAGE}\n`);
+      return;
+    default:
+      fail(`unknown command ${command}\n\n${USAGE}`);
+  }
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  process.stderr.write(`otpilot: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,92 @@
+import { resolve } from 'node:path';
+
+/** Logger levels accepted by LOG_LEVEL. */
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+/**
+ * Everything the process reads from its environment (architecture.md "Configuration"), validated
+ * once at start. Defaults in brackets; durations in milliseconds unless the name says otherwise.
+ */
+export interface Config {
+  /** PORT [3000]; 0 picks a free port. */
+  port: number;
+  /** HOST [127.0.0.1]. */
+  host: string;
+  /** OTPILOT_DATA_DIR [./data]: SQLite file and master key file. */
+  dataDir: string;
+  /** DATABASE_URL [absent = SQLite in the data dir]. */
+  databaseUrl: string | null;
+  /** OTPILOT_MASTER_KEY [absent = key file in the data dir, embedded mode only]. */
+  masterKey: string | null;
+  /** OTPILOT_SANDBOX [true]: mount the sandbox bank and seed the tour account. */
+  sandbox: boolean;
+  /** OTPILOT_SANDBOX_URL [the in-process bank at /sandbox-bank/]. */
+  sandboxUrl: string | null;
+  /** OTPILOT_ALLOW_PRIVATE_URLS [false]. */
+  allowPrivateUrls: boolean;
+  /** LOG_LEVEL [info]. */
+  logLevel: LogLevel;
+  /** OTPILOT_WORKER_CONCURRENCY [500]: logins running at once in this process (waiting ones included). */
+  workerConcurrency: number;
+  /** OTPILOT_LEASE_MS [30000]: a session whose worker stops renewing is failed (`worker_lost`) after this. */
+  leaseMs: number;
+  /** OTPILOT_POLL_MS [1000]: fallback poll behind every event-driven wake-up. */
+  pollMs: number;
+  /** OTPILOT_SCHEDULER_TICK_MS [1000]. */
+  schedulerTickMs: number;
+  /** OTPILOT_CODE_RATE_LIMIT [10]: code submissions per account per minute. */
+  codeRateLimitPerMinute: number;
+  /** OTPILOT_BODY_LIMIT [1048576]: request body limit in bytes. */
+  bodyLimit: number;
+}
+
+export type ConfigResult = { ok: true; config: Config } | { ok: false; errors: string[] };
+
+type Env = Record<string, string | undefined>;
+
+export function loadConfig(env: Env = process.env): ConfigResult {
+  const errors: string[] = [];
+  const int = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < min || value > max) {
+      errors.push(`${name} must be a whole number from ${min} to ${max}`);
+      return fallback;
+    }
+    return value;
+  };
+  const bool = (name: string, fallback: boolean): boolean => {
+    const raw = env[name]?.toLowerCase();
+    if (raw === undefined || raw === '') return fallback;
+    if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
+    if (['0', 'false', 'no', 'off'].includes(raw)) return false;
+    errors.push(`${name} must be true or false`);
+    return fallback;
+  };
+  const levels: LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+  const logLevel = (env.LOG_LEVEL ?? 'info') as LogLevel;
+  if (!levels.includes(logLevel)) errors.push(`LOG_LEVEL must be one of ${levels.join(', ')}`);
+  const databaseUrl = env.DATABASE_URL || null;
+  if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) errors.push('DATABASE_URL must be a postgres:// URL');
+
+  const config: Config = {
+    port: int('PORT', 3000, 0, 65535),
+    host: env.HOST || '127.0.0.1',
+    dataDir: resolve(env.OTPILOT_DATA_DIR || './data'),
+    databaseUrl,
+    masterKey: env.OTPILOT_MASTER_KEY || null,
+    sandbox: bool('OTPILOT_SANDBOX', true),
+    sandboxUrl: env.OTPILOT_SANDBOX_URL || null,
+    allowPrivateUrls: bool('OTPILOT_ALLOW_PRIVATE_URLS', false),
+    logLevel,
+    workerConcurrency: int('OTPILOT_WORKER_CONCURRENCY', 500, 1, 100_000),
+    leaseMs: int('OTPILOT_LEASE_MS', 30_000, 500, 3_600_000),
+    pollMs: int('OTPILOT_POLL_MS', 1000, 10, 60_000),
+    schedulerTickMs: int('OTPILOT_SCHEDULER_TICK_MS', 1000, 10, 60_000),
+    codeRateLimitPerMinute: int('OTPILOT_CODE_RATE_LIMIT', 10, 1, 1_000_000),
+    bodyLimit: int('OTPILOT_BODY_LIMIT', 1024 * 1024, 1024, 64 * 1024 * 1024),
+  };
+  if (config.sandboxUrl && !/^https?:\/\//.test(config.sandboxUrl)) errors.push('OTPILOT_SANDBOX_URL must be an http(s) URL');
+  return errors.length > 0 ? { ok: false, errors } : { ok: true, config };
+}

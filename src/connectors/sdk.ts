@@ -1,0 +1,128 @@
+import type { CodeDescriptor } from '../core/descriptor.js';
+
+/** One credential field a bank asks for (shown in forms, validated on account create). */
+export interface FieldSpec {
+  name: string;
+  label: string;
+  /** `password` fields are never echoed back. */
+  type: 'text' | 'password';
+  required: boolean;
+}
+
+/** One ledger inside a bank login. Amounts are decimal strings in the currency's major unit ("-12.34"). */
+export interface BankAccount {
+  /** The bank's own stable id for this ledger. */
+  id: string;
+  name: string;
+  iban: string | null;
+  number: string | null;
+  currency: string;
+  type: string;
+}
+
+export interface Balance {
+  bank_account_id: string;
+  /** Decimal string, major unit. */
+  current: string;
+  available: string | null;
+  currency: string;
+  /** ISO-8601. */
+  as_of: string;
+}
+
+export interface Identity {
+  name: string;
+  email: string | null;
+  phone: string | null;
+}
+
+/** One bank transaction as the connector reads it. */
+export interface Movement {
+  /** The bank's transaction id when it has one; otherwise the engine derives a stable key. */
+  id: string | null;
+  bank_account_id: string;
+  /** ISO-8601 date or timestamp of booking. */
+  booked_at: string;
+  /** Decimal string, major unit, negative for debits. */
+  amount: string;
+  currency: string;
+  name: string;
+  reference: string | null;
+}
+
+/** Inclusive range of ISO dates (YYYY-MM-DD). */
+export interface DateRange {
+  from: string;
+  to: string;
+}
+
+/** What the bank said about one code. */
+export type CodeVerdict = { outcome: 'accepted' } | { outcome: 'rejected'; reason?: string };
+
+/** A code request as the connector describes it. `max_attempts` defaults to 3 (and never exceeds it). */
+export interface CodeRequest extends CodeDescriptor {
+  max_attempts?: number;
+}
+
+/** Persisted per-account trust (cookies, device tokens), stored encrypted by the engine. */
+export interface TrustStore {
+  get(): Promise<string | null>;
+  set(value: string | null): Promise<void>;
+}
+
+export interface ConnectorLogger {
+  debug(msg: string, data?: Record<string, unknown>): void;
+  info(msg: string, data?: Record<string, unknown>): void;
+  warn(msg: string, data?: Record<string, unknown>): void;
+}
+
+export interface LoginContext {
+  /** Decrypted only in memory, for the duration of this login. */
+  readonly credentials: Readonly<Record<string, string>>;
+  /**
+   * Pauses the login until a code arrives, then calls `tryCode` with it (once per submitted code) and
+   * reports the verdict: resolves after an `accepted` verdict; keeps waiting after `rejected` while
+   * attempts remain; throws a `ConnectorError` when the request expires, is cancelled or the attempts
+   * run out. Errors thrown by `tryCode` end the request and propagate.
+   */
+  requestCode(request: CodeRequest, tryCode: (code: string) => Promise<CodeVerdict>): Promise<void>;
+  readonly trust: TrustStore;
+  /** Aborted when the session is cancelled or the process shuts down. */
+  readonly signal: AbortSignal;
+  readonly log: ConnectorLogger;
+  /** Records a named stage of the login (shown on the session for failure diagnostics). */
+  stage(name: string): void;
+}
+
+export interface BankSession {
+  bankAccounts(): Promise<BankAccount[]>;
+  balances(): Promise<Balance[]>;
+  identity(): Promise<Identity>;
+  movements(range: DateRange): Promise<Movement[]>;
+  keepAlive?(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export interface Connector {
+  id: string;
+  name: string;
+  credentialFields: FieldSpec[];
+  login(ctx: LoginContext): Promise<BankSession>;
+}
+
+/** Typed connector failures (architecture.md "Connectors"). */
+export type ConnectorErrorKind =
+  | 'invalid_credentials'
+  | 'account_locked'
+  | 'code_rejected'
+  | 'bank_unavailable'
+  | 'connector_broken';
+
+export class ConnectorError extends Error {
+  readonly kind: ConnectorErrorKind;
+  constructor(kind: ConnectorErrorKind, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ConnectorError';
+    this.kind = kind;
+  }
+}

@@ -1,0 +1,29 @@
+/** Event types and their `status` (api.md "Events"). */
+export const EVENT_STATUS = {
+  assistance_required: 'assistance.requested',
+  assistance_fulfilled: 'assistance.fulfilled',
+  assistance_cancelled: 'assistance.cancelled',
+  assistance_expired: 'assistance.expired',
+  login_failed: 'login.failed',
+  scrape_failed: 'scrape.failed',
+  scrape_succeeded: 'scrape.succeeded',
+  account_blocked: 'account.blocked',
+  account_reconnected: 'entity.reconnected',
+  results_ready: 'results.ready',
+  account_reauthorized: 'account.reauthorized',
+  bank_movement: 'movement.created',
+} as const;
+
+export type EventType = keyof typeof EVENT_STATUS;
+
+export const EVENT_TYPES = Object.keys(EVENT_STATUS) as EventType[];
+
+/** The envelope every consumer sees (webhooks, SSE). */
+export interface EventEnvelope {
+  id: string;
+  type: EventType;
+  status: string;
+  account_id: string | null;
+  data: unknown;
+  occurred_at: string;
+}

@@ -1,0 +1,74 @@
+/** Session states (product.md). `queued`, `running` and `awaiting_assistance` are active. */
+export type SessionState = 'queued' | 'running' | 'awaiting_assistance' | 'succeeded' | 'failed' | 'cancelled';
+
+export const ACTIVE_SESSION_STATES = ['queued', 'running', 'awaiting_assistance'] as const satisfies readonly SessionState[];
+
+export function isActiveSession(state: SessionState): boolean {
+  switch (state) {
+    case 'queued':
+    case 'running':
+    case 'awaiting_assistance':
+      return true;
+    case 'succeeded':
+    case 'failed':
+    case 'cancelled':
+      return false;
+    default: {
+      const never: never = state;
+      throw new Error(`unknown session state ${String(never)}`);
+    }
+  }
+}
+
+/** Assistance request states: pending → fulfilled | cancelled | expired. */
+export type AssistanceState = 'pending' | 'fulfilled' | 'cancelled' | 'expired';
+
+/** How a code reached a request (api.md `resolution.via`). */
+export type CodeVia = 'dashboard' | 'api' | 'sms_relay' | 'totp' | 'widget' | 'connect_commit';
+
+/** What starts a session. */
+export type SessionTrigger = 'schedule' | 'manual' | 'restart';
+
+/**
+ * Why a session failed. The connector kinds come from typed connector errors; the rest are the
+ * engine's own outcomes.
+ */
+export type FailureCategory =
+  | 'invalid_credentials'
+  | 'account_locked'
+  | 'code_rejected'
+  | 'bank_unavailable'
+  | 'connector_broken'
+  | 'assistance_expired'
+  | 'attempts_exhausted'
+  | 'worker_lost'
+  | 'shutdown';
+
+/** Fatal failures block the account at once (skip-on-fatal); the others count toward the threshold. */
+export function isFatal(category: FailureCategory): boolean {
+  switch (category) {
+    case 'invalid_credentials':
+    case 'account_locked':
+      return true;
+    case 'code_rejected':
+    case 'bank_unavailable':
+    case 'connector_broken':
+    case 'assistance_expired':
+    case 'attempts_exhausted':
+    case 'worker_lost':
+    case 'shutdown':
+      return false;
+    default: {
+      const never: never = category;
+      throw new Error(`unknown failure category ${String(never)}`);
+    }
+  }
+}
+
+/** Failures that say nothing about the account and so do not count toward the block. */
+export function countsTowardBlock(category: FailureCategory): boolean {
+  return category !== 'shutdown' && category !== 'worker_lost' && category !== 'connector_broken';
+}
+
+/** Account status as shown by the API. */
+export type AccountStatus = 'idle' | 'queued' | 'running' | 'awaiting_assistance' | 'blocked';

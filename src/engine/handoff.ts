@@ -1,0 +1,225 @@
+import { assistanceView } from '../assistance/repo.js';
+import { codeContext } from '../assistance/service.js';
+import type { CodeVerdict, CodeRequest } from '../connectors/sdk.js';
+import type { CodeDescriptor } from '../core/descriptor.js';
+import { newId } from '../core/ids.js';
+import type { Clock } from '../core/time.js';
+import type { Bus } from '../events/bus.js';
+import type { Transact } from '../events/outbox.js';
+import type { Cipher } from '../security/cipher.js';
+import type { Db } from '../store/db.js';
+import type { AssistanceRequestsTable } from '../store/schema.js';
+
+/** Why a request ended without an accepted code; the runner turns it into the session's outcome. */
+export type AssistanceEndReason = 'expired' | 'attempts_exhausted' | 'withdrawn' | 'code_required';
+
+/** Thrown out of `requestCode` (through the connector, which must let it pass). */
+export class AssistanceEnded extends Error {
+  readonly reason: AssistanceEndReason;
+  constructor(reason: AssistanceEndReason, message: string) {
+    super(message);
+    this.name = 'AssistanceEnded';
+    this.reason = reason;
+  }
+}
+
+/** The most attempts otpilot ever spends on one request: banks lock logins after a few wrong codes. */
+export const MAX_ATTEMPTS = 3;
+
+export interface HandoffDeps {
+  db: Db;
+  transact: Transact;
+  bus: Bus;
+  cipher: Cipher;
+  clock: Clock;
+  /** Fallback poll behind the wake-up, ms. */
+  pollMs: number;
+}
+
+export interface HandoffSession {
+  orgId: string;
+  accountId: string;
+  sessionId: string;
+  loginMode: 'simple' | 'assisted';
+  /** How long a request stays pending, ms. */
+  assistTimeoutMs: number;
+  signal: AbortSignal;
+  /** Called when the session enters and leaves the wait (to persist stages). */
+  stage(name: string): void;
+}
+
+/**
+ * The OTP hand-off (architecture.md): open a pending request with its event, wait event-driven for a
+ * code, take it (wiping the ciphertext), let the connector try it, record the verdict.
+ */
+export async function requestCode(
+  deps: HandoffDeps,
+  session: HandoffSession,
+  request: CodeRequest,
+  tryCode: (code: string) => Promise<CodeVerdict>,
+): Promise<void> {
+  if (session.loginMode === 'simple') {
+    throw new AssistanceEnded('code_required', 'the bank asked for a code and the account logs in without assistance (login_mode simple)');
+  }
+  const { transact, clock } = deps;
+  const descriptor: CodeDescriptor = {
+    length: request.length,
+    type: request.type,
+    purpose: request.purpose,
+    prompt: request.prompt,
+  };
+  const now = clock();
+  const row: AssistanceRequestsTable = {
+    id: newId('asr', now),
+    org_id: session.orgId,
+    account_id: session.accountId,
+    session_id: session.sessionId,
+    type: 'otp',
+    state: 'pending',
+    descriptor: JSON.stringify(descriptor),
+    attempts: 0,
+    max_attempts: Math.max(1, Math.min(request.max_attempts ?? MAX_ATTEMPTS, MAX_ATTEMPTS)),
+    last_error: null,
+    code_enc: null,
+    code_submitted_at: null,
+    code_via: null,
+    created_at: now,
+    expires_at: now + session.assistTimeoutMs,
+    resolved_at: null,
+    resolution_via: null,
+    resolution_reason: null,
+  };
+  session.stage('awaiting_assistance');
+  await transact(async (trx, uow) => {
+    await trx.insertInto('assistance_requests').values(row).execute();
+    await trx.updateTable('sessions').set({ state: 'awaiting_assistance' }).where('id', '=', session.sessionId).execute();
+    uow.emit({ orgId: session.orgId, accountId: session.accountId, type: 'assistance_required', data: assistanceView(row) });
+  });
+
+  for (;;) {
+    const taken = await waitForCode(deps, row, session.signal);
+    const verdict = await tryCode(taken.code);
+    const judged = clock();
+    switch (verdict.outcome) {
+      case 'accepted':
+        await transact(async (trx, uow) => {
+          await trx
+            .updateTable('assistance_requests')
+            .set({ state: 'fulfilled', code_submitted_at: null, resolved_at: judged, resolution_via: taken.via, resolution_reason: 'accepted' })
+            .where('id', '=', row.id)
+            .execute();
+          await trx.updateTable('sessions').set({ state: 'running' }).where('id', '=', session.sessionId).execute();
+          uow.emit({
+            orgId: session.orgId,
+            accountId: session.accountId,
+            type: 'assistance_fulfilled',
+            data: { id: row.id, reason: 'accepted', via: taken.via },
+          });
+          uow.wake(`verdict:${row.id}`);
+        });
+        session.stage('assistance_fulfilled');
+        return;
+      case 'rejected': {
+        const exhausted = await transact(async (trx, uow) => {
+          const updated = await trx
+            .updateTable('assistance_requests')
+            .set((eb) => ({ attempts: eb('attempts', '+', 1), last_error: 'rejected', code_submitted_at: null }))
+            .where('id', '=', row.id)
+            .returning(['attempts', 'max_attempts'])
+            .executeTakeFirstOrThrow();
+          const done = updated.attempts >= updated.max_attempts;
+          if (done) {
+            await trx
+              .updateTable('assistance_requests')
+              .set({ state: 'cancelled', resolved_at: judged, resolution_via: taken.via, resolution_reason: 'attempts_exhausted' })
+              .where('id', '=', row.id)
+              .execute();
+            uow.emit({
+              orgId: session.orgId,
+              accountId: session.accountId,
+              type: 'assistance_cancelled',
+              data: { id: row.id, reason: 'attempts_exhausted' },
+            });
+          }
+          uow.wake(`verdict:${row.id}`);
+          uow.touch(session.accountId);
+          return done;
+        });
+        if (exhausted) throw new AssistanceEnded('attempts_exhausted', 'the bank rejected every allowed attempt');
+        break;
+      }
+      default: {
+        const never: never = verdict;
+        throw new Error(`unknown verdict ${JSON.stringify(never)}`);
+      }
+    }
+  }
+}
+
+/** Waits for a submitted code: woken by the bus, with a fallback poll; expires the request at its deadline. */
+async function waitForCode(
+  deps: HandoffDeps,
+  row: AssistanceRequestsTable,
+  signal: AbortSignal,
+): Promise<{ code: string; via: string | null }> {
+  const { db, bus, cipher, clock, transact } = deps;
+  for (;;) {
+    signal.throwIfAborted();
+    const remaining = row.expires_at - clock();
+    // Registered before the check, so a code stored between the check and the wait still wakes us.
+    const waiter = bus.waiter(`asr:${row.id}`, Math.max(0, Math.min(remaining, deps.pollMs)), signal);
+    const taken = await takeCode(db, row.id);
+    if (taken) {
+      waiter.cancel();
+      return { code: cipher.decrypt(taken.code_enc, codeContext(row.id)), via: taken.code_via };
+    }
+    if (remaining <= 0) {
+      waiter.cancel();
+      const expired = await transact(async (trx, uow) => {
+        const result = await trx
+          .updateTable('assistance_requests')
+          .set({ state: 'expired', resolved_at: clock(), resolution_reason: 'deadline' })
+          .where('id', '=', row.id)
+          .where('state', '=', 'pending')
+          .where('code_enc', 'is', null)
+          .executeTakeFirst();
+        const done = Number(result.numUpdatedRows) === 1;
+        if (done) {
+          uow.emit({ orgId: row.org_id, accountId: row.account_id, type: 'assistance_expired', data: { id: row.id, reason: 'deadline' } });
+          uow.wake(`verdict:${row.id}`);
+        }
+        return done;
+      });
+      if (expired) throw new AssistanceEnded('expired', 'no code was accepted before the deadline');
+      continue; // a code arrived at the last moment: take it
+    }
+    const woken = await waiter.promise;
+    if (!woken) {
+      const current = await db.selectFrom('assistance_requests').select('state').where('id', '=', row.id).executeTakeFirst();
+      if (current?.state !== 'pending') throw new AssistanceEnded('withdrawn', 'the request was closed while waiting');
+    }
+  }
+}
+
+/**
+ * Takes the submitted code and wipes it from the row: the ciphertext lives in the store only between
+ * submission and hand-off. The wipe is a compare-and-set on the ciphertext itself, so of two takers
+ * only one gets the code (RETURNING would show the wiped value, hence the read first).
+ */
+async function takeCode(db: Db, requestId: string): Promise<{ code_enc: string; code_via: string | null } | null> {
+  const row = await db
+    .selectFrom('assistance_requests')
+    .select(['code_enc', 'code_via'])
+    .where('id', '=', requestId)
+    .where('state', '=', 'pending')
+    .where('code_enc', 'is not', null)
+    .executeTakeFirst();
+  if (!row?.code_enc) return null;
+  const wiped = await db
+    .updateTable('assistance_requests')
+    .set({ code_enc: null })
+    .where('id', '=', requestId)
+    .where('code_enc', '=', row.code_enc)
+    .executeTakeFirst();
+  return Number(wiped.numUpdatedRows) === 1 ? { code_enc: row.code_enc, code_via: row.code_via } : null;
+}

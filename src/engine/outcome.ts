@@ -1,0 +1,36 @@
+import { ConnectorError } from '../connectors/sdk.js';
+import type { FailureCategory } from '../core/states.js';
+import { AssistanceEnded } from './handoff.js';
+
+/** How a session ended, decided from what the login threw. */
+export type SessionOutcome =
+  | { state: 'cancelled'; reason: string }
+  | { state: 'failed'; category: FailureCategory; message: string };
+
+/** Why the runner's abort signal fired. */
+export type AbortCause = 'cancel' | 'shutdown';
+
+/** Classifies an error thrown by a login or scrape. `abortCause` is set when our own signal fired. */
+export function classifyFailure(error: unknown, abortCause: AbortCause | null): SessionOutcome {
+  if (abortCause === 'cancel') return { state: 'cancelled', reason: 'session_cancelled' };
+  if (abortCause === 'shutdown') return { state: 'failed', category: 'shutdown', message: 'the worker shut down during the session' };
+  if (error instanceof AssistanceEnded) {
+    switch (error.reason) {
+      case 'expired':
+        return { state: 'failed', category: 'assistance_expired', message: error.message };
+      case 'attempts_exhausted':
+        return { state: 'failed', category: 'attempts_exhausted', message: error.message };
+      case 'withdrawn':
+        return { state: 'failed', category: 'worker_lost', message: error.message };
+      case 'code_required':
+        return { state: 'failed', category: 'code_rejected', message: error.message };
+      default: {
+        const never: never = error.reason;
+        throw new Error(`unknown reason ${String(never)}`);
+      }
+    }
+  }
+  if (error instanceof ConnectorError) return { state: 'failed', category: error.kind, message: error.message };
+  // Anything else is a connector bug; its message may hold bank internals, so keep it generic.
+  return { state: 'failed', category: 'connector_broken', message: 'the connector failed unexpectedly' };
+}

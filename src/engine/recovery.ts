@@ -1,0 +1,42 @@
+import type { Logger } from 'pino';
+import type { Clock } from '../core/time.js';
+import type { Transact } from '../events/outbox.js';
+import type { Db } from '../store/db.js';
+import { finishFailure } from './runner.js';
+
+/**
+ * Ends sessions whose worker stopped renewing its lease (crash, kill, lost machine): the session fails
+ * with `worker_lost`, its pending request is cancelled, and a scheduled account runs again soon.
+ * Nothing stays pending forever. Returns how many sessions it ended.
+ */
+export async function recoverLostSessions(deps: { db: Db; transact: Transact; clock: Clock; log: Logger }): Promise<number> {
+  const now = deps.clock();
+  const lost = await deps.db
+    .selectFrom('sessions')
+    .select(['id', 'org_id', 'account_id', 'stages'])
+    .where('lease_owner', 'is not', null)
+    .where('lease_expires_at', '<', now)
+    .where('state', 'in', ['running', 'awaiting_assistance'])
+    .limit(500)
+    .execute();
+  for (const session of lost) {
+    await finishFailure(
+      { ...deps, owner: null },
+      session,
+      JSON.parse(session.stages) as { name: string; at: string }[],
+      { state: 'failed', category: 'worker_lost', message: 'the worker holding this session stopped' },
+      'login_failed',
+      Number.POSITIVE_INFINITY,
+    );
+    // Bring a scheduled account's next run forward; a manual one waits for its next trigger.
+    await deps.db
+      .updateTable('accounts')
+      .set({ next_run_at: now })
+      .where('id', '=', session.account_id)
+      .where('next_run_at', 'is not', null)
+      .where('next_run_at', '>', now)
+      .execute();
+    deps.log.warn({ session_id: session.id, account_id: session.account_id }, 'session lost its worker');
+  }
+  return lost.length;
+}

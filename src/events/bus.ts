@@ -1,0 +1,67 @@
+/**
+ * Wake-ups between parts of the engine and the HTTP handlers. In one process this is an in-memory
+ * emitter; the PostgreSQL issue swaps the transport (LISTEN/NOTIFY) behind the same interface.
+ * Nothing relies on a wake-up for correctness: every waiter also polls the store.
+ *
+ * Topics: `work` (sessions queued), `asr:<id>` (a code was submitted), `verdict:<id>` (the bank judged a
+ * code), `session:<id>` (cancel requested), `account:<id>` (anything in the account's status changed),
+ * `event` (an outbox event was committed; payload is the event).
+ */
+export interface Bus {
+  publish(topic: string, payload?: unknown): void;
+  subscribe(topic: string, listener: (payload: unknown) => void): () => void;
+  /**
+   * Registers at once (so nothing published after this call is missed) and resolves with `true` on
+   * the next publish, `false` after `timeoutMs` or when `signal` aborts. Call `cancel` if unused.
+   */
+  waiter(topic: string, timeoutMs: number, signal?: AbortSignal): { promise: Promise<boolean>; cancel(): void };
+}
+
+export function makeMemoryBus(): Bus {
+  const listeners = new Map<string, Set<(payload: unknown) => void>>();
+
+  function subscribe(topic: string, listener: (payload: unknown) => void): () => void {
+    let set = listeners.get(topic);
+    if (!set) {
+      set = new Set();
+      listeners.set(topic, set);
+    }
+    set.add(listener);
+    return () => {
+      const current = listeners.get(topic);
+      if (!current) return;
+      current.delete(listener);
+      if (current.size === 0) listeners.delete(topic);
+    };
+  }
+
+  return {
+    publish(topic, payload) {
+      const set = listeners.get(topic);
+      if (!set) return;
+      for (const listener of [...set]) listener(payload);
+    },
+    subscribe,
+    waiter(topic, timeoutMs, signal) {
+      let settle: (value: boolean) => void = () => {};
+      const promise = new Promise<boolean>((resolve) => {
+        settle = resolve;
+      });
+      let done = false;
+      const finish = (value: boolean) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        unsubscribe();
+        signal?.removeEventListener('abort', onAbort);
+        settle(value);
+      };
+      const onAbort = () => finish(false);
+      const unsubscribe = subscribe(topic, () => finish(true));
+      const timer = setTimeout(() => finish(false), Math.max(0, timeoutMs));
+      if (signal?.aborted) finish(false);
+      else signal?.addEventListener('abort', onAbort, { once: true });
+      return { promise, cancel: () => finish(false) };
+    },
+  };
+}

@@ -1,0 +1,24 @@
+import type { AccountsService } from '../accounts/service.js';
+import type { AssistanceService } from '../assistance/service.js';
+import type { Config } from '../config.js';
+import type { Clock } from '../core/time.js';
+import type { Bus } from '../events/bus.js';
+import type { Transact } from '../events/outbox.js';
+import type { KeysService } from '../keys/service.js';
+import type { SessionsService } from '../sessions/service.js';
+import type { Store } from '../store/db.js';
+
+/** What the HTTP routes are given; built once in server.ts. */
+export interface ApiDeps {
+  config: Config;
+  store: Store;
+  bus: Bus;
+  clock: Clock;
+  transact: Transact;
+  keys: KeysService;
+  accounts: AccountsService;
+  sessions: SessionsService;
+  assistance: AssistanceService;
+  /** Aborted when the server begins to shut down: long-polls answer at once. */
+  shutdown: AbortSignal;
+}

@@ -1,0 +1,133 @@
+import { newId } from '../core/ids.js';
+import { parseScopes, type Scope, SCOPES } from '../core/scopes.js';
+import { fail, ok, type Result } from '../core/result.js';
+import type { Clock } from '../core/time.js';
+import { generateApiKey, parseApiKey, hashSecret, sameHash } from '../security/api-keys.js';
+import type { Db } from '../store/db.js';
+import type { Principal } from './principal.js';
+
+/** An API key as listed (never the secret). */
+export interface ApiKeyView {
+  id: string;
+  name: string;
+  prefix: string;
+  scopes: Scope[];
+  account_ids: string[] | null;
+  created_at: string;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}
+
+export interface CreateKeyInput {
+  orgId: string;
+  name: string;
+  scopes: string;
+  accountIds: string[] | null;
+  createdBy: string | null;
+}
+
+/** Verified keys are cached this long, ms: revocation in this process is immediate (cache cleared). */
+const CACHE_MS = 5_000;
+
+export interface KeysService {
+  /** Returns the full key once, with the stored record. */
+  create(input: CreateKeyInput): Promise<Result<ApiKeyView & { key: string }>>;
+  /** The caller behind a key, or null for an unknown, malformed or revoked key (the same for all three). */
+  authenticate(key: string): Promise<Principal | null>;
+  revoke(orgId: string, id: string): Promise<boolean>;
+}
+
+export function makeKeysService(deps: { db: Db; clock: Clock }): KeysService {
+  const { db, clock } = deps;
+  const cache = new Map<string, { principal: Principal; until: number }>();
+
+  return {
+    async create(input) {
+      const { scopes, unknown } = parseScopes(input.scopes);
+      if (unknown.length > 0) {
+        return fail('VALIDATION_FAILED', `unknown scopes: ${unknown.join(', ')}`, [
+          { path: '/scopes', message: `allowed: ${SCOPES.join(', ')} or *` },
+        ]);
+      }
+      if (scopes.length === 0) return fail('VALIDATION_FAILED', 'a key needs at least one scope', [{ path: '/scopes', message: 'is empty' }]);
+      if (input.accountIds) {
+        const found = await db
+          .selectFrom('accounts')
+          .select('id')
+          .where('org_id', '=', input.orgId)
+          .where('id', 'in', input.accountIds.length > 0 ? input.accountIds : [''])
+          .execute();
+        const missing = input.accountIds.filter((id) => !found.some((row) => row.id === id));
+        if (missing.length > 0) {
+          return fail('VALIDATION_FAILED', `unknown accounts: ${missing.join(', ')}`, [{ path: '/account_ids', message: 'no such account' }]);
+        }
+      }
+      const generated = generateApiKey();
+      const now = clock();
+      const id = newId('key', now);
+      await db
+        .insertInto('api_keys')
+        .values({
+          id,
+          org_id: input.orgId,
+          name: input.name,
+          prefix: generated.prefix,
+          secret_hash: generated.secretHash,
+          scopes: JSON.stringify(scopes),
+          account_ids: input.accountIds ? JSON.stringify(input.accountIds) : null,
+          created_by: input.createdBy,
+          created_at: now,
+          last_used_at: null,
+          revoked_at: null,
+        })
+        .execute();
+      return ok({
+        id,
+        key: generated.key,
+        name: input.name,
+        prefix: generated.prefix,
+        scopes,
+        account_ids: input.accountIds,
+        created_at: new Date(now).toISOString(),
+        last_used_at: null,
+        revoked_at: null,
+      });
+    },
+
+    async authenticate(key) {
+      const now = clock();
+      const cached = cache.get(key);
+      if (cached && cached.until > now) return cached.principal;
+      const parsed = parseApiKey(key);
+      if (!parsed) return null;
+      const row = await db.selectFrom('api_keys').selectAll().where('prefix', '=', parsed.prefix).executeTakeFirst();
+      // Hash even when no row matched, so timing does not tell a wrong prefix from a wrong secret.
+      const presented = hashSecret(parsed.secret);
+      if (!row || !sameHash(presented, row.secret_hash) || row.revoked_at !== null) return null;
+      const principal: Principal = {
+        orgId: row.org_id,
+        actor: { type: 'api_key', id: row.id },
+        scopes: new Set(JSON.parse(row.scopes) as Scope[]),
+        accountIds: row.account_ids ? new Set(JSON.parse(row.account_ids) as string[]) : null,
+      };
+      if (cache.size > 10_000) cache.clear();
+      cache.set(key, { principal, until: now + CACHE_MS });
+      if (row.last_used_at === null || now - row.last_used_at > 60_000) {
+        await db.updateTable('api_keys').set({ last_used_at: now }).where('id', '=', row.id).execute();
+      }
+      return principal;
+    },
+
+    async revoke(orgId, id) {
+      const result = await db
+        .updateTable('api_keys')
+        .set({ revoked_at: clock() })
+        .where('org_id', '=', orgId)
+        .where('id', '=', id)
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst();
+      cache.clear();
+      return Number(result.numUpdatedRows) === 1;
+    },
+  };
+}

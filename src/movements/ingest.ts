@@ -1,0 +1,144 @@
+import { createHash } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { Balance, BankAccount, Movement } from '../connectors/sdk.js';
+import { newId } from '../core/ids.js';
+import type { UnitOfWork } from '../events/outbox.js';
+import type { Database, MovementsTable } from '../store/schema.js';
+
+/** The movement object of the API and of `bank_movement` events. */
+export interface MovementView {
+  id: string;
+  account_id: string;
+  bank_account_id: string;
+  external_id: string | null;
+  booked_at: string;
+  amount: string;
+  currency: string;
+  name: string;
+  reference: string | null;
+  received_at: string;
+}
+
+export function movementView(row: MovementsTable): MovementView {
+  return {
+    id: row.id,
+    account_id: row.account_id,
+    bank_account_id: row.bank_account_id,
+    external_id: row.external_id,
+    booked_at: row.booked_at,
+    amount: row.amount,
+    currency: row.currency,
+    name: row.name,
+    reference: row.reference,
+    received_at: new Date(row.created_at).toISOString(),
+  };
+}
+
+/**
+ * The de-duplication key: the bank's own id when it has one; otherwise a hash of the movement's
+ * fields plus its rank among identical ones in the same batch, so two genuine identical payments on
+ * one day stay two movements while a re-read of the same day adds nothing.
+ */
+export function dedupKeys(movements: Movement[]): string[] {
+  const seen = new Map<string, number>();
+  return movements.map((m) => {
+    if (m.id) return `id:${m.bank_account_id}:${m.id}`;
+    const base = [m.bank_account_id, m.booked_at, m.amount, m.currency, m.name, m.reference ?? ''].join('\u0000');
+    const rank = seen.get(base) ?? 0;
+    seen.set(base, rank + 1);
+    return `h:${createHash('sha256').update(`${base}\u0000${rank}`).digest('base64url')}`;
+  });
+}
+
+// 13 columns × 500 rows stays under SQLite's 32,766 bound parameters and PostgreSQL's 65,535.
+const CHUNK = 500;
+
+export interface IngestInput {
+  orgId: string;
+  accountId: string;
+  sessionId: string | null;
+  /** Bank's ledger id → our `bac_` id. */
+  bankAccountIds: ReadonlyMap<string, string>;
+  movements: Movement[];
+  /** No `bank_movement` events (the account's `silent_ingestion`). */
+  silent: boolean;
+  now: number;
+}
+
+/**
+ * Inserts new movements, skipping those already stored (unique `account_id, dedup_key`), and emits a
+ * `bank_movement` event for each new one in the same transaction. Returns the number inserted.
+ */
+export async function ingestMovements(trx: Kysely<Database>, uow: UnitOfWork, input: IngestInput): Promise<number> {
+  const keys = dedupKeys(input.movements);
+  let inserted = 0;
+  for (let start = 0; start < input.movements.length; start += CHUNK) {
+    const rows: MovementsTable[] = [];
+    for (let i = start; i < Math.min(start + CHUNK, input.movements.length); i++) {
+      const m = input.movements[i]!;
+      const bankAccountId = input.bankAccountIds.get(m.bank_account_id);
+      if (!bankAccountId) continue; // a movement of a ledger the bank did not list: not ours to file
+      rows.push({
+        id: newId('mov', input.now),
+        org_id: input.orgId,
+        account_id: input.accountId,
+        bank_account_id: bankAccountId,
+        dedup_key: keys[i]!,
+        external_id: m.id,
+        booked_at: m.booked_at,
+        amount: m.amount,
+        currency: m.currency,
+        name: m.name,
+        reference: m.reference,
+        session_id: input.sessionId,
+        created_at: input.now,
+      });
+    }
+    if (rows.length === 0) continue;
+    const added = await trx
+      .insertInto('movements')
+      .values(rows)
+      .onConflict((oc) => oc.columns(['account_id', 'dedup_key']).doNothing())
+      .returning('id')
+      .execute();
+    inserted += added.length;
+    if (!input.silent && added.length > 0) {
+      const addedIds = new Set(added.map((r) => r.id));
+      for (const row of rows) {
+        if (addedIds.has(row.id)) uow.emit({ orgId: input.orgId, accountId: input.accountId, type: 'bank_movement', data: movementView(row) });
+      }
+    }
+  }
+  return inserted;
+}
+
+/** Upserts the bank's ledgers with their balances; returns bank id → `bac_` id. */
+export async function upsertBankAccounts(
+  trx: Kysely<Database>,
+  input: { orgId: string; accountId: string; accounts: BankAccount[]; balances: Balance[]; now: number },
+): Promise<Map<string, string>> {
+  const balances = new Map(input.balances.map((b) => [b.bank_account_id, b]));
+  const ids = new Map<string, string>();
+  for (const account of input.accounts) {
+    const balance = balances.get(account.id);
+    const values = {
+      name: account.name,
+      iban: account.iban,
+      number: account.number,
+      currency: account.currency,
+      type: account.type,
+      balance_current: balance?.current ?? null,
+      balance_available: balance?.available ?? null,
+      balance_as_of: balance?.as_of ?? null,
+      updated_at: input.now,
+    };
+    const row = await trx
+      .insertInto('bank_accounts')
+      .values({ id: newId('bac', input.now), org_id: input.orgId, account_id: input.accountId, external_id: account.id, created_at: input.now, ...values })
+      .onConflict((oc) => oc.columns(['account_id', 'external_id']).doUpdateSet(values))
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    ids.set(account.id, row.id);
+  }
+  return ids;
+}

@@ -1,0 +1,85 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { accountFor } from '../accounts/access.js';
+import { recordAudit } from '../audit/repo.js';
+import { notFound } from '../core/errors.js';
+import { principalOf } from '../http/auth.js';
+import type { ApiDeps } from '../http/deps.js';
+import { unwrap } from '../http/errors.js';
+import { AccountParams, decodeCursor, errorResponses, ListQuery, listOf, page } from '../http/schemas.js';
+import { movementView } from './ingest.js';
+
+const tags = ['movements'];
+const security = [{ apiKey: [] }];
+const DateOnly = Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}$', description: 'YYYY-MM-DD, inclusive' });
+
+export function movementRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
+  const { db } = deps.store;
+  return async (app) => {
+    app.get(
+      '/accounts/:id/movements',
+      {
+        config: { scopes: ['data:read'] },
+        schema: {
+          tags,
+          security,
+          summary: 'Stored movements, newest first',
+          params: AccountParams,
+          querystring: Type.Object(
+            {
+              ...ListQuery.properties,
+              from: Type.Optional(DateOnly),
+              to: Type.Optional(DateOnly),
+              bank_account_id: Type.Optional(Type.String({ maxLength: 64 })),
+            },
+            { additionalProperties: false },
+          ),
+          response: { 200: listOf(Type.Ref('Movement')), ...errorResponses(400, 403, 404) },
+        },
+      },
+      async (request) => {
+        unwrap(await accountFor(db, principalOf(request), request.params.id));
+        const { limit, cursor, from, to, bank_account_id } = request.query;
+        let q = db.selectFrom('movements').selectAll().where('account_id', '=', request.params.id);
+        if (from) q = q.where('booked_at', '>=', from);
+        // booked_at may carry a time; everything on the `to` day is included.
+        if (to) q = q.where('booked_at', '<', `${to}\uffff`);
+        if (bank_account_id) q = q.where('bank_account_id', '=', bank_account_id);
+        const after = decodeCursor(cursor);
+        if (after) q = q.where('id', '<', after);
+        const rows = await q.orderBy('id', 'desc').limit(limit + 1).execute();
+        return page(rows, limit, movementView);
+      },
+    );
+
+    app.post(
+      '/accounts/:id/movements/:movement_id/notify',
+      {
+        config: { scopes: ['sessions:write'] },
+        schema: {
+          tags,
+          security,
+          summary: "Re-send a movement's bank_movement event",
+          params: Type.Object({ id: Type.String({ maxLength: 64 }), movement_id: Type.String({ maxLength: 64 }) }, { additionalProperties: false }),
+          response: { 202: Type.Object({ queued: Type.Boolean() }), ...errorResponses(403, 404) },
+        },
+      },
+      async (request, reply) => {
+        const principal = principalOf(request);
+        unwrap(await accountFor(db, principal, request.params.id));
+        const row = await db
+          .selectFrom('movements')
+          .selectAll()
+          .where('account_id', '=', request.params.id)
+          .where('id', '=', request.params.movement_id)
+          .executeTakeFirst();
+        if (!row) throw notFound('movement');
+        await deps.transact(async (trx, uow) => {
+          uow.emit({ orgId: principal.orgId, accountId: row.account_id, type: 'bank_movement', data: movementView(row) });
+          await recordAudit(trx, { orgId: principal.orgId, actor: principal.actor, action: 'movement.notify', accountId: row.account_id, targetId: row.id, outcome: 'queued' }, deps.clock());
+        });
+        return reply.status(202).send({ queued: true });
+      },
+    );
+  };
+}

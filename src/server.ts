@@ -1,0 +1,189 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { makeAccountsService } from './accounts/service.js';
+import { buildApp } from './app.js';
+import { makeAssistanceService } from './assistance/service.js';
+import { syncBuiltinBanks } from './banks/repo.js';
+import type { Config } from './config.js';
+import { makeConnectorRegistry } from './connectors/registry.js';
+import { makeSandboxConnector } from './connectors/sandbox.js';
+import type { Connector } from './connectors/sdk.js';
+import { type Clock, systemClock } from './core/time.js';
+import { makeEngine, type Engine } from './engine/index.js';
+import { type Bus, makeMemoryBus } from './events/bus.js';
+import { makeTransact } from './events/outbox.js';
+import { makeKeysService } from './keys/service.js';
+import { makeLogger } from './logger.js';
+import { type BootstrapResult, bootstrapIfEmpty } from './orgs/bootstrap.js';
+import { makeSandboxBank, type SandboxBank, type SandboxBankOptions } from './sandbox-bank/index.js';
+import { type Cipher, makeCipher } from './security/cipher.js';
+import { loadMasterKey } from './security/master-key.js';
+import { makeSessionsService } from './sessions/service.js';
+import { migrateToLatest, openSqliteStore, type Store } from './store/db.js';
+
+export interface ServerOptions {
+  config: Config;
+  clock?: Clock;
+  random?: () => number;
+  log?: Logger;
+  /** Options of the in-process sandbox bank (tests inject its clock and windows). */
+  sandboxBank?: SandboxBankOptions;
+  /** Replaces the built-in connectors (the benchmark wraps the sandbox one to time the hand-off). */
+  connectors?: (builtin: Connector[]) => Connector[];
+  /** Where the bootstrap secrets are printed (once); default stdout. */
+  printBootstrap?: (result: BootstrapResult, baseUrl: string) => void;
+}
+
+export interface RunningServer {
+  /** Base URL, e.g. http://127.0.0.1:3000 */
+  url: string;
+  port: number;
+  app: FastifyInstance;
+  store: Store;
+  bus: Bus;
+  engine: Engine;
+  sandboxBank: SandboxBank | null;
+  bootstrap: BootstrapResult | null;
+  close(): Promise<void>;
+}
+
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+const CHECK_KEY = 'master_key_check';
+
+/** A store opened with the wrong master key would fail every decryption later; refuse at start instead. */
+async function verifyMasterKey(store: Store, cipher: Cipher): Promise<void> {
+  const row = await store.db.selectFrom('settings').select('value').where('key', '=', CHECK_KEY).executeTakeFirst();
+  if (!row) {
+    await store.db.insertInto('settings').values({ key: CHECK_KEY, value: cipher.encrypt('otpilot', CHECK_KEY) }).execute();
+    return;
+  }
+  try {
+    cipher.decrypt(row.value, CHECK_KEY);
+  } catch {
+    throw new Error('the master key does not match this store (OTPILOT_MASTER_KEY or data/master.key was changed)');
+  }
+}
+
+/** Opens the store named by the config and brings its schema up to date. */
+export async function openStore(config: Config): Promise<Store> {
+  if (config.databaseUrl) throw new Error('PostgreSQL is not supported yet: unset DATABASE_URL to use the embedded SQLite store');
+  const store = openSqliteStore(join(config.dataDir, 'otpilot.db'));
+  await migrateToLatest(store);
+  return store;
+}
+
+export function openCipher(config: Config): Cipher {
+  const master = loadMasterKey({ envValue: config.masterKey ?? undefined, dataDir: config.dataDir, embedded: !config.databaseUrl });
+  if (!master.ok) throw new Error(master.reason);
+  return makeCipher(master.key);
+}
+
+function loopbackHost(host: string): string {
+  if (host === '0.0.0.0' || host === '') return '127.0.0.1';
+  if (host === '::') return '[::1]';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/** Starts everything in one process: store, engine, HTTP API and (optionally) the sandbox bank. */
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const { config } = options;
+  const clock = options.clock ?? systemClock;
+  const random = options.random ?? Math.random;
+  const log = options.log ?? makeLogger(config.logLevel);
+  const store = await openStore(config);
+  const cipher = openCipher(config);
+  await verifyMasterKey(store, cipher);
+
+  const bus = makeMemoryBus();
+  const db = store.db;
+  const transact = makeTransact({ db, bus, clock });
+  let baseUrl = '';
+  const sandboxBank = config.sandbox ? makeSandboxBank(options.sandboxBank) : null;
+  const builtin: Connector[] =
+    config.sandbox || config.sandboxUrl ? [makeSandboxConnector({ baseUrl: () => config.sandboxUrl ?? `${baseUrl}/sandbox-bank/` })] : [];
+  const registry = makeConnectorRegistry(options.connectors ? options.connectors(builtin) : builtin);
+  await syncBuiltinBanks(db, registry, clock());
+
+  const keys = makeKeysService({ db, clock });
+  const accounts = makeAccountsService({ db, transact, cipher, clock, random });
+  const sessions = makeSessionsService({ db, transact, clock });
+  const assistance = makeAssistanceService({ db, transact, bus, cipher, clock, pollMs: config.pollMs });
+  const bootstrap = await bootstrapIfEmpty({ db, clock, keys, accounts, sandbox: registry.get('sandbox') !== undefined });
+
+  const shutdown = new AbortController();
+  const app = await buildApp({
+    config,
+    store,
+    bus,
+    clock,
+    transact,
+    keys,
+    accounts,
+    sessions,
+    assistance,
+    shutdown: shutdown.signal,
+    log,
+    sandboxBank: sandboxBank?.plugin ?? null,
+    version: VERSION,
+  });
+  const engine = makeEngine({
+    db,
+    transact,
+    bus,
+    cipher,
+    clock,
+    random,
+    registry,
+    log,
+    concurrency: config.workerConcurrency,
+    leaseMs: config.leaseMs,
+    pollMs: config.pollMs,
+    schedulerTickMs: config.schedulerTickMs,
+  });
+
+  try {
+    await app.listen({ port: config.port, host: config.host });
+  } catch (error) {
+    await app.close();
+    await store.close();
+    throw error;
+  }
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  baseUrl = `http://${loopbackHost(config.host)}:${port}`;
+  await engine.start();
+  log.info({ url: baseUrl, data_dir: config.dataDir, sandbox: config.sandbox }, 'otpilot started');
+  if (bootstrap) (options.printBootstrap ?? printToStdout)(bootstrap, baseUrl);
+
+  let closing: Promise<void> | null = null;
+  return {
+    url: baseUrl,
+    port,
+    app,
+    store,
+    bus,
+    engine,
+    sandboxBank,
+    bootstrap,
+    close() {
+      closing ??= (async () => {
+        shutdown.abort();
+        await engine.stop();
+        await app.close();
+        await store.close();
+        log.info('otpilot stopped');
+      })();
+      return closing;
+    },
+  };
+}
+
+function printToStdout(result: BootstrapResult, baseUrl: string): void {
+  // Straight to stdout, not through the logger: log files and collectors must never hold these.
+  process.stdout.write(`${formatBootstrapLazy(result, baseUrl)}\n`);
+}
+
+import { formatBootstrap as formatBootstrapLazy } from './orgs/bootstrap.js';

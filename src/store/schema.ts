@@ -1,0 +1,220 @@
+import type { Generated } from 'kysely';
+
+/*
+ * Typed rows. Portable across SQLite and PostgreSQL by construction: ids are text, timestamps are
+ * integer epoch milliseconds (`*_at`), booleans are 0/1 integers, JSON is text, amounts are decimal
+ * text. Secrets live only in `*_enc` columns (AES-256-GCM envelopes, see security/cipher.ts).
+ */
+
+export interface OrganizationsTable {
+  id: string;
+  name: string;
+  created_at: number;
+}
+
+export interface UsersTable {
+  id: string;
+  org_id: string;
+  email: string;
+  password_hash: string | null;
+  role: 'admin' | 'operator' | 'viewer';
+  created_at: number;
+  updated_at: number;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  org_id: string;
+  name: string;
+  /** The 8 public characters of `otpk_<prefix>_<secret>`; unique, used for lookup. */
+  prefix: string;
+  /** SHA-256 of the secret part (hex). */
+  secret_hash: string;
+  /** JSON array of scopes. */
+  scopes: string;
+  /** JSON array of account ids, or null for every account of the organization. */
+  account_ids: string | null;
+  created_by: string | null;
+  created_at: number;
+  last_used_at: number | null;
+  revoked_at: number | null;
+}
+
+export interface BanksTable {
+  id: string;
+  name: string;
+  connector: string;
+  country: string | null;
+  script_version: string;
+  /** JSON array of FieldSpec. */
+  credential_fields: string;
+  created_at: number;
+}
+
+export interface AccountsTable {
+  id: string;
+  org_id: string;
+  bank_id: string;
+  name: string;
+  credentials_enc: string | null;
+  trust_enc: string | null;
+  /** JSON Identity from the last successful login. */
+  identity: string | null;
+  blocked_at: number | null;
+  blocked_reason: string | null;
+  consecutive_failures: number;
+  last_success_at: number | null;
+  last_run_at: number | null;
+  next_run_at: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface AccountConfigTable {
+  account_id: string;
+  org_id: string;
+  session_type: 'one-shot' | 'persistent';
+  login_mode: 'simple' | 'assisted';
+  schedule: string | null;
+  assist_timeout_seconds: number;
+  fatal_threshold: number;
+  otp_phone: string | null;
+  totp_secret_enc: string | null;
+  notification_endpoint_url: string | null;
+  notification_auth_type: 'bearer' | 'api_key' | null;
+  notification_auth_token_enc: string | null;
+  /** JSON array of event types, or null for all. */
+  notification_events: string | null;
+  webhook_url: string | null;
+  webhook_auth_type: 'bearer' | 'api_key' | null;
+  webhook_auth_token_enc: string | null;
+  /** JSON object. */
+  webhook_extra_fields: string | null;
+  silent_ingestion: number;
+  updated_at: number;
+}
+
+export interface SessionsTable {
+  id: string;
+  org_id: string;
+  account_id: string;
+  state: 'queued' | 'running' | 'awaiting_assistance' | 'succeeded' | 'failed' | 'cancelled';
+  trigger: 'schedule' | 'manual' | 'restart';
+  failure_category: string | null;
+  failure_message: string | null;
+  /** JSON array of { name, at }. */
+  stages: string;
+  lease_owner: string | null;
+  lease_expires_at: number | null;
+  cancel_requested_at: number | null;
+  movements_new: number;
+  queued_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+}
+
+export interface AssistanceRequestsTable {
+  id: string;
+  org_id: string;
+  account_id: string;
+  session_id: string;
+  type: 'otp';
+  state: 'pending' | 'fulfilled' | 'cancelled' | 'expired';
+  /** JSON CodeDescriptor. */
+  descriptor: string;
+  attempts: number;
+  max_attempts: number;
+  last_error: string | null;
+  /** The submitted code, encrypted, until the worker takes it (then wiped). */
+  code_enc: string | null;
+  /** Set while a code is with the bank (submitted, not judged yet): the in-flight guard. */
+  code_submitted_at: number | null;
+  code_via: string | null;
+  created_at: number;
+  expires_at: number;
+  resolved_at: number | null;
+  resolution_via: string | null;
+  resolution_reason: string | null;
+}
+
+export interface BankAccountsTable {
+  id: string;
+  org_id: string;
+  account_id: string;
+  external_id: string;
+  name: string;
+  iban: string | null;
+  number: string | null;
+  currency: string;
+  type: string;
+  balance_current: string | null;
+  balance_available: string | null;
+  balance_as_of: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface MovementsTable {
+  id: string;
+  org_id: string;
+  account_id: string;
+  bank_account_id: string;
+  /** Stable per-account key: the bank's id, or a hash of the movement's fields. */
+  dedup_key: string;
+  external_id: string | null;
+  booked_at: string;
+  amount: string;
+  currency: string;
+  name: string;
+  reference: string | null;
+  session_id: string | null;
+  created_at: number;
+}
+
+export interface AuditLogTable {
+  id: string;
+  org_id: string;
+  actor_type: 'user' | 'api_key' | 'system';
+  actor_id: string | null;
+  action: string;
+  account_id: string | null;
+  target_id: string | null;
+  outcome: string | null;
+  /** JSON object; never holds secrets or codes. */
+  details: string | null;
+  created_at: number;
+}
+
+export interface EventsTable {
+  /** Delivery order (SSE `Last-Event-ID`, webhook ordering). */
+  seq: Generated<number>;
+  id: string;
+  org_id: string;
+  account_id: string | null;
+  type: string;
+  status: string;
+  /** JSON. */
+  data: string;
+  occurred_at: number;
+}
+
+export interface SettingsTable {
+  key: string;
+  value: string;
+}
+
+export interface Database {
+  organizations: OrganizationsTable;
+  users: UsersTable;
+  api_keys: ApiKeysTable;
+  banks: BanksTable;
+  accounts: AccountsTable;
+  account_config: AccountConfigTable;
+  sessions: SessionsTable;
+  assistance_requests: AssistanceRequestsTable;
+  bank_accounts: BankAccountsTable;
+  movements: MovementsTable;
+  audit_log: AuditLogTable;
+  events: EventsTable;
+  settings: SettingsTable;
+}
