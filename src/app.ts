@@ -3,9 +3,9 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import sjson from 'secure-json-parse';
-import { sql } from 'kysely';
 import { Type } from 'typebox';
 import { accountRoutes } from './accounts/routes.js';
 import { AccountSchema, BankSchema, ConfigSchema, StatusSchema } from './accounts/schemas.js';
@@ -30,7 +30,16 @@ export interface AppOptions extends ApiDeps {
   version: string;
 }
 
-const SHARED_SCHEMAS = [ErrorSchema, AssistanceSchema, AccountSchema, StatusSchema, BankSchema, ConfigSchema, SessionSchema, MovementSchema];
+const SHARED_SCHEMAS = [
+  ErrorSchema,
+  AssistanceSchema,
+  AccountSchema,
+  StatusSchema,
+  BankSchema,
+  ConfigSchema,
+  SessionSchema,
+  MovementSchema,
+];
 
 /** Builds the HTTP app: plugins, auth, routes and the one error handler. Does not listen. */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
@@ -64,13 +73,23 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   app.addHook('onResponse', async (request, reply) => {
     const level = reply.statusCode >= 500 ? 'error' : 'debug';
-    request.log[level]({ method: request.method, url: request.routeOptions.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+    request.log[level](
+      {
+        method: request.method,
+        url: request.routeOptions.url,
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime),
+      },
+      'request',
+    );
   });
 
   await app.register(rateLimit, {
     global: false,
     errorResponseBuilder: (_request, context) =>
-      new ApiError('RATE_LIMITED', `too many requests; retry in ${context.after}`, { retryAfter: Math.ceil(context.ttl / 1000) }),
+      new ApiError('RATE_LIMITED', `too many requests; retry in ${context.after}`, {
+        retryAfter: Math.ceil(context.ttl / 1000),
+      }),
   });
 
   await app.register(swagger, {
@@ -79,15 +98,23 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       info: {
         title: 'otpilot API',
         version: options.version,
-        description: 'Bank logins that pause for one-time codes. Errors: `{ "error": { "code", "message", "details"? } }`.',
+        description:
+          'Bank logins that pause for one-time codes. Errors: `{ "error": { "code", "message", "details"? } }`.',
       },
       components: {
         securitySchemes: {
-          apiKey: { type: 'apiKey', in: 'header', name: 'Authorization', description: '`Api-Key otpk_…` (or `Bearer otpk_…`, or the `x-api-key` header)' },
+          apiKey: {
+            type: 'apiKey',
+            in: 'header',
+            name: 'Authorization',
+            description: '`Api-Key otpk_…` (or `Bearer otpk_…`, or the `x-api-key` header)',
+          },
         },
       },
     },
-    refResolver: { buildLocalReference: (json, _base, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+    refResolver: {
+      buildLocalReference: (json, _base, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`),
+    },
   });
   for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
 
@@ -104,12 +131,22 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   app.get(
     '/health',
-    { config: { public: true }, schema: { tags: ['system'], summary: 'Liveness', response: { 200: Type.Object({ ok: Type.Boolean() }) } } },
+    {
+      config: { public: true },
+      schema: { tags: ['system'], summary: 'Liveness', response: { 200: Type.Object({ ok: Type.Boolean() }) } },
+    },
     async () => ({ ok: true }),
   );
   app.get(
     '/ready',
-    { config: { public: true }, schema: { tags: ['system'], summary: 'Storage reachable', response: { 200: Type.Object({ ok: Type.Boolean() }), 503: Type.Ref('Error') } } },
+    {
+      config: { public: true },
+      schema: {
+        tags: ['system'],
+        summary: 'Storage reachable',
+        response: { 200: Type.Object({ ok: Type.Boolean() }), 503: Type.Ref('Error') },
+      },
+    },
     async () => {
       try {
         await sql`select 1`.execute(options.store.db);

@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { type Config, loadConfig } from './config.js';
+import { newId } from './core/ids.js';
 import { systemClock } from './core/time.js';
 import { makeKeysService } from './keys/service.js';
-import { hashPassword } from './security/passwords.js';
-import { newId } from './core/ids.js';
 import { startSandboxBankServer } from './sandbox-bank/index.js';
+import { hashPassword } from './security/passwords.js';
 import { openStore, startServer } from './server.js';
 
 const USAGE = `otpilot: bank logins that pause for one-time codes
@@ -31,7 +31,10 @@ function config(): Config {
   return loaded.config;
 }
 
-async function organization(db: Awaited<ReturnType<typeof openStore>>['db'], wanted: string | undefined): Promise<string> {
+async function organization(
+  db: Awaited<ReturnType<typeof openStore>>['db'],
+  wanted: string | undefined,
+): Promise<string> {
   const orgs = await db.selectFrom('organizations').select('id').execute();
   if (wanted) {
     if (!orgs.some((o) => o.id === wanted)) fail(`no organization ${wanted}`);
@@ -83,9 +86,21 @@ async function main(argv: string[]): Promise<void> {
       try {
         const orgId = await organization(store.db, values.org);
         const keys = makeKeysService({ db: store.db, clock: systemClock });
-        const accountIds = values.accounts ? values.accounts.split(',').map((s) => s.trim()).filter(Boolean) : null;
-        const created = await keys.create({ orgId, name: values.name, scopes: values.scopes, accountIds, createdBy: null });
-        if (!created.ok) fail(`${created.message}${created.details ? ` (${created.details.map((d) => d.message).join('; ')})` : ''}`);
+        const accountIds = values.accounts
+          ? values.accounts
+              .split(',')
+              .map((s) => s.trim())
+              .filter(Boolean)
+          : null;
+        const created = await keys.create({
+          orgId,
+          name: values.name,
+          scopes: values.scopes,
+          accountIds,
+          createdBy: null,
+        });
+        if (!created.ok)
+          fail(`${created.message}${created.details ? ` (${created.details.map((d) => d.message).join('; ')})` : ''}`);
         const { key, ...record } = created.value;
         if (values.json) process.stdout.write(`${JSON.stringify({ ...record, key })}\n`);
         else process.stdout.write(`${key}\n\nshown once; id ${record.id}, scopes ${record.scopes.join(',')}\n`);
@@ -114,7 +129,11 @@ async function main(argv: string[]): Promise<void> {
         const orgId = await organization(store.db, values.org);
         const now = Date.now();
         const id = newId('usr', now);
-        const taken = await store.db.selectFrom('users').select('id').where('email', '=', values.email.toLowerCase()).executeTakeFirst();
+        const taken = await store.db
+          .selectFrom('users')
+          .select('id')
+          .where('email', '=', values.email.toLowerCase())
+          .executeTakeFirst();
         if (taken) fail('that email is already in use');
         await store.db
           .insertInto('users')
@@ -129,14 +148,19 @@ async function main(argv: string[]): Promise<void> {
           })
           .execute();
         const user = { id, email: values.email.toLowerCase(), role: values.role, org_id: orgId };
-        process.stdout.write(values.json ? `${JSON.stringify(user)}\n` : `created ${id} (${user.email}, ${user.role})\n`);
+        process.stdout.write(
+          values.json ? `${JSON.stringify(user)}\n` : `created ${id} (${user.email}, ${user.role})\n`,
+        );
       } finally {
         await store.close();
       }
       return;
     }
     case 'sandbox-bank': {
-      const { values } = parseArgs({ args: argv.slice(1), options: { port: { type: 'string', default: '4010' }, host: { type: 'string', default: '127.0.0.1' } } });
+      const { values } = parseArgs({
+        args: argv.slice(1),
+        options: { port: { type: 'string', default: '4010' }, host: { type: 'string', default: '127.0.0.1' } },
+      });
       const port = Number(values.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) fail('--port must be a port number');
       const bank = await startSandboxBankServer({ port, host: values.host });

@@ -87,6 +87,7 @@ export function loadConfig(env: Env = process.env): ConfigResult {
     codeRateLimitPerMinute: int('OTPILOT_CODE_RATE_LIMIT', 10, 1, 1_000_000),
     bodyLimit: int('OTPILOT_BODY_LIMIT', 1024 * 1024, 1024, 64 * 1024 * 1024),
   };
-  if (config.sandboxUrl && !/^https?:\/\//.test(config.sandboxUrl)) errors.push('OTPILOT_SANDBOX_URL must be an http(s) URL');
+  if (config.sandboxUrl && !/^https?:\/\//.test(config.sandboxUrl))
+    errors.push('OTPILOT_SANDBOX_URL must be an http(s) URL');
   return errors.length > 0 ? { ok: false, errors } : { ok: true, config };
 }

@@ -29,5 +29,8 @@ export const REDACT_PATHS = [
 ];
 
 export function makeLogger(level: LogLevel, destination?: pino.DestinationStream): Logger {
-  return pino({ level, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, base: { service: 'otpilot' } }, destination);
+  return pino(
+    { level, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, base: { service: 'otpilot' } },
+    destination,
+  );
 }

@@ -11,7 +11,7 @@ import { makeConnectorRegistry } from './connectors/registry.js';
 import { makeSandboxConnector } from './connectors/sandbox.js';
 import type { Connector } from './connectors/sdk.js';
 import { type Clock, systemClock } from './core/time.js';
-import { makeEngine, type Engine } from './engine/index.js';
+import { type Engine, makeEngine } from './engine/index.js';
 import { type Bus, makeMemoryBus } from './events/bus.js';
 import { makeTransact } from './events/outbox.js';
 import { makeKeysService } from './keys/service.js';
@@ -49,7 +49,8 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string })
+  .version;
 
 const CHECK_KEY = 'master_key_check';
 
@@ -57,7 +58,10 @@ const CHECK_KEY = 'master_key_check';
 async function verifyMasterKey(store: Store, cipher: Cipher): Promise<void> {
   const row = await store.db.selectFrom('settings').select('value').where('key', '=', CHECK_KEY).executeTakeFirst();
   if (!row) {
-    await store.db.insertInto('settings').values({ key: CHECK_KEY, value: cipher.encrypt('otpilot', CHECK_KEY) }).execute();
+    await store.db
+      .insertInto('settings')
+      .values({ key: CHECK_KEY, value: cipher.encrypt('otpilot', CHECK_KEY) })
+      .execute();
     return;
   }
   try {
@@ -69,14 +73,19 @@ async function verifyMasterKey(store: Store, cipher: Cipher): Promise<void> {
 
 /** Opens the store named by the config and brings its schema up to date. */
 export async function openStore(config: Config): Promise<Store> {
-  if (config.databaseUrl) throw new Error('PostgreSQL is not supported yet: unset DATABASE_URL to use the embedded SQLite store');
+  if (config.databaseUrl)
+    throw new Error('PostgreSQL is not supported yet: unset DATABASE_URL to use the embedded SQLite store');
   const store = openSqliteStore(join(config.dataDir, 'otpilot.db'));
   await migrateToLatest(store);
   return store;
 }
 
 export function openCipher(config: Config): Cipher {
-  const master = loadMasterKey({ envValue: config.masterKey ?? undefined, dataDir: config.dataDir, embedded: !config.databaseUrl });
+  const master = loadMasterKey({
+    envValue: config.masterKey ?? undefined,
+    dataDir: config.dataDir,
+    embedded: !config.databaseUrl,
+  });
   if (!master.ok) throw new Error(master.reason);
   return makeCipher(master.key);
 }
@@ -103,7 +112,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   let baseUrl = '';
   const sandboxBank = config.sandbox ? makeSandboxBank(options.sandboxBank) : null;
   const builtin: Connector[] =
-    config.sandbox || config.sandboxUrl ? [makeSandboxConnector({ baseUrl: () => config.sandboxUrl ?? `${baseUrl}/sandbox-bank/` })] : [];
+    config.sandbox || config.sandboxUrl
+      ? [makeSandboxConnector({ baseUrl: () => config.sandboxUrl ?? `${baseUrl}/sandbox-bank/` })]
+      : [];
   const registry = makeConnectorRegistry(options.connectors ? options.connectors(builtin) : builtin);
   await syncBuiltinBanks(db, registry, clock());
 
@@ -111,7 +122,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const accounts = makeAccountsService({ db, transact, cipher, clock, random });
   const sessions = makeSessionsService({ db, transact, clock });
   const assistance = makeAssistanceService({ db, transact, bus, cipher, clock, pollMs: config.pollMs });
-  const bootstrap = await bootstrapIfEmpty({ db, clock, keys, accounts, sandbox: registry.get('sandbox') !== undefined });
+  const bootstrap = await bootstrapIfEmpty({
+    db,
+    clock,
+    keys,
+    accounts,
+    sandbox: registry.get('sandbox') !== undefined,
+  });
 
   const shutdown = new AbortController();
   const app = await buildApp({

@@ -635,7 +635,7 @@ describe('sandbox connector', () => {
       type: 'numeric',
       purpose: 'login',
       prompt: `Enter the code we sent to •••• ${phone.slice(-4)}`,
-      max_attempts: 3,
+      max_attempts: 2, // one below the bank's 3: the last attempt would lock the login
     });
     expect(h.verdicts.map((v) => v.outcome)).toEqual(['rejected', 'accepted']);
     expect(h.stages.slice(0, 2)).toEqual(['login', 'code']);

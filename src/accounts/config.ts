@@ -1,7 +1,7 @@
+import type { FieldSpec } from '../connectors/sdk.js';
 import type { ErrorDetail } from '../core/errors.js';
 import { EVENT_TYPES, type EventType } from '../core/events.js';
 import { parseSchedule } from '../core/schedule.js';
-import type { FieldSpec } from '../connectors/sdk.js';
 import type { Cipher } from '../security/cipher.js';
 import type { AccountConfigTable } from '../store/schema.js';
 
@@ -91,14 +91,19 @@ export function configView(row: AccountConfigTable, credentialFieldNames: string
 
 export type CredentialsCheck = { ok: true } | { ok: false; details: ErrorDetail[] };
 
-export function checkCredentials(fields: FieldSpec[], credentials: Record<string, string>, path: string): CredentialsCheck {
+export function checkCredentials(
+  fields: FieldSpec[],
+  credentials: Record<string, string>,
+  path: string,
+): CredentialsCheck {
   const details: ErrorDetail[] = [];
   const known = new Set(fields.map((f) => f.name));
   for (const name of Object.keys(credentials)) {
     if (!known.has(name)) details.push({ path: `${path}/${name}`, message: 'is not a credential field of this bank' });
   }
   for (const field of fields) {
-    if (field.required && !credentials[field.name]) details.push({ path: `${path}/${field.name}`, message: 'is required' });
+    if (field.required && !credentials[field.name])
+      details.push({ path: `${path}/${field.name}`, message: 'is required' });
   }
   return details.length > 0 ? { ok: false, details } : { ok: true };
 }
@@ -174,7 +179,8 @@ export function applyConfig(
     update.webhook_auth_token_enc = secret(input.webhook_auth_token, 'webhook_auth_token');
   if (input.notification_events !== undefined) {
     const unknown = (input.notification_events ?? []).filter((t) => !EVENT_TYPES.includes(t));
-    if (unknown.length > 0) details.push({ path: '/notification_events', message: `unknown event types: ${unknown.join(', ')}` });
+    if (unknown.length > 0)
+      details.push({ path: '/notification_events', message: `unknown event types: ${unknown.join(', ')}` });
     else update.notification_events = input.notification_events ? JSON.stringify(input.notification_events) : null;
   }
   if (input.webhook_extra_fields !== undefined) {
@@ -182,7 +188,10 @@ export function applyConfig(
       (RESERVED_WEBHOOK_FIELDS as readonly string[]).includes(k),
     );
     if (reserved.length > 0) {
-      details.push({ path: '/webhook_extra_fields', message: `may not override reserved keys: ${reserved.join(', ')}` });
+      details.push({
+        path: '/webhook_extra_fields',
+        message: `may not override reserved keys: ${reserved.join(', ')}`,
+      });
     } else update.webhook_extra_fields = input.webhook_extra_fields ? JSON.stringify(input.webhook_extra_fields) : null;
   }
   let credentialsEnc: string | null | undefined;
@@ -190,7 +199,8 @@ export function applyConfig(
     if (input.credentials === null) credentialsEnc = null;
     else {
       const check = checkCredentials(ctx.fields, input.credentials, '/credentials');
-      if (check.ok) credentialsEnc = ctx.cipher.encrypt(JSON.stringify(input.credentials), `${ctx.accountId}:credentials`);
+      if (check.ok)
+        credentialsEnc = ctx.cipher.encrypt(JSON.stringify(input.credentials), `${ctx.accountId}:credentials`);
       else details.push(...check.details);
     }
   }

@@ -22,7 +22,8 @@ export interface AccountView {
 }
 
 export function accountStatus(blockedAt: number | null, sessionState: SessionState | null): AccountStatus {
-  if (sessionState === 'queued' || sessionState === 'running' || sessionState === 'awaiting_assistance') return sessionState;
+  if (sessionState === 'queued' || sessionState === 'running' || sessionState === 'awaiting_assistance')
+    return sessionState;
   return blockedAt !== null ? 'blocked' : 'idle';
 }
 

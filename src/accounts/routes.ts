@@ -22,7 +22,12 @@ export function accountRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
       '/banks',
       {
         config: { scopes: ['accounts:read'] },
-        schema: { tags: ['banks'], security, summary: 'Banks otpilot can log in to', response: { 200: Type.Object({ data: Type.Array(Type.Ref('Bank')) }) } },
+        schema: {
+          tags: ['banks'],
+          security,
+          summary: 'Banks otpilot can log in to',
+          response: { 200: Type.Object({ data: Type.Array(Type.Ref('Bank')) }) },
+        },
       },
       async () => ({ data: await listBanks(db) }),
     );
@@ -31,7 +36,13 @@ export function accountRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
       '/accounts',
       {
         config: { scopes: ['accounts:read'] },
-        schema: { tags, security, summary: 'List accounts', querystring: ListQuery, response: { 200: listOf(Type.Ref('Account')) } },
+        schema: {
+          tags,
+          security,
+          summary: 'List accounts',
+          querystring: ListQuery,
+          response: { 200: listOf(Type.Ref('Account')) },
+        },
       },
       async (request) => {
         const principal = principalOf(request);
@@ -67,7 +78,13 @@ export function accountRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
       '/accounts/:id',
       {
         config: { scopes: ['accounts:read'] },
-        schema: { tags, security, summary: 'Get an account', params: AccountParams, response: { 200: Type.Ref('Account'), ...errorResponses(403, 404) } },
+        schema: {
+          tags,
+          security,
+          summary: 'Get an account',
+          params: AccountParams,
+          response: { 200: Type.Ref('Account'), ...errorResponses(403, 404) },
+        },
       },
       async (request) => accountView(unwrap(await accountFor(db, principalOf(request), request.params.id))),
     );
@@ -112,7 +129,13 @@ export function accountRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
       '/accounts/:id/config',
       {
         config: { scopes: ['accounts:read'] },
-        schema: { tags, security, summary: 'Account config (secrets masked)', params: AccountParams, response: { 200: Type.Ref('AccountConfig'), ...errorResponses(403, 404) } },
+        schema: {
+          tags,
+          security,
+          summary: 'Account config (secrets masked)',
+          params: AccountParams,
+          response: { 200: Type.Ref('AccountConfig'), ...errorResponses(403, 404) },
+        },
       },
       async (request) => unwrap(await deps.accounts.getConfig(principalOf(request), request.params.id)),
     );
@@ -144,7 +167,10 @@ export function accountRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
           summary: 'Account status',
           description: 'With `wait=N` the answer is held until the status changes or N seconds pass.',
           params: AccountParams,
-          querystring: Type.Object({ wait: Type.Optional(Type.Integer({ minimum: 0, maximum: 60 })) }, { additionalProperties: false }),
+          querystring: Type.Object(
+            { wait: Type.Optional(Type.Integer({ minimum: 0, maximum: 60 })) },
+            { additionalProperties: false },
+          ),
           response: { 200: Type.Ref('Status'), ...errorResponses(403, 404) },
         },
       },

@@ -1,21 +1,31 @@
 import { Type } from 'typebox';
+import { AssistanceSchema } from '../assistance/schemas.js';
 import { EVENT_TYPES } from '../core/events.js';
 import { Nullable, Timestamp } from '../http/schemas.js';
-import { AssistanceSchema } from '../assistance/schemas.js';
 
 const AuthType = Nullable(Type.Union([Type.Literal('bearer'), Type.Literal('api_key')]));
 const Url = Type.String({ maxLength: 2048 });
-const ExtraFields = Type.Record(Type.String({ maxLength: 64 }), Type.Union([Type.String({ maxLength: 1024 }), Type.Number(), Type.Boolean()]), {
+const ExtraFields = Type.Record(
+  Type.String({ maxLength: 64 }),
+  Type.Union([Type.String({ maxLength: 1024 }), Type.Number(), Type.Boolean()]),
+  {
+    maxProperties: 32,
+  },
+);
+const Credentials = Type.Record(Type.String({ maxLength: 64 }), Type.String({ maxLength: 1024 }), {
   maxProperties: 32,
 });
-const Credentials = Type.Record(Type.String({ maxLength: 64 }), Type.String({ maxLength: 1024 }), { maxProperties: 32 });
 
 const configFields = {
   session_type: Type.Union([Type.Literal('one-shot'), Type.Literal('persistent')]),
   login_mode: Type.Union([Type.Literal('simple'), Type.Literal('assisted')]),
   schedule: Nullable(Type.String({ maxLength: 200, description: 'cron (UTC) or "every 20m"; null: manual only' })),
   assist_timeout_seconds: Type.Integer({ minimum: 1, maximum: 3600, description: 'default 300' }),
-  fatal_threshold: Type.Integer({ minimum: 1, maximum: 100, description: 'consecutive failures that block; default 3' }),
+  fatal_threshold: Type.Integer({
+    minimum: 1,
+    maximum: 100,
+    description: 'consecutive failures that block; default 3',
+  }),
   otp_phone: Nullable(Type.String({ maxLength: 32 })),
   notification_endpoint_url: Nullable(Url),
   notification_auth_type: AuthType,
@@ -34,7 +44,9 @@ const writeOnly = {
 };
 
 /** PUT body: any subset; `null` clears; secrets are write-only. */
-export const ConfigInputSchema = Type.Partial(Type.Object({ ...configFields, ...writeOnly }, { additionalProperties: false }));
+export const ConfigInputSchema = Type.Partial(
+  Type.Object({ ...configFields, ...writeOnly }, { additionalProperties: false }),
+);
 
 export const ConfigSchema = Type.Object(
   {

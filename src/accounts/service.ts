@@ -48,7 +48,9 @@ export function makeAccountsService(deps: AccountsDeps): AccountsService {
 
   async function credentialNames(accountId: string, credentialsEnc: string | null): Promise<string[] | null> {
     if (!credentialsEnc) return null;
-    return Object.keys(JSON.parse(cipher.decrypt(credentialsEnc, `${accountId}:credentials`)) as Record<string, string>);
+    return Object.keys(
+      JSON.parse(cipher.decrypt(credentialsEnc, `${accountId}:credentials`)) as Record<string, string>,
+    );
   }
 
   async function readConfig(accountId: string): Promise<ConfigView> {
@@ -62,7 +64,8 @@ export function makeAccountsService(deps: AccountsDeps): AccountsService {
 
   return {
     async create(principal, input) {
-      if (principal.accountIds !== null) return fail('FORBIDDEN', 'a key restricted to accounts cannot create accounts');
+      if (principal.accountIds !== null)
+        return fail('FORBIDDEN', 'a key restricted to accounts cannot create accounts');
       const bank = await findBank(db, input.bank_id);
       if (!bank) return fail('VALIDATION_FAILED', 'unknown bank', [{ path: '/bank_id', message: 'no such bank' }]);
       const now = clock();
@@ -122,7 +125,14 @@ export function makeAccountsService(deps: AccountsDeps): AccountsService {
           .execute();
         await recordAudit(
           trx,
-          { orgId: principal.orgId, actor: principal.actor, action: 'account.create', accountId: id, targetId: id, outcome: 'ok' },
+          {
+            orgId: principal.orgId,
+            actor: principal.actor,
+            action: 'account.create',
+            accountId: id,
+            targetId: id,
+            outcome: 'ok',
+          },
           now,
         );
       });
@@ -133,7 +143,11 @@ export function makeAccountsService(deps: AccountsDeps): AccountsService {
     async rename(principal, accountId, name) {
       const found = await accountFor(db, principal, accountId);
       if (!found.ok) return found;
-      await db.updateTable('accounts').set({ name: name.trim(), updated_at: clock() }).where('id', '=', accountId).execute();
+      await db
+        .updateTable('accounts')
+        .set({ name: name.trim(), updated_at: clock() })
+        .where('id', '=', accountId)
+        .execute();
       const row = await findAccount(db, principal.orgId, accountId);
       return ok(accountView(row!));
     },
@@ -159,7 +173,15 @@ export function makeAccountsService(deps: AccountsDeps): AccountsService {
         await trx.deleteFrom('accounts').where('id', '=', accountId).execute();
         await recordAudit(
           trx,
-          { orgId: principal.orgId, actor: principal.actor, action: 'account.delete', accountId, targetId: accountId, outcome: 'ok', details: { name: found.value.name } },
+          {
+            orgId: principal.orgId,
+            actor: principal.actor,
+            action: 'account.delete',
+            accountId,
+            targetId: accountId,
+            outcome: 'ok',
+            details: { name: found.value.name },
+          },
           clock(),
         );
         uow.touch(accountId);
@@ -183,15 +205,30 @@ export function makeAccountsService(deps: AccountsDeps): AccountsService {
       const now = clock();
       await transact(async (trx, uow) => {
         if (Object.keys(applied.update).length > 0) {
-          await trx.updateTable('account_config').set({ ...applied.update, updated_at: now }).where('account_id', '=', accountId).execute();
+          await trx
+            .updateTable('account_config')
+            .set({ ...applied.update, updated_at: now })
+            .where('account_id', '=', accountId)
+            .execute();
         }
-        const accountUpdate: { updated_at: number; credentials_enc?: string | null; next_run_at?: number | null } = { updated_at: now };
+        const accountUpdate: { updated_at: number; credentials_enc?: string | null; next_run_at?: number | null } = {
+          updated_at: now,
+        };
         if (applied.credentialsEnc !== undefined) accountUpdate.credentials_enc = applied.credentialsEnc;
-        if (applied.scheduleChanged) accountUpdate.next_run_at = scheduleNext(applied.update.schedule ?? null, now, deps.random());
+        if (applied.scheduleChanged)
+          accountUpdate.next_run_at = scheduleNext(applied.update.schedule ?? null, now, deps.random());
         await trx.updateTable('accounts').set(accountUpdate).where('id', '=', accountId).execute();
         await recordAudit(
           trx,
-          { orgId: principal.orgId, actor: principal.actor, action: 'account.config.update', accountId, targetId: accountId, outcome: 'ok', details: { fields: applied.changed } },
+          {
+            orgId: principal.orgId,
+            actor: principal.actor,
+            action: 'account.config.update',
+            accountId,
+            targetId: accountId,
+            outcome: 'ok',
+            details: { fields: applied.changed },
+          },
           now,
         );
         uow.touch(accountId);

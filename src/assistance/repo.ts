@@ -39,7 +39,9 @@ export function assistanceView(row: AssistanceRequestsTable): AssistanceView {
     expires_at: iso(row.expires_at),
     resolved_at: iso(row.resolved_at),
     resolution:
-      row.state === 'pending' ? null : { via: (row.resolution_via as CodeVia | null) ?? null, reason: row.resolution_reason },
+      row.state === 'pending'
+        ? null
+        : { via: (row.resolution_via as CodeVia | null) ?? null, reason: row.resolution_reason },
   };
 }
 

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { accountFor } from '../accounts/access.js';
-import type { FastifyRequest } from 'fastify';
 import '@fastify/rate-limit';
 import type { AssistanceState } from '../core/states.js';
 import { principalOf } from '../http/auth.js';
@@ -28,7 +28,10 @@ export function assistanceRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
           security,
           summary: 'The pending assistance request, if any',
           params: AccountParams,
-          response: { 200: Type.Object({ assistance_request: Type.Union([Type.Ref('AssistanceRequest'), Type.Null()]) }), ...errorResponses(403, 404) },
+          response: {
+            200: Type.Object({ assistance_request: Type.Union([Type.Ref('AssistanceRequest'), Type.Null()]) }),
+            ...errorResponses(403, 404),
+          },
         },
       },
       async (request) => {
@@ -59,7 +62,11 @@ export function assistanceRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
           params: AccountParams,
           querystring: Type.Object({ wait: Type.Optional(Type.Boolean()) }, { additionalProperties: false }),
           body: SubmitCodeSchema,
-          response: { 202: SubmitResultSchema, 200: SubmitResultSchema, ...errorResponses(400, 403, 404, 409, 422, 429) },
+          response: {
+            202: SubmitResultSchema,
+            200: SubmitResultSchema,
+            ...errorResponses(400, 403, 404, 409, 422, 429),
+          },
         },
       },
       async (request, reply) => {
@@ -72,7 +79,9 @@ export function assistanceRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
         );
         if (!request.query.wait) return reply.status(202).send({ submitted: true, request_id: submitted.request_id });
         const { outcome, request: assistance } = await deps.assistance.awaitOutcome(submitted, SUBMIT_WAIT_MS);
-        return reply.status(200).send({ submitted: true, request_id: submitted.request_id, outcome, assistance_request: assistance });
+        return reply
+          .status(200)
+          .send({ submitted: true, request_id: submitted.request_id, outcome, assistance_request: assistance });
       },
     );
 

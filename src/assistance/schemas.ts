@@ -8,7 +8,9 @@ export const DescriptorSchema = Type.Object({
   prompt: Nullable(Type.String()),
 });
 
-export const AssistanceStateSchema = Type.Union(['pending', 'fulfilled', 'cancelled', 'expired'].map((s) => Type.Literal(s)));
+export const AssistanceStateSchema = Type.Union(
+  ['pending', 'fulfilled', 'cancelled', 'expired'].map((s) => Type.Literal(s)),
+);
 
 export const AssistanceSchema = Type.Object(
   {

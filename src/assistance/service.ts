@@ -1,7 +1,7 @@
 import { accountFor } from '../accounts/access.js';
 import { type Actor, recordAudit } from '../audit/repo.js';
-import { checkCode } from '../core/descriptor.js';
 import type { CodeDescriptor } from '../core/descriptor.js';
+import { checkCode } from '../core/descriptor.js';
 import { fail, ok, type Result } from '../core/result.js';
 import type { CodeVia } from '../core/states.js';
 import type { Clock } from '../core/time.js';
@@ -51,10 +51,24 @@ export const codeContext = (requestId: string) => `${requestId}:code`;
 export function makeAssistanceService(deps: AssistanceDeps): AssistanceService {
   const { db, transact, bus, cipher, clock } = deps;
 
-  async function audit(principal: Principal | { orgId: string; actor: Actor }, accountId: string, requestId: string | null, via: CodeVia, outcome: string) {
+  async function audit(
+    principal: Principal | { orgId: string; actor: Actor },
+    accountId: string,
+    requestId: string | null,
+    via: CodeVia,
+    outcome: string,
+  ) {
     await recordAudit(
       db,
-      { orgId: principal.orgId, actor: principal.actor, action: 'otp.submit', accountId, targetId: requestId, outcome, details: { via } },
+      {
+        orgId: principal.orgId,
+        actor: principal.actor,
+        action: 'otp.submit',
+        accountId,
+        targetId: requestId,
+        outcome,
+        details: { via },
+      },
       clock(),
     );
   }
@@ -77,7 +91,9 @@ export function makeAssistanceService(deps: AssistanceDeps): AssistanceService {
       const check = checkCode(input.code, descriptor);
       if (!check.ok) {
         await audit(principal, accountId, pending.id, input.via, 'code_format');
-        return fail('CODE_FORMAT', `the code does not fit the request: ${check.reason}`, [{ path: '/code', message: check.reason }]);
+        return fail('CODE_FORMAT', `the code does not fit the request: ${check.reason}`, [
+          { path: '/code', message: check.reason },
+        ]);
       }
       if (pending.code_submitted_at !== null) {
         await audit(principal, accountId, pending.id, input.via, 'code_in_flight');
@@ -87,7 +103,11 @@ export function makeAssistanceService(deps: AssistanceDeps): AssistanceService {
         // Compare-and-set: only a pending request with no code in flight takes a code.
         const result = await trx
           .updateTable('assistance_requests')
-          .set({ code_enc: cipher.encrypt(check.code, codeContext(pending.id)), code_submitted_at: now, code_via: input.via })
+          .set({
+            code_enc: cipher.encrypt(check.code, codeContext(pending.id)),
+            code_submitted_at: now,
+            code_via: input.via,
+          })
           .where('id', '=', pending.id)
           .where('state', '=', 'pending')
           .where('code_submitted_at', 'is', null)

@@ -1,5 +1,5 @@
-import type { FieldSpec } from '../connectors/sdk.js';
 import type { ConnectorRegistry } from '../connectors/registry.js';
+import type { FieldSpec } from '../connectors/sdk.js';
 import type { Db } from '../store/db.js';
 import type { BanksTable } from '../store/schema.js';
 

@@ -79,5 +79,9 @@ export function newId(prefix: IdPrefix, now: number = Date.now()): string {
 
 /** True when `value` looks like an id with this prefix (cheap shape check, not an existence check). */
 export function isId(prefix: IdPrefix, value: string): boolean {
-  return value.length === prefix.length + 27 && value.startsWith(`${prefix}_`) && /^[0-9a-z]+$/.test(value.slice(prefix.length + 1));
+  return (
+    value.length === prefix.length + 27 &&
+    value.startsWith(`${prefix}_`) &&
+    /^[0-9a-z]+$/.test(value.slice(prefix.length + 1))
+  );
 }

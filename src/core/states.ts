@@ -1,7 +1,11 @@
 /** Session states (product.md). `queued`, `running` and `awaiting_assistance` are active. */
 export type SessionState = 'queued' | 'running' | 'awaiting_assistance' | 'succeeded' | 'failed' | 'cancelled';
 
-export const ACTIVE_SESSION_STATES = ['queued', 'running', 'awaiting_assistance'] as const satisfies readonly SessionState[];
+export const ACTIVE_SESSION_STATES = [
+  'queued',
+  'running',
+  'awaiting_assistance',
+] as const satisfies readonly SessionState[];
 
 export function isActiveSession(state: SessionState): boolean {
   switch (state) {

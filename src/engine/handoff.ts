@@ -1,6 +1,6 @@
 import { assistanceView } from '../assistance/repo.js';
 import { codeContext } from '../assistance/service.js';
-import type { CodeVerdict, CodeRequest } from '../connectors/sdk.js';
+import type { CodeRequest, CodeVerdict } from '../connectors/sdk.js';
 import type { CodeDescriptor } from '../core/descriptor.js';
 import { newId } from '../core/ids.js';
 import type { Clock } from '../core/time.js';
@@ -59,7 +59,10 @@ export async function requestCode(
   tryCode: (code: string) => Promise<CodeVerdict>,
 ): Promise<void> {
   if (session.loginMode === 'simple') {
-    throw new AssistanceEnded('code_required', 'the bank asked for a code and the account logs in without assistance (login_mode simple)');
+    throw new AssistanceEnded(
+      'code_required',
+      'the bank asked for a code and the account logs in without assistance (login_mode simple)',
+    );
   }
   const { transact, clock } = deps;
   const descriptor: CodeDescriptor = {
@@ -92,8 +95,17 @@ export async function requestCode(
   session.stage('awaiting_assistance');
   await transact(async (trx, uow) => {
     await trx.insertInto('assistance_requests').values(row).execute();
-    await trx.updateTable('sessions').set({ state: 'awaiting_assistance' }).where('id', '=', session.sessionId).execute();
-    uow.emit({ orgId: session.orgId, accountId: session.accountId, type: 'assistance_required', data: assistanceView(row) });
+    await trx
+      .updateTable('sessions')
+      .set({ state: 'awaiting_assistance' })
+      .where('id', '=', session.sessionId)
+      .execute();
+    uow.emit({
+      orgId: session.orgId,
+      accountId: session.accountId,
+      type: 'assistance_required',
+      data: assistanceView(row),
+    });
   });
 
   for (;;) {
@@ -105,7 +117,13 @@ export async function requestCode(
         await transact(async (trx, uow) => {
           await trx
             .updateTable('assistance_requests')
-            .set({ state: 'fulfilled', code_submitted_at: null, resolved_at: judged, resolution_via: taken.via, resolution_reason: 'accepted' })
+            .set({
+              state: 'fulfilled',
+              code_submitted_at: null,
+              resolved_at: judged,
+              resolution_via: taken.via,
+              resolution_reason: 'accepted',
+            })
             .where('id', '=', row.id)
             .execute();
           await trx.updateTable('sessions').set({ state: 'running' }).where('id', '=', session.sessionId).execute();
@@ -131,7 +149,12 @@ export async function requestCode(
           if (done) {
             await trx
               .updateTable('assistance_requests')
-              .set({ state: 'cancelled', resolved_at: judged, resolution_via: taken.via, resolution_reason: 'attempts_exhausted' })
+              .set({
+                state: 'cancelled',
+                resolved_at: judged,
+                resolution_via: taken.via,
+                resolution_reason: 'attempts_exhausted',
+              })
               .where('id', '=', row.id)
               .execute();
             uow.emit({
@@ -185,7 +208,12 @@ async function waitForCode(
           .executeTakeFirst();
         const done = Number(result.numUpdatedRows) === 1;
         if (done) {
-          uow.emit({ orgId: row.org_id, accountId: row.account_id, type: 'assistance_expired', data: { id: row.id, reason: 'deadline' } });
+          uow.emit({
+            orgId: row.org_id,
+            accountId: row.account_id,
+            type: 'assistance_expired',
+            data: { id: row.id, reason: 'deadline' },
+          });
           uow.wake(`verdict:${row.id}`);
         }
         return done;
@@ -195,7 +223,11 @@ async function waitForCode(
     }
     const woken = await waiter.promise;
     if (!woken) {
-      const current = await db.selectFrom('assistance_requests').select('state').where('id', '=', row.id).executeTakeFirst();
+      const current = await db
+        .selectFrom('assistance_requests')
+        .select('state')
+        .where('id', '=', row.id)
+        .executeTakeFirst();
       if (current?.state !== 'pending') throw new AssistanceEnded('withdrawn', 'the request was closed while waiting');
     }
   }

@@ -1,5 +1,5 @@
-import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { ConnectorRegistry } from '../connectors/registry.js';
 import type { Clock } from '../core/time.js';
@@ -58,9 +58,17 @@ export function makeEngine(options: EngineOptions): Engine {
     pool,
     async start() {
       await recoverLostSessions({ ...options, log });
-      timers.push(setInterval(guard('scheduler tick', () => scheduleDue(options)), options.schedulerTickMs));
       timers.push(
-        setInterval(guard('lease recovery', () => recoverLostSessions({ ...options, log })), Math.max(100, Math.floor(options.leaseMs / 2))),
+        setInterval(
+          guard('scheduler tick', () => scheduleDue(options)),
+          options.schedulerTickMs,
+        ),
+      );
+      timers.push(
+        setInterval(
+          guard('lease recovery', () => recoverLostSessions({ ...options, log })),
+          Math.max(100, Math.floor(options.leaseMs / 2)),
+        ),
       );
       pool.start();
     },

@@ -13,7 +13,8 @@ export type AbortCause = 'cancel' | 'shutdown';
 /** Classifies an error thrown by a login or scrape. `abortCause` is set when our own signal fired. */
 export function classifyFailure(error: unknown, abortCause: AbortCause | null): SessionOutcome {
   if (abortCause === 'cancel') return { state: 'cancelled', reason: 'session_cancelled' };
-  if (abortCause === 'shutdown') return { state: 'failed', category: 'shutdown', message: 'the worker shut down during the session' };
+  if (abortCause === 'shutdown')
+    return { state: 'failed', category: 'shutdown', message: 'the worker shut down during the session' };
   if (error instanceof AssistanceEnded) {
     switch (error.reason) {
       case 'expired':

@@ -50,7 +50,13 @@ export function makeWorkerPool(options: WorkerPoolOptions): WorkerPool {
       .updateTable('sessions')
       .set({ state: 'running', lease_owner: owner, lease_expires_at: now + leaseMs, started_at: now })
       .where('id', 'in', (eb) =>
-        eb.selectFrom('sessions').select('id').where('state', '=', 'queued').orderBy('queued_at').orderBy('id').limit(limit),
+        eb
+          .selectFrom('sessions')
+          .select('id')
+          .where('state', '=', 'queued')
+          .orderBy('queued_at')
+          .orderBy('id')
+          .limit(limit),
       )
       .where('state', '=', 'queued')
       .returningAll()
@@ -73,7 +79,9 @@ export function makeWorkerPool(options: WorkerPoolOptions): WorkerPool {
             bus.publish(`account:${session.account_id}`);
             const task: Promise<void> = options
               .run(session, shutdown.signal)
-              .catch((error: unknown) => options.log.error({ err: error, session_id: session.id }, 'session runner crashed'))
+              .catch((error: unknown) =>
+                options.log.error({ err: error, session_id: session.id }, 'session runner crashed'),
+              )
               .finally(() => {
                 running.delete(task);
                 void pump();

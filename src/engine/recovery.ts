@@ -9,7 +9,12 @@ import { finishFailure } from './runner.js';
  * with `worker_lost`, its pending request is cancelled, and a scheduled account runs again soon.
  * Nothing stays pending forever. Returns how many sessions it ended.
  */
-export async function recoverLostSessions(deps: { db: Db; transact: Transact; clock: Clock; log: Logger }): Promise<number> {
+export async function recoverLostSessions(deps: {
+  db: Db;
+  transact: Transact;
+  clock: Clock;
+  log: Logger;
+}): Promise<number> {
   const now = deps.clock();
   const lost = await deps.db
     .selectFrom('sessions')

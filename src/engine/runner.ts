@@ -61,15 +61,23 @@ export async function runSession(deps: RunnerDeps, session: SessionsTable, shutd
   try {
     const account = await db.selectFrom('accounts').selectAll().where('id', '=', session.account_id).executeTakeFirst();
     const config = await findConfig(db, session.account_id);
-    const bank = account ? await db.selectFrom('banks').selectAll().where('id', '=', account.bank_id).executeTakeFirst() : undefined;
-    if (!account || !config || !bank) throw new ConnectorError('connector_broken', 'the account or its bank is missing');
-    const current = await db.selectFrom('sessions').select('cancel_requested_at').where('id', '=', session.id).executeTakeFirst();
+    const bank = account
+      ? await db.selectFrom('banks').selectAll().where('id', '=', account.bank_id).executeTakeFirst()
+      : undefined;
+    if (!account || !config || !bank)
+      throw new ConnectorError('connector_broken', 'the account or its bank is missing');
+    const current = await db
+      .selectFrom('sessions')
+      .select('cancel_requested_at')
+      .where('id', '=', session.id)
+      .executeTakeFirst();
     if (current?.cancel_requested_at) abort('cancel');
     controller.signal.throwIfAborted();
 
     const connector = deps.registry.get(bank.connector);
     if (!connector) throw new ConnectorError('connector_broken', `no connector named ${bank.connector}`);
-    if (!account.credentials_enc) throw new ConnectorError('invalid_credentials', 'no credentials are set for this account');
+    if (!account.credentials_enc)
+      throw new ConnectorError('invalid_credentials', 'no credentials are set for this account');
     const credentials = Object.freeze(
       JSON.parse(cipher.decrypt(account.credentials_enc, `${account.id}:credentials`)) as Record<string, string>,
     );
@@ -94,7 +102,11 @@ export async function runSession(deps: RunnerDeps, session: SessionsTable, shutd
         ),
       trust: {
         async get() {
-          const row = await db.selectFrom('accounts').select('trust_enc').where('id', '=', account.id).executeTakeFirst();
+          const row = await db
+            .selectFrom('accounts')
+            .select('trust_enc')
+            .where('id', '=', account.id)
+            .executeTakeFirst();
           return row?.trust_enc ? cipher.decrypt(row.trust_enc, trustContext) : null;
         },
         async set(value) {
@@ -121,7 +133,9 @@ export async function runSession(deps: RunnerDeps, session: SessionsTable, shutd
       loggedIn = true;
       stage('fetch');
       const now = clock();
-      const from = account.last_success_at ? account.last_success_at - OVERLAP_DAYS * DAY : now - FIRST_RANGE_DAYS * DAY;
+      const from = account.last_success_at
+        ? account.last_success_at - OVERLAP_DAYS * DAY
+        : now - FIRST_RANGE_DAYS * DAY;
       const range: DateRange = { from: dateOnly(from), to: dateOnly(now) };
       const [ledgers, balances, identity] = await Promise.all([
         bankSession.bankAccounts(),
@@ -132,7 +146,13 @@ export async function runSession(deps: RunnerDeps, session: SessionsTable, shutd
       controller.signal.throwIfAborted();
       stage('store');
       await finish(deps, session, stages, { state: 'succeeded' }, async (trx, uow, at) => {
-        const ids = await upsertBankAccounts(trx, { orgId: session.org_id, accountId: account.id, accounts: ledgers, balances, now: at });
+        const ids = await upsertBankAccounts(trx, {
+          orgId: session.org_id,
+          accountId: account.id,
+          accounts: ledgers,
+          balances,
+          now: at,
+        });
         const added = await ingestMovements(trx, uow, {
           orgId: session.org_id,
           accountId: account.id,
@@ -144,7 +164,13 @@ export async function runSession(deps: RunnerDeps, session: SessionsTable, shutd
         });
         await trx
           .updateTable('accounts')
-          .set({ identity: JSON.stringify(identity), last_success_at: at, last_run_at: at, consecutive_failures: 0, updated_at: at })
+          .set({
+            identity: JSON.stringify(identity),
+            last_success_at: at,
+            last_run_at: at,
+            consecutive_failures: 0,
+            updated_at: at,
+          })
           .where('id', '=', account.id)
           .execute();
         return added;
@@ -152,9 +178,19 @@ export async function runSession(deps: RunnerDeps, session: SessionsTable, shutd
     } catch (error) {
       const outcome = classifyFailure(error, abortCause);
       if (outcome.state === 'failed' && outcome.category === 'connector_broken' && !(error instanceof ConnectorError)) {
-        log.error({ session_id: session.id, err: { name: (error as Error)?.name, stack: (error as Error)?.stack } }, 'connector failed unexpectedly');
+        log.error(
+          { session_id: session.id, err: { name: (error as Error)?.name, stack: (error as Error)?.stack } },
+          'connector failed unexpectedly',
+        );
       }
-      await finishFailure(deps, session, stages, outcome, loggedIn ? 'scrape_failed' : 'login_failed', config.fatal_threshold);
+      await finishFailure(
+        deps,
+        session,
+        stages,
+        outcome,
+        loggedIn ? 'scrape_failed' : 'login_failed',
+        config.fatal_threshold,
+      );
     }
   } catch (error) {
     // Failures before the login started (missing account, connector or credentials).
@@ -176,21 +212,36 @@ async function finish(
   end: { state: 'succeeded' },
   work: FinalWork,
 ): Promise<void> {
-  await deps.transact(async (trx, uow) => {
-    const at = deps.clock();
-    const added = await work(trx, uow, at);
-    const result = await trx
-      .updateTable('sessions')
-      .set({ state: end.state, finished_at: at, stages: JSON.stringify([...stages, { name: 'succeeded', at: new Date(at).toISOString() }]), movements_new: added, lease_owner: null, lease_expires_at: null })
-      .where('id', '=', session.id)
-      .where('lease_owner', '=', deps.owner)
-      .executeTakeFirst();
-    if (Number(result.numUpdatedRows) === 0) throw new LeaseLost(session.id);
-    uow.emit({ orgId: session.org_id, accountId: session.account_id, type: 'scrape_succeeded', data: { session_id: session.id, movements_new: added } });
-  }).catch((error: unknown) => {
-    if (error instanceof LeaseLost) deps.log.warn({ session_id: session.id }, 'lease lost before the session ended; result dropped');
-    else throw error;
-  });
+  await deps
+    .transact(async (trx, uow) => {
+      const at = deps.clock();
+      const added = await work(trx, uow, at);
+      const result = await trx
+        .updateTable('sessions')
+        .set({
+          state: end.state,
+          finished_at: at,
+          stages: JSON.stringify([...stages, { name: 'succeeded', at: new Date(at).toISOString() }]),
+          movements_new: added,
+          lease_owner: null,
+          lease_expires_at: null,
+        })
+        .where('id', '=', session.id)
+        .where('lease_owner', '=', deps.owner)
+        .executeTakeFirst();
+      if (Number(result.numUpdatedRows) === 0) throw new LeaseLost(session.id);
+      uow.emit({
+        orgId: session.org_id,
+        accountId: session.account_id,
+        type: 'scrape_succeeded',
+        data: { session_id: session.id, movements_new: added },
+      });
+    })
+    .catch((error: unknown) => {
+      if (error instanceof LeaseLost)
+        deps.log.warn({ session_id: session.id }, 'lease lost before the session ended; result dropped');
+      else throw error;
+    });
 }
 
 class LeaseLost extends Error {
@@ -239,7 +290,12 @@ export async function finishFailure(
       .returning('id')
       .execute();
     for (const request of open) {
-      uow.emit({ orgId: session.org_id, accountId: session.account_id, type: 'assistance_cancelled', data: { id: request.id, reason } });
+      uow.emit({
+        orgId: session.org_id,
+        accountId: session.account_id,
+        type: 'assistance_cancelled',
+        data: { id: request.id, reason },
+      });
       uow.wake(`verdict:${request.id}`);
     }
     uow.touch(session.account_id);
@@ -252,7 +308,11 @@ export async function finishFailure(
       data: { session_id: session.id, failure_category: outcome.category, message: outcome.message },
     });
     if (!countsTowardBlock(outcome.category)) {
-      await trx.updateTable('accounts').set({ last_run_at: at, updated_at: at }).where('id', '=', session.account_id).execute();
+      await trx
+        .updateTable('accounts')
+        .set({ last_run_at: at, updated_at: at })
+        .where('id', '=', session.account_id)
+        .execute();
       return;
     }
     const account = await trx
@@ -267,7 +327,16 @@ export async function finishFailure(
     const blockedReason = isFatal(outcome.category)
       ? outcome.category
       : `${account.consecutive_failures} consecutive failures (last: ${outcome.category})`;
-    await trx.updateTable('accounts').set({ blocked_at: at, blocked_reason: blockedReason }).where('id', '=', session.account_id).execute();
-    uow.emit({ orgId: session.org_id, accountId: session.account_id, type: 'account_blocked', data: { reason: blockedReason, session_id: session.id } });
+    await trx
+      .updateTable('accounts')
+      .set({ blocked_at: at, blocked_reason: blockedReason })
+      .where('id', '=', session.account_id)
+      .execute();
+    uow.emit({
+      orgId: session.org_id,
+      accountId: session.account_id,
+      type: 'account_blocked',
+      data: { reason: blockedReason, session_id: session.id },
+    });
   });
 }

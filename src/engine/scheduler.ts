@@ -1,8 +1,8 @@
 import { scheduleNext } from '../accounts/service.js';
 import type { Clock } from '../core/time.js';
 import type { Transact } from '../events/outbox.js';
-import type { Db } from '../store/db.js';
 import { queueSession } from '../sessions/repo.js';
+import type { Db } from '../store/db.js';
 
 const DUE_BATCH = 500;
 
@@ -11,7 +11,12 @@ const DUE_BATCH = 500;
  * An account whose session is still active just gets its next run moved (no pile-up).
  * Returns how many sessions it queued.
  */
-export async function scheduleDue(deps: { db: Db; transact: Transact; clock: Clock; random: () => number }): Promise<number> {
+export async function scheduleDue(deps: {
+  db: Db;
+  transact: Transact;
+  clock: Clock;
+  random: () => number;
+}): Promise<number> {
   const now = deps.clock();
   const due = await deps.db
     .selectFrom('accounts as a')

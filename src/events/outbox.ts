@@ -29,7 +29,9 @@ export type Transact = <T>(work: (trx: Tx, uow: UnitOfWork) => Promise<T>) => Pr
 
 const EVENT_CHUNK = 500;
 
-export function toEnvelope(row: Pick<EventsTable, 'id' | 'type' | 'status' | 'account_id' | 'data' | 'occurred_at'>): EventEnvelope {
+export function toEnvelope(
+  row: Pick<EventsTable, 'id' | 'type' | 'status' | 'account_id' | 'data' | 'occurred_at'>,
+): EventEnvelope {
   return {
     id: row.id,
     type: row.type as EventType,

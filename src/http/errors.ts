@@ -12,7 +12,8 @@ function validationDetails(error: FastifyError): ErrorDetail[] {
   return (error.validation ?? []).map((v) => {
     const params = v.params as Record<string, unknown>;
     const base = `${error.validationContext === 'body' ? '' : `/${error.validationContext ?? ''}`}${v.instancePath}`;
-    if (v.keyword === 'additionalProperties') return { path: `${base}/${String(params.additionalProperty)}`, message: 'is not a known field' };
+    if (v.keyword === 'additionalProperties')
+      return { path: `${base}/${String(params.additionalProperty)}`, message: 'is not a known field' };
     if (v.keyword === 'required') return { path: `${base}/${String(params.missingProperty)}`, message: 'is required' };
     return { path: base || '/', message: v.message ?? 'is invalid' };
   });
@@ -43,7 +44,10 @@ export function installErrorHandling(app: FastifyInstance): void {
     }
     const mapped = error.code ? FASTIFY_CODES[error.code] : undefined;
     if (mapped) {
-      const apiError = new ApiError(mapped, mapped === 'VALIDATION_FAILED' ? 'the body is not valid JSON' : error.message);
+      const apiError = new ApiError(
+        mapped,
+        mapped === 'VALIDATION_FAILED' ? 'the body is not valid JSON' : error.message,
+      );
       return reply.status(apiError.status).send({ error: { code: apiError.code, message: apiError.message } });
     }
     if (error.statusCode === 429) {
@@ -53,9 +57,13 @@ export function installErrorHandling(app: FastifyInstance): void {
       return reply.status(400).send({ error: { code: 'VALIDATION_FAILED', message: 'the request is invalid' } });
     }
     request.log.error({ err: error }, 'unhandled error');
-    return reply.status(500).send({ error: { code: 'INTERNAL', message: 'internal error; see the server log with the request id' } });
+    return reply
+      .status(500)
+      .send({ error: { code: 'INTERNAL', message: 'internal error; see the server log with the request id' } });
   });
   app.setNotFoundHandler((request, reply) => {
-    reply.status(404).send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` } });
+    reply
+      .status(404)
+      .send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` } });
   });
 }

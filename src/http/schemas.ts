@@ -42,13 +42,19 @@ export function decodeCursor(cursor: string | undefined): string | null {
   if (cursor === undefined || cursor === '') return null;
   const id = Buffer.from(cursor, 'base64url').toString('utf8');
   if (!/^[a-z]{3}_[0-9a-z]{26}$/.test(id)) {
-    throw new ApiError('VALIDATION_FAILED', 'invalid cursor', { details: [{ path: '/cursor', message: 'is not a cursor from this API' }] });
+    throw new ApiError('VALIDATION_FAILED', 'invalid cursor', {
+      details: [{ path: '/cursor', message: 'is not a cursor from this API' }],
+    });
   }
   return id;
 }
 
 /** `{ data, next_cursor }` from rows fetched with `limit + 1`. */
-export function page<R extends { id: string }, V>(rows: R[], limit: number, view: (row: R) => V): { data: V[]; next_cursor: string | null } {
+export function page<R extends { id: string }, V>(
+  rows: R[],
+  limit: number,
+  view: (row: R) => V,
+): { data: V[]; next_cursor: string | null } {
   const more = rows.length > limit;
   const slice = more ? rows.slice(0, limit) : rows;
   return { data: slice.map(view), next_cursor: more ? encodeCursor(slice[slice.length - 1]!.id) : null };

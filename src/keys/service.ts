@@ -1,8 +1,8 @@
 import { newId } from '../core/ids.js';
-import { parseScopes, type Scope, SCOPES } from '../core/scopes.js';
 import { fail, ok, type Result } from '../core/result.js';
+import { parseScopes, SCOPES, type Scope } from '../core/scopes.js';
 import type { Clock } from '../core/time.js';
-import { generateApiKey, parseApiKey, hashSecret, sameHash } from '../security/api-keys.js';
+import { generateApiKey, hashSecret, parseApiKey, sameHash } from '../security/api-keys.js';
 import type { Db } from '../store/db.js';
 import type { Principal } from './principal.js';
 
@@ -49,7 +49,8 @@ export function makeKeysService(deps: { db: Db; clock: Clock }): KeysService {
           { path: '/scopes', message: `allowed: ${SCOPES.join(', ')} or *` },
         ]);
       }
-      if (scopes.length === 0) return fail('VALIDATION_FAILED', 'a key needs at least one scope', [{ path: '/scopes', message: 'is empty' }]);
+      if (scopes.length === 0)
+        return fail('VALIDATION_FAILED', 'a key needs at least one scope', [{ path: '/scopes', message: 'is empty' }]);
       if (input.accountIds) {
         const found = await db
           .selectFrom('accounts')
@@ -59,7 +60,9 @@ export function makeKeysService(deps: { db: Db; clock: Clock }): KeysService {
           .execute();
         const missing = input.accountIds.filter((id) => !found.some((row) => row.id === id));
         if (missing.length > 0) {
-          return fail('VALIDATION_FAILED', `unknown accounts: ${missing.join(', ')}`, [{ path: '/account_ids', message: 'no such account' }]);
+          return fail('VALIDATION_FAILED', `unknown accounts: ${missing.join(', ')}`, [
+            { path: '/account_ids', message: 'no such account' },
+          ]);
         }
       }
       const generated = generateApiKey();

@@ -105,7 +105,8 @@ export async function ingestMovements(trx: Kysely<Database>, uow: UnitOfWork, in
     if (!input.silent && added.length > 0) {
       const addedIds = new Set(added.map((r) => r.id));
       for (const row of rows) {
-        if (addedIds.has(row.id)) uow.emit({ orgId: input.orgId, accountId: input.accountId, type: 'bank_movement', data: movementView(row) });
+        if (addedIds.has(row.id))
+          uow.emit({ orgId: input.orgId, accountId: input.accountId, type: 'bank_movement', data: movementView(row) });
       }
     }
   }
@@ -134,7 +135,14 @@ export async function upsertBankAccounts(
     };
     const row = await trx
       .insertInto('bank_accounts')
-      .values({ id: newId('bac', input.now), org_id: input.orgId, account_id: input.accountId, external_id: account.id, created_at: input.now, ...values })
+      .values({
+        id: newId('bac', input.now),
+        org_id: input.orgId,
+        account_id: input.accountId,
+        external_id: account.id,
+        created_at: input.now,
+        ...values,
+      })
       .onConflict((oc) => oc.columns(['account_id', 'external_id']).doUpdateSet(values))
       .returning('id')
       .executeTakeFirstOrThrow();

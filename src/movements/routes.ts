@@ -47,7 +47,10 @@ export function movementRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
         if (bank_account_id) q = q.where('bank_account_id', '=', bank_account_id);
         const after = decodeCursor(cursor);
         if (after) q = q.where('id', '<', after);
-        const rows = await q.orderBy('id', 'desc').limit(limit + 1).execute();
+        const rows = await q
+          .orderBy('id', 'desc')
+          .limit(limit + 1)
+          .execute();
         return page(rows, limit, movementView);
       },
     );
@@ -60,7 +63,10 @@ export function movementRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
           tags,
           security,
           summary: "Re-send a movement's bank_movement event",
-          params: Type.Object({ id: Type.String({ maxLength: 64 }), movement_id: Type.String({ maxLength: 64 }) }, { additionalProperties: false }),
+          params: Type.Object(
+            { id: Type.String({ maxLength: 64 }), movement_id: Type.String({ maxLength: 64 }) },
+            { additionalProperties: false },
+          ),
           response: { 202: Type.Object({ queued: Type.Boolean() }), ...errorResponses(403, 404) },
         },
       },
@@ -75,8 +81,24 @@ export function movementRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
           .executeTakeFirst();
         if (!row) throw notFound('movement');
         await deps.transact(async (trx, uow) => {
-          uow.emit({ orgId: principal.orgId, accountId: row.account_id, type: 'bank_movement', data: movementView(row) });
-          await recordAudit(trx, { orgId: principal.orgId, actor: principal.actor, action: 'movement.notify', accountId: row.account_id, targetId: row.id, outcome: 'queued' }, deps.clock());
+          uow.emit({
+            orgId: principal.orgId,
+            accountId: row.account_id,
+            type: 'bank_movement',
+            data: movementView(row),
+          });
+          await recordAudit(
+            trx,
+            {
+              orgId: principal.orgId,
+              actor: principal.actor,
+              action: 'movement.notify',
+              accountId: row.account_id,
+              targetId: row.id,
+              outcome: 'queued',
+            },
+            deps.clock(),
+          );
         });
         return reply.status(202).send({ queued: true });
       },

@@ -39,7 +39,15 @@ export async function bootstrapIfEmpty(deps: {
   const userId = newId('usr', now);
   await deps.db
     .insertInto('users')
-    .values({ id: userId, org_id: orgId, email: adminEmail, password_hash: await hashPassword(adminPassword), role: 'admin', created_at: now, updated_at: now })
+    .values({
+      id: userId,
+      org_id: orgId,
+      email: adminEmail,
+      password_hash: await hashPassword(adminPassword),
+      role: 'admin',
+      created_at: now,
+      updated_at: now,
+    })
     .execute();
   const key = await deps.keys.create({ orgId, name: 'bootstrap', scopes: '*', accountIds: null, createdBy: userId });
   if (!key.ok) throw new Error(`bootstrap key: ${key.message}`);
@@ -47,7 +55,11 @@ export async function bootstrapIfEmpty(deps: {
   if (deps.sandbox) {
     const account = await deps.accounts.create(
       { orgId, actor: { type: 'system', id: null }, scopes: new Set(), accountIds: null },
-      { bank_id: 'sandbox', name: TOUR_ACCOUNT.name, credentials: { username: TOUR_ACCOUNT.username, password: TOUR_ACCOUNT.password } },
+      {
+        bank_id: 'sandbox',
+        name: TOUR_ACCOUNT.name,
+        credentials: { username: TOUR_ACCOUNT.username, password: TOUR_ACCOUNT.password },
+      },
     );
     if (!account.ok) throw new Error(`bootstrap account: ${account.message}`);
     sandboxAccountId = account.value.id;

@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-export type MasterKeyResult = { ok: true; key: Buffer; source: 'env' | 'file' | 'created' } | { ok: false; reason: string };
+export type MasterKeyResult =
+  | { ok: true; key: Buffer; source: 'env' | 'file' | 'created' }
+  | { ok: false; reason: string };
 
 /** Accepts 32 bytes as 64 hex characters or base64/base64url (43-44 characters). */
 export function parseMasterKey(text: string): Buffer | null {
@@ -20,7 +22,11 @@ export function parseMasterKey(text: string): Buffer | null {
  * embedded mode only, a key file `master.key` in the data folder, created on first start with mode
  * 0600. With PostgreSQL there is no key file: several machines must share the key, so it must be set.
  */
-export function loadMasterKey(options: { envValue: string | undefined; dataDir: string; embedded: boolean }): MasterKeyResult {
+export function loadMasterKey(options: {
+  envValue: string | undefined;
+  dataDir: string;
+  embedded: boolean;
+}): MasterKeyResult {
   if (options.envValue !== undefined && options.envValue !== '') {
     const key = parseMasterKey(options.envValue);
     return key

@@ -23,12 +23,14 @@ export function sessionRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
           tags,
           security,
           summary: 'Scrape now',
-          description: 'Runs even when the account is blocked, without clearing the block. 409 while a session is active.',
+          description:
+            'Runs even when the account is blocked, without clearing the block. 409 while a session is active.',
           params: AccountParams,
           response: { 202: QueuedSchema, ...errorResponses(403, 404, 409) },
         },
       },
-      async (request, reply) => reply.status(202).send(unwrap(await deps.sessions.scrape(principalOf(request), request.params.id))),
+      async (request, reply) =>
+        reply.status(202).send(unwrap(await deps.sessions.scrape(principalOf(request), request.params.id))),
     );
 
     app.post(
@@ -39,23 +41,36 @@ export function sessionRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
           tags,
           security,
           summary: 'Clear the block and scrape',
-          description: '`queued: false` with the active session id when one is already active (the block is cleared either way).',
+          description:
+            '`queued: false` with the active session id when one is already active (the block is cleared either way).',
           params: AccountParams,
           response: { 202: QueuedSchema, ...errorResponses(403, 404) },
         },
       },
-      async (request, reply) => reply.status(202).send(unwrap(await deps.sessions.restart(principalOf(request), request.params.id))),
+      async (request, reply) =>
+        reply.status(202).send(unwrap(await deps.sessions.restart(principalOf(request), request.params.id))),
     );
 
     app.get(
       '/accounts/:id/sessions',
       {
         config: { scopes: ['status:read'] },
-        schema: { tags, security, summary: "An account's sessions, newest first", params: AccountParams, querystring: ListQuery, response: { 200: listOf(Type.Ref('Session')), ...errorResponses(403, 404) } },
+        schema: {
+          tags,
+          security,
+          summary: "An account's sessions, newest first",
+          params: AccountParams,
+          querystring: ListQuery,
+          response: { 200: listOf(Type.Ref('Session')), ...errorResponses(403, 404) },
+        },
       },
       async (request) => {
         unwrap(await accountFor(db, principalOf(request), request.params.id));
-        const rows = await listSessions(db, { accountId: request.params.id, limit: request.query.limit + 1, after: decodeCursor(request.query.cursor) });
+        const rows = await listSessions(db, {
+          accountId: request.params.id,
+          limit: request.query.limit + 1,
+          after: decodeCursor(request.query.cursor),
+        });
         return page(rows, request.query.limit, sessionView);
       },
     );
@@ -64,7 +79,13 @@ export function sessionRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
       '/sessions/:id',
       {
         config: { scopes: ['status:read'] },
-        schema: { tags, security, summary: 'A session with its stages and failure category', params: SessionParams, response: { 200: Type.Ref('Session'), ...errorResponses(403, 404) } },
+        schema: {
+          tags,
+          security,
+          summary: 'A session with its stages and failure category',
+          params: SessionParams,
+          response: { 200: Type.Ref('Session'), ...errorResponses(403, 404) },
+        },
       },
       async (request) => unwrap(await deps.sessions.get(principalOf(request), request.params.id)),
     );
@@ -77,12 +98,14 @@ export function sessionRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
           tags,
           security,
           summary: 'Cancel a session',
-          description: 'A queued session ends at once; a running one is stopped by its worker (its pending request is cancelled).',
+          description:
+            'A queued session ends at once; a running one is stopped by its worker (its pending request is cancelled).',
           params: SessionParams,
           response: { 202: Type.Ref('Session'), ...errorResponses(403, 404, 409) },
         },
       },
-      async (request, reply) => reply.status(202).send(unwrap(await deps.sessions.cancel(principalOf(request), request.params.id))),
+      async (request, reply) =>
+        reply.status(202).send(unwrap(await deps.sessions.cancel(principalOf(request), request.params.id))),
     );
   };
 }

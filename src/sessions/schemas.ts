@@ -5,7 +5,9 @@ export const SessionSchema = Type.Object(
   {
     id: Type.String(),
     account_id: Type.String(),
-    state: Type.Union(['queued', 'running', 'awaiting_assistance', 'succeeded', 'failed', 'cancelled'].map((s) => Type.Literal(s))),
+    state: Type.Union(
+      ['queued', 'running', 'awaiting_assistance', 'succeeded', 'failed', 'cancelled'].map((s) => Type.Literal(s)),
+    ),
     trigger: Type.Union([Type.Literal('schedule'), Type.Literal('manual'), Type.Literal('restart')]),
     failure_category: Nullable(Type.String()),
     failure_message: Nullable(Type.String()),

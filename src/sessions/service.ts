@@ -42,7 +42,14 @@ export function makeSessionsService(deps: { db: Db; transact: Transact; clock: C
         if (queued) {
           await recordAudit(
             trx,
-            { orgId: principal.orgId, actor: principal.actor, action: 'account.scrape', accountId, targetId: queued, outcome: 'queued' },
+            {
+              orgId: principal.orgId,
+              actor: principal.actor,
+              action: 'account.scrape',
+              accountId,
+              targetId: queued,
+              outcome: 'queued',
+            },
             now,
           );
           uow.wake('work');
@@ -70,7 +77,14 @@ export function makeSessionsService(deps: { db: Db; transact: Transact; clock: C
           if (!sessionId) throw new Error('no session queued and none active');
           await recordAudit(
             trx,
-            { orgId: principal.orgId, actor: principal.actor, action: 'account.restart', accountId, targetId: sessionId, outcome: queued ? 'queued' : 'already_active' },
+            {
+              orgId: principal.orgId,
+              actor: principal.actor,
+              action: 'account.restart',
+              accountId,
+              targetId: sessionId,
+              outcome: queued ? 'queued' : 'already_active',
+            },
             now,
           );
           uow.touch(accountId);
@@ -118,7 +132,14 @@ export function makeSessionsService(deps: { db: Db; transact: Transact; clock: C
         }
         await recordAudit(
           trx,
-          { orgId: principal.orgId, actor: principal.actor, action: 'session.cancel', accountId: session.account_id, targetId: sessionId, outcome: 'requested' },
+          {
+            orgId: principal.orgId,
+            actor: principal.actor,
+            action: 'session.cancel',
+            accountId: session.account_id,
+            targetId: sessionId,
+            outcome: 'requested',
+          },
           now,
         );
         uow.touch(session.account_id);

@@ -4,6 +4,8 @@ import type { Dialect } from '../db.js';
 /** The core schema: one definition for SQLite and PostgreSQL. */
 export function init(dialect: Dialect): Migration {
   return {
+    // Migrations see the schema as it was then, not today's typed Database.
+    // biome-ignore lint/suspicious/noExplicitAny: Kysely's documented migration signature
     async up(db: Kysely<any>) {
       const ms = 'bigint' as const;
       await db.schema
@@ -155,7 +157,11 @@ export function init(dialect: Dialect): Migration {
         .on('assistance_requests')
         .columns(['org_id', 'state', 'id'])
         .execute();
-      await db.schema.createIndex('assistance_account').on('assistance_requests').columns(['account_id', 'id']).execute();
+      await db.schema
+        .createIndex('assistance_account')
+        .on('assistance_requests')
+        .columns(['account_id', 'id'])
+        .execute();
 
       await db.schema
         .createTable('bank_accounts')

@@ -1,0 +1,81 @@
+import { expect } from 'vitest';
+import type { Api } from './api.js';
+
+/** Polls `read` until `done` holds, at most `timeoutMs`: for state that has no event to await. */
+export async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (done(value)) return value;
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms; last value: ${JSON.stringify(value)}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/**
+ * Waits for the account's status to satisfy `done`, using the status long-poll (`?wait=`), so the
+ * test wakes up on the change itself rather than on a timer.
+ */
+export async function statusUntil(api: Api, accountId: string, done: (status: any) => boolean, timeoutMs = 15_000): Promise<any> {
+  const deadline = Date.now() + timeoutMs;
+  let status = (await api.get(`/v1/accounts/${accountId}/status`)).body;
+  while (!done(status)) {
+    if (Date.now() > deadline) throw new Error(`status not reached within ${timeoutMs} ms; last: ${JSON.stringify(status)}`);
+    const reply = await api.get(`/v1/accounts/${accountId}/status?wait=5`);
+    expect(reply.status).toBe(200);
+    status = reply.body;
+  }
+  return status;
+}
+
+/** Waits until the account has a pending assistance request and returns it. */
+export async function pendingRequest(api: Api, accountId: string): Promise<any> {
+  const status = await statusUntil(api, accountId, (s) => s.pending_assistance !== null && !s.pending_assistance.code_in_flight);
+  return status.pending_assistance;
+}
+
+/** Waits until the session has ended and returns it. */
+export async function sessionEnd(api: Api, sessionId: string, timeoutMs = 15_000): Promise<any> {
+  const reply = await eventually(
+    () => api.get(`/v1/sessions/${sessionId}`),
+    (r) => ['succeeded', 'failed', 'cancelled'].includes(r.body.state),
+    timeoutMs,
+  );
+  return reply.body;
+}
+
+/** The newest SMS code on a sandbox user's phone. */
+export async function latestCode(api: Api, username: string): Promise<string> {
+  const reply = await api.get(`/sandbox-bank/phone/${encodeURIComponent(username)}`, null);
+  expect(reply.status).toBe(200);
+  const code = reply.body.messages[0]?.code;
+  if (typeof code !== 'string') throw new Error(`no SMS on ${username}'s phone`);
+  return code;
+}
+
+let counter = 0;
+
+/** Creates a sandbox account for `username` (made unique with `+n`, so each test has its own bank user). */
+export async function createSandboxAccount(
+  api: Api,
+  username: string,
+  config: Record<string, unknown> = {},
+  password = 'secret',
+): Promise<{ id: string; username: string }> {
+  const unique = `${username}+${process.pid}x${++counter}`;
+  const reply = await api.post('/v1/accounts', {
+    bank_id: 'sandbox',
+    name: `Test ${unique}`,
+    credentials: { username: unique, password },
+    config,
+  });
+  expect(reply.status, JSON.stringify(reply.body)).toBe(201);
+  return { id: reply.body.id, username: unique };
+}
+
+/** Queues a scrape and returns the session id. */
+export async function scrape(api: Api, accountId: string): Promise<string> {
+  const reply = await api.post(`/v1/accounts/${accountId}/scrape`);
+  expect(reply.status, JSON.stringify(reply.body)).toBe(202);
+  return reply.body.session_id;
+}

@@ -1,0 +1,64 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../../src/config.js';
+import type { SandboxBankOptions } from '../../src/sandbox-bank/index.js';
+import { type RunningServer, startServer } from '../../src/server.js';
+import { type Api, makeApi } from './api.js';
+
+export interface TestServer {
+  url: string;
+  /** The bootstrap API key (every scope). */
+  key: string;
+  /** The bootstrap tour account (sandbox user `otp`). */
+  tourAccountId: string;
+  orgId: string;
+  dataDir: string;
+  server: RunningServer;
+  api: Api;
+  close(): Promise<void>;
+}
+
+/** Fast timings for tests; every test can override them. */
+export const TEST_ENV: Record<string, string> = {
+  PORT: '0',
+  HOST: '127.0.0.1',
+  LOG_LEVEL: 'silent',
+  OTPILOT_ALLOW_PRIVATE_URLS: 'true',
+  OTPILOT_POLL_MS: '200',
+  OTPILOT_SCHEDULER_TICK_MS: '100',
+  OTPILOT_CODE_RATE_LIMIT: '1000',
+};
+
+export function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), 'otpilot-test-'));
+}
+
+/** Starts the real server (SQLite file in a fresh folder, ephemeral port, in-process sandbox bank). */
+export async function startTestServer(
+  options: { env?: Record<string, string>; sandboxBank?: SandboxBankOptions; dataDir?: string } = {},
+): Promise<TestServer> {
+  const dataDir = options.dataDir ?? tempDir();
+  const loaded = loadConfig({ ...TEST_ENV, OTPILOT_DATA_DIR: dataDir, ...options.env });
+  if (!loaded.ok) throw new Error(loaded.errors.join('; '));
+  const server = await startServer({
+    config: loaded.config,
+    printBootstrap: () => {},
+    ...(options.sandboxBank ? { sandboxBank: options.sandboxBank } : {}),
+  });
+  const bootstrap = server.bootstrap;
+  if (!bootstrap?.sandboxAccountId) throw new Error('expected a fresh store with a tour account');
+  return {
+    url: server.url,
+    key: bootstrap.apiKey,
+    tourAccountId: bootstrap.sandboxAccountId,
+    orgId: bootstrap.orgId,
+    dataDir,
+    server,
+    api: makeApi(server.url, bootstrap.apiKey),
+    async close() {
+      await server.close();
+      if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
