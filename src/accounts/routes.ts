@@ -10,7 +10,7 @@ import { requestSignal, waitForChange } from '../http/wait.js';
 import { accountFor } from './access.js';
 import { accountView, listAccounts } from './repo.js';
 import { ConfigInputSchema, CreateAccountSchema } from './schemas.js';
-import { readStatus } from './status.js';
+import { readStatus, statusTag } from './status.js';
 
 const tags = ['accounts'];
 const security = [{ apiKey: [] }];
@@ -165,38 +165,40 @@ export function accountRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
           tags,
           security,
           summary: 'Account status',
-          description: 'With `wait=N` the answer is held until the status changes or N seconds pass.',
+          description:
+            'Answers with an `ETag`. With `wait=N` (≤ 60) the answer is held until the status differs from the one named by `If-None-Match` (or, without it, from the status when the request arrived), or N seconds pass.',
           params: AccountParams,
-          querystring: Type.Object(
-            { wait: Type.Optional(Type.Integer({ minimum: 0, maximum: 60 })) },
-            { additionalProperties: false },
-          ),
+          querystring: Type.Object({ wait: Type.Optional(Type.Integer({ minimum: 0, maximum: 60 })) }, { additionalProperties: false }),
           response: { 200: Type.Ref('Status'), ...errorResponses(403, 404) },
         },
       },
-      async (request) => {
+      async (request, reply) => {
         const principal = principalOf(request);
         const id = request.params.id;
+        // A restricted key learns 403 (or 404 for another organization) before anything is read.
+        if (principal.accountIds && !principal.accountIds.has(id)) unwrap(await accountFor(db, principal, id));
         const read = async () => {
           const status = await readStatus(db, principal.orgId, id);
           if (!status) throw notFound('account');
-          return status;
+          return { status, etag: statusTag(status) };
         };
-        // A restricted key learns 403 (or 404 for another organization) before anything is read.
-        if (principal.accountIds && !principal.accountIds.has(id)) unwrap(await accountFor(db, principal, id));
         const initial = await read();
         const wait = request.query.wait ?? 0;
-        if (wait === 0) return initial;
-        const before = JSON.stringify(initial);
-        return waitForChange({
-          bus: deps.bus,
-          topic: `account:${id}`,
-          timeoutMs: wait * 1000,
-          pollMs: deps.config.pollMs,
-          signal: requestSignal(request, deps.shutdown),
-          read,
-          changed: (status) => JSON.stringify(status) !== before,
-        });
+        const known = request.headers['if-none-match'] ?? initial.etag;
+        const result =
+          wait === 0
+            ? initial
+            : await waitForChange({
+                bus: deps.bus,
+                topic: `account:${id}`,
+                timeoutMs: wait * 1000,
+                pollMs: deps.config.pollMs,
+                signal: requestSignal(reply, deps.shutdown),
+                read,
+                changed: (value) => value.etag !== known,
+              });
+        reply.header('etag', result.etag);
+        return result.status;
       },
     );
   };

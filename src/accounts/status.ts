@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { type AssistanceView, assistanceView, findPendingRequest } from '../assistance/repo.js';
 import { ACTIVE_SESSION_STATES, type AccountStatus, type SessionState } from '../core/states.js';
 import { iso } from '../core/time.js';
@@ -53,4 +54,9 @@ export async function readStatus(db: Db, orgId: string, accountId: string): Prom
     last_success_at: iso(row.last_success_at),
     next_run_at: iso(row.next_run_at),
   };
+}
+
+/** A strong validator of a status, for `ETag` / `If-None-Match` long-polls. */
+export function statusTag(status: StatusView): string {
+  return `"${createHash('sha1').update(JSON.stringify(status)).digest('base64url')}"`;
 }

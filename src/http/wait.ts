@@ -1,11 +1,13 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply } from 'fastify';
 import type { Bus } from '../events/bus.js';
 
-/** An AbortSignal that fires when the client goes away or the server shuts down. */
-export function requestSignal(request: FastifyRequest, shutdown: AbortSignal): AbortSignal {
+/**
+ * An AbortSignal that fires when the client goes away or the server shuts down. (The response's
+ * `close`, not the request's: the request emits `close` as soon as its body has been read.)
+ */
+export function requestSignal(reply: FastifyReply, shutdown: AbortSignal): AbortSignal {
   const controller = new AbortController();
-  const onClose = () => controller.abort();
-  request.raw.once('close', onClose);
+  reply.raw.once('close', () => controller.abort());
   return AbortSignal.any([controller.signal, shutdown]);
 }
 

@@ -6,6 +6,8 @@ export interface Reply<T = any> {
 
 export interface Api {
   readonly url: string;
+  /** The default API key (absent on hand-built clients). */
+  readonly key?: string;
   get<T = any>(path: string, key?: string | null): Promise<Reply<T>>;
   post<T = any>(path: string, body?: unknown, key?: string | null): Promise<Reply<T>>;
   put<T = any>(path: string, body?: unknown, key?: string | null): Promise<Reply<T>>;
@@ -33,6 +35,7 @@ export function makeApi(url: string, defaultKey: string): Api {
   }
   return {
     url,
+    key: defaultKey,
     get: (path, key) => send('GET', path, undefined, key),
     post: (path, body, key) => send('POST', path, body, key),
     put: (path, body, key) => send('PUT', path, body, key),

@@ -18,14 +18,16 @@ export async function eventually<T>(read: () => Promise<T>, done: (value: T) => 
  */
 export async function statusUntil(api: Api, accountId: string, done: (status: any) => boolean, timeoutMs = 15_000): Promise<any> {
   const deadline = Date.now() + timeoutMs;
-  let status = (await api.get(`/v1/accounts/${accountId}/status`)).body;
-  while (!done(status)) {
-    if (Date.now() > deadline) throw new Error(`status not reached within ${timeoutMs} ms; last: ${JSON.stringify(status)}`);
-    const reply = await api.get(`/v1/accounts/${accountId}/status?wait=5`);
+  let reply = await api.get(`/v1/accounts/${accountId}/status`);
+  while (!done(reply.body)) {
+    if (Date.now() > deadline) throw new Error(`status not reached within ${timeoutMs} ms; last: ${JSON.stringify(reply.body)}`);
+    // If-None-Match names the status already seen: the server answers on the next change after it.
+    reply = await api.raw(`/v1/accounts/${accountId}/status?wait=5`, {
+      headers: { authorization: `Api-Key ${api.key ?? ""}`, 'if-none-match': reply.headers.get('etag') ?? '' },
+    });
     expect(reply.status).toBe(200);
-    status = reply.body;
   }
-  return status;
+  return reply.body;
 }
 
 /** Waits until the account has a pending assistance request and returns it. */
