@@ -1,0 +1,111 @@
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { rmSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { makeApi } from './helpers/api.js';
+import { eventually, latestCode, pendingRequest, scrape, sessionEnd } from './helpers/flows.js';
+import { TEST_ENV, tempDir } from './helpers/server.js';
+
+const run = promisify(execFile);
+const children: ChildProcess[] = [];
+const dirs: string[] = [];
+
+afterAll(() => {
+  for (const child of children) child.kill('SIGKILL');
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/** Starts `otpilot start` as its own OS process and resolves once it listens. */
+async function startProcess(dataDir: string, env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, ['dist/cli.js', 'start'], {
+    env: { ...process.env, ...TEST_ENV, LOG_LEVEL: 'info', OTPILOT_DATA_DIR: dataDir, OTPILOT_LEASE_MS: '1500', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  let output = '';
+  child.stdout!.setEncoding('utf8');
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (chunk: string) => {
+    output += chunk;
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout!.on('data', (chunk: string) => {
+      output += chunk;
+      const match = /"msg":"otpilot started"/.test(output) && /"url":"(http:\/\/[^"]+)"/.exec(output);
+      if (match) resolve(match[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`otpilot exited with ${code}: ${output}`)));
+  });
+  return { child, url, output: () => output };
+}
+
+describe('the otpilot process', () => {
+  it('prints the bootstrap secrets once and never logs them', async () => {
+    const dataDir = tempDir();
+    dirs.push(dataDir);
+    const first = await startProcess(dataDir);
+    const key = /API key\s+(otpk_\S+)/.exec(first.output())![1]!;
+    const logLines = first
+      .output()
+      .split('\n')
+      .filter((line) => line.startsWith('{'));
+    expect(logLines.length).toBeGreaterThan(0);
+    expect(logLines.join('\n')).not.toContain(key);
+    const api = makeApi(first.url, key);
+    expect((await api.get('/v1/accounts')).body.data).toHaveLength(1);
+    first.child.kill('SIGTERM');
+    const [code] = await once(first.child, 'exit');
+    expect(code).toBe(0);
+
+    const second = await startProcess(dataDir);
+    expect(second.output()).not.toContain('API key');
+    expect((await makeApi(second.url, key).get('/v1/accounts')).status).toBe(200);
+    second.child.kill('SIGTERM');
+    await once(second.child, 'exit');
+
+    // The CLI issues more keys against the same store.
+    const { stdout } = await run(process.execPath, ['dist/cli.js', 'keys', 'create', '--name', 'relay', '--scopes', 'otp:write,status:read', '--json'], {
+      env: { ...process.env, OTPILOT_DATA_DIR: dataDir },
+    });
+    const created = JSON.parse(stdout);
+    expect(created).toMatchObject({ name: 'relay', scopes: ['otp:write', 'status:read'], account_ids: null });
+    expect(created.key).toMatch(/^otpk_[0-9A-Za-z]{8}_[0-9A-Za-z]+$/);
+    const bad = await run(process.execPath, ['dist/cli.js', 'keys', 'create', '--scopes', 'nope'], { env: { ...process.env, OTPILOT_DATA_DIR: dataDir } }).catch(
+      (error: { code: number; stderr: string }) => error,
+    );
+    expect(bad).toMatchObject({ code: 2 });
+    expect((bad as { stderr: string }).stderr).toContain('unknown scopes');
+  });
+
+  it('leaves no request pending forever when the process dies in the middle of a wait', async () => {
+    const dataDir = tempDir();
+    dirs.push(dataDir);
+    const first = await startProcess(dataDir);
+    const key = /API key\s+(otpk_\S+)/.exec(first.output())![1]!;
+    const accountId = /Tour account (acc_\S+)/.exec(first.output())![1]!;
+    const api1 = makeApi(first.url, key);
+    const sessionId = await scrape(api1, accountId);
+    const request = await pendingRequest(api1, accountId);
+    expect(await latestCode(api1, 'otp')).toMatch(/^\d{6}$/);
+
+    first.child.kill('SIGKILL');
+    await once(first.child, 'exit');
+
+    const second = await startProcess(dataDir);
+    const api2 = makeApi(second.url, key);
+    const session = await sessionEnd(api2, sessionId, 10_000);
+    expect(session).toMatchObject({ state: 'failed', failure_category: 'worker_lost' });
+    const closed = await eventually(
+      () => api2.get(`/v1/assistance-requests?account_id=${accountId}`),
+      (r) => r.body.data[0]?.state !== 'pending',
+    );
+    expect(closed.body.data[0]).toMatchObject({ id: request.id, state: 'cancelled', resolution: { reason: 'worker_lost' } });
+    // worker_lost says nothing about the account: no failure counted, no block, and a new login works.
+    expect((await api2.get(`/v1/accounts/${accountId}`)).body).toMatchObject({ consecutive_failures: 0, blocked_at: null });
+    const next = await scrape(api2, accountId);
+    expect((await pendingRequest(api2, accountId)).session_id).toBe(next);
+    second.child.kill('SIGTERM');
+    await once(second.child, 'exit');
+  });
+});
