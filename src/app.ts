@@ -57,7 +57,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   installErrorHandling(app);
 
   // JSON with prototype-poisoning protection; an empty body is "no body" (POST /scrape with a JSON header).
-  app.removeContentTypeParser('application/json');
+  // JSON only: any other body type is refused with 415 (Fastify would otherwise read text/plain as a string).
+  app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
     const text = typeof body === 'string' ? body : body.toString('utf8');
     if (text.trim() === '') return done(null, undefined);

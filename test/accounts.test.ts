@@ -36,7 +36,9 @@ async function listAll(limit: number): Promise<{ ids: string[]; pages: number }>
   let cursor: string | null = null;
   let pages = 0;
   do {
-    const reply: Reply = await api.get(`/v1/accounts?limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+    const reply: Reply = await api.get(
+      `/v1/accounts?limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+    );
     expect(reply.status, JSON.stringify(reply.body)).toBe(200);
     expect(reply.body.data.length).toBeLessThanOrEqual(limit);
     ids.push(...reply.body.data.map((a: { id: string }) => a.id));
@@ -167,6 +169,22 @@ describe('create, read, list, rename', () => {
 describe('validation on create and config', () => {
   const create = (body: Record<string, unknown>) => api.post('/v1/accounts', body);
 
+  it('a blank name (empty or only spaces) is refused on create and rename', async () => {
+    const { id } = await createSandboxAccount(api, 'alice');
+    const name = (await api.get(`/v1/accounts/${id}`)).body.name as string;
+    expectValidation(await api.patch(`/v1/accounts/${id}`, { name: '' }), '/name');
+    // The name is trimmed before it is stored, so "   " must be refused like "".
+    const spaces = await api.patch(`/v1/accounts/${id}`, { name: '   ' });
+    expect((await api.get(`/v1/accounts/${id}`)).body.name, 'the account lost its name').toBe(name);
+    expectValidation(spaces, '/name');
+    const created = await create({
+      bank_id: 'sandbox',
+      name: ' \t ',
+      credentials: { username: bankUser('alice'), password: 'p' },
+    });
+    expectValidation(created, '/name');
+  });
+
   it('an unknown bank: 400 with details, nothing created', async () => {
     const before = (await listAll(500)).ids.length;
     expectValidation(
@@ -182,13 +200,23 @@ describe('validation on create and config', () => {
       '/credentials/password',
     );
     expectValidation(
-      await create({ bank_id: 'sandbox', name: 'x', credentials: { username: bankUser('alice'), password: 'p', pin: '1234' } }),
+      await create({
+        bank_id: 'sandbox',
+        name: 'x',
+        credentials: { username: bankUser('alice'), password: 'p', pin: '1234' },
+      }),
       '/credentials/pin',
     );
-    expectValidation(await create({ bank_id: 'sandbox', name: 'x', credentials: { username: '', password: 'p' } }), '/credentials/username');
+    expectValidation(
+      await create({ bank_id: 'sandbox', name: 'x', credentials: { username: '', password: 'p' } }),
+      '/credentials/username',
+    );
     // The same checks on PUT /config.
     const { id } = await createSandboxAccount(api, 'alice');
-    expectValidation(await api.put(`/v1/accounts/${id}/config`, { credentials: { username: 'u' } }), '/credentials/password');
+    expectValidation(
+      await api.put(`/v1/accounts/${id}/config`, { credentials: { username: 'u' } }),
+      '/credentials/password',
+    );
     expectValidation(
       await api.put(`/v1/accounts/${id}/config`, { credentials: { username: 'u', password: 'p', otp: '1' } }),
       '/credentials/otp',
@@ -390,7 +418,10 @@ describe('delete', () => {
     const { id } = await createSandboxAccount(api, 'alice');
     const name = (await api.get(`/v1/accounts/${id}`)).body.name as string;
     expectValidation(await api.delete(`/v1/accounts/${id}`, { confirmation_name: `${name} ` }), '/confirmation_name');
-    expectValidation(await api.delete(`/v1/accounts/${id}`, { confirmation_name: name.toUpperCase() }), '/confirmation_name');
+    expectValidation(
+      await api.delete(`/v1/accounts/${id}`, { confirmation_name: name.toUpperCase() }),
+      '/confirmation_name',
+    );
     expectValidation(await api.delete(`/v1/accounts/${id}`, {}), '/confirmation_name');
     expect((await api.get(`/v1/accounts/${id}`)).status).toBe(200);
 

@@ -26,6 +26,8 @@ function recorded(inner: Api): Api {
   };
   return {
     url: inner.url,
+    // statusUntil sends its own long-poll requests with the client's key.
+    ...(inner.key !== undefined ? { key: inner.key } : {}),
     get: (path, key) => keep(inner.get(path, key)),
     post: (path, body, key) => keep(inner.post(path, body, key)),
     put: (path, body, key) => keep(inner.put(path, body, key)),
@@ -139,8 +141,14 @@ describe('public endpoints and request ids', () => {
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ name: 'x'.repeat(1024 * 1024 + 1) }),
       }),
-      await rawWithKey('/v1/accounts', { method: 'POST', headers: { 'content-type': 'application/xml' }, body: '<a/>' }),
+      await rawWithKey('/v1/accounts', {
+        method: 'POST',
+        headers: { 'content-type': 'application/xml' },
+        body: '<a/>',
+      }),
     ];
+    // A client cannot choose the id (it would end up in the logs).
+    replies.push(await api.raw('/health', { headers: { 'x-request-id': 'client-chosen' } }));
     const ids = replies.map((r) => r.headers.get('x-request-id'));
     for (const [i, id] of ids.entries()) expect(id, `reply ${i} (${replies[i]!.status})`).toMatch(REQUEST_ID);
     expect(new Set(ids).size).toBe(ids.length);
@@ -304,7 +312,7 @@ describe('a key restricted to one account', () => {
 });
 
 describe('another organization', () => {
-  it("answers 404 NOT_FOUND for its accounts and sessions, and changes nothing of them", async () => {
+  it('answers 404 NOT_FOUND for its accounts and sessions, and changes nothing of them', async () => {
     const orgId = newId('org');
     await t.server.store.db
       .insertInto('organizations')
@@ -371,7 +379,11 @@ describe('bad input answers the error shape, never 500', () => {
   });
 
   it('wrong types: 400 with details [{ path, message }]', async () => {
-    const name = expectError(await api.post('/v1/accounts', { bank_id: 'sandbox', name: 123 }), 400, 'VALIDATION_FAILED');
+    const name = expectError(
+      await api.post('/v1/accounts', { bank_id: 'sandbox', name: 123 }),
+      400,
+      'VALIDATION_FAILED',
+    );
     expect(paths(name)).toContain('/name');
     const credentials = expectError(
       await api.post('/v1/accounts', { bank_id: 'sandbox', name: 'x', credentials: 'x' }),
@@ -484,7 +496,10 @@ describe('bad input answers the error shape, never 500', () => {
   it('limit=0, limit=501 and limit=abc: 400', async () => {
     for (const limit of ['0', '501', 'abc', '-1', '1.5']) {
       const error = expectError(await api.get(`/v1/accounts?limit=${limit}`), 400, 'VALIDATION_FAILED');
-      expect(paths(error).some((p) => p.includes('limit')), `limit=${limit}`).toBe(true);
+      expect(
+        paths(error).some((p) => p.includes('limit')),
+        `limit=${limit}`,
+      ).toBe(true);
     }
     expect((await api.get('/v1/accounts?limit=1')).status).toBe(200);
     expect((await api.get('/v1/accounts?limit=500')).status).toBe(200);
@@ -571,7 +586,8 @@ describe('secrets never echo', () => {
     expect(bodies.length).toBeGreaterThan(50);
     expect(passwords.length).toBeGreaterThan(3);
     for (const text of bodies) {
-      for (const secret of secrets) expect(text.includes(secret), `a body echoes a secret: ${text.slice(0, 200)}`).toBe(false);
+      for (const secret of secrets)
+        expect(text.includes(secret), `a body echoes a secret: ${text.slice(0, 200)}`).toBe(false);
     }
   });
 });

@@ -78,7 +78,10 @@ describe('secrets', () => {
       expect(again.ok && created.ok && again.key.equals(created.key)).toBe(true);
       expect(loadMasterKey({ envValue: undefined, dataDir: dir, embedded: false }).ok).toBe(false);
       expect(loadMasterKey({ envValue: 'short', dataDir: dir, embedded: true }).ok).toBe(false);
-      expect(loadMasterKey({ envValue: 'ab'.repeat(32), dataDir: dir, embedded: false })).toMatchObject({ ok: true, source: 'env' });
+      expect(loadMasterKey({ envValue: 'ab'.repeat(32), dataDir: dir, embedded: false })).toMatchObject({
+        ok: true,
+        source: 'env',
+      });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -102,7 +105,10 @@ describe('secrets', () => {
 describe('scopes and config', () => {
   it('parse scope lists', () => {
     expect(parseScopes('*').scopes).toEqual([...SCOPES]);
-    expect(parseScopes('otp:write, status:read,otp:write')).toEqual({ scopes: ['otp:write', 'status:read'], unknown: [] });
+    expect(parseScopes('otp:write, status:read,otp:write')).toEqual({
+      scopes: ['otp:write', 'status:read'],
+      unknown: [],
+    });
     expect(parseScopes('otp:write,nope').unknown).toEqual(['nope']);
   });
   it('validate the environment with clear messages', () => {

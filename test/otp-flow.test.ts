@@ -41,12 +41,17 @@ describe('the OTP hand-off', () => {
     const submitted = await api.post(`/v1/accounts/${account.id}/otp?wait=true`, { code, request_id: request.id });
     expect(submitted.status).toBe(200);
     expect(submitted.body).toMatchObject({ submitted: true, request_id: request.id, outcome: 'accepted' });
-    expect(submitted.body.assistance_request).toMatchObject({ state: 'fulfilled', resolution: { via: 'api', reason: 'accepted' } });
+    expect(submitted.body.assistance_request).toMatchObject({
+      state: 'fulfilled',
+      resolution: { via: 'api', reason: 'accepted' },
+    });
 
     const session = await sessionEnd(api, sessionId);
     expect(session.state).toBe('succeeded');
     expect(session.movements_new).toBeGreaterThan(0);
-    expect(session.stages.map((s: { name: string }) => s.name)).toEqual(expect.arrayContaining(['login', 'awaiting_assistance', 'succeeded']));
+    expect(session.stages.map((s: { name: string }) => s.name)).toEqual(
+      expect.arrayContaining(['login', 'awaiting_assistance', 'succeeded']),
+    );
     expect((await collectMovements(account.id)).length).toBe(session.movements_new);
     expect(await codeColumns(request.id)).toEqual({ code_enc: null, code_submitted_at: null });
 
@@ -55,7 +60,12 @@ describe('the OTP hand-off', () => {
     expect(status.last_success_at).not.toBeNull();
 
     // Audited: who, how, outcome; never the code.
-    const audit = await t.server.store.db.selectFrom('audit_log').selectAll().where('account_id', '=', account.id).where('action', '=', 'otp.submit').execute();
+    const audit = await t.server.store.db
+      .selectFrom('audit_log')
+      .selectAll()
+      .where('account_id', '=', account.id)
+      .where('action', '=', 'otp.submit')
+      .execute();
     expect(audit).toHaveLength(1);
     expect(audit[0]).toMatchObject({ actor_type: 'api_key', outcome: 'submitted', target_id: request.id });
     expect(JSON.stringify(audit)).not.toContain(code);
@@ -70,7 +80,10 @@ describe('the OTP hand-off', () => {
     const wrong = right === '000000' ? '111111' : '000000';
 
     const first = await api.post(`/v1/accounts/${account.id}/otp?wait=true`, { code: wrong });
-    expect(first.body).toMatchObject({ outcome: 'rejected', assistance_request: { state: 'pending', attempts: 1, last_error: 'rejected' } });
+    expect(first.body).toMatchObject({
+      outcome: 'rejected',
+      assistance_request: { state: 'pending', attempts: 1, last_error: 'rejected' },
+    });
     const between = await pendingRequest(api, account.id);
     expect(between).toMatchObject({ id: request.id, state: 'pending', attempts: 1, code_in_flight: false });
 
@@ -90,7 +103,10 @@ describe('the OTP hand-off', () => {
       expect(reply.status).toBe(422);
       expect(reply.body.error.code).toBe('CODE_FORMAT');
     }
-    expect((await api.get(`/v1/accounts/${account.id}/otp`)).body.assistance_request).toMatchObject({ id: request.id, attempts: 0 });
+    expect((await api.get(`/v1/accounts/${account.id}/otp`)).body.assistance_request).toMatchObject({
+      id: request.id,
+      attempts: 0,
+    });
     // Spaces and dashes are dropped before the check.
     const code = await latestCode(api, account.username);
     const spaced = `${code.slice(0, 3)} - ${code.slice(3)}`;
@@ -123,7 +139,10 @@ describe('the OTP hand-off', () => {
     const account = await createSandboxAccount(api, 'otp');
     const sessionId = await scrape(api, account.id);
     await pendingRequest(api, account.id);
-    const reply = await api.post(`/v1/accounts/${account.id}/otp`, { code: '123456', request_id: 'asr_00000000000000000000000000' });
+    const reply = await api.post(`/v1/accounts/${account.id}/otp`, {
+      code: '123456',
+      request_id: 'asr_00000000000000000000000000',
+    });
     expect(reply.status).toBe(409);
     expect(reply.body.error.code).toBe('STALE_REQUEST');
     await api.post(`/v1/sessions/${sessionId}/cancel`);
@@ -155,7 +174,10 @@ describe('the OTP hand-off', () => {
     const wrong = right === '000000' ? '111111' : '000000';
     expect((await api.post(`/v1/accounts/${account.id}/otp?wait=true`, { code: wrong })).body.outcome).toBe('rejected');
     const last = await api.post(`/v1/accounts/${account.id}/otp?wait=true`, { code: wrong });
-    expect(last.body).toMatchObject({ outcome: 'rejected', assistance_request: { state: 'cancelled', attempts: 2, resolution: { reason: 'attempts_exhausted' } } });
+    expect(last.body).toMatchObject({
+      outcome: 'rejected',
+      assistance_request: { state: 'cancelled', attempts: 2, resolution: { reason: 'attempts_exhausted' } },
+    });
     expect(await sessionEnd(api, sessionId)).toMatchObject({ state: 'failed', failure_category: 'attempts_exhausted' });
     expect(await codeColumns(request.id)).toEqual({ code_enc: null, code_submitted_at: null });
     // The bank still lets this user in: the next login asks for a code again instead of reporting a lock.
@@ -209,16 +231,24 @@ describe('skip-on-fatal', () => {
     expect(blocked.blocked_at).not.toBeNull();
 
     // Fix the password, then "scrape now": it runs, succeeds, and the block stays.
-    const fixed = await api.put(`/v1/accounts/${account.id}/config`, { credentials: { username: account.username, password: 'secret' } });
+    const fixed = await api.put(`/v1/accounts/${account.id}/config`, {
+      credentials: { username: account.username, password: 'secret' },
+    });
     expect(fixed.status).toBe(200);
     const manual = await scrape(api, account.id);
     expect((await sessionEnd(api, manual)).state).toBe('succeeded');
-    expect((await api.get(`/v1/accounts/${account.id}`)).body).toMatchObject({ status: 'blocked', blocked_reason: 'invalid_credentials' });
+    expect((await api.get(`/v1/accounts/${account.id}`)).body).toMatchObject({
+      status: 'blocked',
+      blocked_reason: 'invalid_credentials',
+    });
 
     const restart = await api.post(`/v1/accounts/${account.id}/restart`);
     expect(restart.status).toBe(202);
     expect(restart.body.queued).toBe(true);
-    expect((await api.get(`/v1/accounts/${account.id}`)).body).toMatchObject({ blocked_at: null, blocked_reason: null });
+    expect((await api.get(`/v1/accounts/${account.id}`)).body).toMatchObject({
+      blocked_at: null,
+      blocked_reason: null,
+    });
     expect((await sessionEnd(api, restart.body.session_id)).state).toBe('succeeded');
     const clean = (await api.get(`/v1/accounts/${account.id}`)).body;
     expect(clean).toMatchObject({ status: 'idle', blocked_at: null, consecutive_failures: 0 });
@@ -259,7 +289,11 @@ describe('movement ingestion', () => {
     expect(new Set(all.map((m) => m.external_id)).size).toBe(all.length);
     // Nothing new can have been booked between the two scrapes except on an 8-hour slot boundary.
     expect(second.movements_new).toBeLessThanOrEqual(2);
-    const ledgers = await t.server.store.db.selectFrom('bank_accounts').selectAll().where('account_id', '=', account.id).execute();
+    const ledgers = await t.server.store.db
+      .selectFrom('bank_accounts')
+      .selectAll()
+      .where('account_id', '=', account.id)
+      .execute();
     expect(ledgers).toHaveLength(2);
     expect(ledgers.every((l) => l.balance_current !== null)).toBe(true);
   });
@@ -269,11 +303,12 @@ async function collectMovements(accountId: string): Promise<any[]> {
   const out: any[] = [];
   let cursor: string | null = null;
   do {
-    const reply: any = await t.api.get(`/v1/accounts/${accountId}/movements?limit=100${cursor ? `&cursor=${cursor}` : ''}`);
+    const reply: any = await t.api.get(
+      `/v1/accounts/${accountId}/movements?limit=100${cursor ? `&cursor=${cursor}` : ''}`,
+    );
     expect(reply.status).toBe(200);
     out.push(...reply.body.data);
     cursor = reply.body.next_cursor;
   } while (cursor);
   return out;
 }
-

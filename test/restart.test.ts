@@ -19,7 +19,14 @@ afterAll(() => {
 /** Starts `otpilot start` as its own OS process and resolves once it listens. */
 async function startProcess(dataDir: string, env: Record<string, string> = {}) {
   const child = spawn(process.execPath, ['dist/cli.js', 'start'], {
-    env: { ...process.env, ...TEST_ENV, LOG_LEVEL: 'info', OTPILOT_DATA_DIR: dataDir, OTPILOT_LEASE_MS: '1500', ...env },
+    env: {
+      ...process.env,
+      ...TEST_ENV,
+      LOG_LEVEL: 'info',
+      OTPILOT_DATA_DIR: dataDir,
+      OTPILOT_LEASE_MS: '1500',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.push(child);
@@ -65,15 +72,19 @@ describe('the otpilot process', () => {
     await once(second.child, 'exit');
 
     // The CLI issues more keys against the same store.
-    const { stdout } = await run(process.execPath, ['dist/cli.js', 'keys', 'create', '--name', 'relay', '--scopes', 'otp:write,status:read', '--json'], {
-      env: { ...process.env, OTPILOT_DATA_DIR: dataDir },
-    });
+    const { stdout } = await run(
+      process.execPath,
+      ['dist/cli.js', 'keys', 'create', '--name', 'relay', '--scopes', 'otp:write,status:read', '--json'],
+      {
+        env: { ...process.env, OTPILOT_DATA_DIR: dataDir },
+      },
+    );
     const created = JSON.parse(stdout);
     expect(created).toMatchObject({ name: 'relay', scopes: ['otp:write', 'status:read'], account_ids: null });
     expect(created.key).toMatch(/^otpk_[0-9A-Za-z]{8}_[0-9A-Za-z]+$/);
-    const bad = await run(process.execPath, ['dist/cli.js', 'keys', 'create', '--scopes', 'nope'], { env: { ...process.env, OTPILOT_DATA_DIR: dataDir } }).catch(
-      (error: { code: number; stderr: string }) => error,
-    );
+    const bad = await run(process.execPath, ['dist/cli.js', 'keys', 'create', '--scopes', 'nope'], {
+      env: { ...process.env, OTPILOT_DATA_DIR: dataDir },
+    }).catch((error: { code: number; stderr: string }) => error);
     expect(bad).toMatchObject({ code: 2 });
     expect((bad as { stderr: string }).stderr).toContain('unknown scopes');
   });
@@ -100,9 +111,16 @@ describe('the otpilot process', () => {
       () => api2.get(`/v1/assistance-requests?account_id=${accountId}`),
       (r) => r.body.data[0]?.state !== 'pending',
     );
-    expect(closed.body.data[0]).toMatchObject({ id: request.id, state: 'cancelled', resolution: { reason: 'worker_lost' } });
+    expect(closed.body.data[0]).toMatchObject({
+      id: request.id,
+      state: 'cancelled',
+      resolution: { reason: 'worker_lost' },
+    });
     // worker_lost says nothing about the account: no failure counted, no block, and a new login works.
-    expect((await api2.get(`/v1/accounts/${accountId}`)).body).toMatchObject({ consecutive_failures: 0, blocked_at: null });
+    expect((await api2.get(`/v1/accounts/${accountId}`)).body).toMatchObject({
+      consecutive_failures: 0,
+      blocked_at: null,
+    });
     const next = await scrape(api2, accountId);
     expect((await pendingRequest(api2, accountId)).session_id).toBe(next);
     second.child.kill('SIGTERM');

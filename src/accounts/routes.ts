@@ -9,7 +9,7 @@ import { AccountParams, decodeCursor, errorResponses, ListQuery, listOf, page } 
 import { requestSignal, waitForChange } from '../http/wait.js';
 import { accountFor } from './access.js';
 import { accountView, listAccounts } from './repo.js';
-import { ConfigInputSchema, CreateAccountSchema } from './schemas.js';
+import { AccountName, ConfigInputSchema, CreateAccountSchema } from './schemas.js';
 import { readStatus, statusTag } from './status.js';
 
 const tags = ['accounts'];
@@ -98,7 +98,7 @@ export function accountRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
           security,
           summary: 'Rename an account',
           params: AccountParams,
-          body: Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false }),
+          body: Type.Object({ name: AccountName }, { additionalProperties: false }),
           response: { 200: Type.Ref('Account'), ...errorResponses(400, 403, 404) },
         },
       },
@@ -168,7 +168,10 @@ export function accountRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
           description:
             'Answers with an `ETag`. With `wait=N` (≤ 60) the answer is held until the status differs from the one named by `If-None-Match` (or, without it, from the status when the request arrived), or N seconds pass.',
           params: AccountParams,
-          querystring: Type.Object({ wait: Type.Optional(Type.Integer({ minimum: 0, maximum: 60 })) }, { additionalProperties: false }),
+          querystring: Type.Object(
+            { wait: Type.Optional(Type.Integer({ minimum: 0, maximum: 60 })) },
+            { additionalProperties: false },
+          ),
           response: { 200: Type.Ref('Status'), ...errorResponses(403, 404) },
         },
       },

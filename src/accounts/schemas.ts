@@ -3,17 +3,23 @@ import { AssistanceSchema } from '../assistance/schemas.js';
 import { EVENT_TYPES } from '../core/events.js';
 import { Nullable, Timestamp } from '../http/schemas.js';
 
+/** At least one visible character (names are trimmed before they are stored). */
+export const AccountName = Type.String({ minLength: 1, maxLength: 200, pattern: '\\S' });
+
 const AuthType = Nullable(Type.Union([Type.Literal('bearer'), Type.Literal('api_key')]));
 const Url = Type.String({ maxLength: 2048 });
+// Key bounds go in `propertyNames`: a Record's key schema becomes a pattern and loses its maxLength.
 const ExtraFields = Type.Record(
-  Type.String({ maxLength: 64 }),
+  Type.String(),
   Type.Union([Type.String({ maxLength: 1024 }), Type.Number(), Type.Boolean()]),
   {
     maxProperties: 32,
+    propertyNames: { maxLength: 64 },
   },
 );
-const Credentials = Type.Record(Type.String({ maxLength: 64 }), Type.String({ maxLength: 1024 }), {
+const Credentials = Type.Record(Type.String(), Type.String({ maxLength: 1024 }), {
   maxProperties: 32,
+  propertyNames: { maxLength: 64 },
 });
 
 const configFields = {
@@ -44,9 +50,10 @@ const writeOnly = {
 };
 
 /** PUT body: any subset; `null` clears; secrets are write-only. */
-export const ConfigInputSchema = Type.Partial(
-  Type.Object({ ...configFields, ...writeOnly }, { additionalProperties: false }),
-);
+// Type.Partial drops the inner object's options: additionalProperties goes on the Partial itself.
+export const ConfigInputSchema = Type.Partial(Type.Object({ ...configFields, ...writeOnly }), {
+  additionalProperties: false,
+});
 
 export const ConfigSchema = Type.Object(
   {
@@ -64,9 +71,9 @@ const { credentials: _c, ...createConfig } = { ...configFields, ...writeOnly };
 export const CreateAccountSchema = Type.Object(
   {
     bank_id: Type.String({ minLength: 1, maxLength: 64 }),
-    name: Type.String({ minLength: 1, maxLength: 200 }),
+    name: AccountName,
     credentials: Type.Optional(Credentials),
-    config: Type.Optional(Type.Partial(Type.Object(createConfig, { additionalProperties: false }))),
+    config: Type.Optional(Type.Partial(Type.Object(createConfig), { additionalProperties: false })),
   },
   { additionalProperties: false },
 );

@@ -1,1 +1,256 @@
-export async function runBenchmarks(): Promise<void> {}
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import Fastify from 'fastify';
+import { loadConfig } from '../config.js';
+import type { Connector, LoginContext } from '../connectors/sdk.js';
+import { makeTransact } from '../events/outbox.js';
+import { ingestMovements } from '../movements/ingest.js';
+import { type RunningServer, startServer } from '../server.js';
+import type { BenchAccount } from './client.js';
+import { makeBenchClient } from './client.js';
+import type { DriverResult, DriverTask } from './driver.js';
+import { absoluteNow, percentile, round } from './stats.js';
+
+/** Sizes, overridable from the environment for a quick run (`BENCH_SCALE=0.1`). */
+const SCALE = Number(process.env.BENCH_SCALE ?? '1');
+const scaled = (n: number) => Math.max(1, Math.round(n * SCALE));
+const HANDOFF_LOGINS = scaled(1000);
+const HANDOFF_LANES = 20;
+const THROUGHPUT_ACCOUNTS = scaled(200);
+const THROUGHPUT_ROUNDS = 3;
+const LOAD_SECONDS = Number(process.env.BENCH_LOAD_SECONDS ?? '5');
+const INGEST_ROWS = scaled(200_000);
+const WAITING_LOGINS = scaled(10_000);
+
+const log = (message: string) => process.stderr.write(`bench: ${message}\n`);
+
+function drive(task: DriverTask): Promise<DriverResult> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(new URL('./driver.js', import.meta.url), { workerData: task });
+    worker.once('message', (message: { ok: boolean; result?: DriverResult; error?: string }) => {
+      void worker.terminate();
+      if (message.ok) resolve(message.result!);
+      else reject(new Error(message.error));
+    });
+    worker.once('error', reject);
+  });
+}
+
+/** Wraps the sandbox connector to note when it holds a code: instrumentation, the login is unchanged. */
+function timingConnectors(holds: Map<string, number[]>) {
+  return (builtin: Connector[]): Connector[] =>
+    builtin.map((connector) => ({
+      ...connector,
+      login: (ctx: LoginContext) =>
+        connector.login({
+          ...ctx,
+          requestCode: (request, tryCode) =>
+            ctx.requestCode(request, (code) => {
+              const username = ctx.credentials.username ?? '';
+              const list = holds.get(username) ?? [];
+              list.push(absoluteNow());
+              holds.set(username, list);
+              return tryCode(code);
+            }),
+        }),
+    }));
+}
+
+async function createAccounts(
+  server: RunningServer,
+  key: string,
+  prefix: string,
+  count: number,
+): Promise<BenchAccount[]> {
+  const client = makeBenchClient(server.url, key);
+  const accounts: BenchAccount[] = [];
+  const batch = 50;
+  for (let start = 0; start < count; start += batch) {
+    const usernames = Array.from({ length: Math.min(batch, count - start) }, (_, i) => `otp+${prefix}${start + i}`);
+    const ids = await Promise.all(usernames.map((username) => client.createAccount(username, username)));
+    usernames.forEach((username, i) => accounts.push({ id: ids[i]!, username }));
+  }
+  return accounts;
+}
+
+async function benchLogins(server: RunningServer, key: string, holds: Map<string, number[]>) {
+  // Hand-off latency: 1,000 logins over 20 accounts (20 at a time).
+  const lanes = await createAccounts(server, key, 'h', HANDOFF_LANES);
+  const perLane = Math.ceil(HANDOFF_LOGINS / HANDOFF_LANES);
+  log(`hand-off: ${perLane * HANDOFF_LANES} assisted logins`);
+  const handoff = await drive({ kind: 'logins', url: server.url, key, accounts: lanes, perAccount: perLane });
+  if (handoff.kind !== 'logins') throw new Error('unexpected result');
+  const afterResponse: number[] = [];
+  const afterRequest: number[] = [];
+  for (const s of handoff.submissions) {
+    const held = holds.get(s.username)?.[s.index];
+    if (held === undefined) throw new Error(`no hold recorded for ${s.username} #${s.index}`);
+    afterResponse.push(Math.max(0, held - s.answeredAt));
+    afterRequest.push(held - s.sentAt);
+  }
+
+  // Throughput: 200 accounts logging in at once; a first round reads 90 days of history, so it is a warm-up.
+  const accounts = await createAccounts(server, key, 't', THROUGHPUT_ACCOUNTS);
+  log(`throughput: warm-up round over ${accounts.length} accounts`);
+  await drive({ kind: 'logins', url: server.url, key, accounts, perAccount: 1 });
+  log(`throughput: ${THROUGHPUT_ROUNDS} rounds over ${accounts.length} accounts`);
+  const throughput = await drive({ kind: 'logins', url: server.url, key, accounts, perAccount: THROUGHPUT_ROUNDS });
+  if (throughput.kind !== 'logins') throw new Error('unexpected result');
+  return {
+    handoff_ms: { p50: round(percentile(afterResponse, 50)), p99: round(percentile(afterResponse, 99)) },
+    handoff_from_request_ms: { p50: round(percentile(afterRequest, 50)), p99: round(percentile(afterRequest, 99)) },
+    handoff_samples: afterResponse.length,
+    logins_per_s: round(throughput.submissions.length / throughput.seconds, 1),
+    logins_concurrent_accounts: accounts.length,
+  };
+}
+
+async function benchStatus(server: RunningServer, key: string, accountId: string) {
+  const bare = Fastify({ logger: false });
+  bare.get('/bare', async () => ({ ok: true }));
+  await bare.listen({ port: 0, host: '127.0.0.1' });
+  const address = bare.server.address();
+  const barePort = typeof address === 'object' && address ? address.port : 0;
+  try {
+    log(`status: ${LOAD_SECONDS} s of GET /v1/accounts/:id/status, then ${LOAD_SECONDS} s of a bare Fastify route`);
+    const status = await drive({
+      kind: 'load',
+      url: `${server.url}/v1/accounts/${accountId}/status`,
+      headers: { authorization: `Api-Key ${key}` },
+      seconds: LOAD_SECONDS,
+      connections: 20,
+    });
+    const plain = await drive({
+      kind: 'load',
+      url: `http://127.0.0.1:${barePort}/bare`,
+      headers: {},
+      seconds: LOAD_SECONDS,
+      connections: 20,
+    });
+    if (status.kind !== 'load' || plain.kind !== 'load') throw new Error('unexpected result');
+    if (status.non2xx > 0 || status.errors > 0)
+      throw new Error(`status load had ${status.non2xx} non-2xx and ${status.errors} errors`);
+    return {
+      status_rps: Math.round(status.rps),
+      bare_rps: Math.round(plain.rps),
+      status_vs_bare: round(status.rps / plain.rps, 3),
+    };
+  } finally {
+    await bare.close();
+  }
+}
+
+async function benchIngest(server: RunningServer, key: string) {
+  const client = makeBenchClient(server.url, key);
+  const accountId = await client.createAccount('alice+ingest', 'ingest');
+  const db = server.store.db;
+  const transact = makeTransact({ db, bus: server.bus, clock: Date.now });
+  const org = await db.selectFrom('accounts').select('org_id').where('id', '=', accountId).executeTakeFirstOrThrow();
+  const ledgers = new Map([
+    ['current', 'bac_00000000000000000000000001'],
+    ['savings', 'bac_00000000000000000000000002'],
+  ]);
+  const movements = Array.from({ length: INGEST_ROWS }, (_, i) => ({
+    id: `tx${i}`,
+    bank_account_id: i % 2 === 0 ? 'current' : 'savings',
+    booked_at: new Date(Date.UTC(2026, 0, 1) + i * 60_000).toISOString(),
+    amount: `${i % 3 === 0 ? '-' : ''}${(i % 9973) + 1}.${String(i % 100).padStart(2, '0')}`,
+    currency: 'EUR',
+    name: `Counterparty ${i % 500}`,
+    reference: `INV-${i}`,
+  }));
+  const batch = 5_000;
+  const run = async () => {
+    let inserted = 0;
+    const started = performance.now();
+    for (let start = 0; start < movements.length; start += batch) {
+      inserted += await transact((trx, uow) =>
+        ingestMovements(trx, uow, {
+          orgId: org.org_id,
+          accountId,
+          sessionId: null,
+          bankAccountIds: ledgers,
+          movements: movements.slice(start, start + batch),
+          silent: false,
+          now: Date.now(),
+        }),
+      );
+    }
+    return { inserted, seconds: (performance.now() - started) / 1000 };
+  };
+  log(`ingest: ${INGEST_ROWS} new movements, then the same again (all duplicates)`);
+  const fresh = await run();
+  const again = await run();
+  if (fresh.inserted !== INGEST_ROWS || again.inserted !== 0)
+    throw new Error(`de-duplication failed: ${fresh.inserted}, ${again.inserted}`);
+  return {
+    ingest_per_s: Math.round(INGEST_ROWS / fresh.seconds),
+    ingest_duplicates_per_s: Math.round(INGEST_ROWS / again.seconds),
+  };
+}
+
+async function benchWaiting(server: RunningServer, key: string) {
+  log(`waiting: ${WAITING_LOGINS} assisted logins paused at once`);
+  const accounts = await createAccounts(server, key, 'w', WAITING_LOGINS);
+  const client = makeBenchClient(server.url, key);
+  for (let start = 0; start < accounts.length; start += 100) {
+    await Promise.all(accounts.slice(start, start + 100).map((a) => client.scrape(a.id)));
+  }
+  const db = server.store.db;
+  const deadline = Date.now() + 600_000;
+  let pending = 0;
+  while (pending < accounts.length) {
+    if (Date.now() > deadline) throw new Error(`only ${pending} of ${accounts.length} logins reached the code prompt`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const row = await db
+      .selectFrom('assistance_requests')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('state', '=', 'pending')
+      .where('account_id', 'in', (q) => q.selectFrom('accounts').select('id').where('name', 'like', 'otp+w%'))
+      .executeTakeFirstOrThrow();
+    pending = Number(row.n);
+  }
+  global.gc?.();
+  const rssMb = Math.round(process.memoryUsage().rss / 1024 / 1024);
+  const lost = await db
+    .selectFrom('sessions')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('state', '=', 'failed')
+    .executeTakeFirstOrThrow();
+  return { waiting_logins: { count: pending, rss_mb: rssMb, failed: Number(lost.n) } };
+}
+
+/** Runs every benchmark against a fresh embedded store and prints one JSON object on the last line. */
+export async function runBenchmarks(): Promise<void> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'otpilot-bench-'));
+  const loaded = loadConfig({
+    OTPILOT_DATA_DIR: dataDir,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'silent',
+    OTPILOT_WORKER_CONCURRENCY: String(WAITING_LOGINS + 1000),
+    OTPILOT_CODE_RATE_LIMIT: '1000000',
+    OTPILOT_SCHEDULER_TICK_MS: '60000',
+  });
+  if (!loaded.ok) throw new Error(loaded.errors.join('; '));
+  const holds = new Map<string, number[]>();
+  const server = await startServer({
+    config: loaded.config,
+    printBootstrap: () => {},
+    connectors: timingConnectors(holds),
+  });
+  const key = server.bootstrap!.apiKey;
+  const result: Record<string, unknown> = { store: 'sqlite', node: process.version };
+  try {
+    Object.assign(result, await benchLogins(server, key, holds));
+    Object.assign(result, await benchStatus(server, key, server.bootstrap!.sandboxAccountId!));
+    Object.assign(result, await benchIngest(server, key));
+    Object.assign(result, await benchWaiting(server, key));
+  } finally {
+    await server.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}

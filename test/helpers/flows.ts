@@ -2,12 +2,17 @@ import { expect } from 'vitest';
 import type { Api } from './api.js';
 
 /** Polls `read` until `done` holds, at most `timeoutMs`: for state that has no event to await. */
-export async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
+export async function eventually<T>(
+  read: () => Promise<T>,
+  done: (value: T) => boolean,
+  timeoutMs = 10_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await read();
     if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms; last value: ${JSON.stringify(value)}`);
+    if (Date.now() > deadline)
+      throw new Error(`condition not met within ${timeoutMs} ms; last value: ${JSON.stringify(value)}`);
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
 }
@@ -16,14 +21,20 @@ export async function eventually<T>(read: () => Promise<T>, done: (value: T) => 
  * Waits for the account's status to satisfy `done`, using the status long-poll (`?wait=`), so the
  * test wakes up on the change itself rather than on a timer.
  */
-export async function statusUntil(api: Api, accountId: string, done: (status: any) => boolean, timeoutMs = 15_000): Promise<any> {
+export async function statusUntil(
+  api: Api,
+  accountId: string,
+  done: (status: any) => boolean,
+  timeoutMs = 15_000,
+): Promise<any> {
   const deadline = Date.now() + timeoutMs;
   let reply = await api.get(`/v1/accounts/${accountId}/status`);
   while (!done(reply.body)) {
-    if (Date.now() > deadline) throw new Error(`status not reached within ${timeoutMs} ms; last: ${JSON.stringify(reply.body)}`);
+    if (Date.now() > deadline)
+      throw new Error(`status not reached within ${timeoutMs} ms; last: ${JSON.stringify(reply.body)}`);
     // If-None-Match names the status already seen: the server answers on the next change after it.
     reply = await api.raw(`/v1/accounts/${accountId}/status?wait=5`, {
-      headers: { authorization: `Api-Key ${api.key ?? ""}`, 'if-none-match': reply.headers.get('etag') ?? '' },
+      headers: { authorization: `Api-Key ${api.key ?? ''}`, 'if-none-match': reply.headers.get('etag') ?? '' },
     });
     expect(reply.status).toBe(200);
   }
@@ -32,7 +43,11 @@ export async function statusUntil(api: Api, accountId: string, done: (status: an
 
 /** Waits until the account has a pending assistance request and returns it. */
 export async function pendingRequest(api: Api, accountId: string): Promise<any> {
-  const status = await statusUntil(api, accountId, (s) => s.pending_assistance !== null && !s.pending_assistance.code_in_flight);
+  const status = await statusUntil(
+    api,
+    accountId,
+    (s) => s.pending_assistance !== null && !s.pending_assistance.code_in_flight,
+  );
   return status.pending_assistance;
 }
 

@@ -1,0 +1,82 @@
+/** The benchmark's HTTP client: what an integrator's SMS relay or back office would do, with fetch. */
+export interface BenchAccount {
+  id: string;
+  username: string;
+}
+
+export interface Submission {
+  username: string;
+  /** 0-based login number of this account. */
+  index: number;
+  /** Absolute ms: request sent and response received. */
+  sentAt: number;
+  answeredAt: number;
+}
+
+export function makeBenchClient(url: string, key: string) {
+  const auth = { authorization: `Api-Key ${key}` };
+  const json = { ...auth, 'content-type': 'application/json' };
+
+  async function status(
+    accountId: string,
+    etag: string | null,
+    wait: number,
+  ): Promise<{ body: any; etag: string | null }> {
+    const response = await fetch(`${url}/v1/accounts/${accountId}/status${wait > 0 ? `?wait=${wait}` : ''}`, {
+      headers: etag ? { ...auth, 'if-none-match': etag } : auth,
+    });
+    if (response.status !== 200) throw new Error(`status answered ${response.status}`);
+    return { body: await response.json(), etag: response.headers.get('etag') };
+  }
+
+  /** Long-polls the status until `done` holds. */
+  async function statusUntil(accountId: string, done: (status: any) => boolean): Promise<any> {
+    let current = await status(accountId, null, 0);
+    const deadline = Date.now() + 60_000;
+    while (!done(current.body)) {
+      if (Date.now() > deadline) throw new Error(`account ${accountId} stuck: ${JSON.stringify(current.body)}`);
+      current = await status(accountId, current.etag, 10);
+    }
+    return current.body;
+  }
+
+  return {
+    async createAccount(username: string, name: string): Promise<string> {
+      const response = await fetch(`${url}/v1/accounts`, {
+        method: 'POST',
+        headers: json,
+        body: JSON.stringify({ bank_id: 'sandbox', name, credentials: { username, password: 'bench' } }),
+      });
+      if (response.status !== 201) throw new Error(`create answered ${response.status}: ${await response.text()}`);
+      return ((await response.json()) as { id: string }).id;
+    },
+
+    async scrape(accountId: string): Promise<string> {
+      const response = await fetch(`${url}/v1/accounts/${accountId}/scrape`, { method: 'POST', headers: auth });
+      if (response.status !== 202) throw new Error(`scrape answered ${response.status}: ${await response.text()}`);
+      return ((await response.json()) as { session_id: string }).session_id;
+    },
+
+    statusUntil,
+
+    /** One full assisted login: scrape, wait for the prompt, read the SMS, submit, wait for the end. */
+    async assistedLogin(account: BenchAccount, index: number): Promise<Submission> {
+      await this.scrape(account.id);
+      await statusUntil(account.id, (s) => s.pending_assistance !== null);
+      const phone = await fetch(`${url}/sandbox-bank/phone/${encodeURIComponent(account.username)}`);
+      const code = ((await phone.json()) as { messages: { code: string }[] }).messages[0]!.code;
+      const sentAt = performance.timeOrigin + performance.now();
+      const response = await fetch(`${url}/v1/accounts/${account.id}/otp`, {
+        method: 'POST',
+        headers: json,
+        body: JSON.stringify({ code }),
+      });
+      const answeredAt = performance.timeOrigin + performance.now();
+      if (response.status !== 202) throw new Error(`otp answered ${response.status}: ${await response.text()}`);
+      await response.arrayBuffer();
+      const end = await statusUntil(account.id, (s) => s.session === null);
+      if (end.last_success_at === null) throw new Error(`login of ${account.id} did not succeed`);
+      return { username: account.username, index, sentAt, answeredAt };
+    },
+  };
+}
