@@ -2,7 +2,7 @@ import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync, LogController } from 'fastify';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import sjson from 'secure-json-parse';
@@ -45,7 +45,8 @@ const SHARED_SCHEMAS = [
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: options.log as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // Our own onResponse hook logs requests (at debug; errors at error), so Fastify's are off.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.config.bodyLimit,
     genReqId: () => newId('req'),
     requestIdHeader: false,

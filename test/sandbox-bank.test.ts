@@ -47,7 +47,6 @@ async function startBank(options: SandboxBankOptions = {}): Promise<Bank> {
 
 interface Answer {
   status: number;
-  // biome-ignore lint/suspicious/noExplicitAny: tests read loosely-typed JSON
   body: any;
 }
 

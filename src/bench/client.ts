@@ -1,3 +1,5 @@
+import type { StatusView } from '../accounts/status.js';
+
 /** The benchmark's HTTP client: what an integrator's SMS relay or back office would do, with fetch. */
 export interface BenchAccount {
   id: string;
@@ -21,16 +23,16 @@ export function makeBenchClient(url: string, key: string) {
     accountId: string,
     etag: string | null,
     wait: number,
-  ): Promise<{ body: any; etag: string | null }> {
+  ): Promise<{ body: StatusView; etag: string | null }> {
     const response = await fetch(`${url}/v1/accounts/${accountId}/status${wait > 0 ? `?wait=${wait}` : ''}`, {
       headers: etag ? { ...auth, 'if-none-match': etag } : auth,
     });
     if (response.status !== 200) throw new Error(`status answered ${response.status}`);
-    return { body: await response.json(), etag: response.headers.get('etag') };
+    return { body: (await response.json()) as StatusView, etag: response.headers.get('etag') };
   }
 
   /** Long-polls the status until `done` holds. */
-  async function statusUntil(accountId: string, done: (status: any) => boolean): Promise<any> {
+  async function statusUntil(accountId: string, done: (status: StatusView) => boolean): Promise<StatusView> {
     let current = await status(accountId, null, 0);
     const deadline = Date.now() + 60_000;
     while (!done(current.body)) {

@@ -31,7 +31,12 @@ async function runTask(task: DriverTask): Promise<DriverResult> {
         duration: task.seconds,
         connections: task.connections,
       });
-      return { kind: 'load', rps: result.requests.average, errors: result.errors, non2xx: result.non2xx };
+      return {
+        kind: 'load',
+        rps: result.requests.total / result.duration,
+        errors: result.errors,
+        non2xx: result.non2xx,
+      };
     }
     default: {
       const never: never = task;

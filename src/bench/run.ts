@@ -70,7 +70,7 @@ async function createAccounts(
   for (let start = 0; start < count; start += batch) {
     const usernames = Array.from({ length: Math.min(batch, count - start) }, (_, i) => `otp+${prefix}${start + i}`);
     const ids = await Promise.all(usernames.map((username) => client.createAccount(username, username)));
-    usernames.forEach((username, i) => accounts.push({ id: ids[i]!, username }));
+    for (const [i, username] of usernames.entries()) accounts.push({ id: ids[i]!, username });
   }
   return accounts;
 }
