@@ -36,7 +36,12 @@ export function tempDir(): string {
 
 /** Starts the real server (SQLite file in a fresh folder, ephemeral port, in-process sandbox bank). */
 export async function startTestServer(
-  options: { env?: Record<string, string>; sandboxBank?: SandboxBankOptions; dataDir?: string } = {},
+  options: {
+    env?: Record<string, string>;
+    sandboxBank?: SandboxBankOptions;
+    dataDir?: string;
+    clock?: () => number;
+  } = {},
 ): Promise<TestServer> {
   const dataDir = options.dataDir ?? tempDir();
   const loaded = loadConfig({ ...TEST_ENV, OTPILOT_DATA_DIR: dataDir, ...options.env });
@@ -45,6 +50,7 @@ export async function startTestServer(
     config: loaded.config,
     printBootstrap: () => {},
     ...(options.sandboxBank ? { sandboxBank: options.sandboxBank } : {}),
+    ...(options.clock ? { clock: options.clock } : {}),
   });
   const bootstrap = server.bootstrap;
   if (!bootstrap?.sandboxAccountId) throw new Error('expected a fresh store with a tour account');

@@ -1,0 +1,89 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { createSandboxAccount, eventually, latestCode, pendingRequest, scrape, sessionEnd } from './helpers/flows.js';
+import { startTestServer, type TestServer } from './helpers/server.js';
+
+let t: TestServer | undefined;
+afterEach(async () => {
+  await t?.close();
+  t = undefined;
+});
+
+describe('the scheduler', () => {
+  it('runs a scheduled account when it is due, with jitter, and never a blocked one', async () => {
+    let now = Date.now();
+    t = await startTestServer({ clock: () => now });
+    const { api } = t;
+    const due = await createSandboxAccount(api, 'alice', { schedule: 'every 10m' });
+    const blocked = await createSandboxAccount(api, 'locked', { schedule: 'every 10m' });
+    const created = (await api.get(`/v1/accounts/${due.id}`)).body;
+    const next = Date.parse(created.next_run_at);
+    // every 10m: the next run is 10 minutes out plus at most 10 % jitter.
+    expect(next - now).toBeGreaterThanOrEqual(600_000);
+    expect(next - now).toBeLessThan(660_000);
+    expect((await api.get(`/v1/accounts/${due.id}/sessions`)).body.data).toHaveLength(0);
+
+    // Block the second account first (a manual scrape with a locked bank user blocks at once).
+    expect((await sessionEnd(api, await scrape(api, blocked.id))).failure_category).toBe('account_locked');
+
+    now += 11 * 60_000;
+    const sessions = await eventually(
+      () => api.get(`/v1/accounts/${due.id}/sessions`),
+      (r) => r.body.data.length === 1,
+    );
+    expect(sessions.body.data[0].trigger).toBe('schedule');
+    expect((await sessionEnd(api, sessions.body.data[0].id)).state).toBe('succeeded');
+    const after = (await api.get(`/v1/accounts/${due.id}`)).body;
+    expect(Date.parse(after.next_run_at)).toBeGreaterThan(now + 599_000);
+    // The blocked account kept its one manual session: it is not scheduled.
+    expect((await api.get(`/v1/accounts/${blocked.id}/sessions`)).body.data).toHaveLength(1);
+  });
+});
+
+describe('the worker pool', () => {
+  it('runs at most OTPILOT_WORKER_CONCURRENCY sessions at once; the next waits queued', async () => {
+    t = await startTestServer({ env: { OTPILOT_WORKER_CONCURRENCY: '1' } });
+    const { api } = t;
+    const first = await createSandboxAccount(api, 'otp');
+    const second = await createSandboxAccount(api, 'otp');
+    const firstSession = await scrape(api, first.id);
+    await pendingRequest(api, first.id);
+    const secondSession = await scrape(api, second.id);
+    // While the first login waits for its code, the only worker is busy: the second stays queued.
+    const queued = (await api.get(`/v1/sessions/${secondSession}`)).body;
+    expect(queued.state).toBe('queued');
+    expect((await api.get(`/v1/accounts/${second.id}/status`)).body.status).toBe('queued');
+
+    // Cancelling a queued session ends it at once, without a worker.
+    const cancelled = await api.post(`/v1/sessions/${secondSession}/cancel`);
+    expect(cancelled.body.state).toBe('cancelled');
+
+    const code = await latestCode(api, first.username);
+    expect((await api.post(`/v1/accounts/${first.id}/otp?wait=true`, { code })).body.outcome).toBe('accepted');
+    expect((await sessionEnd(api, firstSession)).state).toBe('succeeded');
+    // The worker is free again: the next scrape of the second account runs.
+    const again = await scrape(api, second.id);
+    await pendingRequest(api, second.id);
+    await api.post(`/v1/sessions/${again}/cancel`);
+    expect((await sessionEnd(api, again)).state).toBe('cancelled');
+  });
+});
+
+describe('code submission', () => {
+  it('is rate-limited per account with RATE_LIMITED and Retry-After', async () => {
+    t = await startTestServer({ env: { OTPILOT_CODE_RATE_LIMIT: '3' } });
+    const { api } = t;
+    const limited = await createSandboxAccount(api, 'alice');
+    const other = await createSandboxAccount(api, 'alice');
+    for (let i = 0; i < 3; i++) {
+      expect((await api.post(`/v1/accounts/${limited.id}/otp`, { code: '123456' })).body.error.code).toBe(
+        'NO_PENDING_REQUEST',
+      );
+    }
+    const refused = await api.post(`/v1/accounts/${limited.id}/otp`, { code: '123456' });
+    expect(refused.status).toBe(429);
+    expect(refused.body.error.code).toBe('RATE_LIMITED');
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    // Another account has its own budget.
+    expect((await api.post(`/v1/accounts/${other.id}/otp`, { code: '123456' })).status).toBe(409);
+  });
+});
