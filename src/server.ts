@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { setMaxListeners } from 'node:events';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -13,10 +14,10 @@ import type { Connector } from './connectors/sdk.js';
 import { type Clock, systemClock } from './core/time.js';
 import { type Engine, makeEngine } from './engine/index.js';
 import { type Bus, makeMemoryBus } from './events/bus.js';
-import { makeTransact } from './events/outbox.js';
+import { makeTransact, type Transact } from './events/outbox.js';
 import { makeKeysService } from './keys/service.js';
 import { makeLogger } from './logger.js';
-import { type BootstrapResult, bootstrapIfEmpty } from './orgs/bootstrap.js';
+import { type BootstrapResult, bootstrapIfEmpty, formatBootstrap } from './orgs/bootstrap.js';
 import { makeSandboxBank, type SandboxBank, type SandboxBankOptions } from './sandbox-bank/index.js';
 import { type Cipher, makeCipher } from './security/cipher.js';
 import { loadMasterKey } from './security/master-key.js';
@@ -32,7 +33,7 @@ export interface ServerOptions {
   sandboxBank?: SandboxBankOptions;
   /** Replaces the built-in connectors (the benchmark wraps the sandbox one to time the hand-off). */
   connectors?: (builtin: Connector[]) => Connector[];
-  /** Where the bootstrap secrets are printed (once); default stdout. */
+  /** Where the bootstrap secrets go (once); default: the terminal, or a 0600 file in the data folder. */
   printBootstrap?: (result: BootstrapResult, baseUrl: string) => void;
 }
 
@@ -43,6 +44,8 @@ export interface RunningServer {
   app: FastifyInstance;
   store: Store;
   bus: Bus;
+  /** One transaction with its outbox events (for tools that write beside the API, like the benchmark). */
+  transact: Transact;
   engine: Engine;
   sandboxBank: SandboxBank | null;
   bootstrap: BootstrapResult | null;
@@ -108,7 +111,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 
   const bus = makeMemoryBus();
   const db = store.db;
-  const transact = makeTransact({ db, bus, clock });
+  const transact = makeTransact({ db, dialect: store.dialect, bus, clock });
   let baseUrl = '';
   const sandboxBank = config.sandbox ? makeSandboxBank(options.sandboxBank) : null;
   const builtin: Connector[] =
@@ -131,6 +134,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
 
   const shutdown = new AbortController();
+  // Every open long-poll listens for shutdown.
+  setMaxListeners(0, shutdown.signal);
   const app = await buildApp({
     config,
     store,
@@ -173,7 +178,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   baseUrl = `http://${loopbackHost(config.host)}:${port}`;
   await engine.start();
   log.info({ url: baseUrl, data_dir: config.dataDir, sandbox: config.sandbox }, 'otpilot started');
-  if (bootstrap) (options.printBootstrap ?? printToStdout)(bootstrap, baseUrl);
+  if (bootstrap) {
+    if (options.printBootstrap) options.printBootstrap(bootstrap, baseUrl);
+    else showBootstrap(bootstrap, baseUrl, config.dataDir, log);
+  }
 
   let closing: Promise<void> | null = null;
   return {
@@ -182,6 +190,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     app,
     store,
     bus,
+    transact,
     engine,
     sandboxBank,
     bootstrap,
@@ -198,9 +207,18 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   };
 }
 
-function printToStdout(result: BootstrapResult, baseUrl: string): void {
-  // Straight to stdout, not through the logger: log files and collectors must never hold these.
-  process.stdout.write(`${formatBootstrapLazy(result, baseUrl)}\n`);
+/**
+ * First-start secrets go to a terminal when there is one. Otherwise stdout is a log stream (systemd,
+ * containers, collectors) and must not carry them: they go to a 0600 file in the data folder instead,
+ * and only its path is logged.
+ */
+function showBootstrap(result: BootstrapResult, baseUrl: string, dataDir: string, log: Logger): void {
+  const text = `${formatBootstrap(result, baseUrl)}\n`;
+  if (process.stdout.isTTY) {
+    process.stdout.write(text);
+    return;
+  }
+  const file = join(dataDir, 'first-start-secrets.txt');
+  writeFileSync(file, text, { mode: 0o600 });
+  log.warn({ file }, 'first-start secrets (admin password, API key) written to this file: read it, then delete it');
 }
-
-import { formatBootstrap as formatBootstrapLazy } from './orgs/bootstrap.js';

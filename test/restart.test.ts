@@ -1,6 +1,7 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { makeApi } from './helpers/api.js';
@@ -48,17 +49,20 @@ async function startProcess(dataDir: string, env: Record<string, string> = {}) {
 }
 
 describe('the otpilot process', () => {
-  it('prints the bootstrap secrets once and never logs them', async () => {
+  it('hands out the first-start secrets once, never in the log, and issues keys from the CLI', async () => {
     const dataDir = tempDir();
     dirs.push(dataDir);
     const first = await startProcess(dataDir);
-    const key = /API key\s+(otpk_\S+)/.exec(first.output())![1]!;
-    const logLines = first
-      .output()
-      .split('\n')
-      .filter((line) => line.startsWith('{'));
-    expect(logLines.length).toBeGreaterThan(0);
-    expect(logLines.join('\n')).not.toContain(key);
+    // stdout is a pipe here, not a terminal: the secrets go to a 0600 file, and only its path is logged.
+    const secretsFile = join(dataDir, 'first-start-secrets.txt');
+    expect(statSync(secretsFile).mode & 0o777).toBe(0o600);
+    const secrets = readFileSync(secretsFile, 'utf8');
+    const key = /API key\s+(otpk_\S+)/.exec(secrets)![1]!;
+    expect(secrets).toMatch(/Password\s+\S{12,}/);
+    expect(first.output()).toContain('first-start-secrets.txt');
+    expect(first.output()).not.toContain(key);
+    expect(first.output()).not.toContain('Password');
+    rmSync(secretsFile);
     const api = makeApi(first.url, key);
     expect((await api.get('/v1/accounts')).body.data).toHaveLength(1);
     first.child.kill('SIGTERM');
@@ -66,7 +70,7 @@ describe('the otpilot process', () => {
     expect(code).toBe(0);
 
     const second = await startProcess(dataDir);
-    expect(second.output()).not.toContain('API key');
+    expect(existsSync(secretsFile)).toBe(false);
     expect((await makeApi(second.url, key).get('/v1/accounts')).status).toBe(200);
     second.child.kill('SIGTERM');
     await once(second.child, 'exit');
@@ -93,8 +97,9 @@ describe('the otpilot process', () => {
     const dataDir = tempDir();
     dirs.push(dataDir);
     const first = await startProcess(dataDir);
-    const key = /API key\s+(otpk_\S+)/.exec(first.output())![1]!;
-    const accountId = /Tour account (acc_\S+)/.exec(first.output())![1]!;
+    const secrets = readFileSync(join(dataDir, 'first-start-secrets.txt'), 'utf8');
+    const key = /API key\s+(otpk_\S+)/.exec(secrets)![1]!;
+    const accountId = /Tour account (acc_\S+)/.exec(secrets)![1]!;
     const api1 = makeApi(first.url, key);
     const sessionId = await scrape(api1, accountId);
     const request = await pendingRequest(api1, accountId);

@@ -143,11 +143,27 @@ export function makeAccountsService(deps: AccountsDeps): AccountsService {
     async rename(principal, accountId, name) {
       const found = await accountFor(db, principal, accountId);
       if (!found.ok) return found;
-      await db
-        .updateTable('accounts')
-        .set({ name: name.trim(), updated_at: clock() })
-        .where('id', '=', accountId)
-        .execute();
+      const now = clock();
+      await transact(async (trx) => {
+        await trx
+          .updateTable('accounts')
+          .set({ name: name.trim(), updated_at: now })
+          .where('id', '=', accountId)
+          .execute();
+        await recordAudit(
+          trx,
+          {
+            orgId: principal.orgId,
+            actor: principal.actor,
+            action: 'account.rename',
+            accountId,
+            targetId: accountId,
+            outcome: 'ok',
+            details: { from: found.value.name, to: name.trim() },
+          },
+          now,
+        );
+      });
       const row = await findAccount(db, principal.orgId, accountId);
       return ok(accountView(row!));
     },

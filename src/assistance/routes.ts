@@ -50,7 +50,9 @@ export function assistanceRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
             max: deps.config.codeRateLimitPerMinute,
             timeWindow: 60_000,
             hook: 'preHandler',
-            keyGenerator: (request: FastifyRequest) => `otp:${(request.params as { id: string }).id}`,
+            // Per organization and account (auth ran first): nobody outside the organization can spend the budget.
+            keyGenerator: (request: FastifyRequest) =>
+              `otp:${request.principal?.orgId ?? '-'}:${(request.params as { id: string }).id}`,
           },
         },
         schema: {

@@ -114,6 +114,7 @@ export function makeAssistanceService(deps: AssistanceDeps): AssistanceService {
           .where('expires_at', '>', now)
           .executeTakeFirst();
         const won = Number(result.numUpdatedRows) === 1;
+        if (!won) return false; // audited below, with the outcome the caller gets
         await recordAudit(
           trx,
           {
@@ -122,20 +123,20 @@ export function makeAssistanceService(deps: AssistanceDeps): AssistanceService {
             action: 'otp.submit',
             accountId,
             targetId: pending.id,
-            outcome: won ? 'submitted' : 'code_in_flight',
+            outcome: 'submitted',
             details: { via: input.via },
           },
           now,
         );
-        if (won) {
-          uow.wake(`asr:${pending.id}`);
-          uow.touch(accountId);
-        }
-        return won;
+        uow.wake(`asr:${pending.id}`);
+        uow.touch(accountId);
+        return true;
       });
       if (!stored) {
         const current = await findRequest(db, pending.id);
-        return current?.state === 'pending'
+        const inFlight = current?.state === 'pending';
+        await audit(principal, accountId, pending.id, input.via, inFlight ? 'code_in_flight' : 'stale_request');
+        return inFlight
           ? fail('CODE_IN_FLIGHT', 'the bank is still judging an earlier code for this request')
           : fail('STALE_REQUEST', 'the request is no longer pending');
       }

@@ -45,8 +45,20 @@ async function runTask(task: DriverTask): Promise<DriverResult> {
   }
 }
 
-runTask(workerData as DriverTask).then(
-  (result) => parentPort!.postMessage({ ok: true, result }),
-  (error: unknown) =>
-    parentPort!.postMessage({ ok: false, error: error instanceof Error ? error.stack : String(error) }),
-);
+type Reply = { ok: true; result: DriverResult } | { ok: false; error: string };
+const settle = (send: (reply: Reply) => void) => (task: DriverTask) =>
+  runTask(task).then(
+    (result) => send({ ok: true, result }),
+    (error: unknown) =>
+      send({ ok: false, error: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
+  );
+
+// Logins run in a worker thread (its timestamps share the server's clock); autocannon runs in a child
+// process, because inside a worker thread it takes the thread for one of its own workers.
+if (parentPort) void settle((reply) => parentPort!.postMessage(reply))(workerData as DriverTask);
+else if (process.send) {
+  process.once(
+    'message',
+    (task: DriverTask) => void settle((reply) => process.send!(reply, () => process.exit(0)))(task),
+  );
+}

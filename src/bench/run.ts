@@ -1,3 +1,4 @@
+import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -5,7 +6,6 @@ import { Worker } from 'node:worker_threads';
 import Fastify from 'fastify';
 import { loadConfig } from '../config.js';
 import type { Connector, LoginContext } from '../connectors/sdk.js';
-import { makeTransact } from '../events/outbox.js';
 import { ingestMovements } from '../movements/ingest.js';
 import { type RunningServer, startServer } from '../server.js';
 import type { BenchAccount } from './client.js';
@@ -26,13 +26,23 @@ const WAITING_LOGINS = scaled(10_000);
 
 const log = (message: string) => process.stderr.write(`bench: ${message}\n`);
 
+type DriverReply = { ok: boolean; result?: DriverResult; error?: string };
+
 function drive(task: DriverTask): Promise<DriverResult> {
+  const script = new URL('./driver.js', import.meta.url);
   return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL('./driver.js', import.meta.url), { workerData: task });
-    worker.once('message', (message: { ok: boolean; result?: DriverResult; error?: string }) => {
+    const settle = (message: DriverReply) => (message.ok ? resolve(message.result!) : reject(new Error(message.error)));
+    if (task.kind === 'load') {
+      const child = fork(script, [], { stdio: 'inherit' });
+      child.once('message', (message: DriverReply) => settle(message));
+      child.once('error', reject);
+      child.send(task);
+      return;
+    }
+    const worker = new Worker(script, { workerData: task });
+    worker.once('message', (message: DriverReply) => {
       void worker.terminate();
-      if (message.ok) resolve(message.result!);
-      else reject(new Error(message.error));
+      settle(message);
     });
     worker.once('error', reject);
   });
@@ -146,7 +156,7 @@ async function benchIngest(server: RunningServer, key: string) {
   const client = makeBenchClient(server.url, key);
   const accountId = await client.createAccount('alice+ingest', 'ingest');
   const db = server.store.db;
-  const transact = makeTransact({ db, bus: server.bus, clock: Date.now });
+  const transact = server.transact;
   const org = await db.selectFrom('accounts').select('org_id').where('id', '=', accountId).executeTakeFirstOrThrow();
   const ledgers = new Map([
     ['current', 'bac_00000000000000000000000001'],

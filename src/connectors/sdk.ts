@@ -81,9 +81,10 @@ export interface LoginContext {
   readonly credentials: Readonly<Record<string, string>>;
   /**
    * Pauses the login until a code arrives, then calls `tryCode` with it (once per submitted code) and
-   * reports the verdict: resolves after an `accepted` verdict; keeps waiting after `rejected` while
-   * attempts remain; throws a `ConnectorError` when the request expires, is cancelled or the attempts
-   * run out. Errors thrown by `tryCode` end the request and propagate.
+   * records the verdict: resolves after an `accepted` verdict; keeps waiting after `rejected` while
+   * attempts remain. When the request expires, runs out of attempts or is withdrawn, it throws the
+   * engine's own error: let it propagate (do not catch it or wrap it in a ConnectorError). Errors
+   * thrown by `tryCode` end the request and propagate.
    */
   requestCode(request: CodeRequest, tryCode: (code: string) => Promise<CodeVerdict>): Promise<void>;
   readonly trust: TrustStore;

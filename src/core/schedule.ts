@@ -21,7 +21,12 @@ export function parseSchedule(text: string): ScheduleParse {
   }
   try {
     const cron = new Cron(value, { paused: true, timezone: 'UTC' });
-    if (!cron.nextRun()) return { ok: false, reason: 'the cron expression never fires' };
+    const [first, second] = cron.nextRuns(2);
+    if (!first) return { ok: false, reason: 'the cron expression never fires' };
+    // Six-field cron can fire every second; the interval floor applies to cron as well.
+    if (second && second.getTime() - first.getTime() < MIN_INTERVAL_MS) {
+      return { ok: false, reason: 'the schedule must not fire more than once a minute' };
+    }
     return { ok: true, schedule: { kind: 'cron', expression: value } };
   } catch {
     return { ok: false, reason: 'expected "every <n>m|h|d" or a cron expression like "0 7 * * *"' };

@@ -44,6 +44,7 @@ export type FailureCategory =
   | 'bank_unavailable'
   | 'connector_broken'
   | 'assistance_expired'
+  | 'assistance_unavailable'
   | 'attempts_exhausted'
   | 'worker_lost'
   | 'shutdown';
@@ -58,6 +59,7 @@ export function isFatal(category: FailureCategory): boolean {
     case 'bank_unavailable':
     case 'connector_broken':
     case 'assistance_expired':
+    case 'assistance_unavailable':
     case 'attempts_exhausted':
     case 'worker_lost':
     case 'shutdown':

@@ -5,7 +5,7 @@ import type { CodeDescriptor } from '../core/descriptor.js';
 import { newId } from '../core/ids.js';
 import type { Clock } from '../core/time.js';
 import type { Bus } from '../events/bus.js';
-import type { Transact } from '../events/outbox.js';
+import type { Transact, Tx } from '../events/outbox.js';
 import type { Cipher } from '../security/cipher.js';
 import type { Db } from '../store/db.js';
 import type { AssistanceRequestsTable } from '../store/schema.js';
@@ -44,8 +44,11 @@ export interface HandoffSession {
   /** How long a request stays pending, ms. */
   assistTimeoutMs: number;
   signal: AbortSignal;
-  /** Called when the session enters and leaves the wait (to persist stages). */
+  /** Records a stage; `stages()` gives them all as JSON, persisted when the wait begins. */
   stage(name: string): void;
+  stages(): string;
+  /** The worker's lease owner id: writes to the session are guarded by it. */
+  owner: string;
 }
 
 /**
@@ -94,12 +97,8 @@ export async function requestCode(
   };
   session.stage('awaiting_assistance');
   await transact(async (trx, uow) => {
+    await holdSession(trx, session, 'awaiting_assistance');
     await trx.insertInto('assistance_requests').values(row).execute();
-    await trx
-      .updateTable('sessions')
-      .set({ state: 'awaiting_assistance' })
-      .where('id', '=', session.sessionId)
-      .execute();
     uow.emit({
       orgId: session.orgId,
       accountId: session.accountId,
@@ -115,7 +114,8 @@ export async function requestCode(
     switch (verdict.outcome) {
       case 'accepted':
         await transact(async (trx, uow) => {
-          await trx
+          await holdSession(trx, session, 'running');
+          const fulfilled = await trx
             .updateTable('assistance_requests')
             .set({
               state: 'fulfilled',
@@ -125,8 +125,9 @@ export async function requestCode(
               resolution_reason: 'accepted',
             })
             .where('id', '=', row.id)
-            .execute();
-          await trx.updateTable('sessions').set({ state: 'running' }).where('id', '=', session.sessionId).execute();
+            .where('state', '=', 'pending')
+            .executeTakeFirst();
+          if (Number(fulfilled.numUpdatedRows) !== 1) throw withdrawn();
           uow.emit({
             orgId: session.orgId,
             accountId: session.accountId,
@@ -139,12 +140,15 @@ export async function requestCode(
         return;
       case 'rejected': {
         const exhausted = await transact(async (trx, uow) => {
+          await holdSession(trx, session, 'awaiting_assistance');
           const updated = await trx
             .updateTable('assistance_requests')
             .set((eb) => ({ attempts: eb('attempts', '+', 1), last_error: 'rejected', code_submitted_at: null }))
             .where('id', '=', row.id)
+            .where('state', '=', 'pending')
             .returning(['attempts', 'max_attempts'])
-            .executeTakeFirstOrThrow();
+            .executeTakeFirst();
+          if (!updated) throw withdrawn();
           const done = updated.attempts >= updated.max_attempts;
           if (done) {
             await trx
@@ -177,6 +181,24 @@ export async function requestCode(
       }
     }
   }
+}
+
+const withdrawn = () => new AssistanceEnded('withdrawn', 'the request was closed while the bank judged the code');
+
+/**
+ * Sets the session's state, but only while this worker still holds its lease: a worker whose session
+ * was declared lost (and its request cancelled) must not bring it back to life.
+ */
+async function holdSession(trx: Tx, session: HandoffSession, state: 'running' | 'awaiting_assistance'): Promise<void> {
+  const result = await trx
+    .updateTable('sessions')
+    .set({ state, stages: session.stages() })
+    .where('id', '=', session.sessionId)
+    .where('lease_owner', '=', session.owner)
+    .where('state', 'in', ['running', 'awaiting_assistance'])
+    .executeTakeFirst();
+  if (Number(result.numUpdatedRows) !== 1)
+    throw new AssistanceEnded('withdrawn', 'this worker no longer holds the session');
 }
 
 /** Waits for a submitted code: woken by the bus, with a fallback poll; expires the request at its deadline. */

@@ -24,7 +24,7 @@ export function classifyFailure(error: unknown, abortCause: AbortCause | null): 
       case 'withdrawn':
         return { state: 'failed', category: 'worker_lost', message: error.message };
       case 'code_required':
-        return { state: 'failed', category: 'code_rejected', message: error.message };
+        return { state: 'failed', category: 'assistance_unavailable', message: error.message };
       default: {
         const never: never = error.reason;
         throw new Error(`unknown reason ${String(never)}`);

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import type { Clock } from '../core/time.js';
 import type { Bus } from '../events/bus.js';
@@ -37,6 +38,8 @@ const CLAIM_BATCH = 50;
 export function makeWorkerPool(options: WorkerPoolOptions): WorkerPool {
   const { db, bus, clock, owner, leaseMs } = options;
   const shutdown = new AbortController();
+  // Every running session listens for shutdown: thousands may, by design.
+  setMaxListeners(0, shutdown.signal);
   const running = new Set<Promise<void>>();
   let pumping = false;
   let again = false;

@@ -96,6 +96,8 @@ export async function runSession(deps: RunnerDeps, session: SessionsTable, shutd
             assistTimeoutMs: config.assist_timeout_seconds * 1000,
             signal: controller.signal,
             stage,
+            stages: () => JSON.stringify(stages),
+            owner: deps.owner,
           },
           request,
           tryCode,

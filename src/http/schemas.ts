@@ -59,3 +59,22 @@ export function page<R extends { id: string }, V>(
   const slice = more ? rows.slice(0, limit) : rows;
   return { data: slice.map(view), next_cursor: more ? encodeCursor(slice[slice.length - 1]!.id) : null };
 }
+
+/** A cursor over a compound sort key (e.g. booking date, then id), opaque like the id cursors. */
+export function encodeKeyCursor(parts: readonly string[]): string {
+  return Buffer.from(JSON.stringify(parts), 'utf8').toString('base64url');
+}
+
+export function decodeKeyCursor(cursor: string | undefined, size: number): string[] | null {
+  if (cursor === undefined || cursor === '') return null;
+  try {
+    const parts = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
+    if (Array.isArray(parts) && parts.length === size && parts.every((p) => typeof p === 'string'))
+      return parts as string[];
+  } catch {
+    // falls through to the refusal
+  }
+  throw new ApiError('VALIDATION_FAILED', 'invalid cursor', {
+    details: [{ path: '/cursor', message: 'is not a cursor from this API' }],
+  });
+}

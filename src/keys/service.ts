@@ -1,3 +1,4 @@
+import { recordAudit } from '../audit/repo.js';
 import { newId } from '../core/ids.js';
 import { fail, ok, type Result } from '../core/result.js';
 import { parseScopes, SCOPES, type Scope } from '../core/scopes.js';
@@ -84,6 +85,18 @@ export function makeKeysService(deps: { db: Db; clock: Clock }): KeysService {
           revoked_at: null,
         })
         .execute();
+      await recordAudit(
+        db,
+        {
+          orgId: input.orgId,
+          actor: { type: input.createdBy ? 'user' : 'system', id: input.createdBy },
+          action: 'api_key.create',
+          targetId: id,
+          outcome: 'ok',
+          details: { name: input.name, scopes, account_ids: input.accountIds },
+        },
+        now,
+      );
       return ok({
         id,
         key: generated.key,
@@ -122,15 +135,23 @@ export function makeKeysService(deps: { db: Db; clock: Clock }): KeysService {
     },
 
     async revoke(orgId, id) {
+      const now = clock();
       const result = await db
         .updateTable('api_keys')
-        .set({ revoked_at: clock() })
+        .set({ revoked_at: now })
         .where('org_id', '=', orgId)
         .where('id', '=', id)
         .where('revoked_at', 'is', null)
         .executeTakeFirst();
       cache.clear();
-      return Number(result.numUpdatedRows) === 1;
+      const revoked = Number(result.numUpdatedRows) === 1;
+      if (revoked)
+        await recordAudit(
+          db,
+          { orgId, actor: { type: 'system', id: null }, action: 'api_key.revoke', targetId: id, outcome: 'ok' },
+          now,
+        );
+      return revoked;
     },
   };
 }

@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import type { Balance, BankAccount, Movement } from '../connectors/sdk.js';
 import { newId } from '../core/ids.js';
 import type { UnitOfWork } from '../events/outbox.js';
+import { insertRows } from '../store/bulk.js';
 import type { Database, MovementsTable } from '../store/schema.js';
 
 /** The movement object of the API and of `bank_movement` events. */
@@ -53,6 +54,22 @@ export function dedupKeys(movements: Movement[]): string[] {
 // 13 columns × 500 rows stays under SQLite's 32,766 bound parameters and PostgreSQL's 65,535.
 const CHUNK = 500;
 
+const MOVEMENT_COLUMNS = [
+  'id',
+  'org_id',
+  'account_id',
+  'bank_account_id',
+  'dedup_key',
+  'external_id',
+  'booked_at',
+  'amount',
+  'currency',
+  'name',
+  'reference',
+  'session_id',
+  'created_at',
+] as const satisfies readonly (keyof MovementsTable)[];
+
 export interface IngestInput {
   orgId: string;
   accountId: string;
@@ -68,6 +85,7 @@ export interface IngestInput {
 /**
  * Inserts new movements, skipping those already stored (unique `account_id, dedup_key`), and emits a
  * `bank_movement` event for each new one in the same transaction. Returns the number inserted.
+ * The hot path of every scrape: rows go in 500 at a time through one cached statement.
  */
 export async function ingestMovements(trx: Kysely<Database>, uow: UnitOfWork, input: IngestInput): Promise<number> {
   const keys = dedupKeys(input.movements);
@@ -95,12 +113,14 @@ export async function ingestMovements(trx: Kysely<Database>, uow: UnitOfWork, in
       });
     }
     if (rows.length === 0) continue;
-    const added = await trx
-      .insertInto('movements')
-      .values(rows)
-      .onConflict((oc) => oc.columns(['account_id', 'dedup_key']).doNothing())
-      .returning('id')
-      .execute();
+    const added = await insertRows<{ id: string }>(
+      trx,
+      uow.dialect,
+      'movements',
+      MOVEMENT_COLUMNS,
+      rows.map((row) => MOVEMENT_COLUMNS.map((column) => row[column])),
+      'on conflict ("account_id", "dedup_key") do nothing returning "id"',
+    );
     inserted += added.length;
     if (!input.silent && added.length > 0) {
       const addedIds = new Set(added.map((r) => r.id));

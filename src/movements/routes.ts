@@ -6,12 +6,12 @@ import { notFound } from '../core/errors.js';
 import { principalOf } from '../http/auth.js';
 import type { ApiDeps } from '../http/deps.js';
 import { unwrap } from '../http/errors.js';
-import { AccountParams, decodeCursor, errorResponses, ListQuery, listOf, page } from '../http/schemas.js';
+import { AccountParams, decodeKeyCursor, encodeKeyCursor, errorResponses, ListQuery, listOf } from '../http/schemas.js';
 import { movementView } from './ingest.js';
 
 const tags = ['movements'];
 const security = [{ apiKey: [] }];
-const DateOnly = Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}$', description: 'YYYY-MM-DD, inclusive' });
+const DateOnly = Type.String({ format: 'date', description: 'YYYY-MM-DD, inclusive' });
 
 export function movementRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
   const { db } = deps.store;
@@ -23,7 +23,7 @@ export function movementRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
         schema: {
           tags,
           security,
-          summary: 'Stored movements, newest first',
+          summary: 'Stored movements, newest booking first',
           params: AccountParams,
           querystring: Type.Object(
             {
@@ -45,13 +45,26 @@ export function movementRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
         // booked_at may carry a time; everything on the `to` day is included.
         if (to) q = q.where('booked_at', '<', `${to}\uffff`);
         if (bank_account_id) q = q.where('bank_account_id', '=', bank_account_id);
-        const after = decodeCursor(cursor);
-        if (after) q = q.where('id', '<', after);
+        // Newest booking first; the id breaks ties so pages never skip or repeat a movement.
+        const after = decodeKeyCursor(cursor, 2);
+        if (after) {
+          const [bookedAt, id] = after as [string, string];
+          q = q.where((eb) =>
+            eb.or([eb('booked_at', '<', bookedAt), eb.and([eb('booked_at', '=', bookedAt), eb('id', '<', id)])]),
+          );
+        }
         const rows = await q
+          .orderBy('booked_at', 'desc')
           .orderBy('id', 'desc')
           .limit(limit + 1)
           .execute();
-        return page(rows, limit, movementView);
+        const more = rows.length > limit;
+        const slice = more ? rows.slice(0, limit) : rows;
+        const last = slice[slice.length - 1];
+        return {
+          data: slice.map(movementView),
+          next_cursor: more && last ? encodeKeyCursor([last.booked_at, last.id]) : null,
+        };
       },
     );
 

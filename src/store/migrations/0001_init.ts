@@ -199,7 +199,12 @@ export function init(dialect: Dialect): Migration {
         .addColumn('created_at', ms, (c) => c.notNull())
         .addUniqueConstraint('movements_dedup', ['account_id', 'dedup_key'])
         .execute();
-      await db.schema.createIndex('movements_account').on('movements').columns(['account_id', 'id']).execute();
+      // Listing: an account's movements, newest booking first.
+      await db.schema
+        .createIndex('movements_account')
+        .on('movements')
+        .columns(['account_id', 'booked_at', 'id'])
+        .execute();
 
       await db.schema
         .createTable('audit_log')
