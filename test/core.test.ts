@@ -45,6 +45,9 @@ describe('schedules', () => {
     expect(parseSchedule('every 20m')).toEqual({ ok: true, schedule: { kind: 'every', ms: 1_200_000 } });
     expect(parseSchedule('0 7 * * *')).toEqual({ ok: true, schedule: { kind: 'cron', expression: '0 7 * * *' } });
     expect(parseSchedule('every 30s').ok).toBe(false);
+    // Six-field cron may name seconds; the one-minute floor holds for it too.
+    expect(parseSchedule('*/5 * * * * *').ok).toBe(false);
+    expect(parseSchedule('0 */5 * * * *').ok).toBe(true);
     expect(parseSchedule('whenever').ok).toBe(false);
   });
   it('jitter by at most 10 % of the interval', () => {

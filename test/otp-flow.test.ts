@@ -287,6 +287,14 @@ describe('movement ingestion', () => {
     const all = await collectMovements(account.id);
     expect(all.length).toBe(first.movements_new + second.movements_new);
     expect(new Set(all.map((m) => m.external_id)).size).toBe(all.length);
+    // Newest booking first, across pages.
+    const booked = all.map((m) => m.booked_at);
+    expect(booked).toEqual([...booked].sort().reverse());
+    const from = booked[booked.length - 1].slice(0, 10);
+    const ranged = await t.api.get(`/v1/accounts/${account.id}/movements?from=${from}&to=${from}&limit=500`);
+    expect(ranged.body.data.length).toBeGreaterThan(0);
+    expect(ranged.body.data.every((m: any) => m.booked_at.startsWith(from))).toBe(true);
+    expect((await t.api.get(`/v1/accounts/${account.id}/movements?from=2026-13-01`)).status).toBe(400);
     // Nothing new can have been booked between the two scrapes except on an 8-hour slot boundary.
     expect(second.movements_new).toBeLessThanOrEqual(2);
     const ledgers = await t.server.store.db
