@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
-import { ACTIVE_SESSION_STATES, type AccountStatus, type SessionState } from '../core/states.js';
+import type { AccountStatus, SessionState } from '../core/states.js';
 import { iso } from '../core/time.js';
+import { ACTIVE_STATES } from '../store/literals.js';
 import type { AccountConfigTable, AccountsTable, Database } from '../store/schema.js';
 
 export type AccountRow = AccountsTable & { session_state: SessionState | null };
@@ -48,9 +49,7 @@ export function accountView(row: AccountRow): AccountView {
 function selectAccounts(db: Kysely<Database>) {
   return db
     .selectFrom('accounts as a')
-    .leftJoin('sessions as s', (join) =>
-      join.onRef('s.account_id', '=', 'a.id').on('s.state', 'in', [...ACTIVE_SESSION_STATES]),
-    )
+    .leftJoin('sessions as s', (join) => join.onRef('s.account_id', '=', 'a.id').on('s.state', 'in', ACTIVE_STATES))
     .selectAll('a')
     .select('s.state as session_state');
 }

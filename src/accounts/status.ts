@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { type AssistanceView, assistanceView, findPendingRequest } from '../assistance/repo.js';
-import { ACTIVE_SESSION_STATES, type AccountStatus, type SessionState } from '../core/states.js';
+import type { AccountStatus, SessionState } from '../core/states.js';
 import { iso } from '../core/time.js';
 import type { Db } from '../store/db.js';
+import { ACTIVE_STATES } from '../store/literals.js';
 import { accountStatus } from './repo.js';
 
 /** The status object of api.md. */
@@ -22,9 +23,7 @@ export interface StatusView {
 export async function readStatus(db: Db, orgId: string, accountId: string): Promise<StatusView | null> {
   const row = await db
     .selectFrom('accounts as a')
-    .leftJoin('sessions as s', (join) =>
-      join.onRef('s.account_id', '=', 'a.id').on('s.state', 'in', [...ACTIVE_SESSION_STATES]),
-    )
+    .leftJoin('sessions as s', (join) => join.onRef('s.account_id', '=', 'a.id').on('s.state', 'in', ACTIVE_STATES))
     .select([
       'a.id',
       'a.blocked_at',

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import type { CodeDescriptor } from '../core/descriptor.js';
 import type { AssistanceState, CodeVia } from '../core/states.js';
 import { iso } from '../core/time.js';
+import { PENDING } from '../store/literals.js';
 import type { AssistanceRequestsTable, Database } from '../store/schema.js';
 
 /** The assistance request object of api.md. */
@@ -53,7 +54,7 @@ export async function findPendingRequest(
     .selectFrom('assistance_requests')
     .selectAll()
     .where('account_id', '=', accountId)
-    .where('state', '=', 'pending')
+    .where('state', '=', PENDING)
     .executeTakeFirst();
 }
 

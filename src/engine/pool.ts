@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../core/time.js';
 import type { Bus } from '../events/bus.js';
 import type { Db } from '../store/db.js';
+import { QUEUED } from '../store/literals.js';
 import type { SessionsTable } from '../store/schema.js';
 
 export interface WorkerPoolOptions {
@@ -48,20 +49,26 @@ export function makeWorkerPool(options: WorkerPoolOptions): WorkerPool {
   let unsubscribe = () => {};
 
   async function claim(limit: number): Promise<SessionsTable[]> {
+    // Look first: an empty claim then costs one indexed read instead of a write statement.
+    const ids = await db
+      .selectFrom('sessions')
+      .select('id')
+      .where('state', '=', QUEUED)
+      .orderBy('queued_at')
+      .orderBy('id')
+      .limit(limit)
+      .execute();
+    if (ids.length === 0) return [];
     const now = clock();
     return db
       .updateTable('sessions')
       .set({ state: 'running', lease_owner: owner, lease_expires_at: now + leaseMs, started_at: now })
-      .where('id', 'in', (eb) =>
-        eb
-          .selectFrom('sessions')
-          .select('id')
-          .where('state', '=', 'queued')
-          .orderBy('queued_at')
-          .orderBy('id')
-          .limit(limit),
+      .where(
+        'id',
+        'in',
+        ids.map((row) => row.id),
       )
-      .where('state', '=', 'queued')
+      .where('state', '=', QUEUED)
       .returningAll()
       .execute();
   }

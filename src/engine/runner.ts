@@ -10,6 +10,7 @@ import type { Transact, Tx, UnitOfWork } from '../events/outbox.js';
 import { ingestMovements, upsertBankAccounts } from '../movements/ingest.js';
 import type { Cipher } from '../security/cipher.js';
 import type { Db } from '../store/db.js';
+import { PENDING } from '../store/literals.js';
 import type { SessionsTable } from '../store/schema.js';
 import { type HandoffDeps, requestCode } from './handoff.js';
 import { type AbortCause, classifyFailure, type SessionOutcome } from './outcome.js';
@@ -288,7 +289,7 @@ export async function finishFailure(
       .updateTable('assistance_requests')
       .set({ state: 'cancelled', resolved_at: at, resolution_reason: reason, code_enc: null, code_submitted_at: null })
       .where('session_id', '=', session.id)
-      .where('state', '=', 'pending')
+      .where('state', '=', PENDING)
       .returning('id')
       .execute();
     for (const request of open) {

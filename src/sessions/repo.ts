@@ -1,7 +1,8 @@
 import type { Kysely } from 'kysely';
 import { newId } from '../core/ids.js';
-import { ACTIVE_SESSION_STATES, type FailureCategory, type SessionState, type SessionTrigger } from '../core/states.js';
+import type { FailureCategory, SessionState, SessionTrigger } from '../core/states.js';
 import { iso } from '../core/time.js';
+import { ACTIVE_STATES } from '../store/literals.js';
 import type { Database, SessionsTable } from '../store/schema.js';
 
 export interface Stage {
@@ -81,7 +82,7 @@ export async function findActiveSession(db: Kysely<Database>, accountId: string)
     .selectFrom('sessions')
     .selectAll()
     .where('account_id', '=', accountId)
-    .where('state', 'in', [...ACTIVE_SESSION_STATES])
+    .where('state', 'in', ACTIVE_STATES)
     .executeTakeFirst();
 }
 

@@ -69,6 +69,8 @@ export function openSqliteStore(file: string): Store {
   // 64 MiB of page cache and in-memory temp tables: index updates of bulk inserts stay in memory.
   sqlite.pragma('cache_size = -65536');
   sqlite.pragma('temp_store = MEMORY');
+  // Checkpoint every ~40 MiB of WAL instead of 4 MiB: far fewer checkpoint stalls inside commits.
+  sqlite.pragma('wal_autocheckpoint = 10000');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
   return {
     db,

@@ -162,6 +162,8 @@ export function init(dialect: Dialect): Migration {
         .on('assistance_requests')
         .columns(['account_id', 'id'])
         .execute();
+      // Closing a session's open request when the session ends.
+      await db.schema.createIndex('assistance_session').on('assistance_requests').column('session_id').execute();
 
       await db.schema
         .createTable('bank_accounts')

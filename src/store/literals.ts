@@ -1,0 +1,12 @@
+import { type RawBuilder, sql } from 'kysely';
+import { ACTIVE_SESSION_STATES, type SessionState } from '../core/states.js';
+
+/*
+ * State constants written into the SQL text instead of bound as parameters. SQLite uses a partial
+ * index (`… where state = 'pending'`) only when the query repeats the index's condition literally; a
+ * bound `?` hides it and the lookup scans the account's whole history instead.
+ */
+
+export const PENDING = sql.lit('pending') as RawBuilder<'pending'>;
+export const QUEUED = sql.lit('queued') as RawBuilder<'queued'>;
+export const ACTIVE_STATES = ACTIVE_SESSION_STATES.map((state) => sql.lit(state) as RawBuilder<SessionState>);
