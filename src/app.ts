@@ -78,18 +78,21 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       throw new ApiError('UNAVAILABLE', 'the server is shutting down; retry on another instance or in a moment');
     }
   });
-  app.addHook('onResponse', async (request, reply) => {
-    const level = reply.statusCode >= 500 ? 'error' : 'debug';
-    request.log[level](
-      {
-        method: request.method,
-        url: request.routeOptions.url,
-        status: reply.statusCode,
-        ms: Math.round(reply.elapsedTime),
-      },
-      'request',
-    );
-  });
+  // One line per request at debug level; the hook is not installed at all otherwise (hot paths).
+  // Errors are logged by the error handler whatever the level.
+  if (options.log.isLevelEnabled('debug')) {
+    app.addHook('onResponse', async (request, reply) => {
+      request.log.debug(
+        {
+          method: request.method,
+          url: request.routeOptions.url,
+          status: reply.statusCode,
+          ms: Math.round(reply.elapsedTime),
+        },
+        'request',
+      );
+    });
+  }
 
   await app.register(rateLimit, {
     global: false,

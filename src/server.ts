@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { makeAccountsService } from './accounts/service.js';
+import { makeStatusCache } from './accounts/status-cache.js';
 import { buildApp } from './app.js';
 import { makeAssistanceService } from './assistance/service.js';
 import { syncBuiltinBanks } from './banks/repo.js';
@@ -122,6 +123,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   await syncBuiltinBanks(db, registry, clock());
 
   const keys = makeKeysService({ db, clock });
+  // Status answers may be up to a second old only if a change ever failed to publish its wake-up.
+  const statusCache = makeStatusCache({ db, bus, ttlMs: 1000 });
   const accounts = makeAccountsService({ db, transact, cipher, clock, random });
   const sessions = makeSessionsService({ db, transact, clock });
   const assistance = makeAssistanceService({ db, transact, bus, cipher, clock, pollMs: config.pollMs });
@@ -143,6 +146,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     clock,
     transact,
     keys,
+    statusCache,
     accounts,
     sessions,
     assistance,
@@ -199,6 +203,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         shutdown.abort();
         await engine.stop();
         await app.close();
+        statusCache.close();
         await store.close();
         log.info('otpilot stopped');
       })();

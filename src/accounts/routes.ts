@@ -10,7 +10,6 @@ import { requestSignal, waitForChange } from '../http/wait.js';
 import { accountFor } from './access.js';
 import { accountView, listAccounts } from './repo.js';
 import { AccountName, ConfigInputSchema, CreateAccountSchema } from './schemas.js';
-import { readStatus, statusTag } from './status.js';
 
 const tags = ['accounts'];
 const security = [{ apiKey: [] }];
@@ -181,9 +180,9 @@ export function accountRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
         // A restricted key learns 403 (or 404 for another organization) before anything is read.
         if (principal.accountIds && !principal.accountIds.has(id)) unwrap(await accountFor(db, principal, id));
         const read = async () => {
-          const status = await readStatus(db, principal.orgId, id);
-          if (!status) throw notFound('account');
-          return { status, etag: statusTag(status) };
+          const cached = await deps.statusCache.get(principal.orgId, id);
+          if (!cached) throw notFound('account');
+          return cached;
         };
         const initial = await read();
         const wait = request.query.wait ?? 0;

@@ -2,8 +2,9 @@ import { createHash } from 'node:crypto';
 import { type AssistanceView, assistanceView, findPendingRequest } from '../assistance/repo.js';
 import type { AccountStatus, SessionState } from '../core/states.js';
 import { iso } from '../core/time.js';
-import type { Db } from '../store/db.js';
+import { type Db, dummy } from '../store/db.js';
 import { ACTIVE_STATES } from '../store/literals.js';
+import { prepared } from '../store/prepared.js';
 import { accountStatus } from './repo.js';
 
 /** The status object of api.md. */
@@ -19,24 +20,29 @@ export interface StatusView {
   next_run_at: string | null;
 }
 
+const statusRow = prepared(
+  (p) =>
+    dummy
+      .selectFrom('accounts as a')
+      .leftJoin('sessions as s', (join) => join.onRef('s.account_id', '=', 'a.id').on('s.state', 'in', ACTIVE_STATES))
+      .select([
+        'a.id',
+        'a.blocked_at',
+        'a.blocked_reason',
+        'a.last_success_at',
+        'a.next_run_at',
+        's.id as session_id',
+        's.state as session_state',
+        's.started_at as session_started_at',
+      ])
+      .where('a.org_id', '=', p.orgId)
+      .where('a.id', '=', p.accountId),
+  ['orgId', 'accountId'] as const,
+);
+
 /** Builds an account's status in at most two indexed queries (it is the most polled route). */
 export async function readStatus(db: Db, orgId: string, accountId: string): Promise<StatusView | null> {
-  const row = await db
-    .selectFrom('accounts as a')
-    .leftJoin('sessions as s', (join) => join.onRef('s.account_id', '=', 'a.id').on('s.state', 'in', ACTIVE_STATES))
-    .select([
-      'a.id',
-      'a.blocked_at',
-      'a.blocked_reason',
-      'a.last_success_at',
-      'a.next_run_at',
-      's.id as session_id',
-      's.state as session_state',
-      's.started_at as session_started_at',
-    ])
-    .where('a.org_id', '=', orgId)
-    .where('a.id', '=', accountId)
-    .executeTakeFirst();
+  const [row] = await statusRow(db, { orgId, accountId });
   if (!row) return null;
   const pending = row.session_state ? await findPendingRequest(db, accountId) : undefined;
   return {

@@ -2,7 +2,9 @@ import type { Kysely } from 'kysely';
 import type { CodeDescriptor } from '../core/descriptor.js';
 import type { AssistanceState, CodeVia } from '../core/states.js';
 import { iso } from '../core/time.js';
+import { dummy } from '../store/db.js';
 import { PENDING } from '../store/literals.js';
+import { prepared } from '../store/prepared.js';
 import type { AssistanceRequestsTable, Database } from '../store/schema.js';
 
 /** The assistance request object of api.md. */
@@ -46,16 +48,23 @@ export function assistanceView(row: AssistanceRequestsTable): AssistanceView {
   };
 }
 
+const pendingRequest = prepared(
+  (p) =>
+    dummy
+      .selectFrom('assistance_requests')
+      .selectAll()
+      .where('account_id', '=', p.accountId)
+      .where('state', '=', PENDING),
+  ['accountId'] as const,
+);
+
+/** The account's pending request (the status route reads it on every call: compiled once). */
 export async function findPendingRequest(
   db: Kysely<Database>,
   accountId: string,
 ): Promise<AssistanceRequestsTable | undefined> {
-  return db
-    .selectFrom('assistance_requests')
-    .selectAll()
-    .where('account_id', '=', accountId)
-    .where('state', '=', PENDING)
-    .executeTakeFirst();
+  const [row] = await pendingRequest(db, { accountId });
+  return row;
 }
 
 export async function findRequest(db: Kysely<Database>, id: string): Promise<AssistanceRequestsTable | undefined> {

@@ -34,13 +34,16 @@ export async function recoverLostSessions(deps: {
       Number.POSITIVE_INFINITY,
     );
     // Bring a scheduled account's next run forward; a manual one waits for its next trigger.
-    await deps.db
-      .updateTable('accounts')
-      .set({ next_run_at: now })
-      .where('id', '=', session.account_id)
-      .where('next_run_at', 'is not', null)
-      .where('next_run_at', '>', now)
-      .execute();
+    await deps.transact(async (trx, uow) => {
+      await trx
+        .updateTable('accounts')
+        .set({ next_run_at: now })
+        .where('id', '=', session.account_id)
+        .where('next_run_at', 'is not', null)
+        .where('next_run_at', '>', now)
+        .execute();
+      uow.touch(session.account_id);
+    });
     deps.log.warn({ session_id: session.id, account_id: session.account_id }, 'session lost its worker');
   }
   return lost.length;

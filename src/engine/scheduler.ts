@@ -33,10 +33,8 @@ export async function scheduleDue(deps: {
     let queued = 0;
     for (const account of due) {
       const id = await queueSession(trx, { orgId: account.org_id, accountId: account.id, trigger: 'schedule', now });
-      if (id) {
-        queued++;
-        uow.touch(account.id);
-      }
+      if (id) queued++;
+      uow.touch(account.id); // next_run_at moves either way
       await trx
         .updateTable('accounts')
         .set({ next_run_at: scheduleNext(account.schedule, now, deps.random()) })

@@ -10,6 +10,8 @@
 export interface Bus {
   publish(topic: string, payload?: unknown): void;
   subscribe(topic: string, listener: (payload: unknown) => void): () => void;
+  /** Hears every topic (caches that drop entries on change). */
+  subscribeAll(listener: (topic: string, payload: unknown) => void): () => void;
   /**
    * Registers at once (so nothing published after this call is missed) and resolves with `true` on
    * the next publish, `false` after `timeoutMs` or when `signal` aborts. Call `cancel` if unused.
@@ -19,6 +21,7 @@ export interface Bus {
 
 export function makeMemoryBus(): Bus {
   const listeners = new Map<string, Set<(payload: unknown) => void>>();
+  const everything = new Set<(topic: string, payload: unknown) => void>();
 
   function subscribe(topic: string, listener: (payload: unknown) => void): () => void {
     let set = listeners.get(topic);
@@ -37,11 +40,16 @@ export function makeMemoryBus(): Bus {
 
   return {
     publish(topic, payload) {
+      for (const listener of everything) listener(topic, payload);
       const set = listeners.get(topic);
       if (!set) return;
       for (const listener of [...set]) listener(payload);
     },
     subscribe,
+    subscribeAll(listener) {
+      everything.add(listener);
+      return () => everything.delete(listener);
+    },
     waiter(topic, timeoutMs, signal) {
       let settle: (value: boolean) => void = () => {};
       const promise = new Promise<boolean>((resolve) => {

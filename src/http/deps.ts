@@ -1,4 +1,5 @@
 import type { AccountsService } from '../accounts/service.js';
+import type { StatusCache } from '../accounts/status-cache.js';
 import type { AssistanceService } from '../assistance/service.js';
 import type { Config } from '../config.js';
 import type { Clock } from '../core/time.js';
@@ -16,6 +17,7 @@ export interface ApiDeps {
   clock: Clock;
   transact: Transact;
   keys: KeysService;
+  statusCache: StatusCache;
   accounts: AccountsService;
   sessions: SessionsService;
   assistance: AssistanceService;

@@ -2,12 +2,16 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import {
+  DummyDriver,
   Kysely,
   type Migration,
   type MigrationProvider,
   Migrator,
+  SqliteAdapter,
   type SqliteDatabase,
   SqliteDialect,
+  SqliteIntrospector,
+  SqliteQueryCompiler,
   type SqliteStatement,
 } from 'kysely';
 import { init } from './migrations/0001_init.js';
@@ -16,6 +20,20 @@ import type { Database } from './schema.js';
 export type Dialect = 'sqlite' | 'postgres';
 
 export type Db = Kysely<Database>;
+
+/**
+ * A Kysely instance that only builds and compiles queries (never connected), for queries compiled
+ * once at load time. SQLite's and PostgreSQL's compilers differ in placeholders only; the PostgreSQL
+ * issue gives this a dialect switch.
+ */
+export const dummy = new Kysely<Database>({
+  dialect: {
+    createAdapter: () => new SqliteAdapter(),
+    createDriver: () => new DummyDriver(),
+    createIntrospector: (db) => new SqliteIntrospector(db),
+    createQueryCompiler: () => new SqliteQueryCompiler(),
+  },
+});
 
 export interface Store {
   db: Db;
