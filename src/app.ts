@@ -13,6 +13,7 @@ import { assistanceRoutes } from './assistance/routes.js';
 import { AssistanceSchema } from './assistance/schemas.js';
 import { ApiError } from './core/errors.js';
 import { newId } from './core/ids.js';
+import { eventStreamRoutes } from './events/routes.js';
 import { installApiKeyAuth } from './http/auth.js';
 import type { ApiDeps } from './http/deps.js';
 import { installErrorHandling } from './http/errors.js';
@@ -22,6 +23,7 @@ import { movementRoutes } from './movements/routes.js';
 import { MovementSchema } from './movements/schemas.js';
 import { sessionRoutes } from './sessions/routes.js';
 import { SessionSchema } from './sessions/schemas.js';
+import { DeliverySchema, EndpointSchema, webhookRoutes } from './webhooks/routes.js';
 
 export interface AppOptions extends ApiDeps {
   log: Logger;
@@ -39,6 +41,8 @@ const SHARED_SCHEMAS = [
   ConfigSchema,
   SessionSchema,
   MovementSchema,
+  EndpointSchema,
+  DeliverySchema,
 ];
 
 /** Builds the HTTP app: plugins, auth, routes and the one error handler. Does not listen. */
@@ -135,6 +139,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       await v1.register(sessionRoutes(options));
       await v1.register(assistanceRoutes(options));
       await v1.register(movementRoutes(options));
+      await v1.register(eventStreamRoutes(options));
+      await v1.register(webhookRoutes(options));
     },
     { prefix: '/v1' },
   );

@@ -24,6 +24,10 @@ import { type Cipher, makeCipher } from './security/cipher.js';
 import { loadMasterKey } from './security/master-key.js';
 import { makeSessionsService } from './sessions/service.js';
 import { migrateToLatest, openSqliteStore, type Store } from './store/db.js';
+import { type DeliveryEngine, makeDeliveryEngine } from './webhooks/delivery.js';
+import { makeSender } from './webhooks/sender.js';
+import { makeWebhooksService } from './webhooks/service.js';
+import { checkWebhookUrl } from './webhooks/url-safety.js';
 
 export interface ServerOptions {
   config: Config;
@@ -48,6 +52,8 @@ export interface RunningServer {
   /** One transaction with its outbox events (for tools that write beside the API, like the benchmark). */
   transact: Transact;
   engine: Engine;
+  /** Webhook fan-out and sending. */
+  delivery: DeliveryEngine;
   sandboxBank: SandboxBank | null;
   bootstrap: BootstrapResult | null;
   close(): Promise<void>;
@@ -125,9 +131,33 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const keys = makeKeysService({ db, clock });
   // Status answers may be up to a second old only if a change ever failed to publish its wake-up.
   const statusCache = makeStatusCache({ db, bus, ttlMs: 1000 });
-  const accounts = makeAccountsService({ db, transact, cipher, clock, random });
+  const accounts = makeAccountsService({
+    db,
+    transact,
+    cipher,
+    clock,
+    random,
+    checkUrl: (url) => checkWebhookUrl(url, { allowPrivate: config.allowPrivateUrls }),
+  });
   const sessions = makeSessionsService({ db, transact, clock });
   const assistance = makeAssistanceService({ db, transact, bus, cipher, clock, pollMs: config.pollMs });
+  const checkUrl = (url: string) => checkWebhookUrl(url, { allowPrivate: config.allowPrivateUrls });
+  const webhooks = makeWebhooksService({ db, transact, bus, cipher, clock, checkUrl });
+  const delivery = makeDeliveryEngine({
+    db,
+    dialect: store.dialect,
+    transact,
+    bus,
+    cipher,
+    clock,
+    random,
+    log: log.child({ component: 'webhooks' }),
+    sender: makeSender({ allowPrivate: config.allowPrivateUrls }),
+    pollMs: config.pollMs,
+    leaseMs: config.leaseMs,
+    concurrency: 50,
+    version: VERSION,
+  });
   const bootstrap = await bootstrapIfEmpty({
     db,
     clock,
@@ -150,6 +180,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     accounts,
     sessions,
     assistance,
+    webhooks,
     shutdown: shutdown.signal,
     log,
     sandboxBank: sandboxBank?.plugin ?? null,
@@ -181,6 +212,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const port = typeof address === 'object' && address ? address.port : config.port;
   baseUrl = `http://${loopbackHost(config.host)}:${port}`;
   await engine.start();
+  delivery.start();
   log.info({ url: baseUrl, data_dir: config.dataDir, sandbox: config.sandbox }, 'otpilot started');
   if (bootstrap) {
     if (options.printBootstrap) options.printBootstrap(bootstrap, baseUrl);
@@ -196,12 +228,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     bus,
     transact,
     engine,
+    delivery,
     sandboxBank,
     bootstrap,
     close() {
       closing ??= (async () => {
         shutdown.abort();
         await engine.stop();
+        await delivery.stop();
         await app.close();
         statusCache.close();
         await store.close();

@@ -345,9 +345,9 @@ describe('config secrets', () => {
     };
     const put = await api.put(`/v1/accounts/${id}/config`, {
       ...secrets,
-      notification_endpoint_url: 'https://example.com/hook',
+      notification_endpoint_url: 'http://127.0.0.1:9/hook',
       notification_auth_type: 'bearer',
-      webhook_url: 'https://example.com/webhook',
+      webhook_url: 'http://127.0.0.1:9/webhook',
       webhook_auth_type: 'api_key',
     });
     expect(put.status, JSON.stringify(put.body)).toBe(200);
@@ -358,9 +358,9 @@ describe('config secrets', () => {
         totp_secret: MASK,
         notification_auth_token: MASK,
         webhook_auth_token: MASK,
-        notification_endpoint_url: 'https://example.com/hook',
+        notification_endpoint_url: 'http://127.0.0.1:9/hook',
         notification_auth_type: 'bearer',
-        webhook_url: 'https://example.com/webhook',
+        webhook_url: 'http://127.0.0.1:9/webhook',
         webhook_auth_type: 'api_key',
       });
       const text = JSON.stringify(reply.body);
@@ -375,7 +375,7 @@ describe('config secrets', () => {
       schedule: 'every 1h',
       totp_secret: 'JBSWY3DPEHPK3PXP',
       webhook_auth_token: 'wh-token',
-      webhook_url: 'https://example.com/wh',
+      webhook_url: 'http://127.0.0.1:9/wh',
       webhook_extra_fields: { tenant: 'a' },
       notification_events: ['assistance_required', 'account_blocked'],
     });
@@ -396,7 +396,7 @@ describe('config secrets', () => {
 
     const clearWebhookToken = await api.put(`/v1/accounts/${id}/config`, { webhook_auth_token: null });
     expect(clearWebhookToken.body.webhook_auth_token).toBeNull();
-    expect(clearWebhookToken.body.webhook_url).toBe('https://example.com/wh');
+    expect(clearWebhookToken.body.webhook_url).toBe('http://127.0.0.1:9/wh');
 
     const clearCredentials = await api.put(`/v1/accounts/${id}/config`, { credentials: null });
     expect(clearCredentials.status).toBe(200);

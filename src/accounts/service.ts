@@ -1,5 +1,6 @@
 import { recordAudit } from '../audit/repo.js';
 import { findBank } from '../banks/repo.js';
+import type { ErrorDetail } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import { fail, ok, type Result } from '../core/result.js';
 import { nextRunAt, parseSchedule } from '../core/schedule.js';
@@ -8,6 +9,7 @@ import type { Transact } from '../events/outbox.js';
 import type { Principal } from '../keys/principal.js';
 import type { Cipher } from '../security/cipher.js';
 import type { Db } from '../store/db.js';
+import type { UrlCheck } from '../webhooks/url-safety.js';
 import { accountFor } from './access.js';
 import { applyConfig, type ConfigInput, type ConfigView, configView, DEFAULT_CONFIG } from './config.js';
 import { type AccountView, accountView, findAccount, findConfig } from './repo.js';
@@ -34,6 +36,24 @@ export interface AccountsDeps {
   clock: Clock;
   /** [0, 1): schedule jitter. */
   random: () => number;
+  /** Save-time check of notification and webhook URLs (resolvable, public unless allowed). */
+  checkUrl(url: string): Promise<UrlCheck>;
+}
+
+/** Refuses unreachable or private notification and webhook URLs before anything is stored. */
+async function checkUrls(
+  input: ConfigInput,
+  checkUrl: AccountsDeps['checkUrl'],
+  prefix: string,
+): Promise<ErrorDetail[]> {
+  const details: ErrorDetail[] = [];
+  for (const key of ['notification_endpoint_url', 'webhook_url'] as const) {
+    const value = input[key];
+    if (typeof value !== 'string') continue;
+    const check = await checkUrl(value);
+    if (!check.ok) details.push({ path: `${prefix}/${key}`, message: check.reason });
+  }
+  return details;
 }
 
 /** When the account runs next under `schedule` (null: never on its own). */
@@ -68,6 +88,8 @@ export function makeAccountsService(deps: AccountsDeps): AccountsService {
         return fail('FORBIDDEN', 'a key restricted to accounts cannot create accounts');
       const bank = await findBank(db, input.bank_id);
       if (!bank) return fail('VALIDATION_FAILED', 'unknown bank', [{ path: '/bank_id', message: 'no such bank' }]);
+      const urlProblems = await checkUrls(input.config ?? {}, deps.checkUrl, '/config');
+      if (urlProblems.length > 0) return fail('VALIDATION_FAILED', 'the account is invalid', urlProblems);
       const now = clock();
       const id = newId('acc', now);
       const applied = applyConfig(
@@ -216,6 +238,8 @@ export function makeAccountsService(deps: AccountsDeps): AccountsService {
       if (!found.ok) return found;
       const bank = await findBank(db, found.value.bank_id);
       if (!bank) throw new Error(`bank ${found.value.bank_id} of ${accountId} is missing`);
+      const urlProblems = await checkUrls(input, deps.checkUrl, '');
+      if (urlProblems.length > 0) return fail('VALIDATION_FAILED', 'the config is invalid', urlProblems);
       const applied = applyConfig(input, { accountId, fields: bank.credential_fields, cipher });
       if (!applied.ok) return fail('VALIDATION_FAILED', 'the config is invalid', applied.details);
       const now = clock();

@@ -12,6 +12,8 @@ export const EVENT_STATUS = {
   results_ready: 'results.ready',
   account_reauthorized: 'account.reauthorized',
   bank_movement: 'movement.created',
+  /** Not in api.md's table yet: a webhook endpoint that failed for 5 days was disabled. */
+  webhook_endpoint_disabled: 'webhook.disabled',
 } as const;
 
 export type EventType = keyof typeof EVENT_STATUS;

@@ -8,6 +8,7 @@ import type { Transact } from '../events/outbox.js';
 import type { KeysService } from '../keys/service.js';
 import type { SessionsService } from '../sessions/service.js';
 import type { Store } from '../store/db.js';
+import type { WebhooksService } from '../webhooks/service.js';
 
 /** What the HTTP routes are given; built once in server.ts. */
 export interface ApiDeps {
@@ -17,6 +18,7 @@ export interface ApiDeps {
   clock: Clock;
   transact: Transact;
   keys: KeysService;
+  webhooks: WebhooksService;
   statusCache: StatusCache;
   accounts: AccountsService;
   sessions: SessionsService;

@@ -1,0 +1,111 @@
+import type { OutgoingHttpHeaders } from 'node:http';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { ApiError } from '../core/errors.js';
+import { principalOf } from '../http/auth.js';
+import type { ApiDeps } from '../http/deps.js';
+import { errorResponses } from '../http/schemas.js';
+import { requestSignal } from '../http/wait.js';
+import {
+  latestSeq,
+  RETRY_MS,
+  resumeFrom,
+  SSE_HEADERS,
+  type StreamAudience,
+  seqOfEvent,
+  sseRetry,
+  streamEvents,
+} from './stream.js';
+
+const tags = ['events'];
+const security = [{ apiKey: [] }];
+
+const STREAM_DESCRIPTION = [
+  "A Server-Sent Events stream of the organization's events (for relays behind NAT that cannot take webhooks),",
+  "narrowed to the key's accounts when the key has `account_ids` (organization-wide events go to unrestricted keys only).",
+  '',
+  'Each message: `id: evt_…`, `event: <type>`, `data: <envelope>` with the envelope',
+  '`{ id, type, status, account_id, data, occurred_at }`, in delivery order. A `: keep-alive` comment',
+  'comes every 15 s; the stream opens with `retry: 3000`.',
+  '',
+  'Resume: send `Last-Event-ID` (or `?last_event_id=` for clients that cannot set headers; the header wins)',
+  'and the stream first replays every event after that one, then continues live, without gaps or',
+  'duplicates. Without it the stream starts with events committed after it opened (`since=now`).',
+].join('\n');
+
+/** `GET /v1/events`: the organization's events as Server-Sent Events. */
+export function eventStreamRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
+  const { db } = deps.store;
+  return async (app) => {
+    app.get(
+      '/events',
+      {
+        config: { scopes: ['status:read'] },
+        schema: {
+          tags,
+          security,
+          summary: 'Stream events (Server-Sent Events)',
+          description: STREAM_DESCRIPTION,
+          querystring: Type.Object(
+            {
+              last_event_id: Type.Optional(
+                Type.String({ maxLength: 64, description: 'Resume after this event (as the `Last-Event-ID` header)' }),
+              ),
+              since: Type.Optional(
+                Type.Literal('now', {
+                  description: 'Without a last event id: start with events from now on (default)',
+                }),
+              ),
+            },
+            { additionalProperties: false },
+          ),
+          response: {
+            200: {
+              description: 'An endless `text/event-stream`; reconnect with `Last-Event-ID` to resume',
+              content: { 'text/event-stream': { schema: Type.String() } },
+            },
+            ...errorResponses(400, 401, 403),
+          },
+        },
+      },
+      async (request, reply) => {
+        // Before any await: a client that leaves while the start is looked up must still stop the stream.
+        const signal = requestSignal(reply, deps.shutdown);
+        const principal = principalOf(request);
+        const audience: StreamAudience = { orgId: principal.orgId, accountIds: principal.accountIds };
+        const resume = resumeFrom(request.headers['last-event-id'], request.query.last_event_id);
+        let afterSeq: number;
+        if (resume) {
+          const seq = await seqOfEvent(db, audience, resume.id);
+          // Refused before the stream starts, so the client gets the error shape, not a silent full replay.
+          if (seq === null) {
+            throw new ApiError('VALIDATION_FAILED', 'unknown Last-Event-ID', {
+              details: [{ path: resume.path, message: 'is not an event of this stream' }],
+            });
+          }
+          afterSeq = seq;
+        } else {
+          afterSeq = await latestSeq(db, principal.orgId);
+        }
+
+        reply.hijack();
+        const raw = reply.raw;
+        // The app's headers (x-request-id) go out too; Fastify's typing of them is looser than Node's.
+        raw.writeHead(200, { ...(reply.getHeaders() as OutgoingHttpHeaders), ...SSE_HEADERS });
+        raw.write(sseRetry(RETRY_MS));
+        await streamEvents({
+          db,
+          bus: deps.bus,
+          sink: raw,
+          audience,
+          afterSeq,
+          pollMs: deps.config.pollMs,
+          signal,
+          onError: (error) => request.log.warn({ err: error }, 'event stream stopped: read failed'),
+        });
+        // Shutdown or a failed read: end the response so the client reconnects (a departed client's is gone already).
+        if (!raw.writableEnded && !raw.destroyed) raw.end();
+      },
+    );
+  };
+}
