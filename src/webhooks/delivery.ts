@@ -11,6 +11,7 @@ import { type Transact, toEnvelope } from '../events/outbox.js';
 import type { Cipher } from '../security/cipher.js';
 import { insertRows } from '../store/bulk.js';
 import type { Db, Dialect } from '../store/db.js';
+import { OPEN_DELIVERY } from '../store/literals.js';
 import type { DeliveriesTable, EventsTable } from '../store/schema.js';
 import { DISABLE_AFTER_MS, nextAttemptAt } from './retry.js';
 import type { Sender } from './sender.js';
@@ -184,7 +185,7 @@ export function makeDeliveryEngine(options: DeliveryOptions): DeliveryEngine {
     const due = await db
       .selectFrom('deliveries as d')
       .select('d.id')
-      .where('d.status', 'in', ['pending', 'failed'])
+      .where('d.status', 'in', OPEN_DELIVERY)
       .where('d.next_attempt_at', '<=', now)
       .where((eb) => eb.or([eb('d.lease_owner', 'is', null), eb('d.lease_expires_at', '<', now)]))
       .where(({ not, exists, selectFrom }) =>
@@ -194,7 +195,7 @@ export function makeDeliveryEngine(options: DeliveryOptions): DeliveryEngine {
               .select('e.id')
               .whereRef('e.destination', '=', 'd.destination')
               .whereRef('e.account_key', '=', 'd.account_key')
-              .where('e.status', 'in', ['pending', 'failed'])
+              .where('e.status', 'in', OPEN_DELIVERY)
               .whereRef('e.event_seq', '<', 'd.event_seq'),
           ),
         ),
@@ -231,7 +232,7 @@ export function makeDeliveryEngine(options: DeliveryOptions): DeliveryEngine {
         .selectAll()
         .where('id', '=', delivery.endpoint_id)
         .executeTakeFirst();
-      if (!endpoint || endpoint.enabled !== 1) return null;
+      if (endpoint?.enabled !== 1) return null;
       return {
         url: endpoint.url,
         secret: options.cipher.decrypt(endpoint.secret_enc, endpointSecretContext(endpoint.id)),

@@ -138,7 +138,7 @@ export function makeWebhooksService(deps: WebhooksDeps): WebhooksService {
         .filter((row) => {
           if (!principal.accountIds) return true;
           const ids: string[] | null = row.account_ids ? JSON.parse(row.account_ids) : null;
-          return ids !== null && ids.every((a) => principal.accountIds!.has(a));
+          return ids?.every((a) => principal.accountIds!.has(a));
         })
         .map(endpointView);
     },

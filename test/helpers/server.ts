@@ -39,7 +39,9 @@ export async function startTestServer(
   options: {
     env?: Record<string, string>;
     sandboxBank?: SandboxBankOptions;
+    /** Reopen an existing store (a process restart), with what its first start created. */
     dataDir?: string;
+    reopen?: { key: string; tourAccountId: string; orgId: string };
     clock?: () => number;
   } = {},
 ): Promise<TestServer> {
@@ -52,7 +54,9 @@ export async function startTestServer(
     ...(options.sandboxBank ? { sandboxBank: options.sandboxBank } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
   });
-  const bootstrap = server.bootstrap;
+  const bootstrap = options.reopen
+    ? { apiKey: options.reopen.key, sandboxAccountId: options.reopen.tourAccountId, orgId: options.reopen.orgId }
+    : server.bootstrap;
   if (!bootstrap?.sandboxAccountId) throw new Error('expected a fresh store with a tour account');
   return {
     url: server.url,
