@@ -17,7 +17,7 @@ import { absoluteNow, percentile, round } from './stats.js';
 const SCALE = Number(process.env.BENCH_SCALE ?? '1');
 const scaled = (n: number) => Math.max(1, Math.round(n * SCALE));
 const HANDOFF_LOGINS = scaled(1000);
-const HANDOFF_LANES = 20;
+const HANDOFF_LANES = Number(process.env.BENCH_LANES ?? "20");
 const THROUGHPUT_ACCOUNTS = scaled(200);
 const THROUGHPUT_ROUNDS = 3;
 const LOAD_SECONDS = Number(process.env.BENCH_LOAD_SECONDS ?? '5');
@@ -48,24 +48,59 @@ function drive(task: DriverTask): Promise<DriverResult> {
   });
 }
 
-/** Wraps the sandbox connector to note when it holds a code: instrumentation, the login is unchanged. */
-function timingConnectors(holds: Map<string, number[]>) {
+/**
+ * Wraps the sandbox connector to note when the bank prompted for a code and when the connector held
+ * the code: instrumentation only, the login is unchanged.
+ */
+function timingConnectors(holds: Map<string, number[]>, prompts: Map<string, number[]>) {
+  const note = (map: Map<string, number[]>, key: string) => {
+    const list = map.get(key) ?? [];
+    list.push(absoluteNow());
+    map.set(key, list);
+  };
   return (builtin: Connector[]): Connector[] =>
     builtin.map((connector) => ({
       ...connector,
       login: (ctx: LoginContext) =>
         connector.login({
           ...ctx,
-          requestCode: (request, tryCode) =>
-            ctx.requestCode(request, (code) => {
-              const username = ctx.credentials.username ?? '';
-              const list = holds.get(username) ?? [];
-              list.push(absoluteNow());
-              holds.set(username, list);
+          requestCode: (request, tryCode) => {
+            note(prompts, ctx.credentials.username ?? '');
+            return ctx.requestCode(request, (code) => {
+              note(holds, ctx.credentials.username ?? '');
               return tryCode(code);
-            }),
+            });
+          },
         }),
     }));
+}
+
+/** Starts the receiver thread; resolves with its URL and the arrivals it reports. */
+async function startReceiver(): Promise<{ url: string; arrivals: Map<string, number[]>; stop(): Promise<void> }> {
+  const worker = new Worker(new URL('./receiver.js', import.meta.url));
+  const arrivals = new Map<string, number[]>();
+  const port = await new Promise<number>((resolve, reject) => {
+    worker.on(
+      'message',
+      (message: { kind: string; port?: number; type?: string; account_id?: string; at?: number }) => {
+        if (message.kind === 'ready') resolve(message.port!);
+        else if (message.kind === 'event' && message.type === 'assistance_required') {
+          const list = arrivals.get(message.account_id!) ?? [];
+          list.push(message.at!);
+          arrivals.set(message.account_id!, list);
+        }
+      },
+    );
+    worker.once('error', reject);
+  });
+  return {
+    url: `http://127.0.0.1:${port}/hook`,
+    arrivals,
+    async stop() {
+      worker.postMessage({ kind: 'stop' });
+      await new Promise((resolve) => worker.once('exit', resolve));
+    },
+  };
 }
 
 async function createAccounts(
@@ -85,8 +120,21 @@ async function createAccounts(
   return accounts;
 }
 
-async function benchLogins(server: RunningServer, key: string, holds: Map<string, number[]>) {
-  // Hand-off latency: 1,000 logins over 20 accounts (20 at a time).
+async function benchLogins(
+  server: RunningServer,
+  key: string,
+  holds: Map<string, number[]>,
+  prompts: Map<string, number[]>,
+) {
+  // Hand-off latency: 1,000 logins over 20 accounts (20 at a time); a local endpoint receives each prompt.
+  const receiver = await startReceiver();
+  const endpoint = await fetch(`${server.url}/v1/webhooks`, {
+    method: 'POST',
+    headers: { authorization: `Api-Key ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ url: receiver.url, events: ['assistance_required'] }),
+  });
+  if (endpoint.status !== 201) throw new Error(`webhook endpoint: ${endpoint.status} ${await endpoint.text()}`);
+  const endpointId = ((await endpoint.json()) as { id: string }).id;
   const lanes = await createAccounts(server, key, 'h', HANDOFF_LANES);
   const perLane = Math.ceil(HANDOFF_LOGINS / HANDOFF_LANES);
   log(`hand-off: ${perLane * HANDOFF_LANES} assisted logins`);
@@ -100,6 +148,20 @@ async function benchLogins(server: RunningServer, key: string, holds: Map<string
     afterResponse.push(Math.max(0, held - s.answeredAt));
     afterRequest.push(held - s.sentAt);
   }
+  await server.delivery.drain();
+  const promptToWebhook: number[] = [];
+  for (const lane of lanes) {
+    const sent = prompts.get(lane.username) ?? [];
+    const arrived = receiver.arrivals.get(lane.id) ?? [];
+    if (arrived.length !== sent.length)
+      throw new Error(`${lane.username}: ${sent.length} prompts, ${arrived.length} webhooks`);
+    arrived.forEach((at, i) => promptToWebhook.push(at - sent[i]!));
+  }
+  await fetch(`${server.url}/v1/webhooks/${endpointId}`, {
+    method: 'DELETE',
+    headers: { authorization: `Api-Key ${key}` },
+  });
+  await receiver.stop();
 
   // Throughput: 200 accounts logging in at once; a first round reads 90 days of history, so it is a warm-up.
   const accounts = await createAccounts(server, key, 't', THROUGHPUT_ACCOUNTS);
@@ -112,6 +174,7 @@ async function benchLogins(server: RunningServer, key: string, holds: Map<string
     handoff_ms: { p50: round(percentile(afterResponse, 50)), p99: round(percentile(afterResponse, 99)) },
     handoff_from_request_ms: { p50: round(percentile(afterRequest, 50)), p99: round(percentile(afterRequest, 99)) },
     handoff_samples: afterResponse.length,
+    prompt_to_webhook_ms: { p50: round(percentile(promptToWebhook, 50)), p99: round(percentile(promptToWebhook, 99)) },
     logins_per_s: round(throughput.submissions.length / throughput.seconds, 1),
     logins_concurrent_accounts: accounts.length,
   };
@@ -243,18 +306,21 @@ export async function runBenchmarks(): Promise<void> {
     OTPILOT_WORKER_CONCURRENCY: String(WAITING_LOGINS + 1000),
     OTPILOT_CODE_RATE_LIMIT: '1000000',
     OTPILOT_SCHEDULER_TICK_MS: '60000',
+    // The benchmark's webhook receiver listens on loopback.
+    OTPILOT_ALLOW_PRIVATE_URLS: 'true',
   });
   if (!loaded.ok) throw new Error(loaded.errors.join('; '));
   const holds = new Map<string, number[]>();
+  const prompts = new Map<string, number[]>();
   const server = await startServer({
     config: loaded.config,
     printBootstrap: () => {},
-    connectors: timingConnectors(holds),
+    connectors: timingConnectors(holds, prompts),
   });
   const key = server.bootstrap!.apiKey;
   const result: Record<string, unknown> = { store: 'sqlite', node: process.version };
   try {
-    Object.assign(result, await benchLogins(server, key, holds));
+    Object.assign(result, await benchLogins(server, key, holds, prompts));
     Object.assign(result, await benchStatus(server, key, server.bootstrap!.sandboxAccountId!));
     Object.assign(result, await benchIngest(server, key));
     Object.assign(result, await benchWaiting(server, key));
