@@ -154,7 +154,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     log: log.child({ component: 'webhooks' }),
     sender: makeSender({ allowPrivate: config.allowPrivateUrls }),
     pollMs: config.pollMs,
-    leaseMs: config.leaseMs,
+    // A send may take 15 s and its lease is not renewed: never shorter than a minute.
+    leaseMs: Math.max(config.leaseMs, 60_000),
     concurrency: 50,
     version: VERSION,
   });

@@ -17,7 +17,7 @@ import { absoluteNow, percentile, round } from './stats.js';
 const SCALE = Number(process.env.BENCH_SCALE ?? '1');
 const scaled = (n: number) => Math.max(1, Math.round(n * SCALE));
 const HANDOFF_LOGINS = scaled(1000);
-const HANDOFF_LANES = Number(process.env.BENCH_LANES ?? "20");
+const HANDOFF_LANES = Number(process.env.BENCH_LANES ?? '20');
 const THROUGHPUT_ACCOUNTS = scaled(200);
 const THROUGHPUT_ROUNDS = 3;
 const LOAD_SECONDS = Number(process.env.BENCH_LOAD_SECONDS ?? '5');
@@ -155,7 +155,7 @@ async function benchLogins(
     const arrived = receiver.arrivals.get(lane.id) ?? [];
     if (arrived.length !== sent.length)
       throw new Error(`${lane.username}: ${sent.length} prompts, ${arrived.length} webhooks`);
-    arrived.forEach((at, i) => promptToWebhook.push(at - sent[i]!));
+    for (const [i, at] of arrived.entries()) promptToWebhook.push(at - sent[i]!);
   }
   await fetch(`${server.url}/v1/webhooks/${endpointId}`, {
     method: 'DELETE',

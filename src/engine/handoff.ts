@@ -1,12 +1,9 @@
 import { assistanceView } from '../assistance/repo.js';
-import { codeContext } from '../assistance/service.js';
+import { type AssistanceDeps, codeContext } from '../assistance/service.js';
 import type { CodeRequest, CodeVerdict } from '../connectors/sdk.js';
 import type { CodeDescriptor } from '../core/descriptor.js';
 import { newId } from '../core/ids.js';
-import type { Clock } from '../core/time.js';
-import type { Bus } from '../events/bus.js';
-import type { Transact, Tx } from '../events/outbox.js';
-import type { Cipher } from '../security/cipher.js';
+import type { Tx } from '../events/outbox.js';
 import type { Db } from '../store/db.js';
 import type { AssistanceRequestsTable } from '../store/schema.js';
 
@@ -26,15 +23,8 @@ export class AssistanceEnded extends Error {
 /** The most attempts otpilot ever spends on one request: banks lock logins after a few wrong codes. */
 export const MAX_ATTEMPTS = 3;
 
-export interface HandoffDeps {
-  db: Db;
-  transact: Transact;
-  bus: Bus;
-  cipher: Cipher;
-  clock: Clock;
-  /** Fallback poll behind the wake-up, ms. */
-  pollMs: number;
-}
+/** The hand-off needs exactly what code submission needs: the store, the bus, the cipher and a clock. */
+export type HandoffDeps = AssistanceDeps;
 
 export interface HandoffSession {
   orgId: string;

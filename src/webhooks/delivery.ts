@@ -13,6 +13,7 @@ import { insertRows } from '../store/bulk.js';
 import type { Db, Dialect } from '../store/db.js';
 import { OPEN_DELIVERY } from '../store/literals.js';
 import type { DeliveriesTable, EventsTable } from '../store/schema.js';
+import { newDelivery } from './repo.js';
 import { DISABLE_AFTER_MS, nextAttemptAt } from './retry.js';
 import type { Sender } from './sender.js';
 import { accountSecretContext, endpointSecretContext } from './service.js';
@@ -122,26 +123,19 @@ export function makeDeliveryEngine(options: DeliveryOptions): DeliveryEngine {
     const now = clock();
     const rows: unknown[][] = [];
     const add = (event: Selectable<EventsTable>, destination: string, endpointId: string | null) => {
-      const row: DeliveriesTable = {
-        id: newId('dlv', now),
-        org_id: event.org_id,
-        destination,
-        endpoint_id: endpointId,
-        account_key: event.account_id ?? '',
-        event_id: event.id,
-        event_seq: event.seq,
-        status: 'pending',
-        attempt: 0,
-        next_attempt_at: now,
-        lease_owner: null,
-        lease_expires_at: null,
-        response_status: null,
-        duration_ms: null,
-        error: null,
-        payload: null,
-        created_at: now,
-        updated_at: now,
-      };
+      const row = newDelivery(
+        {
+          id: newId('dlv', now),
+          org_id: event.org_id,
+          destination,
+          endpoint_id: endpointId,
+          account_key: event.account_id ?? '',
+          event_id: event.id,
+          event_seq: event.seq,
+          payload: null,
+        },
+        now,
+      );
       rows.push(DELIVERY_COLUMNS.map((column) => row[column]));
     };
     for (const event of events) {

@@ -85,3 +85,26 @@ export function attemptView(row: DeliveryAttemptsTable): AttemptView {
     at: iso(row.created_at),
   };
 }
+
+/** A new delivery, due now, with no attempt made yet. */
+export function newDelivery(
+  fields: Pick<
+    DeliveriesTable,
+    'id' | 'org_id' | 'destination' | 'endpoint_id' | 'account_key' | 'event_id' | 'event_seq' | 'payload'
+  >,
+  now: number,
+): DeliveriesTable {
+  return {
+    ...fields,
+    status: 'pending',
+    attempt: 0,
+    next_attempt_at: now,
+    lease_owner: null,
+    lease_expires_at: null,
+    response_status: null,
+    duration_ms: null,
+    error: null,
+    created_at: now,
+    updated_at: now,
+  };
+}

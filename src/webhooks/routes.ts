@@ -20,7 +20,8 @@ import type { WebhooksService } from './service.js';
 const tags = ['webhooks'];
 const security = [{ apiKey: [] }];
 const EventTypes = Type.Array(Type.Union(EVENT_TYPES.map((t) => Type.Literal(t))), { maxItems: 32 });
-const AccountIds = Type.Array(Type.String({ maxLength: 64 }), { maxItems: 500 });
+// At least one account, or null for all: an empty list would silently match nothing.
+const AccountIds = Type.Array(Type.String({ maxLength: 64 }), { minItems: 1, maxItems: 500 });
 const Params = Type.Object({ id: Type.String({ maxLength: 64 }) }, { additionalProperties: false });
 const DeliveryParams = Type.Object(
   { id: Type.String({ maxLength: 64 }), delivery_id: Type.String({ maxLength: 64 }) },

@@ -17,6 +17,7 @@ import {
   deliveryView,
   type EndpointView,
   endpointView,
+  newDelivery,
 } from './repo.js';
 import { newSigningSecret } from './signing.js';
 import type { UrlCheck } from './url-safety.js';
@@ -314,27 +315,22 @@ export function makeWebhooksService(deps: WebhooksDeps): WebhooksService {
       await transact(async (trx, uow) => {
         await trx
           .insertInto('deliveries')
-          .values({
-            id: deliveryId,
-            org_id: principal.orgId,
-            destination: id,
-            endpoint_id: id,
-            // Its own line: a test never waits behind, or holds up, real events.
-            account_key: `test:${deliveryId}`,
-            event_id: eventId,
-            event_seq: 0,
-            status: 'pending',
-            attempt: 0,
-            next_attempt_at: now,
-            lease_owner: null,
-            lease_expires_at: null,
-            response_status: null,
-            duration_ms: null,
-            error: null,
-            payload,
-            created_at: now,
-            updated_at: now,
-          })
+          .values(
+            newDelivery(
+              {
+                id: deliveryId,
+                org_id: principal.orgId,
+                destination: id,
+                endpoint_id: id,
+                // Its own line: a test never waits behind, or holds up, real events.
+                account_key: `test:${deliveryId}`,
+                event_id: eventId,
+                event_seq: 0,
+                payload,
+              },
+              now,
+            ),
+          )
           .execute();
         uow.wake('deliveries');
       });
@@ -353,8 +349,21 @@ export function makeWebhooksService(deps: WebhooksDeps): WebhooksService {
             .select('signing_secret_enc')
             .where('account_id', '=', accountId)
             .executeTakeFirstOrThrow();
-          if (row.signing_secret_enc && !rotate)
+          if (row.signing_secret_enc && !rotate) {
+            await recordAudit(
+              trx,
+              {
+                orgId: principal.orgId,
+                actor: principal.actor,
+                action: 'account.signing_secret.read',
+                accountId,
+                targetId: accountId,
+                outcome: 'ok',
+              },
+              now,
+            );
             return { secret: deps.cipher.decrypt(row.signing_secret_enc, accountSecretContext(accountId)) };
+          }
           const secret = newSigningSecret();
           await trx
             .updateTable('account_config')
