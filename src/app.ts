@@ -11,6 +11,8 @@ import { accountRoutes } from './accounts/routes.js';
 import { AccountSchema, BankSchema, ConfigSchema, StatusSchema } from './accounts/schemas.js';
 import { assistanceRoutes } from './assistance/routes.js';
 import { AssistanceSchema } from './assistance/schemas.js';
+import { installSessionAuth } from './auth/plugin.js';
+import { authRoutes } from './auth/routes.js';
 import { ApiError } from './core/errors.js';
 import { newId } from './core/ids.js';
 import { eventStreamRoutes } from './events/routes.js';
@@ -44,6 +46,9 @@ const SHARED_SCHEMAS = [
   EndpointSchema,
   DeliverySchema,
 ];
+
+/** Routes in the OpenAPI document: the External API, sign-in, and the public probes. */
+const DOCUMENTED = /^\/(v1\/|auth\/|me$|health$|ready$)/;
 
 /** Builds the HTTP app: plugins, auth, routes and the one error handler. Does not listen. */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
@@ -129,6 +134,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     refResolver: {
       buildLocalReference: (json, _base, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`),
     },
+    // The dashboard mounts the /v1 routes a second time without the prefix; document each route once.
+    transform: ({ schema, url }) => ({
+      schema: DOCUMENTED.test(url) ? schema : { ...schema, hide: true },
+      url,
+    }),
   });
   for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
 
@@ -144,6 +154,18 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     },
     { prefix: '/v1' },
   );
+
+  // The dashboard API: the same routes without /v1, behind user sessions and role checks.
+  await app.register(async (dashboard) => {
+    await installSessionAuth(dashboard, options.auth);
+    await dashboard.register(authRoutes(options));
+    await dashboard.register(accountRoutes(options));
+    await dashboard.register(sessionRoutes(options));
+    await dashboard.register(assistanceRoutes(options));
+    await dashboard.register(movementRoutes(options));
+    await dashboard.register(eventStreamRoutes(options));
+    await dashboard.register(webhookRoutes(options));
+  });
 
   app.get(
     '/health',

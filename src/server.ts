@@ -7,6 +7,7 @@ import { makeAccountsService } from './accounts/service.js';
 import { makeStatusCache } from './accounts/status-cache.js';
 import { buildApp } from './app.js';
 import { makeAssistanceService } from './assistance/service.js';
+import { makeAuthService } from './auth/service.js';
 import { syncBuiltinBanks } from './banks/repo.js';
 import type { Config } from './config.js';
 import { makeConnectorRegistry } from './connectors/registry.js';
@@ -129,6 +130,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   await syncBuiltinBanks(db, registry, clock());
 
   const keys = makeKeysService({ db, clock });
+  const auth = makeAuthService({ db, clock });
   // Status answers may be up to a second old only if a change ever failed to publish its wake-up.
   const statusCache = makeStatusCache({ db, bus, ttlMs: 1000 });
   const accounts = makeAccountsService({
@@ -177,6 +179,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     clock,
     transact,
     keys,
+    auth,
     statusCache,
     accounts,
     sessions,

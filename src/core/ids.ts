@@ -16,7 +16,8 @@ export type IdPrefix =
   | 'bac'
   | 'aud'
   | 'req'
-  | 'dlv';
+  | 'dlv'
+  | 'uss';
 
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz'; // Crockford base32, lower case
 

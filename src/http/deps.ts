@@ -1,6 +1,7 @@
 import type { AccountsService } from '../accounts/service.js';
 import type { StatusCache } from '../accounts/status-cache.js';
 import type { AssistanceService } from '../assistance/service.js';
+import type { AuthService } from '../auth/service.js';
 import type { Config } from '../config.js';
 import type { Clock } from '../core/time.js';
 import type { Bus } from '../events/bus.js';
@@ -18,6 +19,7 @@ export interface ApiDeps {
   clock: Clock;
   transact: Transact;
   keys: KeysService;
+  auth: AuthService;
   webhooks: WebhooksService;
   statusCache: StatusCache;
   accounts: AccountsService;

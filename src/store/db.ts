@@ -16,6 +16,7 @@ import {
 } from 'kysely';
 import { init } from './migrations/0001_init.js';
 import { webhooks } from './migrations/0002_webhooks.js';
+import { userSessions } from './migrations/0003_user_sessions.js';
 import type { Database } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -44,7 +45,7 @@ export interface Store {
 
 /** Every migration, in order. A new migration is a new entry; never edit a landed one. */
 function migrations(dialect: Dialect): Record<string, Migration> {
-  return { '0001_init': init(dialect), '0002_webhooks': webhooks() };
+  return { '0001_init': init(dialect), '0002_webhooks': webhooks(), '0003_user_sessions': userSessions() };
 }
 
 /** Prepared statements kept per connection; the hot paths use a few dozen distinct SQL texts. */

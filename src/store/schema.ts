@@ -259,6 +259,20 @@ export interface DeliveryAttemptsTable {
   created_at: number;
 }
 
+export interface UserSessionsTable {
+  id: string;
+  user_id: string;
+  org_id: string;
+  /** SHA-256 of the session token (hex). */
+  token_hash: string;
+  user_agent: string | null;
+  created_at: number;
+  last_seen_at: number;
+  /** Absolute end: 7 days after sign-in. */
+  expires_at: number;
+  revoked_at: number | null;
+}
+
 export interface SettingsTable {
   key: string;
   value: string;
@@ -281,4 +295,5 @@ export interface Database {
   webhook_endpoints: WebhookEndpointsTable;
   deliveries: DeliveriesTable;
   delivery_attempts: DeliveryAttemptsTable;
+  user_sessions: UserSessionsTable;
 }

@@ -1,0 +1,32 @@
+import { SCOPES, type Scope } from '../core/scopes.js';
+
+/** Dashboard roles (api.md): admin (users, keys, settings), operator (accounts, codes, scrapes), viewer (read only). */
+export type Role = 'admin' | 'operator' | 'viewer';
+
+/**
+ * What each role may do, in the scopes the routes already check: the dashboard mounts the same
+ * routes as `/v1`, so one set of checks serves both.
+ */
+export function scopesOf(role: Role): Scope[] {
+  switch (role) {
+    case 'admin':
+      return [...SCOPES];
+    case 'operator':
+      return [
+        'accounts:read',
+        'accounts:write',
+        'status:read',
+        'otp:read',
+        'otp:write',
+        'sessions:write',
+        'data:read',
+        'webhooks:read',
+      ];
+    case 'viewer':
+      return ['accounts:read', 'status:read', 'otp:read', 'data:read', 'webhooks:read'];
+    default: {
+      const never: never = role;
+      throw new Error(`unknown role ${String(never)}`);
+    }
+  }
+}

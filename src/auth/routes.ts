@@ -1,0 +1,98 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
+import { ApiError } from '../core/errors.js';
+import type { ApiDeps } from '../http/deps.js';
+import { unwrap } from '../http/errors.js';
+import { errorResponses, Timestamp } from '../http/schemas.js';
+import { SESSION_COOKIE } from './plugin.js';
+import { SESSION_ABSOLUTE_MS } from './service.js';
+
+const tags = ['dashboard'];
+const UserSchema = Type.Object({ id: Type.String(), email: Type.String(), role: Type.String(), created_at: Timestamp });
+
+/** Sign-in attempts per address and email per minute before 429. */
+const LOGIN_LIMIT = 10;
+
+export function authRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
+  return async (app) => {
+    app.post(
+      '/auth/login',
+      {
+        config: {
+          public: true,
+          rateLimit: {
+            max: LOGIN_LIMIT,
+            timeWindow: 60_000,
+            hook: 'preHandler',
+            keyGenerator: (request: FastifyRequest) =>
+              `login:${request.ip}:${String((request.body as { email?: unknown } | undefined)?.email ?? '').toLowerCase()}`,
+          },
+        },
+        schema: {
+          tags,
+          summary: 'Sign in',
+          description:
+            'Sets the HttpOnly `otpilot_session` cookie and returns the same token for `Authorization: Bearer`. Sessions end 7 days after sign-in or after 24 h idle.',
+          body: Type.Object(
+            {
+              email: Type.String({ minLength: 3, maxLength: 320 }),
+              password: Type.String({ minLength: 1, maxLength: 1024 }),
+            },
+            { additionalProperties: false },
+          ),
+          response: {
+            200: Type.Object({ token: Type.String(), user: UserSchema, expires_at: Timestamp }),
+            ...errorResponses(400, 401, 429),
+          },
+        },
+      },
+      async (request, reply) => {
+        const session = unwrap(
+          await deps.auth.login(request.body.email, request.body.password, {
+            userAgent: request.headers['user-agent'] ?? null,
+          }),
+        );
+        reply.setCookie(SESSION_COOKIE, session.token, {
+          httpOnly: true,
+          sameSite: 'lax',
+          secure: request.protocol === 'https',
+          path: '/',
+          maxAge: SESSION_ABSOLUTE_MS / 1000,
+        });
+        return session;
+      },
+    );
+
+    app.post(
+      '/auth/logout',
+      {
+        config: { signedIn: true },
+        schema: {
+          tags,
+          summary: 'Sign out (ends the session everywhere it is used)',
+          response: { 204: Type.Null(), ...errorResponses(401, 403) },
+        },
+      },
+      async (request, reply) => {
+        if (!request.sessionToken) throw new ApiError('UNAUTHORIZED', 'not signed in');
+        await deps.auth.logout(request.sessionToken);
+        reply.clearCookie(SESSION_COOKIE, { path: '/' });
+        return reply.status(204).send(null);
+      },
+    );
+
+    app.get(
+      '/me',
+      {
+        config: { signedIn: true },
+        schema: {
+          tags,
+          summary: 'The signed-in user',
+          response: { 200: Type.Object({ user: UserSchema }), ...errorResponses(401) },
+        },
+      },
+      async (request) => ({ user: request.user! }),
+    );
+  };
+}

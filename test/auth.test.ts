@@ -1,0 +1,180 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSandboxAccount, pendingRequest, scrape, sessionEnd } from './helpers/flows.js';
+import { startTestServer, type TestServer } from './helpers/server.js';
+
+const run = promisify(execFile);
+let t: TestServer;
+let adminPassword: string;
+
+beforeAll(async () => {
+  t = await startTestServer();
+  // The test server hands the bootstrap secrets to the test instead of printing them.
+  adminPassword = t.server.bootstrap!.adminPassword;
+  await run(
+    process.execPath,
+    [
+      'dist/cli.js',
+      'users',
+      'create',
+      '--email',
+      'viewer@example.org',
+      '--password',
+      'viewer-password-1',
+      '--role',
+      'viewer',
+    ],
+    {
+      env: { ...process.env, OTPILOT_DATA_DIR: t.dataDir },
+    },
+  );
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+async function login(email: string, password: string) {
+  return fetch(`${t.url}/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email, password }),
+  });
+}
+
+async function signIn(email: string, password: string): Promise<{ token: string; cookie: string }> {
+  const reply = await login(email, password);
+  expect(reply.status).toBe(200);
+  const body = (await reply.json()) as { token: string };
+  const cookie = reply.headers.get('set-cookie')!;
+  return { token: body.token, cookie: cookie.split(';')[0]! };
+}
+
+describe('dashboard sign-in', () => {
+  it('refuses a wrong password and signs in with the right one, by cookie or bearer', async () => {
+    const wrong = await login('admin@otpilot.local', 'not-it');
+    expect(wrong.status).toBe(401);
+    expect(((await wrong.json()) as any).error.code).toBe('UNAUTHORIZED');
+
+    const reply = await login('ADMIN@otpilot.local', adminPassword);
+    expect(reply.status).toBe(200);
+    const body = (await reply.json()) as any;
+    expect(body.user).toMatchObject({ email: 'admin@otpilot.local', role: 'admin' });
+    expect(body.token).toMatch(/^ots_/);
+    const setCookie = reply.headers.get('set-cookie')!;
+    expect(setCookie).toMatch(/^otpilot_session=ots_/);
+    expect(setCookie).toMatch(/HttpOnly/i);
+    expect(setCookie).toMatch(/SameSite=Lax/i);
+
+    const byCookie = await fetch(`${t.url}/me`, { headers: { cookie: setCookie.split(';')[0]! } });
+    expect(((await byCookie.json()) as any).user.email).toBe('admin@otpilot.local');
+    const byBearer = await fetch(`${t.url}/me`, { headers: { authorization: `Bearer ${body.token}` } });
+    expect(byBearer.status).toBe(200);
+    expect((await fetch(`${t.url}/me`)).status).toBe(401);
+  });
+
+  it('keeps API keys and user sessions apart', async () => {
+    const { token } = await signIn('admin@otpilot.local', adminPassword);
+    const keyOnDashboard = await fetch(`${t.url}/accounts`, { headers: { authorization: `Bearer ${t.key}` } });
+    expect(keyOnDashboard.status).toBe(401);
+    const sessionOnApi = await fetch(`${t.url}/v1/accounts`, { headers: { authorization: `Bearer ${token}` } });
+    expect(sessionOnApi.status).toBe(401);
+    expect(((await sessionOnApi.json()) as any).error.code).toBe('INVALID_API_KEY');
+    const dashboard = await fetch(`${t.url}/accounts`, { headers: { authorization: `Bearer ${token}` } });
+    expect(((await dashboard.json()) as any).data.map((a: any) => a.id)).toContain(t.tourAccountId);
+  });
+
+  it('lets a viewer read but not submit codes or scrape', async () => {
+    const viewer = await signIn('viewer@example.org', 'viewer-password-1');
+    const headers = { authorization: `Bearer ${viewer.token}`, 'content-type': 'application/json' };
+    expect((await fetch(`${t.url}/accounts/${t.tourAccountId}/status`, { headers })).status).toBe(200);
+    const otp = await fetch(`${t.url}/accounts/${t.tourAccountId}/otp`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ code: '123456' }),
+    });
+    expect(otp.status).toBe(403);
+    expect(((await otp.json()) as any).error.code).toBe('FORBIDDEN');
+    expect((await fetch(`${t.url}/accounts/${t.tourAccountId}/scrape`, { method: 'POST', headers })).status).toBe(403);
+  });
+
+  it('refuses a cross-site write made with the cookie, and accepts the same-origin one', async () => {
+    const admin = await signIn('admin@otpilot.local', adminPassword);
+    const account = await createSandboxAccount(t.api, 'alice');
+    const forged = await fetch(`${t.url}/accounts/${account.id}/scrape`, {
+      method: 'POST',
+      headers: { cookie: admin.cookie, origin: 'https://evil.example' },
+    });
+    expect(forged.status).toBe(403);
+    expect(((await forged.json()) as any).error.message).toContain('cross-site');
+    const noOrigin = await fetch(`${t.url}/accounts/${account.id}/scrape`, {
+      method: 'POST',
+      headers: { cookie: admin.cookie },
+    });
+    expect(noOrigin.status).toBe(403);
+    expect((await t.api.get(`/v1/accounts/${account.id}/sessions`)).body.data).toHaveLength(0);
+    const same = await fetch(`${t.url}/accounts/${account.id}/scrape`, {
+      method: 'POST',
+      headers: { cookie: admin.cookie, origin: t.url },
+    });
+    expect(same.status).toBe(202);
+    await sessionEnd(t.api, ((await same.json()) as any).session_id);
+  });
+
+  it('streams the organization events at /events for a signed-in user', async () => {
+    const admin = await signIn('admin@otpilot.local', adminPassword);
+    const controller = new AbortController();
+    const stream = await fetch(`${t.url}/events`, {
+      headers: { authorization: `Bearer ${admin.token}` },
+      signal: controller.signal,
+    });
+    expect(stream.status).toBe(200);
+    expect(stream.headers.get('content-type')).toContain('text/event-stream');
+    const account = await createSandboxAccount(t.api, 'otp');
+    const sessionId = await scrape(t.api, account.id);
+    const reader = stream.body!.getReader();
+    let text = '';
+    const deadline = Date.now() + 10_000;
+    while (!text.includes('event: assistance_required') && Date.now() < deadline) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+    controller.abort();
+    expect(text).toContain('event: assistance_required');
+    expect(text).toContain(account.id);
+    await pendingRequest(t.api, account.id);
+    await t.api.post(`/v1/sessions/${sessionId}/cancel`);
+    await sessionEnd(t.api, sessionId);
+  });
+
+  it('signs out, after which the token no longer works', async () => {
+    const admin = await signIn('admin@otpilot.local', adminPassword);
+    const out = await fetch(`${t.url}/auth/logout`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${admin.token}` },
+    });
+    expect(out.status).toBe(204);
+    expect((await fetch(`${t.url}/me`, { headers: { authorization: `Bearer ${admin.token}` } })).status).toBe(401);
+  });
+
+  it('rate-limits sign-in attempts per address and email', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 11; i++) statuses.push((await login('nobody@example.org', 'guess')).status);
+    expect(statuses.slice(0, 10).every((s) => s === 401)).toBe(true);
+    expect(statuses[10]).toBe(429);
+    // Another email from the same address still gets its own attempts.
+    expect((await login('viewer@example.org', 'viewer-password-1')).status).toBe(200);
+  });
+
+  it('records sign-ins in the audit log, never the password', async () => {
+    const entries = await t.server.store.db
+      .selectFrom('audit_log')
+      .selectAll()
+      .where('action', '=', 'auth.login')
+      .execute();
+    expect(entries.some((e) => e.outcome === 'ok')).toBe(true);
+    expect(entries.some((e) => e.outcome === 'wrong_password')).toBe(true);
+    expect(JSON.stringify(entries)).not.toContain(adminPassword);
+  });
+});
