@@ -63,7 +63,7 @@ export function makeAuthService(deps: { db: Db; clock: Clock }): AuthService {
         .where('email', '=', email.trim().toLowerCase())
         .executeTakeFirst();
       const valid = await verifyPassword(password, user?.password_hash ?? (await decoy));
-      if (!user || !user.password_hash || !valid) {
+      if (!user?.password_hash || !valid) {
         if (user) {
           await recordAudit(
             db,
