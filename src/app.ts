@@ -11,6 +11,7 @@ import { accountRoutes } from './accounts/routes.js';
 import { AccountSchema, BankSchema, ConfigSchema, StatusSchema } from './accounts/schemas.js';
 import { assistanceRoutes } from './assistance/routes.js';
 import { AssistanceSchema } from './assistance/schemas.js';
+import { auditRoutes } from './audit/routes.js';
 import { installSessionAuth } from './auth/plugin.js';
 import { authRoutes } from './auth/routes.js';
 import { ApiError } from './core/errors.js';
@@ -25,6 +26,7 @@ import { movementRoutes } from './movements/routes.js';
 import { MovementSchema } from './movements/schemas.js';
 import { sessionRoutes } from './sessions/routes.js';
 import { SessionSchema } from './sessions/schemas.js';
+import { userRoutes } from './users/routes.js';
 import { DeliverySchema, EndpointSchema, webhookRoutes } from './webhooks/routes.js';
 
 export interface AppOptions extends ApiDeps {
@@ -47,8 +49,8 @@ const SHARED_SCHEMAS = [
   DeliverySchema,
 ];
 
-/** Routes in the OpenAPI document: the External API, sign-in, and the public probes. */
-const DOCUMENTED = /^\/(v1\/|auth\/|me$|health$|ready$)/;
+/** Routes in the OpenAPI document: the External API, the dashboard-only routes, and the public probes. */
+const DOCUMENTED = /^\/(v1\/|auth\/|me($|\/)|users$|audit$|health$|ready$)/;
 
 /** Builds the HTTP app: plugins, auth, routes and the one error handler. Does not listen. */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
@@ -159,6 +161,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(async (dashboard) => {
     await installSessionAuth(dashboard, options.auth);
     await dashboard.register(authRoutes(options));
+    await dashboard.register(userRoutes(options));
+    await dashboard.register(auditRoutes(options));
     await dashboard.register(accountRoutes(options));
     await dashboard.register(sessionRoutes(options));
     await dashboard.register(assistanceRoutes(options));

@@ -1,6 +1,7 @@
 import cookie from '@fastify/cookie';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ApiError } from '../core/errors.js';
+import type { Role } from './roles.js';
 import type { AuthService, UserView } from './service.js';
 
 export const SESSION_COOKIE = 'otpilot_session';
@@ -9,6 +10,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Any signed-in user (routes that need no scope, such as /me). */
     signedIn?: boolean;
+    /** Dashboard-only routes gated by role rather than scope (users, audit). */
+    roles?: Role[];
   }
   interface FastifyRequest {
     user: UserView | null;
@@ -51,7 +54,10 @@ export async function installSessionAuth(app: FastifyInstance, auth: AuthService
       throw new ApiError('FORBIDDEN', 'cross-site request refused (the Origin does not match)');
     }
     const scopes = config.scopes;
-    if (!config.signedIn) {
+    if (config.roles) {
+      if (!config.roles.includes(signedIn.user.role))
+        throw new ApiError('FORBIDDEN', `the ${signedIn.user.role} role may not do this`);
+    } else if (!config.signedIn) {
       if (!scopes || scopes.length === 0) throw new ApiError('FORBIDDEN', 'this route is not open to dashboard users');
       if (!scopes.some((scope) => signedIn.principal.scopes.has(scope))) {
         throw new ApiError('FORBIDDEN', `the ${signedIn.user.role} role may not do this`);

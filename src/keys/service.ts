@@ -1,10 +1,11 @@
-import { recordAudit } from '../audit/repo.js';
+import { type Actor, recordAudit } from '../audit/repo.js';
 import { newId } from '../core/ids.js';
 import { fail, ok, type Result } from '../core/result.js';
 import { parseScopes, SCOPES, type Scope } from '../core/scopes.js';
-import type { Clock } from '../core/time.js';
+import { type Clock, iso } from '../core/time.js';
 import { generateApiKey, hashSecret, parseApiKey, sameHash } from '../security/api-keys.js';
 import type { Db } from '../store/db.js';
+import type { ApiKeysTable } from '../store/schema.js';
 import type { Principal } from './principal.js';
 
 /** An API key as listed (never the secret). */
@@ -35,7 +36,23 @@ export interface KeysService {
   create(input: CreateKeyInput): Promise<Result<ApiKeyView & { key: string }>>;
   /** The caller behind a key, or null for an unknown, malformed or revoked key (the same for all three). */
   authenticate(key: string): Promise<Principal | null>;
-  revoke(orgId: string, id: string): Promise<boolean>;
+  /** `actor` defaults to the system (the command line). */
+  revoke(orgId: string, id: string, actor?: Actor): Promise<boolean>;
+  /** The organization's keys, newest first; only those `createdBy` made when it is given. */
+  list(orgId: string, createdBy?: string): Promise<ApiKeyView[]>;
+}
+
+function keyView(row: ApiKeysTable): ApiKeyView {
+  return {
+    id: row.id,
+    name: row.name,
+    prefix: row.prefix,
+    scopes: JSON.parse(row.scopes) as Scope[],
+    account_ids: row.account_ids ? (JSON.parse(row.account_ids) as string[]) : null,
+    created_at: iso(row.created_at),
+    last_used_at: iso(row.last_used_at),
+    revoked_at: iso(row.revoked_at),
+  };
 }
 
 export function makeKeysService(deps: { db: Db; clock: Clock }): KeysService {
@@ -134,7 +151,13 @@ export function makeKeysService(deps: { db: Db; clock: Clock }): KeysService {
       return principal;
     },
 
-    async revoke(orgId, id) {
+    async list(orgId, createdBy) {
+      let q = db.selectFrom('api_keys').selectAll().where('org_id', '=', orgId);
+      if (createdBy !== undefined) q = q.where('created_by', '=', createdBy);
+      return (await q.orderBy('id', 'desc').execute()).map(keyView);
+    },
+
+    async revoke(orgId, id, actor = { type: 'system', id: null }) {
       const now = clock();
       const result = await db
         .updateTable('api_keys')
@@ -145,12 +168,7 @@ export function makeKeysService(deps: { db: Db; clock: Clock }): KeysService {
         .executeTakeFirst();
       cache.clear();
       const revoked = Number(result.numUpdatedRows) === 1;
-      if (revoked)
-        await recordAudit(
-          db,
-          { orgId, actor: { type: 'system', id: null }, action: 'api_key.revoke', targetId: id, outcome: 'ok' },
-          now,
-        );
+      if (revoked) await recordAudit(db, { orgId, actor, action: 'api_key.revoke', targetId: id, outcome: 'ok' }, now);
       return revoked;
     },
   };
