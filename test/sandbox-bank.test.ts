@@ -634,6 +634,7 @@ describe('sandbox connector', () => {
       type: 'numeric',
       purpose: 'login',
       prompt: `Enter the code we sent to •••• ${phone.slice(-4)}`,
+      channel: 'sms',
       max_attempts: 2, // one below the bank's 3: the last attempt would lock the login
     });
     expect(h.verdicts.map((v) => v.outcome)).toEqual(['rejected', 'accepted']);

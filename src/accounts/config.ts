@@ -1,3 +1,4 @@
+import { parseTotpSecret } from '../automation/totp.js';
 import type { FieldSpec } from '../connectors/sdk.js';
 import type { ErrorDetail } from '../core/errors.js';
 import { EVENT_TYPES, type EventType } from '../core/events.js';
@@ -163,7 +164,11 @@ export function applyConfig(
       details.push({ path: '/otp_phone', message: 'must be a phone number in E.164 form, like +31612345678' });
     } else update.otp_phone = phone;
   }
-  if (input.totp_secret !== undefined) update.totp_secret_enc = secret(input.totp_secret, 'totp_secret');
+  if (input.totp_secret !== undefined) {
+    const parsed = input.totp_secret === null ? null : parseTotpSecret(input.totp_secret);
+    if (parsed && !parsed.ok) details.push({ path: '/totp_secret', message: parsed.reason });
+    else update.totp_secret_enc = secret(input.totp_secret, 'totp_secret');
+  }
   for (const key of ['notification_endpoint_url', 'webhook_url'] as const) {
     const value = input[key];
     if (value === undefined) continue;

@@ -6,6 +6,7 @@ export const DescriptorSchema = Type.Object({
   type: Type.Union([Type.Literal('numeric'), Type.Literal('alphanumeric')]),
   purpose: Type.String(),
   prompt: Nullable(Type.String()),
+  channel: Type.Optional(Nullable(Type.Union([Type.Literal('sms'), Type.Literal('authenticator')]))),
 });
 
 export const AssistanceStateSchema = Type.Union(

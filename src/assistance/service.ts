@@ -48,8 +48,51 @@ export interface AssistanceDeps {
 /** The context bound into an in-flight code's ciphertext: it only decrypts for this request. */
 export const codeContext = (requestId: string) => `${requestId}:code`;
 
+/**
+ * Stores a validated code on a pending request: a compare-and-set (pending, no code in flight, before
+ * the deadline), the ciphertext bound to the request, the audit entry, and the wake-up of the waiting
+ * login, in one transaction. False when another code won the race or the request closed.
+ */
+export async function storeCode(
+  deps: Pick<AssistanceDeps, 'transact' | 'cipher' | 'clock'>,
+  input: { orgId: string; actor: Actor; accountId: string; requestId: string; code: string; via: CodeVia },
+): Promise<boolean> {
+  const now = deps.clock();
+  return deps.transact(async (trx, uow) => {
+    const result = await trx
+      .updateTable('assistance_requests')
+      .set({
+        code_enc: deps.cipher.encrypt(input.code, codeContext(input.requestId)),
+        code_submitted_at: now,
+        code_via: input.via,
+      })
+      .where('id', '=', input.requestId)
+      .where('state', '=', 'pending')
+      .where('code_submitted_at', 'is', null)
+      .where('expires_at', '>', now)
+      .executeTakeFirst();
+    if (Number(result.numUpdatedRows) !== 1) return false; // the caller audits the refusal it reports
+    await recordAudit(
+      trx,
+      {
+        orgId: input.orgId,
+        actor: input.actor,
+        action: 'otp.submit',
+        accountId: input.accountId,
+        targetId: input.requestId,
+        outcome: 'submitted',
+        details: { via: input.via },
+      },
+      now,
+    );
+    uow.wake(`asr:${input.requestId}`);
+    uow.touch(input.accountId);
+    return true;
+  });
+}
+
 export function makeAssistanceService(deps: AssistanceDeps): AssistanceService {
-  const { db, transact, bus, cipher, clock } = deps;
+  const { db, bus, clock } = deps;
 
   async function audit(
     principal: Principal | { orgId: string; actor: Actor },
@@ -99,38 +142,13 @@ export function makeAssistanceService(deps: AssistanceDeps): AssistanceService {
         await audit(principal, accountId, pending.id, input.via, 'code_in_flight');
         return fail('CODE_IN_FLIGHT', 'the bank is still judging an earlier code for this request');
       }
-      const stored = await transact(async (trx, uow) => {
-        // Compare-and-set: only a pending request with no code in flight takes a code.
-        const result = await trx
-          .updateTable('assistance_requests')
-          .set({
-            code_enc: cipher.encrypt(check.code, codeContext(pending.id)),
-            code_submitted_at: now,
-            code_via: input.via,
-          })
-          .where('id', '=', pending.id)
-          .where('state', '=', 'pending')
-          .where('code_submitted_at', 'is', null)
-          .where('expires_at', '>', now)
-          .executeTakeFirst();
-        const won = Number(result.numUpdatedRows) === 1;
-        if (!won) return false; // audited below, with the outcome the caller gets
-        await recordAudit(
-          trx,
-          {
-            orgId: principal.orgId,
-            actor: principal.actor,
-            action: 'otp.submit',
-            accountId,
-            targetId: pending.id,
-            outcome: 'submitted',
-            details: { via: input.via },
-          },
-          now,
-        );
-        uow.wake(`asr:${pending.id}`);
-        uow.touch(accountId);
-        return true;
+      const stored = await storeCode(deps, {
+        orgId: principal.orgId,
+        actor: principal.actor,
+        accountId,
+        requestId: pending.id,
+        code: check.code,
+        via: input.via,
       });
       if (!stored) {
         const current = await findRequest(db, pending.id);

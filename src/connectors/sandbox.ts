@@ -142,6 +142,7 @@ async function codeLogin(ctx: LoginContext, client: SandboxClient, body: Json): 
         type,
         purpose: 'login',
         prompt: optStr(code, 'prompt'),
+        channel: body['status'] === 'totp_required' ? 'authenticator' : 'sms',
         // The bank locks the login when its last attempt fails; keep one in hand so it never does.
         ...(typeof attempts === 'number' ? { max_attempts: Math.max(1, attempts - 1) } : {}),
       },

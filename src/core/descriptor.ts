@@ -8,7 +8,11 @@ export interface CodeDescriptor {
   purpose: string;
   /** The bank's own words, if any. */
   prompt: string | null;
+  /** Where the code comes from, when the connector knows: an SMS, or an authenticator app (TOTP). */
+  channel?: CodeChannel | null;
 }
+
+export type CodeChannel = 'sms' | 'authenticator';
 
 export type CodeType = 'numeric' | 'alphanumeric';
 

@@ -1,7 +1,10 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import type { TOTP } from 'otpauth';
 import { assistanceView } from '../assistance/repo.js';
-import { type AssistanceDeps, codeContext } from '../assistance/service.js';
+import { type AssistanceDeps, codeContext, storeCode } from '../assistance/service.js';
+import { parseTotpSecret, totpAt } from '../automation/totp.js';
 import type { CodeRequest, CodeVerdict } from '../connectors/sdk.js';
-import type { CodeDescriptor } from '../core/descriptor.js';
+import { type CodeDescriptor, checkCode } from '../core/descriptor.js';
 import { newId } from '../core/ids.js';
 import type { Tx } from '../events/outbox.js';
 import type { Db } from '../store/db.js';
@@ -39,6 +42,8 @@ export interface HandoffSession {
   stages(): string;
   /** The worker's lease owner id: writes to the session are guarded by it. */
   owner: string;
+  /** The account's authenticator secret, decrypted on demand (null when none is stored). */
+  totpSecret(): Promise<string | null>;
 }
 
 /**
@@ -51,7 +56,9 @@ export async function requestCode(
   request: CodeRequest,
   tryCode: (code: string) => Promise<CodeVerdict>,
 ): Promise<void> {
-  if (session.loginMode === 'simple') {
+  // An authenticator code otpilot can compute itself needs nobody, so even a `simple` login may take it.
+  const totp = request.channel === 'authenticator' ? await loadTotp(session) : null;
+  if (session.loginMode === 'simple' && !totp) {
     throw new AssistanceEnded(
       'code_required',
       'the bank asked for a code and the account logs in without assistance (login_mode simple)',
@@ -63,6 +70,7 @@ export async function requestCode(
     type: request.type,
     purpose: request.purpose,
     prompt: request.prompt,
+    channel: request.channel ?? null,
   };
   const now = clock();
   const row: AssistanceRequestsTable = {
@@ -96,6 +104,8 @@ export async function requestCode(
       data: assistanceView(row),
     });
   });
+
+  if (totp) await submitTotp(deps, session, row, totp);
 
   for (;;) {
     const taken = await waitForCode(deps, row, session.signal);
@@ -171,6 +181,39 @@ export async function requestCode(
       }
     }
   }
+}
+
+async function loadTotp(session: HandoffSession): Promise<TOTP | null> {
+  const secret = await session.totpSecret();
+  if (!secret) return null;
+  const parsed = parseTotpSecret(secret);
+  return parsed.ok ? parsed.totp : null;
+}
+
+/**
+ * The TOTP path of the hand-off: otpilot computes the authenticator code (waiting for the next time
+ * step when the current one is about to end) and submits it like any other code, once. If the bank
+ * refuses it, the request stays pending for the other paths.
+ */
+async function submitTotp(
+  deps: HandoffDeps,
+  session: HandoffSession,
+  row: AssistanceRequestsTable,
+  totp: TOTP,
+): Promise<void> {
+  const { at, code } = totpAt(totp, deps.clock());
+  const wait = at - deps.clock();
+  if (wait > 0) await delay(wait, undefined, { signal: session.signal });
+  const check = checkCode(code, JSON.parse(row.descriptor) as CodeDescriptor);
+  if (!check.ok) return; // the bank wants another format than this secret makes: leave it to a person
+  await storeCode(deps, {
+    orgId: session.orgId,
+    actor: { type: 'system', id: null },
+    accountId: session.accountId,
+    requestId: row.id,
+    code: check.code,
+    via: 'totp',
+  });
 }
 
 const withdrawn = () => new AssistanceEnded('withdrawn', 'the request was closed while the bank judged the code');

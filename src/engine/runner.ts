@@ -99,6 +99,8 @@ export async function runSession(deps: RunnerDeps, session: SessionsTable, shutd
             stage,
             stages: () => JSON.stringify(stages),
             owner: deps.owner,
+            totpSecret: async () =>
+              config.totp_secret_enc ? cipher.decrypt(config.totp_secret_enc, `${account.id}:totp_secret`) : null,
           },
           request,
           tryCode,
