@@ -59,6 +59,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // Our own onResponse hook logs requests (at debug; errors at error), so Fastify's are off.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.config.bodyLimit,
+    trustProxy: options.config.trustProxy,
     genReqId: () => newId('req'),
     requestIdHeader: false,
     // Requests during shutdown get our own 503 UNAVAILABLE (below), in the documented shape.

@@ -38,6 +38,11 @@ export interface Config {
   codeRateLimitPerMinute: number;
   /** OTPILOT_BODY_LIMIT [1048576]: request body limit in bytes. */
   bodyLimit: number;
+  /**
+   * OTPILOT_TRUST_PROXY [false]: behind a reverse proxy, trust its X-Forwarded-* headers (client
+   * address, https), so same-origin checks and Secure cookies see what the browser sees.
+   */
+  trustProxy: boolean;
 }
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false; errors: string[] };
@@ -86,6 +91,7 @@ export function loadConfig(env: Env = process.env): ConfigResult {
     schedulerTickMs: int('OTPILOT_SCHEDULER_TICK_MS', 1000, 10, 60_000),
     codeRateLimitPerMinute: int('OTPILOT_CODE_RATE_LIMIT', 10, 1, 1_000_000),
     bodyLimit: int('OTPILOT_BODY_LIMIT', 1024 * 1024, 1024, 64 * 1024 * 1024),
+    trustProxy: bool('OTPILOT_TRUST_PROXY', false),
   };
   if (config.sandboxUrl && !/^https?:\/\//.test(config.sandboxUrl))
     errors.push('OTPILOT_SANDBOX_URL must be an http(s) URL');

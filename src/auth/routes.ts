@@ -26,7 +26,9 @@ export function authRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
             timeWindow: 60_000,
             hook: 'preHandler',
             keyGenerator: (request: FastifyRequest) =>
-              `login:${request.ip}:${String((request.body as { email?: unknown } | undefined)?.email ?? '').toLowerCase()}`,
+              `login:${request.ip}:${String((request.body as { email?: unknown } | undefined)?.email ?? '')
+                .trim()
+                .toLowerCase()}`,
           },
         },
         schema: {

@@ -109,7 +109,36 @@ export async function requestCode(
 
   for (;;) {
     const taken = await waitForCode(deps, row, session.signal);
-    const verdict = await tryCode(taken.code);
+    let verdict: CodeVerdict;
+    try {
+      verdict = await tryCode(taken.code);
+    } catch (error) {
+      // The bank call failed while judging: close the request here, so a connector that catches the
+      // error and asks again does not find this one still pending with a code "in flight".
+      await transact(async (trx, uow) => {
+        const closed = await trx
+          .updateTable('assistance_requests')
+          .set({
+            state: 'cancelled',
+            code_submitted_at: null,
+            resolved_at: clock(),
+            resolution_reason: 'connector_error',
+          })
+          .where('id', '=', row.id)
+          .where('state', '=', 'pending')
+          .executeTakeFirst();
+        if (Number(closed.numUpdatedRows) === 1) {
+          uow.emit({
+            orgId: row.org_id,
+            accountId: row.account_id,
+            type: 'assistance_cancelled',
+            data: { id: row.id, reason: 'connector_error' },
+          });
+          uow.wake(`verdict:${row.id}`);
+        }
+      });
+      throw error;
+    }
     const judged = clock();
     switch (verdict.outcome) {
       case 'accepted':

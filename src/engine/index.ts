@@ -47,7 +47,7 @@ export function makeEngine(options: EngineOptions): Engine {
     concurrency: options.concurrency,
     leaseMs: options.leaseMs,
     pollMs: options.pollMs,
-    run: (session, shutdown) => runSession({ ...options, owner, log }, session, shutdown),
+    run: (session, shutdown, leaseLost) => runSession({ ...options, owner, log }, session, shutdown, leaseLost),
   });
   const timers: NodeJS.Timeout[] = [];
   const guard = (what: string, task: () => Promise<unknown>) => () =>

@@ -8,7 +8,7 @@ export type SessionOutcome =
   | { state: 'failed'; category: FailureCategory; message: string };
 
 /** Why the runner's abort signal fired. */
-export type AbortCause = 'cancel' | 'shutdown';
+export type AbortCause = 'cancel' | 'shutdown' | 'lease_lost';
 
 /** Classifies an error thrown by a login or scrape. `abortCause` is set when our own signal fired. */
 export function classifyFailure(error: unknown, abortCause: AbortCause | null): SessionOutcome {

@@ -19,7 +19,8 @@ export interface WorkerPoolOptions {
   leaseMs: number;
   /** Fallback poll for queued work, ms. */
   pollMs: number;
-  run(session: SessionsTable, shutdown: AbortSignal): Promise<void>;
+  /** `leaseLost` fires when this process no longer holds the session's lease (its runner must stop). */
+  run(session: SessionsTable, shutdown: AbortSignal, leaseLost: AbortSignal): Promise<void>;
 }
 
 export interface WorkerPool {
@@ -42,6 +43,8 @@ export function makeWorkerPool(options: WorkerPoolOptions): WorkerPool {
   // Every running session listens for shutdown: thousands may, by design.
   setMaxListeners(0, shutdown.signal);
   const running = new Set<Promise<void>>();
+  /** Session id → what aborts its runner when the lease is lost. */
+  const held = new Map<string, AbortController>();
   let pumping = false;
   let again = false;
   let stopped = true;
@@ -87,12 +90,24 @@ export function makeWorkerPool(options: WorkerPoolOptions): WorkerPool {
           const sessions = await claim(Math.min(CLAIM_BATCH, options.concurrency - running.size));
           for (const session of sessions) {
             bus.publish(`account:${session.account_id}`);
+            const lost = new AbortController();
+            held.set(session.id, lost);
             const task: Promise<void> = options
-              .run(session, shutdown.signal)
-              .catch((error: unknown) =>
-                options.log.error({ err: error, session_id: session.id }, 'session runner crashed'),
-              )
+              .run(session, shutdown.signal, lost.signal)
+              .catch(async (error: unknown) => {
+                options.log.error({ err: error, session_id: session.id }, 'session runner crashed');
+                // Give the lease up at once, so recovery ends the session (worker_lost) instead of it
+                // staying active under a heartbeat that nobody acts on.
+                await db
+                  .updateTable('sessions')
+                  .set({ lease_expires_at: 0 })
+                  .where('id', '=', session.id)
+                  .where('lease_owner', '=', owner)
+                  .execute()
+                  .catch(() => {});
+              })
               .finally(() => {
+                held.delete(session.id);
                 running.delete(task);
                 void pump();
               });
@@ -108,15 +123,30 @@ export function makeWorkerPool(options: WorkerPoolOptions): WorkerPool {
     }
   }
 
+  /**
+   * Renews the leases of the sessions this process is actually running, and only while they are still
+   * ours (not expired and taken over). A session whose renewal fails has been declared lost: its
+   * runner is stopped so the same bank login never runs twice.
+   */
   async function heartbeat(): Promise<void> {
-    if (running.size === 0) return;
-    await db
-      .updateTable('sessions')
-      .set({ lease_expires_at: clock() + leaseMs })
-      .where('lease_owner', '=', owner)
-      .where('state', 'in', ['running', 'awaiting_assistance'])
-      .execute()
-      .catch((error: unknown) => options.log.error({ err: error }, 'lease heartbeat failed'));
+    if (held.size === 0) return;
+    const now = clock();
+    const ids = [...held.keys()];
+    try {
+      const renewed = await db
+        .updateTable('sessions')
+        .set({ lease_expires_at: now + leaseMs })
+        .where('lease_owner', '=', owner)
+        .where('id', 'in', ids)
+        .where('lease_expires_at', '>=', now)
+        .where('state', 'in', ['running', 'awaiting_assistance'])
+        .returning('id')
+        .execute();
+      const kept = new Set(renewed.map((row) => row.id));
+      for (const id of ids) if (!kept.has(id)) held.get(id)?.abort();
+    } catch (error) {
+      options.log.error({ err: error }, 'lease heartbeat failed');
+    }
   }
 
   return {

@@ -40,7 +40,12 @@ function dateOnly(ms: number): string {
  * Runs one claimed session to its end: login (pausing for codes), read ledgers, balances, identity
  * and movements, store them, and record the outcome with its events. Never throws for bank trouble.
  */
-export async function runSession(deps: RunnerDeps, session: SessionsTable, shutdown: AbortSignal): Promise<void> {
+export async function runSession(
+  deps: RunnerDeps,
+  session: SessionsTable,
+  shutdown: AbortSignal,
+  leaseLost: AbortSignal = new AbortController().signal,
+): Promise<void> {
   const { db, clock, cipher, log } = deps;
   const stages: { name: string; at: string }[] = [];
   const stage = (name: string) => {
@@ -52,10 +57,12 @@ export async function runSession(deps: RunnerDeps, session: SessionsTable, shutd
   const abort = (cause: AbortCause) => {
     if (abortCause) return;
     abortCause = cause;
-    controller.abort(new Error(cause === 'cancel' ? 'session cancelled' : 'worker shutting down'));
+    controller.abort(new Error(`session stopped: ${cause}`));
   };
   const onShutdown = () => abort('shutdown');
+  const onLeaseLost = () => abort('lease_lost');
   shutdown.addEventListener('abort', onShutdown, { once: true });
+  leaseLost.addEventListener('abort', onLeaseLost, { once: true });
   const unsubscribe = deps.bus.subscribe(`session:${session.id}`, () => abort('cancel'));
   let bankSession: BankSession | null = null;
 
@@ -203,6 +210,7 @@ export async function runSession(deps: RunnerDeps, session: SessionsTable, shutd
   } finally {
     unsubscribe();
     shutdown.removeEventListener('abort', onShutdown);
+    leaseLost.removeEventListener('abort', onLeaseLost);
     if (bankSession) await bankSession.close().catch(() => {});
   }
 }
@@ -282,7 +290,8 @@ export async function finishFailure(
       })
       .where('id', '=', session.id)
       .where('state', 'in', ['queued', 'running', 'awaiting_assistance']);
-    if (deps.owner) update = update.where('lease_owner', '=', deps.owner);
+    // A worker ends only its own session; recovery (no owner) only one whose lease really expired.
+    update = deps.owner ? update.where('lease_owner', '=', deps.owner) : update.where('lease_expires_at', '<', at);
     const result = await update.executeTakeFirst();
     if (Number(result.numUpdatedRows) === 0) return; // someone else already ended it (lease lost)
 

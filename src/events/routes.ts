@@ -2,7 +2,7 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { ApiError } from '../core/errors.js';
-import { principalOf } from '../http/auth.js';
+import { presentedApiKey, principalOf } from '../http/auth.js';
 import type { ApiDeps } from '../http/deps.js';
 import { errorResponses } from '../http/schemas.js';
 import { requestSignal } from '../http/wait.js';
@@ -18,6 +18,8 @@ import {
 } from './stream.js';
 
 const tags = ['events'];
+/** How often an open stream re-checks its key or session, ms. */
+const CREDENTIAL_CHECK_MS = 10_000;
 const security = [{ apiKey: [] }];
 
 const STREAM_DESCRIPTION = [
@@ -70,7 +72,28 @@ export function eventStreamRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
       },
       async (request, reply) => {
         // Before any await: a client that leaves while the start is looked up must still stop the stream.
-        const signal = requestSignal(reply, deps.shutdown);
+        const connection = requestSignal(reply, deps.shutdown);
+        // Credentials are checked again while the stream is open: a revoked key or a signed-out
+        // session stops receiving events within CREDENTIAL_CHECK_MS.
+        const ended = new AbortController();
+        connection.addEventListener('abort', () => ended.abort(), { once: true });
+        const recheck = setInterval(() => {
+          const session = request.sessionToken;
+          const key = presentedApiKey(request);
+          const still = session
+            ? deps.auth.authenticate(session)
+            : key
+              ? deps.keys.authenticate(key)
+              : Promise.resolve(null);
+          void still.then(
+            (who) => {
+              if (!who) ended.abort();
+            },
+            () => ended.abort(),
+          );
+        }, CREDENTIAL_CHECK_MS);
+        ended.signal.addEventListener('abort', () => clearInterval(recheck), { once: true });
+        const signal = ended.signal;
         const principal = principalOf(request);
         const audience: StreamAudience = { orgId: principal.orgId, accountIds: principal.accountIds };
         const resume = resumeFrom(request.headers['last-event-id'], request.query.last_event_id);

@@ -6,9 +6,17 @@ import type { Bus } from '../events/bus.js';
  * `close`, not the request's: the request emits `close` as soon as its body has been read.)
  */
 export function requestSignal(reply: FastifyReply, shutdown: AbortSignal): AbortSignal {
+  // Not AbortSignal.any: on Node 20 it keeps every combined signal alive as long as the long-lived
+  // shutdown signal, one entry per request, for the life of the process.
   const controller = new AbortController();
-  reply.raw.once('close', () => controller.abort());
-  return AbortSignal.any([controller.signal, shutdown]);
+  const onShutdown = () => controller.abort();
+  if (shutdown.aborted) controller.abort();
+  else shutdown.addEventListener('abort', onShutdown, { once: true });
+  reply.raw.once('close', () => {
+    shutdown.removeEventListener('abort', onShutdown);
+    controller.abort();
+  });
+  return controller.signal;
 }
 
 /**

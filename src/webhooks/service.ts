@@ -275,12 +275,15 @@ export function makeWebhooksService(deps: WebhooksDeps): WebhooksService {
       if (found.value.status === 'succeeded')
         return fail('CONFLICT', 'this delivery already succeeded; send a test event instead');
       const now = clock();
-      await transact(async (trx, uow) => {
-        await trx
+      const queued = await transact(async (trx, uow) => {
+        // Not while a sender holds it: that would send the same delivery twice at once.
+        const result = await trx
           .updateTable('deliveries')
           .set({ status: 'pending', next_attempt_at: now, lease_owner: null, lease_expires_at: null, updated_at: now })
           .where('id', '=', deliveryId)
-          .execute();
+          .where((eb) => eb.or([eb('lease_owner', 'is', null), eb('lease_expires_at', '<', now)]))
+          .executeTakeFirst();
+        if (Number(result.numUpdatedRows) === 0) return false;
         await recordAudit(
           trx,
           {
@@ -293,7 +296,9 @@ export function makeWebhooksService(deps: WebhooksDeps): WebhooksService {
           now,
         );
         uow.wake('deliveries');
+        return true;
       });
+      if (!queued) return fail('CONFLICT', 'this delivery is being sent right now');
       const row = await db.selectFrom('deliveries').selectAll().where('id', '=', deliveryId).executeTakeFirstOrThrow();
       return ok(deliveryView(row));
     },
