@@ -74,3 +74,16 @@ export async function listAccounts(
 export async function findConfig(db: Kysely<Database>, accountId: string): Promise<AccountConfigTable | undefined> {
   return db.selectFrom('account_config').selectAll().where('account_id', '=', accountId).executeTakeFirst();
 }
+
+/** Which of `ids` are not accounts of this organization. */
+export async function missingAccounts(db: Kysely<Database>, orgId: string, ids: readonly string[]): Promise<string[]> {
+  if (ids.length === 0) return [];
+  const found = await db
+    .selectFrom('accounts')
+    .select('id')
+    .where('org_id', '=', orgId)
+    .where('id', 'in', [...ids])
+    .execute();
+  const known = new Set(found.map((row) => row.id));
+  return ids.filter((id) => !known.has(id));
+}

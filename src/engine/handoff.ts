@@ -6,7 +6,7 @@ import { parseTotpSecret, totpAt } from '../automation/totp.js';
 import type { CodeRequest, CodeVerdict } from '../connectors/sdk.js';
 import { type CodeDescriptor, checkCode } from '../core/descriptor.js';
 import { newId } from '../core/ids.js';
-import type { Tx } from '../events/outbox.js';
+import type { Tx, UnitOfWork } from '../events/outbox.js';
 import type { Db } from '../store/db.js';
 import type { AssistanceRequestsTable } from '../store/schema.js';
 
@@ -115,28 +115,9 @@ export async function requestCode(
     } catch (error) {
       // The bank call failed while judging: close the request here, so a connector that catches the
       // error and asks again does not find this one still pending with a code "in flight".
-      await transact(async (trx, uow) => {
-        const closed = await trx
-          .updateTable('assistance_requests')
-          .set({
-            state: 'cancelled',
-            code_submitted_at: null,
-            resolved_at: clock(),
-            resolution_reason: 'connector_error',
-          })
-          .where('id', '=', row.id)
-          .where('state', '=', 'pending')
-          .executeTakeFirst();
-        if (Number(closed.numUpdatedRows) === 1) {
-          uow.emit({
-            orgId: row.org_id,
-            accountId: row.account_id,
-            type: 'assistance_cancelled',
-            data: { id: row.id, reason: 'connector_error' },
-          });
-          uow.wake(`verdict:${row.id}`);
-        }
-      });
+      await transact((trx, uow) =>
+        closeRequest(trx, uow, row, { state: 'cancelled', reason: 'connector_error', at: clock() }),
+      );
       throw error;
     }
     const judged = clock();
@@ -245,6 +226,34 @@ async function submitTotp(
   });
 }
 
+/**
+ * Closes a still-pending request with its event and the verdict wake-up, in the caller's transaction.
+ * False when it was no longer pending (or, with `onlyWithoutCode`, a code had just arrived).
+ */
+async function closeRequest(
+  trx: Tx,
+  uow: UnitOfWork,
+  row: AssistanceRequestsTable,
+  close: { state: 'cancelled' | 'expired'; reason: string; at: number; onlyWithoutCode?: boolean },
+): Promise<boolean> {
+  let update = trx
+    .updateTable('assistance_requests')
+    .set({ state: close.state, code_submitted_at: null, resolved_at: close.at, resolution_reason: close.reason })
+    .where('id', '=', row.id)
+    .where('state', '=', 'pending');
+  if (close.onlyWithoutCode) update = update.where('code_enc', 'is', null);
+  const result = await update.executeTakeFirst();
+  if (Number(result.numUpdatedRows) !== 1) return false;
+  uow.emit({
+    orgId: row.org_id,
+    accountId: row.account_id,
+    type: close.state === 'expired' ? 'assistance_expired' : 'assistance_cancelled',
+    data: { id: row.id, reason: close.reason },
+  });
+  uow.wake(`verdict:${row.id}`);
+  return true;
+}
+
 const withdrawn = () => new AssistanceEnded('withdrawn', 'the request was closed while the bank judged the code');
 
 /**
@@ -282,26 +291,9 @@ async function waitForCode(
     }
     if (remaining <= 0) {
       waiter.cancel();
-      const expired = await transact(async (trx, uow) => {
-        const result = await trx
-          .updateTable('assistance_requests')
-          .set({ state: 'expired', resolved_at: clock(), resolution_reason: 'deadline' })
-          .where('id', '=', row.id)
-          .where('state', '=', 'pending')
-          .where('code_enc', 'is', null)
-          .executeTakeFirst();
-        const done = Number(result.numUpdatedRows) === 1;
-        if (done) {
-          uow.emit({
-            orgId: row.org_id,
-            accountId: row.account_id,
-            type: 'assistance_expired',
-            data: { id: row.id, reason: 'deadline' },
-          });
-          uow.wake(`verdict:${row.id}`);
-        }
-        return done;
-      });
+      const expired = await transact((trx, uow) =>
+        closeRequest(trx, uow, row, { state: 'expired', reason: 'deadline', at: clock(), onlyWithoutCode: true }),
+      );
       if (expired) throw new AssistanceEnded('expired', 'no code was accepted before the deadline');
       continue; // a code arrived at the last moment: take it
     }

@@ -1,3 +1,4 @@
+import { missingAccounts } from '../accounts/repo.js';
 import { type Actor, recordAudit } from '../audit/repo.js';
 import { newId } from '../core/ids.js';
 import { fail, ok, type Result } from '../core/result.js';
@@ -70,13 +71,7 @@ export function makeKeysService(deps: { db: Db; clock: Clock }): KeysService {
       if (scopes.length === 0)
         return fail('VALIDATION_FAILED', 'a key needs at least one scope', [{ path: '/scopes', message: 'is empty' }]);
       if (input.accountIds) {
-        const found = await db
-          .selectFrom('accounts')
-          .select('id')
-          .where('org_id', '=', input.orgId)
-          .where('id', 'in', input.accountIds.length > 0 ? input.accountIds : [''])
-          .execute();
-        const missing = input.accountIds.filter((id) => !found.some((row) => row.id === id));
+        const missing = await missingAccounts(db, input.orgId, input.accountIds);
         if (missing.length > 0) {
           return fail('VALIDATION_FAILED', `unknown accounts: ${missing.join(', ')}`, [
             { path: '/account_ids', message: 'no such account' },

@@ -1,4 +1,5 @@
 import { accountFor } from '../accounts/access.js';
+import { missingAccounts } from '../accounts/repo.js';
 import { recordAudit } from '../audit/repo.js';
 import { EVENT_TYPES, type EventType } from '../core/events.js';
 import { newId } from '../core/ids.js';
@@ -100,13 +101,7 @@ export function makeWebhooksService(deps: WebhooksDeps): WebhooksService {
       if (principal.accountIds && input.account_ids.some((a) => !principal.accountIds!.has(a))) {
         return fail('FORBIDDEN', 'this key is restricted to other accounts');
       }
-      const found = await db
-        .selectFrom('accounts')
-        .select('id')
-        .where('org_id', '=', principal.orgId)
-        .where('id', 'in', input.account_ids.length > 0 ? input.account_ids : [''])
-        .execute();
-      const missing = input.account_ids.filter((a) => !found.some((f) => f.id === a));
+      const missing = await missingAccounts(db, principal.orgId, input.account_ids);
       if (missing.length > 0)
         details.push({ path: '/account_ids', message: `no such accounts: ${missing.join(', ')}` });
     } else if (input.account_ids === null && principal.accountIds) {
