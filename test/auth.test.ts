@@ -178,3 +178,51 @@ describe('dashboard sign-in', () => {
     expect(JSON.stringify(entries)).not.toContain(adminPassword);
   });
 });
+
+describe('open event streams', () => {
+  async function streamEnds(response: Response, timeoutMs = 8_000): Promise<boolean> {
+    const reader = response.body!.getReader();
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const next = await Promise.race([
+        reader.read(),
+        new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), Math.max(0, deadline - Date.now()))),
+      ]);
+      if (next === 'timeout') {
+        await reader.cancel();
+        return false;
+      }
+      if (next.done) return true;
+    }
+  }
+
+  it('end soon after the key is revoked or the user signs out', async () => {
+    const { makeKeysService } = await import('../src/keys/service.js');
+    const keys = makeKeysService({ db: t.server.store.db, clock: Date.now });
+    const created = await keys.create({
+      orgId: t.orgId,
+      name: 'stream',
+      scopes: 'status:read',
+      accountIds: null,
+      createdBy: null,
+    });
+    if (!created.ok) throw new Error(created.message);
+    const byKey = await fetch(`${t.url}/v1/events`, { headers: { authorization: `Api-Key ${created.value.key}` } });
+    expect(byKey.status).toBe(200);
+    const keyEnded = streamEnds(byKey);
+    await t.server.store.db
+      .updateTable('api_keys')
+      .set({ revoked_at: Date.now() })
+      .where('id', '=', created.value.id)
+      .execute();
+    // (the server caches keys for 5 s; the stream's next check after that sees the revocation)
+    expect(await keyEnded).toBe(true);
+
+    const admin = await signIn('admin@otpilot.local', adminPassword);
+    const bySession = await fetch(`${t.url}/events`, { headers: { authorization: `Bearer ${admin.token}` } });
+    expect(bySession.status).toBe(200);
+    const sessionEnded = streamEnds(bySession);
+    await fetch(`${t.url}/auth/logout`, { method: 'POST', headers: { authorization: `Bearer ${admin.token}` } });
+    expect(await sessionEnded).toBe(true);
+  });
+});

@@ -18,8 +18,8 @@ import {
 } from './stream.js';
 
 const tags = ['events'];
-/** How often an open stream re-checks its key or session, ms. */
-const CREDENTIAL_CHECK_MS = 10_000;
+/** How often an open stream re-checks its key or session: five fallback polls, at least a second. */
+const credentialCheckMs = (pollMs: number) => Math.max(1_000, pollMs * 5);
 const security = [{ apiKey: [] }];
 
 const STREAM_DESCRIPTION = [
@@ -74,7 +74,7 @@ export function eventStreamRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
         // Before any await: a client that leaves while the start is looked up must still stop the stream.
         const connection = requestSignal(reply, deps.shutdown);
         // Credentials are checked again while the stream is open: a revoked key or a signed-out
-        // session stops receiving events within CREDENTIAL_CHECK_MS.
+        // session stops receiving events within a few seconds.
         const ended = new AbortController();
         connection.addEventListener('abort', () => ended.abort(), { once: true });
         const recheck = setInterval(() => {
@@ -91,7 +91,7 @@ export function eventStreamRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
             },
             () => ended.abort(),
           );
-        }, CREDENTIAL_CHECK_MS);
+        }, credentialCheckMs(deps.config.pollMs));
         ended.signal.addEventListener('abort', () => clearInterval(recheck), { once: true });
         const signal = ended.signal;
         const principal = principalOf(request);
