@@ -87,3 +87,73 @@ describe('code submission', () => {
     expect((await api.post(`/v1/accounts/${other.id}/otp`, { code: '123456' })).status).toBe(409);
   });
 });
+
+describe('no spam', () => {
+  it('starts no scheduled login inside quiet hours and resumes when they end', async () => {
+    // 23:00 UTC: inside a 22:00–07:00 window.
+    let now = Date.parse('2026-11-22T23:00:00Z');
+    t = await startTestServer({ clock: () => now });
+    const { api } = t;
+    const account = await createSandboxAccount(api, 'alice', {
+      schedule: 'every 10m',
+      quiet_hours: { start: '22:00', end: '07:00', time_zone: 'UTC' },
+    });
+    expect((await api.get(`/v1/accounts/${account.id}/config`)).body.quiet_hours).toEqual({
+      start: '22:00',
+      end: '07:00',
+      time_zone: 'UTC',
+    });
+    now += 11 * 60_000; // due, but quiet
+    const moved = await eventually(
+      () => api.get(`/v1/accounts/${account.id}`),
+      (r) => Date.parse(r.body.next_run_at) >= Date.parse('2026-11-23T07:00:00Z'),
+    );
+    expect(Date.parse(moved.body.next_run_at)).toBeLessThanOrEqual(Date.parse('2026-11-23T07:05:00Z'));
+    expect((await api.get(`/v1/accounts/${account.id}/sessions`)).body.data).toHaveLength(0);
+    // A manual scrape still runs at night.
+    expect((await sessionEnd(api, await scrape(api, account.id))).state).toBe('succeeded');
+
+    now = Date.parse('2026-11-23T07:06:00Z');
+    const sessions = await eventually(
+      () => api.get(`/v1/accounts/${account.id}/sessions`),
+      (r) => r.body.data.some((s: any) => s.trigger === 'schedule'),
+    );
+    expect(sessions.body.data[0].trigger).toBe('schedule');
+    const invalid = await api.put(`/v1/accounts/${account.id}/config`, {
+      quiet_hours: { start: '25:00', end: '07:00', time_zone: 'Mars/Olympus' },
+    });
+    expect(invalid.status).toBe(400);
+  });
+
+  it('spaces scheduled logins out after prompts nobody answered', async () => {
+    // A clock that runs (request deadlines must pass) and that the test can push forward.
+    let offset = 0;
+    t = await startTestServer({ clock: () => Date.now() + offset });
+    const { api } = t;
+    const account = await createSandboxAccount(api, 'otp', { schedule: 'every 10m', assist_timeout_seconds: 1 });
+    offset += 11 * 60_000;
+    const first = await eventually(
+      () => api.get(`/v1/accounts/${account.id}/sessions`),
+      (r) => r.body.data.length === 1,
+    );
+    expect((await sessionEnd(api, first.body.data[0].id)).failure_category).toBe('assistance_expired');
+    // Nobody answered: the next scheduled run is two intervals out, not one.
+    offset += 21 * 60_000;
+    const second = await eventually(
+      () => api.get(`/v1/accounts/${account.id}/sessions`),
+      (r) => r.body.data.length === 2,
+    );
+    const queuedAt = Date.parse(second.body.data[0].queued_at);
+    expect((await sessionEnd(api, second.body.data[0].id)).failure_category).toBe('assistance_expired');
+    const next = Date.parse((await api.get(`/v1/accounts/${account.id}`)).body.next_run_at);
+    // Level 1 when the second run was scheduled (2 × 10 min), level 2 now for the one after.
+    expect(next - queuedAt).toBeGreaterThanOrEqual(20 * 60_000);
+    expect(next - queuedAt).toBeLessThan(25 * 60_000);
+    const level = await t.server.store.db
+      .selectFrom('accounts')
+      .select('backoff_level')
+      .where('id', '=', account.id)
+      .executeTakeFirstOrThrow();
+    expect(level.backoff_level).toBe(2);
+  });
+});

@@ -2,6 +2,7 @@ import { parseTotpSecret } from '../automation/totp.js';
 import type { FieldSpec } from '../connectors/sdk.js';
 import type { ErrorDetail } from '../core/errors.js';
 import { EVENT_TYPES, type EventType } from '../core/events.js';
+import { checkQuietHours, type QuietHours } from '../core/quiet-hours.js';
 import { parseSchedule } from '../core/schedule.js';
 import type { Cipher } from '../security/cipher.js';
 import type { AccountConfigTable } from '../store/schema.js';
@@ -33,6 +34,7 @@ export interface ConfigInput {
   webhook_auth_token?: string | null;
   webhook_extra_fields?: Record<string, string | number | boolean> | null;
   silent_ingestion?: boolean;
+  quiet_hours?: QuietHours | null;
 }
 
 /** Account config as read: secrets replaced by MASK (or null when unset). */
@@ -54,6 +56,8 @@ export interface ConfigView {
   webhook_auth_token: string | null;
   webhook_extra_fields: Record<string, string | number | boolean> | null;
   silent_ingestion: boolean;
+  /** No scheduled login starts inside this daily window (manual scrapes still run). */
+  quiet_hours: QuietHours | null;
 }
 
 /** Defaults of a new account: assisted logins, no schedule (manual scrapes only), 5 minutes for a code. */
@@ -87,6 +91,7 @@ export function configView(row: AccountConfigTable, credentialFieldNames: string
       ? (JSON.parse(row.webhook_extra_fields) as Record<string, string | number | boolean>)
       : null,
     silent_ingestion: row.silent_ingestion === 1,
+    quiet_hours: row.quiet_hours ? (JSON.parse(row.quiet_hours) as QuietHours) : null,
   };
 }
 
@@ -150,6 +155,11 @@ export function applyConfig(
   if (input.assist_timeout_seconds !== undefined) update.assist_timeout_seconds = input.assist_timeout_seconds;
   if (input.fatal_threshold !== undefined) update.fatal_threshold = input.fatal_threshold;
   if (input.silent_ingestion !== undefined) update.silent_ingestion = input.silent_ingestion ? 1 : 0;
+  if (input.quiet_hours !== undefined) {
+    const checked = input.quiet_hours === null ? null : checkQuietHours(input.quiet_hours);
+    if (checked && !checked.ok) details.push({ path: '/quiet_hours', message: checked.reason });
+    else update.quiet_hours = input.quiet_hours ? JSON.stringify(input.quiet_hours) : null;
+  }
   if (input.schedule !== undefined) {
     if (input.schedule === null || input.schedule.trim() === '') update.schedule = null;
     else {

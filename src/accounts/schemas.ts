@@ -40,6 +40,19 @@ const configFields = {
   webhook_auth_type: AuthType,
   webhook_extra_fields: Nullable(ExtraFields),
   silent_ingestion: Type.Boolean(),
+  quiet_hours: Nullable(
+    Type.Object(
+      {
+        start: Type.String({ pattern: '^\\d{2}:\\d{2}$', description: 'HH:MM local time' }),
+        end: Type.String({
+          pattern: '^\\d{2}:\\d{2}$',
+          description: 'HH:MM local time; before start = across midnight',
+        }),
+        time_zone: Type.String({ maxLength: 64, description: 'IANA zone, e.g. Europe/Amsterdam' }),
+      },
+      { additionalProperties: false },
+    ),
+  ),
 };
 
 const writeOnly = {

@@ -118,6 +118,7 @@ export function makeAccountsService(deps: AccountsDeps): AccountsService {
             blocked_at: null,
             blocked_reason: null,
             consecutive_failures: 0,
+            backoff_level: 0,
             last_success_at: null,
             last_run_at: null,
             next_run_at: scheduleNext(config.schedule ?? null, now, deps.random()),

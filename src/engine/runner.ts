@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import { findConfig } from '../accounts/repo.js';
 import type { ConnectorRegistry } from '../connectors/registry.js';
@@ -28,6 +29,8 @@ export interface RunnerDeps extends HandoffDeps {
 }
 
 const DAY = 86_400_000;
+/** 2^6 = 64 times the schedule's interval at most (and never more than a day: see scheduler.ts). */
+const MAX_BACKOFF_LEVEL = 6;
 /** First scrape reads this far back; later ones re-read a week before the last success to catch late bookings. */
 const FIRST_RANGE_DAYS = 90;
 const OVERLAP_DAYS = 7;
@@ -177,6 +180,7 @@ export async function runSession(
         await trx
           .updateTable('accounts')
           .set({
+            backoff_level: 0,
             identity: JSON.stringify(identity),
             last_success_at: at,
             last_run_at: at,
@@ -331,7 +335,17 @@ export async function finishFailure(
     }
     const account = await trx
       .updateTable('accounts')
-      .set((eb) => ({ consecutive_failures: eb('consecutive_failures', '+', 1), last_run_at: at, updated_at: at }))
+      .set((eb) => ({
+        consecutive_failures: eb('consecutive_failures', '+', 1),
+        // A prompt nobody answered: space the next scheduled logins out (doubling, capped).
+        ...(outcome.category === 'assistance_expired'
+          ? {
+              backoff_level: sql<number>`case when backoff_level < ${MAX_BACKOFF_LEVEL} then backoff_level + 1 else ${MAX_BACKOFF_LEVEL} end`,
+            }
+          : {}),
+        last_run_at: at,
+        updated_at: at,
+      }))
       .where('id', '=', session.account_id)
       .returning(['consecutive_failures', 'blocked_at'])
       .executeTakeFirst();

@@ -17,6 +17,7 @@ import {
 import { init } from './migrations/0001_init.js';
 import { webhooks } from './migrations/0002_webhooks.js';
 import { userSessions } from './migrations/0003_user_sessions.js';
+import { noSpam } from './migrations/0004_no_spam.js';
 import type { Database } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -45,7 +46,12 @@ export interface Store {
 
 /** Every migration, in order. A new migration is a new entry; never edit a landed one. */
 function migrations(dialect: Dialect): Record<string, Migration> {
-  return { '0001_init': init(dialect), '0002_webhooks': webhooks(), '0003_user_sessions': userSessions() };
+  return {
+    '0001_init': init(dialect),
+    '0002_webhooks': webhooks(),
+    '0003_user_sessions': userSessions(),
+    '0004_no_spam': noSpam(),
+  };
 }
 
 /** Prepared statements kept per connection; the hot paths use a few dozen distinct SQL texts. */

@@ -66,6 +66,8 @@ export interface AccountsTable {
   last_success_at: number | null;
   last_run_at: number | null;
   next_run_at: number | null;
+  /** Scheduled runs are spaced out by 2^level after prompts nobody answered (0: normal). */
+  backoff_level: number;
   created_at: number;
   updated_at: number;
 }
@@ -91,6 +93,8 @@ export interface AccountConfigTable {
   /** JSON object. */
   webhook_extra_fields: string | null;
   silent_ingestion: number;
+  /** JSON QuietHours: no scheduled login starts inside this window. */
+  quiet_hours: string | null;
   /** `whsec_…` secret that signs this account's own notification and result webhooks (encrypted). */
   signing_secret_enc: string | null;
   updated_at: number;
