@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSandboxAccount, latestCode, pendingRequest, scrape, sessionEnd } from './helpers/flows.js';
+import { createSandboxAccount, latestCode, pendingRequest, scrape, sessionEnd, statusUntil } from './helpers/flows.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
 let t: TestServer;
@@ -320,3 +320,34 @@ async function collectMovements(accountId: string): Promise<any[]> {
   } while (cursor);
   return out;
 }
+
+describe('resend', () => {
+  it('asks the bank for a new code when none came in time, and the new code logs in', async () => {
+    const { api } = t;
+    const account = await createSandboxAccount(api, 'otp', { resend_after_seconds: 1, max_resends: 1 });
+    const sessionId = await scrape(api, account.id);
+    const request = await pendingRequest(api, account.id);
+    const first = await latestCode(api, account.username);
+    // The request waits; after a second the engine asks the bank for another SMS.
+    const resent = await statusUntil(api, account.id, (s) => s.pending_assistance?.resends === 1);
+    expect(resent.pending_assistance.id).toBe(request.id);
+    const phone = (await api.get(`/sandbox-bank/phone/${account.username}`, null)).body.messages;
+    expect(phone).toHaveLength(2);
+    const second = phone[0].code;
+    // The old code is void at the bank; the new one is accepted.
+    if (second !== first) {
+      const stale = await api.post(`/v1/accounts/${account.id}/otp?wait=true`, { code: first });
+      expect(stale.body.outcome).toBe('rejected');
+    }
+    const accepted = await api.post(`/v1/accounts/${account.id}/otp?wait=true`, { code: second });
+    expect(accepted.body.outcome).toBe('accepted');
+    expect((await sessionEnd(api, sessionId)).state).toBe('succeeded');
+    const events = await t.server.store.db
+      .selectFrom('events')
+      .select('type')
+      .where('account_id', '=', account.id)
+      .where('type', '=', 'assistance_resent')
+      .execute();
+    expect(events).toHaveLength(1);
+  });
+});

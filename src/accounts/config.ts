@@ -35,6 +35,8 @@ export interface ConfigInput {
   webhook_extra_fields?: Record<string, string | number | boolean> | null;
   silent_ingestion?: boolean;
   quiet_hours?: QuietHours | null;
+  resend_after_seconds?: number | null;
+  max_resends?: number;
 }
 
 /** Account config as read: secrets replaced by MASK (or null when unset). */
@@ -58,6 +60,10 @@ export interface ConfigView {
   silent_ingestion: boolean;
   /** No scheduled login starts inside this daily window (manual scrapes still run). */
   quiet_hours: QuietHours | null;
+  /** Ask the bank for a new code after this many seconds without one; null: never (default). */
+  resend_after_seconds: number | null;
+  /** At most this many new codes per request [2]. */
+  max_resends: number;
 }
 
 /** Defaults of a new account: assisted logins, no schedule (manual scrapes only), 5 minutes for a code. */
@@ -92,6 +98,8 @@ export function configView(row: AccountConfigTable, credentialFieldNames: string
       : null,
     silent_ingestion: row.silent_ingestion === 1,
     quiet_hours: row.quiet_hours ? (JSON.parse(row.quiet_hours) as QuietHours) : null,
+    resend_after_seconds: row.resend_after_seconds,
+    max_resends: row.max_resends,
   };
 }
 
@@ -155,6 +163,8 @@ export function applyConfig(
   if (input.assist_timeout_seconds !== undefined) update.assist_timeout_seconds = input.assist_timeout_seconds;
   if (input.fatal_threshold !== undefined) update.fatal_threshold = input.fatal_threshold;
   if (input.silent_ingestion !== undefined) update.silent_ingestion = input.silent_ingestion ? 1 : 0;
+  if (input.resend_after_seconds !== undefined) update.resend_after_seconds = input.resend_after_seconds;
+  if (input.max_resends !== undefined) update.max_resends = input.max_resends;
   if (input.quiet_hours !== undefined) {
     const checked = input.quiet_hours === null ? null : checkQuietHours(input.quiet_hours);
     if (checked && !checked.ok) details.push({ path: '/quiet_hours', message: checked.reason });

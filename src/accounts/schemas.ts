@@ -40,6 +40,14 @@ const configFields = {
   webhook_auth_type: AuthType,
   webhook_extra_fields: Nullable(ExtraFields),
   silent_ingestion: Type.Boolean(),
+  resend_after_seconds: Nullable(
+    Type.Integer({
+      minimum: 1,
+      maximum: 3600,
+      description: 'ask the bank for a new code after this long without one; null: never',
+    }),
+  ),
+  max_resends: Type.Integer({ minimum: 0, maximum: 5, description: 'new codes per request at most; default 2' }),
   quiet_hours: Nullable(
     Type.Object(
       {

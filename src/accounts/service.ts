@@ -142,6 +142,7 @@ export function makeAccountsService(deps: AccountsDeps): AccountsService {
             webhook_auth_token_enc: null,
             webhook_extra_fields: null,
             silent_ingestion: 0,
+            max_resends: 2,
             ...config,
             updated_at: now,
           })

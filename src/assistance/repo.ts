@@ -17,6 +17,8 @@ export interface AssistanceView {
   descriptor: CodeDescriptor;
   attempts: number;
   max_attempts: number;
+  /** New codes the bank was asked to send. */
+  resends: number;
   last_error: string | null;
   /** True while the bank is judging a submitted code (a further code is refused with CODE_IN_FLIGHT). */
   code_in_flight: boolean;
@@ -36,6 +38,7 @@ export function assistanceView(row: AssistanceRequestsTable): AssistanceView {
     descriptor: JSON.parse(row.descriptor) as CodeDescriptor,
     attempts: row.attempts,
     max_attempts: row.max_attempts,
+    resends: row.resends,
     last_error: row.last_error,
     code_in_flight: row.code_submitted_at !== null,
     created_at: iso(row.created_at),

@@ -23,6 +23,7 @@ export const AssistanceSchema = Type.Object(
     descriptor: DescriptorSchema,
     attempts: Type.Integer(),
     max_attempts: Type.Integer(),
+    resends: Type.Integer(),
     last_error: Nullable(Type.String()),
     code_in_flight: Type.Boolean(),
     created_at: Timestamp,

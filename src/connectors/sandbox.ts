@@ -173,6 +173,15 @@ async function codeLogin(ctx: LoginContext, client: SandboxClient, body: Json): 
         if (answer.status === 423) settled = true;
         throw failure(answer);
       },
+      // Only an SMS can be sent again; an authenticator code cannot.
+      body['status'] === 'code_required'
+        ? {
+            resend: async () => {
+              const answer = await client.call('POST', `api/challenges/${encodeURIComponent(challengeId)}/resend`);
+              if (answer.status !== 200) throw broken(`resend answered ${answer.status}`);
+            },
+          }
+        : {},
     );
   } finally {
     if (!settled) client.cancel(challengeId);

@@ -64,6 +64,15 @@ export interface CodeRequest extends CodeDescriptor {
   max_attempts?: number;
 }
 
+/** What a connector can do for a waiting request besides judging codes. */
+export interface CodeRequestOptions {
+  /**
+   * Asks the bank to send a new code (a new SMS). The engine calls it when the account's
+   * `resend_after_seconds` passes without a code, at most `max_resends` times per request.
+   */
+  resend?: () => Promise<void>;
+}
+
 /** Persisted per-account trust (cookies, device tokens), stored encrypted by the engine. */
 export interface TrustStore {
   get(): Promise<string | null>;
@@ -86,7 +95,11 @@ export interface LoginContext {
    * engine's own error: let it propagate (do not catch it or wrap it in a ConnectorError). Errors
    * thrown by `tryCode` end the request and propagate.
    */
-  requestCode(request: CodeRequest, tryCode: (code: string) => Promise<CodeVerdict>): Promise<void>;
+  requestCode(
+    request: CodeRequest,
+    tryCode: (code: string) => Promise<CodeVerdict>,
+    options?: CodeRequestOptions,
+  ): Promise<void>;
   readonly trust: TrustStore;
   /** Aborted when the session is cancelled or the process shuts down. */
   readonly signal: AbortSignal;

@@ -4,6 +4,8 @@ export const EVENT_STATUS = {
   assistance_fulfilled: 'assistance.fulfilled',
   assistance_cancelled: 'assistance.cancelled',
   assistance_expired: 'assistance.expired',
+  /** Not in api.md's table yet: the bank was asked to send a new code. */
+  assistance_resent: 'assistance.resent',
   login_failed: 'login.failed',
   scrape_failed: 'scrape.failed',
   scrape_succeeded: 'scrape.succeeded',

@@ -3,7 +3,7 @@ import type { TOTP } from 'otpauth';
 import { assistanceView } from '../assistance/repo.js';
 import { type AssistanceDeps, codeContext, storeCode } from '../assistance/service.js';
 import { parseTotpSecret, totpAt } from '../automation/totp.js';
-import type { CodeRequest, CodeVerdict } from '../connectors/sdk.js';
+import type { CodeRequest, CodeRequestOptions, CodeVerdict } from '../connectors/sdk.js';
 import { type CodeDescriptor, checkCode } from '../core/descriptor.js';
 import { newId } from '../core/ids.js';
 import type { Tx, UnitOfWork } from '../events/outbox.js';
@@ -44,6 +44,18 @@ export interface HandoffSession {
   owner: string;
   /** The account's authenticator secret, decrypted on demand (null when none is stored). */
   totpSecret(): Promise<string | null>;
+  /** Ask for a new code after this long without one, ms (null: never). */
+  resendAfterMs: number | null;
+  /** New codes per request at most. */
+  maxResends: number;
+}
+
+/** A request's resend budget while it waits: when the last code was sent, and how many resends remain. */
+interface ResendPlan {
+  resend: () => Promise<void>;
+  afterMs: number;
+  lastSentAt: number;
+  left: number;
 }
 
 /**
@@ -55,6 +67,7 @@ export async function requestCode(
   session: HandoffSession,
   request: CodeRequest,
   tryCode: (code: string) => Promise<CodeVerdict>,
+  options: CodeRequestOptions = {},
 ): Promise<void> {
   // An authenticator code otpilot can compute itself needs nobody, so even a `simple` login may take it.
   const totp = request.channel === 'authenticator' ? await loadTotp(session) : null;
@@ -82,6 +95,7 @@ export async function requestCode(
     state: 'pending',
     descriptor: JSON.stringify(descriptor),
     attempts: 0,
+    resends: 0,
     max_attempts: Math.max(1, Math.min(request.max_attempts ?? MAX_ATTEMPTS, MAX_ATTEMPTS)),
     last_error: null,
     code_enc: null,
@@ -106,9 +120,13 @@ export async function requestCode(
   });
 
   if (totp) await submitTotp(deps, session, row, totp);
+  const resendPlan: ResendPlan | null =
+    options.resend && session.resendAfterMs !== null && session.maxResends > 0 && !totp
+      ? { resend: options.resend, afterMs: session.resendAfterMs, lastSentAt: row.created_at, left: session.maxResends }
+      : null;
 
   for (;;) {
-    const taken = await waitForCode(deps, row, session.signal);
+    const taken = await waitForCode(deps, row, session.signal, resendPlan);
     let verdict: CodeVerdict;
     try {
       verdict = await tryCode(taken.code);
@@ -277,13 +295,16 @@ async function waitForCode(
   deps: HandoffDeps,
   row: AssistanceRequestsTable,
   signal: AbortSignal,
+  resend: ResendPlan | null,
 ): Promise<{ code: string; via: string | null }> {
   const { db, bus, cipher, clock, transact } = deps;
   for (;;) {
     signal.throwIfAborted();
-    const remaining = row.expires_at - clock();
+    const now = clock();
+    const remaining = row.expires_at - now;
+    const untilResend = resend && resend.left > 0 ? resend.lastSentAt + resend.afterMs - now : Number.POSITIVE_INFINITY;
     // Registered before the check, so a code stored between the check and the wait still wakes us.
-    const waiter = bus.waiter(`asr:${row.id}`, Math.max(0, Math.min(remaining, deps.pollMs)), signal);
+    const waiter = bus.waiter(`asr:${row.id}`, Math.max(0, Math.min(remaining, deps.pollMs, untilResend)), signal);
     const taken = await takeCode(db, row.id);
     if (taken) {
       waiter.cancel();
@@ -297,6 +318,11 @@ async function waitForCode(
       if (expired) throw new AssistanceEnded('expired', 'no code was accepted before the deadline');
       continue; // a code arrived at the last moment: take it
     }
+    if (resend && untilResend <= 0) {
+      waiter.cancel();
+      await resendCode(deps, row, resend);
+      continue;
+    }
     const woken = await waiter.promise;
     if (!woken) {
       const current = await db
@@ -307,6 +333,37 @@ async function waitForCode(
       if (current?.state !== 'pending') throw new AssistanceEnded('withdrawn', 'the request was closed while waiting');
     }
   }
+}
+
+/**
+ * Nobody sent a code for a while: ask the bank for a new one (a lost or late SMS), count it on the
+ * request and say so with an event. A bank that refuses the resend just leaves the wait as it was.
+ */
+async function resendCode(deps: HandoffDeps, row: AssistanceRequestsTable, plan: ResendPlan): Promise<void> {
+  plan.left--;
+  plan.lastSentAt = deps.clock();
+  try {
+    await plan.resend();
+  } catch {
+    plan.left = 0; // the bank would not: do not ask again for this request
+    return;
+  }
+  await deps.transact(async (trx, uow) => {
+    const updated = await trx
+      .updateTable('assistance_requests')
+      .set((eb) => ({ resends: eb('resends', '+', 1) }))
+      .where('id', '=', row.id)
+      .where('state', '=', 'pending')
+      .returning('resends')
+      .executeTakeFirst();
+    if (!updated) return;
+    uow.emit({
+      orgId: row.org_id,
+      accountId: row.account_id,
+      type: 'assistance_resent',
+      data: { id: row.id, resends: updated.resends },
+    });
+  });
 }
 
 /**

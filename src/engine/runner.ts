@@ -96,7 +96,7 @@ export async function runSession(
     const trustContext = `${account.id}:trust`;
     const ctx: LoginContext = {
       credentials,
-      requestCode: (request, tryCode) =>
+      requestCode: (request, tryCode, options) =>
         requestCode(
           deps,
           {
@@ -109,11 +109,14 @@ export async function runSession(
             stage,
             stages: () => JSON.stringify(stages),
             owner: deps.owner,
+            resendAfterMs: config.resend_after_seconds === null ? null : config.resend_after_seconds * 1000,
+            maxResends: config.max_resends,
             totpSecret: async () =>
               config.totp_secret_enc ? cipher.decrypt(config.totp_secret_enc, `${account.id}:totp_secret`) : null,
           },
           request,
           tryCode,
+          options,
         ),
       trust: {
         async get() {

@@ -93,6 +93,10 @@ export interface AccountConfigTable {
   /** JSON object. */
   webhook_extra_fields: string | null;
   silent_ingestion: number;
+  /** Ask the bank for a new code after this many seconds without one (null: never). */
+  resend_after_seconds: number | null;
+  /** At most this many resends per request [2]. */
+  max_resends: number;
   /** JSON QuietHours: no scheduled login starts inside this window. */
   quiet_hours: string | null;
   /** `whsec_…` secret that signs this account's own notification and result webhooks (encrypted). */
@@ -130,6 +134,8 @@ export interface AssistanceRequestsTable {
   descriptor: string;
   attempts: number;
   max_attempts: number;
+  /** New codes the bank was asked to send for this request. */
+  resends: number;
   last_error: string | null;
   /** The submitted code, encrypted, until the worker takes it (then wiped). */
   code_enc: string | null;
