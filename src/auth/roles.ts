@@ -12,18 +12,10 @@ export function scopesOf(role: Role): Scope[] {
     case 'admin':
       return [...SCOPES];
     case 'operator':
-      return [
-        'accounts:read',
-        'accounts:write',
-        'status:read',
-        'otp:read',
-        'otp:write',
-        'sessions:write',
-        'data:read',
-        'webhooks:read',
-      ];
+      // Everything but managing webhooks and relays (admin settings).
+      return SCOPES.filter((scope) => scope !== 'webhooks:write' && scope !== 'relay:write');
     case 'viewer':
-      return ['accounts:read', 'status:read', 'otp:read', 'data:read', 'webhooks:read'];
+      return SCOPES.filter((scope) => scope.endsWith(':read'));
     default: {
       const never: never = role;
       throw new Error(`unknown role ${String(never)}`);
