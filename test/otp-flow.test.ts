@@ -1,5 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSandboxAccount, latestCode, pendingRequest, scrape, sessionEnd, statusUntil } from './helpers/flows.js';
+import {
+  auditOf,
+  createSandboxAccount,
+  latestCode,
+  pendingRequest,
+  scrape,
+  sessionEnd,
+  startAssistedLogin,
+  statusUntil,
+} from './helpers/flows.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
 let t: TestServer;
@@ -23,9 +32,7 @@ async function codeColumns(requestId: string) {
 describe('the OTP hand-off', () => {
   it('completes an assisted login with the right code and stores the movements', async () => {
     const { api } = t;
-    const account = await createSandboxAccount(api, 'otp');
-    const sessionId = await scrape(api, account.id);
-    const request = await pendingRequest(api, account.id);
+    const { account, sessionId, request } = await startAssistedLogin(api);
     expect(request).toMatchObject({
       state: 'pending',
       attempts: 0,
@@ -60,12 +67,7 @@ describe('the OTP hand-off', () => {
     expect(status.last_success_at).not.toBeNull();
 
     // Audited: who, how, outcome; never the code.
-    const audit = await t.server.store.db
-      .selectFrom('audit_log')
-      .selectAll()
-      .where('account_id', '=', account.id)
-      .where('action', '=', 'otp.submit')
-      .execute();
+    const audit = await auditOf(t.server.store.db, account.id, 'otp.submit');
     expect(audit).toHaveLength(1);
     expect(audit[0]).toMatchObject({ actor_type: 'api_key', outcome: 'submitted', target_id: request.id });
     expect(JSON.stringify(audit)).not.toContain(code);
@@ -73,9 +75,7 @@ describe('the OTP hand-off', () => {
 
   it('counts a wrong code, keeps the request pending, then accepts the right one', async () => {
     const { api } = t;
-    const account = await createSandboxAccount(api, 'otp');
-    const sessionId = await scrape(api, account.id);
-    const request = await pendingRequest(api, account.id);
+    const { account, sessionId, request } = await startAssistedLogin(api);
     const right = await latestCode(api, account.username);
     const wrong = right === '000000' ? '111111' : '000000';
 
@@ -94,9 +94,7 @@ describe('the OTP hand-off', () => {
 
   it('refuses a malformed code with CODE_FORMAT without reaching the bank', async () => {
     const { api } = t;
-    const account = await createSandboxAccount(api, 'otp');
-    const sessionId = await scrape(api, account.id);
-    const request = await pendingRequest(api, account.id);
+    const { account, sessionId, request } = await startAssistedLogin(api);
     // Three malformed codes: had any reached the bank, its three attempts would be gone and the login locked.
     for (const code of ['12345', 'abcdef', '1234567']) {
       const reply = await api.post(`/v1/accounts/${account.id}/otp`, { code });
@@ -117,9 +115,7 @@ describe('the OTP hand-off', () => {
 
   it('accepts exactly one of two codes sent at once', async () => {
     const { api } = t;
-    const account = await createSandboxAccount(api, 'otp');
-    const sessionId = await scrape(api, account.id);
-    const request = await pendingRequest(api, account.id);
+    const { account, sessionId, request } = await startAssistedLogin(api);
     const code = await latestCode(api, account.username);
     const replies = await Promise.all([
       api.post(`/v1/accounts/${account.id}/otp`, { code, request_id: request.id }),
@@ -167,9 +163,7 @@ describe('the OTP hand-off', () => {
 
   it('cancels the request when the attempts run out, before the bank locks the login', async () => {
     const { api } = t;
-    const account = await createSandboxAccount(api, 'otp');
-    const sessionId = await scrape(api, account.id);
-    const request = await pendingRequest(api, account.id);
+    const { account, sessionId, request } = await startAssistedLogin(api);
     const right = await latestCode(api, account.username);
     const wrong = right === '000000' ? '111111' : '000000';
     expect((await api.post(`/v1/accounts/${account.id}/otp?wait=true`, { code: wrong })).body.outcome).toBe('rejected');
@@ -189,9 +183,7 @@ describe('the OTP hand-off', () => {
 
   it('cancels the pending request when the session is cancelled while waiting', async () => {
     const { api } = t;
-    const account = await createSandboxAccount(api, 'otp');
-    const sessionId = await scrape(api, account.id);
-    const request = await pendingRequest(api, account.id);
+    const { account, sessionId, request } = await startAssistedLogin(api);
     const cancel = await api.post(`/v1/sessions/${sessionId}/cancel`);
     expect(cancel.status).toBe(202);
     expect(cancel.body.cancel_requested).toBe(true);

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createSandboxAccount, scrape, sessionEnd } from './helpers/flows.js';
+import { auditOf, createSandboxAccount, scrape, sessionEnd } from './helpers/flows.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
 const SECRET = 'JBSWY3DPEHPK3PXP'; // the sandbox bank's `totp` user
@@ -27,12 +27,7 @@ describe('TOTP automation', () => {
       descriptor: { channel: 'authenticator', length: 6 },
       resolution: { via: 'totp', reason: 'accepted' },
     });
-    const audit = await t.server.store.db
-      .selectFrom('audit_log')
-      .selectAll()
-      .where('account_id', '=', account.id)
-      .where('action', '=', 'otp.submit')
-      .execute();
+    const audit = await auditOf(t.server.store.db, account.id, 'otp.submit');
     expect(audit).toHaveLength(1);
     expect(audit[0]).toMatchObject({ actor_type: 'system', outcome: 'submitted' });
   });

@@ -5,23 +5,15 @@ import type { ConnectorRegistry } from '../connectors/registry.js';
 import type { BankSession, DateRange, LoginContext } from '../connectors/sdk.js';
 import { ConnectorError } from '../connectors/sdk.js';
 import { countsTowardBlock, isFatal } from '../core/states.js';
-import type { Clock } from '../core/time.js';
-import type { Bus } from '../events/bus.js';
-import type { Transact, Tx, UnitOfWork } from '../events/outbox.js';
+import type { Tx, UnitOfWork } from '../events/outbox.js';
 import { ingestMovements, upsertBankAccounts } from '../movements/ingest.js';
-import type { Cipher } from '../security/cipher.js';
-import type { Db } from '../store/db.js';
 import { PENDING } from '../store/literals.js';
 import type { SessionsTable } from '../store/schema.js';
 import { type HandoffDeps, requestCode } from './handoff.js';
 import { type AbortCause, classifyFailure, type SessionOutcome } from './outcome.js';
 
+/** The hand-off's dependencies plus the connectors, this worker's lease id and a logger. */
 export interface RunnerDeps extends HandoffDeps {
-  db: Db;
-  transact: Transact;
-  bus: Bus;
-  cipher: Cipher;
-  clock: Clock;
   registry: ConnectorRegistry;
   /** This worker's lease owner id. */
   owner: string;

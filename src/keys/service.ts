@@ -81,22 +81,20 @@ export function makeKeysService(deps: { db: Db; clock: Clock }): KeysService {
       const generated = generateApiKey();
       const now = clock();
       const id = newId('key', now);
-      await db
-        .insertInto('api_keys')
-        .values({
-          id,
-          org_id: input.orgId,
-          name: input.name,
-          prefix: generated.prefix,
-          secret_hash: generated.secretHash,
-          scopes: JSON.stringify(scopes),
-          account_ids: input.accountIds ? JSON.stringify(input.accountIds) : null,
-          created_by: input.createdBy,
-          created_at: now,
-          last_used_at: null,
-          revoked_at: null,
-        })
-        .execute();
+      const row: ApiKeysTable = {
+        id,
+        org_id: input.orgId,
+        name: input.name,
+        prefix: generated.prefix,
+        secret_hash: generated.secretHash,
+        scopes: JSON.stringify(scopes),
+        account_ids: input.accountIds ? JSON.stringify(input.accountIds) : null,
+        created_by: input.createdBy,
+        created_at: now,
+        last_used_at: null,
+        revoked_at: null,
+      };
+      await db.insertInto('api_keys').values(row).execute();
       await recordAudit(
         db,
         {
@@ -109,17 +107,7 @@ export function makeKeysService(deps: { db: Db; clock: Clock }): KeysService {
         },
         now,
       );
-      return ok({
-        id,
-        key: generated.key,
-        name: input.name,
-        prefix: generated.prefix,
-        scopes,
-        account_ids: input.accountIds,
-        created_at: new Date(now).toISOString(),
-        last_used_at: null,
-        revoked_at: null,
-      });
+      return ok({ ...keyView(row), key: generated.key });
     },
 
     async authenticate(key) {

@@ -1,4 +1,6 @@
+import type { Kysely } from 'kysely';
 import { expect } from 'vitest';
+import type { Database } from '../../src/store/schema.js';
 import type { Api } from './api.js';
 
 /** Polls `read` until `done` holds, at most `timeoutMs`: for state that has no event to await. */
@@ -95,4 +97,29 @@ export async function scrape(api: Api, accountId: string): Promise<string> {
   const reply = await api.post(`/v1/accounts/${accountId}/scrape`);
   expect(reply.status, JSON.stringify(reply.body)).toBe(202);
   return reply.body.session_id;
+}
+
+/**
+ * The common opening of the assisted-login tests: a sandbox account for `username`, a scrape, and the
+ * pending request it opens.
+ */
+export async function startAssistedLogin(
+  api: Api,
+  username = 'otp',
+  config: Record<string, unknown> = {},
+): Promise<{ account: { id: string; username: string }; sessionId: string; request: any }> {
+  const account = await createSandboxAccount(api, username, config);
+  const sessionId = await scrape(api, account.id);
+  const request = await pendingRequest(api, account.id);
+  return { account, sessionId, request };
+}
+
+/** The audit entries of one action on one account, read straight from the store. */
+export async function auditOf(db: Kysely<Database>, accountId: string, action: string) {
+  return db
+    .selectFrom('audit_log')
+    .selectAll()
+    .where('account_id', '=', accountId)
+    .where('action', '=', action)
+    .execute();
 }
