@@ -14,16 +14,23 @@ import { AssistanceSchema } from './assistance/schemas.js';
 import { auditRoutes } from './audit/routes.js';
 import { installSessionAuth } from './auth/plugin.js';
 import { authRoutes } from './auth/routes.js';
+import { twoFactorRoutes } from './auth/two-factor-routes.js';
 import { ApiError } from './core/errors.js';
 import { newId } from './core/ids.js';
+import { dataRoutes, EnvelopeSchema } from './data/routes.js';
 import { eventStreamRoutes } from './events/routes.js';
 import { installApiKeyAuth } from './http/auth.js';
 import type { ApiDeps } from './http/deps.js';
 import { installErrorHandling } from './http/errors.js';
 import { ErrorSchema } from './http/schemas.js';
 import { installValidators } from './http/validation.js';
+import { installWebApp } from './http/web-app.js';
 import { movementRoutes } from './movements/routes.js';
 import { MovementSchema } from './movements/schemas.js';
+import { reauthRoutes } from './reauth/routes.js';
+import { appTokenRoutes } from './reconnect/app-tokens.js';
+import { widgetAssetRoutes, widgetRoutes } from './reconnect/widget-routes.js';
+import { relayRoutes, twilioRelayRoutes } from './relay/routes.js';
 import { sessionRoutes } from './sessions/routes.js';
 import { SessionSchema } from './sessions/schemas.js';
 import { userRoutes } from './users/routes.js';
@@ -47,10 +54,11 @@ const SHARED_SCHEMAS = [
   MovementSchema,
   EndpointSchema,
   DeliverySchema,
+  EnvelopeSchema,
 ];
 
 /** Routes in the OpenAPI document: the External API, the dashboard-only routes, and the public probes. */
-const DOCUMENTED = /^\/(v1\/|auth\/|me($|\/)|users$|audit$|health$|ready$)/;
+const DOCUMENTED = /^\/(v1\/|widget\/v1\/|auth\/|me($|\/)|users$|audit$|health$|ready$|relay\/twilio\/)/;
 
 /** Builds the HTTP app: plugins, auth, routes and the one error handler. Does not listen. */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
@@ -154,14 +162,22 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       await v1.register(movementRoutes(options));
       await v1.register(eventStreamRoutes(options));
       await v1.register(webhookRoutes(options));
+      await v1.register(dataRoutes(options));
+      await v1.register(appTokenRoutes(options));
+      await v1.register(relayRoutes(options));
+      // External API only: reauthorisation is an integrator flow, the dashboard has its own prompts.
+      await v1.register(reauthRoutes(options));
     },
     { prefix: '/v1' },
   );
+  // Public, signed by Twilio itself; its own plugin, so its form parser stays with it.
+  await app.register(twilioRelayRoutes(options));
 
   // The dashboard API: the same routes without /v1, behind user sessions and role checks.
   await app.register(async (dashboard) => {
     await installSessionAuth(dashboard, options.auth);
     await dashboard.register(authRoutes(options));
+    await dashboard.register(twoFactorRoutes(options));
     await dashboard.register(userRoutes(options));
     await dashboard.register(auditRoutes(options));
     await dashboard.register(accountRoutes(options));
@@ -170,6 +186,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await dashboard.register(movementRoutes(options));
     await dashboard.register(eventStreamRoutes(options));
     await dashboard.register(webhookRoutes(options));
+    await dashboard.register(dataRoutes(options));
+    await dashboard.register(appTokenRoutes(options));
+    await dashboard.register(relayRoutes(options));
   });
 
   app.get(
@@ -202,6 +221,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list', deepLinking: true } });
 
+  await installWebApp(app);
+  await app.register(widgetRoutes({ db: options.store.db, reconnects: options.reconnects }), { prefix: '/widget/v1' });
+  await app.register(widgetAssetRoutes());
   if (options.sandboxBank) await app.register(options.sandboxBank, { prefix: '/sandbox-bank' });
   return app;
 }

@@ -32,6 +32,11 @@ export interface Config {
   leaseMs: number;
   /** OTPILOT_POLL_MS [1000]: fallback poll behind every event-driven wake-up. */
   pollMs: number;
+  /**
+   * OTPILOT_DATA_WAIT_SECONDS [50]: how long a data API call that needs a live login waits before it
+   * answers `PENDING` (the login goes on; `results_ready` fires when it ends).
+   */
+  dataWaitSeconds: number;
   /** OTPILOT_SCHEDULER_TICK_MS [1000]. */
   schedulerTickMs: number;
   /** OTPILOT_CODE_RATE_LIMIT [10]: code submissions per account per minute. */
@@ -43,6 +48,13 @@ export interface Config {
    * address, https), so same-origin checks and Secure cookies see what the browser sees.
    */
   trustProxy: boolean;
+  /**
+   * OTPILOT_SMS_HOLD_SECONDS [60]: a relayed SMS that arrives before any request waits for it is kept
+   * (encrypted) this long, counted from when the phone received it, and used if a request opens.
+   */
+  smsHoldSeconds: number;
+  /** OTPILOT_TRUST_WARNING_HOURS [72]: `trust_expiring` is emitted this long before an account's bank trust ends. */
+  trustWarningHours: number;
 }
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false; errors: string[] };
@@ -92,6 +104,9 @@ export function loadConfig(env: Env = process.env): ConfigResult {
     codeRateLimitPerMinute: int('OTPILOT_CODE_RATE_LIMIT', 10, 1, 1_000_000),
     bodyLimit: int('OTPILOT_BODY_LIMIT', 1024 * 1024, 1024, 64 * 1024 * 1024),
     trustProxy: bool('OTPILOT_TRUST_PROXY', false),
+    smsHoldSeconds: int('OTPILOT_SMS_HOLD_SECONDS', 60, 1, 3600),
+    trustWarningHours: int('OTPILOT_TRUST_WARNING_HOURS', 72, 1, 8760),
+    dataWaitSeconds: int('OTPILOT_DATA_WAIT_SECONDS', 50, 0, 600),
   };
   if (config.sandboxUrl && !/^https?:\/\//.test(config.sandboxUrl))
     errors.push('OTPILOT_SANDBOX_URL must be an http(s) URL');

@@ -8,18 +8,23 @@ import { makeStatusCache } from './accounts/status-cache.js';
 import { buildApp } from './app.js';
 import { makeAssistanceService } from './assistance/service.js';
 import { makeAuthService } from './auth/service.js';
+import { makeTwoFactor } from './auth/two-factor.js';
 import { syncBuiltinBanks } from './banks/repo.js';
 import type { Config } from './config.js';
 import { makeConnectorRegistry } from './connectors/registry.js';
 import { makeSandboxConnector } from './connectors/sandbox.js';
 import type { Connector } from './connectors/sdk.js';
 import { type Clock, systemClock } from './core/time.js';
+import { makeDataService } from './data/service.js';
 import { type Engine, makeEngine } from './engine/index.js';
 import { type Bus, makeMemoryBus } from './events/bus.js';
 import { makeTransact, type Transact } from './events/outbox.js';
 import { makeKeysService } from './keys/service.js';
 import { makeLogger } from './logger.js';
 import { type BootstrapResult, bootstrapIfEmpty, formatBootstrap } from './orgs/bootstrap.js';
+import { makeReauthService } from './reauth/service.js';
+import { makeReconnectService } from './reconnect/service.js';
+import { makeRelayService } from './relay/service.js';
 import { makeSandboxBank, type SandboxBank, type SandboxBankOptions } from './sandbox-bank/index.js';
 import { type Cipher, makeCipher } from './security/cipher.js';
 import { loadMasterKey } from './security/master-key.js';
@@ -130,7 +135,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   await syncBuiltinBanks(db, registry, clock());
 
   const keys = makeKeysService({ db, clock });
-  const auth = makeAuthService({ db, clock });
+  const twoFactor = makeTwoFactor({ db, cipher, clock });
+  const auth = makeAuthService({ db, clock, twoFactor });
   // Status answers may be up to a second old only if a change ever failed to publish its wake-up.
   const statusCache = makeStatusCache({ db, bus, ttlMs: 1000 });
   const accounts = makeAccountsService({
@@ -143,6 +149,27 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
   const sessions = makeSessionsService({ db, transact, clock });
   const assistance = makeAssistanceService({ db, transact, bus, cipher, clock, pollMs: config.pollMs });
+  const relay = makeRelayService({
+    db,
+    transact,
+    bus,
+    cipher,
+    clock,
+    assistance,
+    log: log.child({ component: 'relay' }),
+    holdMs: config.smsHoldSeconds * 1000,
+  });
+  const reauth = makeReauthService({
+    db,
+    transact,
+    bus,
+    clock,
+    cipher,
+    accounts,
+    assistance,
+    log: log.child({ component: 'reauth' }),
+    pollMs: config.pollMs,
+  });
   const checkUrl = (url: string) => checkWebhookUrl(url, { allowPrivate: config.allowPrivateUrls });
   const webhooks = makeWebhooksService({ db, transact, bus, cipher, clock, checkUrl });
   const delivery = makeDeliveryEngine({
@@ -172,6 +199,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const shutdown = new AbortController();
   // Every open long-poll listens for shutdown.
   setMaxListeners(0, shutdown.signal);
+  const data = makeDataService({
+    db,
+    transact,
+    bus,
+    clock,
+    waitMs: config.dataWaitSeconds * 1000,
+    pollMs: config.pollMs,
+    shutdown: shutdown.signal,
+  });
+  const reconnects = makeReconnectService({ db, transact, clock, assistance });
   const app = await buildApp({
     config,
     store,
@@ -180,10 +217,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     transact,
     keys,
     auth,
+    twoFactor,
+    data,
+    reconnects,
     statusCache,
     accounts,
     sessions,
     assistance,
+    relay,
+    reauth,
     webhooks,
     shutdown: shutdown.signal,
     log,
@@ -203,6 +245,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     leaseMs: config.leaseMs,
     pollMs: config.pollMs,
     schedulerTickMs: config.schedulerTickMs,
+    trustWarningMs: config.trustWarningHours * 3_600_000,
   });
 
   try {
@@ -217,6 +260,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   baseUrl = `http://${loopbackHost(config.host)}:${port}`;
   await engine.start();
   delivery.start();
+  data.start();
+  relay.start();
+  reauth.start();
   log.info({ url: baseUrl, data_dir: config.dataDir, sandbox: config.sandbox }, 'otpilot started');
   if (bootstrap) {
     if (options.printBootstrap) options.printBootstrap(bootstrap, baseUrl);
@@ -238,8 +284,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     close() {
       closing ??= (async () => {
         shutdown.abort();
+        relay.stop();
+        reauth.stop();
         await engine.stop();
         await delivery.stop();
+        await data.stop();
         await app.close();
         statusCache.close();
         await store.close();

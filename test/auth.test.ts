@@ -226,3 +226,83 @@ describe('open event streams', () => {
     expect(await sessionEnded).toBe(true);
   });
 });
+
+describe('two-factor sign-in (TOTP)', () => {
+  async function call(token: string, method: string, path: string, body?: unknown) {
+    const reply = await fetch(`${t.url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+    });
+    const text = await reply.text();
+    return { status: reply.status, body: text ? JSON.parse(text) : null };
+  }
+  const loginWith = (body: Record<string, string>) =>
+    fetch(`${t.url}/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+
+  it('enrolls with a QR code, then needs a fresh code or a one-time backup code at sign-in', async () => {
+    const { TOTP, Secret } = await import('otpauth');
+    const admin = await signIn('admin@otpilot.local', adminPassword);
+    const created = await call(admin.token, 'POST', '/users', {
+      email: 'twofa@example.org',
+      role: 'operator',
+      password: 'twofa-password-1',
+    });
+    expect(created.status).toBe(201);
+    const user = await signIn('twofa@example.org', 'twofa-password-1');
+    expect((await call(user.token, 'GET', '/me/2fa')).body).toEqual({
+      enabled: false,
+      pending: false,
+      backup_codes_left: 0,
+    });
+
+    const setup = await call(user.token, 'POST', '/me/2fa/setup');
+    expect(setup.status).toBe(200);
+    expect(setup.body.otpauth_url).toMatch(/^otpauth:\/\/totp\/otpilot:twofa%40example\.org\?/);
+    expect(setup.body.qr_svg).toMatch(/^<svg/);
+    const totp = new TOTP({ secret: Secret.fromBase32(setup.body.secret) });
+    // Until confirmed, sign-in is unchanged; a wrong confirmation changes nothing.
+    expect((await loginWith({ email: 'twofa@example.org', password: 'twofa-password-1' })).status).toBe(200);
+    expect((await call(user.token, 'POST', '/me/2fa/confirm', { code: '000000' })).status).toBe(400);
+    const confirmed = await call(user.token, 'POST', '/me/2fa/confirm', { code: totp.generate() });
+    expect(confirmed.status).toBe(200);
+    const backups: string[] = confirmed.body.backup_codes;
+    expect(backups).toHaveLength(10);
+    expect(new Set(backups).size).toBe(10);
+    expect((await call(user.token, 'POST', '/me/2fa/setup')).status).toBe(409);
+
+    // The password alone is no longer enough; the error says what is missing (only after the password).
+    const missing = await loginWith({ email: 'twofa@example.org', password: 'twofa-password-1' });
+    expect(missing.status).toBe(401);
+    expect(((await missing.json()) as any).error.details).toEqual([{ path: '/totp', message: expect.any(String) }]);
+    const wrongPassword = await loginWith({ email: 'twofa@example.org', password: 'nope' });
+    expect(((await wrongPassword.json()) as any).error.details).toBeUndefined();
+    // The code used to confirm was spent: replaying it is refused.
+    expect(
+      (await loginWith({ email: 'twofa@example.org', password: 'twofa-password-1', totp: totp.generate() })).status,
+    ).toBe(401);
+    // A backup code works once.
+    const backup = await loginWith({ email: 'twofa@example.org', password: 'twofa-password-1', totp: backups[0]! });
+    expect(backup.status).toBe(200);
+    expect(
+      (await loginWith({ email: 'twofa@example.org', password: 'twofa-password-1', totp: backups[0]! })).status,
+    ).toBe(401);
+    expect((await call(user.token, 'GET', '/me/2fa')).body).toMatchObject({ enabled: true, backup_codes_left: 9 });
+
+    // Turning it off takes the password and a code; the secret never appears again.
+    expect((await call(user.token, 'POST', '/me/2fa/disable', { password: 'wrong', code: backups[1]! })).status).toBe(
+      403,
+    );
+    expect(
+      (await call(user.token, 'POST', '/me/2fa/disable', { password: 'twofa-password-1', code: backups[1]! })).status,
+    ).toBe(204);
+    expect((await loginWith({ email: 'twofa@example.org', password: 'twofa-password-1' })).status).toBe(200);
+    const audit = await call(admin.token, 'GET', '/audit?action=auth.2fa_enabled');
+    expect(audit.body.data).toHaveLength(1);
+    expect(JSON.stringify(audit.body)).not.toContain(setup.body.secret);
+  });
+});

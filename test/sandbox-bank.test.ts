@@ -5,6 +5,7 @@ import Fastify from 'fastify';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { makeSandboxConnector } from '../src/connectors/sandbox.js';
 import {
+  type ApprovalRequest,
   type BankSession,
   type CodeRequest,
   type CodeVerdict,
@@ -248,6 +249,7 @@ describe('sandbox bank HTTP API', () => {
     const ok = await verify(b, res.body.challenge_id, await latestCode(b, 'trust'));
     const trustToken = ok.body.trust_token as string;
     expect(trustToken).toMatch(/^trust_/);
+    expect(ok.body.trust_expires_at).toBe(new Date(b.clock.t + 30 * 24 * 60 * MINUTE).toISOString());
     expect(await login(b, 'trust', 'hunter2', { trust_token: trustToken })).toMatchObject({ body: { status: 'ok' } });
     expect((await login(b, 'otp+t', 'hunter2', { trust_token: trustToken })).body.status).toBe('code_required');
     expect((await login(b, 'trust+other', 'hunter2', { trust_token: trustToken })).body.status).toBe('code_required');
@@ -518,6 +520,7 @@ type Script = Array<'phone' | 'totp' | 'wrong'>;
 interface Harness {
   ctx: LoginContext;
   requests: CodeRequest[];
+  approvals: ApprovalRequest[];
   verdicts: CodeVerdict[];
   stages: string[];
   trust: { value: string | null };
@@ -531,6 +534,7 @@ function harness(
   options: { trust?: { value: string | null }; onStage?: (name: string) => void } = {},
 ): Harness {
   const requests: CodeRequest[] = [];
+  const approvals: ApprovalRequest[] = [];
   const verdicts: CodeVerdict[] = [];
   const stages: string[] = [];
   const trust = options.trust ?? { value: null };
@@ -559,8 +563,18 @@ function harness(
       }
       throw new ConnectorError('code_rejected', 'the stand-in engine ran out of codes');
     },
+    async requestApproval(request, check) {
+      approvals.push(request);
+      for (;;) {
+        abort.signal.throwIfAborted();
+        const status = await check();
+        if (status.outcome === 'approved') return;
+        if (status.outcome === 'expired') throw new ConnectorError('code_rejected', 'the approval expired');
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    },
   };
-  return { ctx, requests, verdicts, stages, trust, abort };
+  return { ctx, requests, approvals, verdicts, stages, trust, abort };
 }
 
 async function failure(promise: Promise<unknown>): Promise<ConnectorError> {
@@ -669,6 +683,9 @@ describe('sandbox connector', () => {
     });
     const session = await connector.login(h.ctx);
     expect(h.stages).toContain('approval');
+    expect(h.approvals).toEqual([
+      { purpose: 'login', prompt: 'Approve this login in the SandboxBank app on your phone' },
+    ]);
     expect((await session.identity()).name).toMatch(/^Approve /);
   });
 

@@ -2,6 +2,7 @@ import { parseTotpSecret } from '../automation/totp.js';
 import type { FieldSpec } from '../connectors/sdk.js';
 import type { ErrorDetail } from '../core/errors.js';
 import { EVENT_TYPES, type EventType } from '../core/events.js';
+import { toE164 } from '../core/phone.js';
 import { checkQuietHours, type QuietHours } from '../core/quiet-hours.js';
 import { parseSchedule } from '../core/schedule.js';
 import type { Cipher } from '../security/cipher.js';
@@ -37,6 +38,9 @@ export interface ConfigInput {
   quiet_hours?: QuietHours | null;
   resend_after_seconds?: number | null;
   max_resends?: number;
+  sms_sender?: string | null;
+  sms_code_pattern?: string | null;
+  on_no_code_source?: NoCodeSource;
 }
 
 /** Account config as read: secrets replaced by MASK (or null when unset). */
@@ -64,7 +68,16 @@ export interface ConfigView {
   resend_after_seconds: number | null;
   /** At most this many new codes per request [2]. */
   max_resends: number;
+  /** Relayed SMS are used for this account only when they come from this sender (null: any). */
+  sms_sender: string | null;
+  /** Regular expression for the code in a relayed SMS: its first group, or the whole match. */
+  sms_code_pattern: string | null;
+  /** When a login needs a code and nothing can provide one: `wait` (default) or `fail` at once. */
+  on_no_code_source: NoCodeSource;
 }
+
+/** See `on_no_code_source` (automation/code-sources.ts says what counts as a source). */
+export type NoCodeSource = 'wait' | 'fail';
 
 /** Defaults of a new account: assisted logins, no schedule (manual scrapes only), 5 minutes for a code. */
 export const DEFAULT_CONFIG = {
@@ -100,6 +113,9 @@ export function configView(row: AccountConfigTable, credentialFieldNames: string
     quiet_hours: row.quiet_hours ? (JSON.parse(row.quiet_hours) as QuietHours) : null,
     resend_after_seconds: row.resend_after_seconds,
     max_resends: row.max_resends,
+    sms_sender: row.sms_sender,
+    sms_code_pattern: row.sms_code_pattern,
+    on_no_code_source: row.on_no_code_source,
   };
 }
 
@@ -120,6 +136,18 @@ export function checkCredentials(
       details.push({ path: `${path}/${field.name}`, message: 'is required' });
   }
   return details.length > 0 ? { ok: false, details } : { ok: true };
+}
+
+/** A code pattern must compile and must not match the empty string (it would find "codes" everywhere). */
+function checkPattern(pattern: string): string | null {
+  let compiled: RegExp;
+  try {
+    compiled = new RegExp(pattern);
+  } catch {
+    return 'must be a valid regular expression';
+  }
+  if (compiled.test('')) return 'must not match an empty text';
+  return null;
 }
 
 function checkUrl(value: string): string | null {
@@ -179,11 +207,25 @@ export function applyConfig(
     }
   }
   if (input.otp_phone !== undefined) {
-    const phone = input.otp_phone?.replace(/[\s()-]/g, '') ?? null;
-    if (phone !== null && !/^\+[1-9]\d{6,14}$/.test(phone)) {
-      details.push({ path: '/otp_phone', message: 'must be a phone number in E.164 form, like +31612345678' });
+    // Stored in E.164, the form relayed SMS are routed by.
+    const phone = input.otp_phone === null ? null : toE164(input.otp_phone);
+    if (input.otp_phone !== null && phone === null) {
+      details.push({
+        path: '/otp_phone',
+        message: 'must be an international phone number with its country code, like +31612345678',
+      });
     } else update.otp_phone = phone;
   }
+  if (input.sms_sender !== undefined) {
+    const sender = input.sms_sender?.trim() || null;
+    update.sms_sender = sender;
+  }
+  if (input.sms_code_pattern !== undefined) {
+    const problem = input.sms_code_pattern === null ? null : checkPattern(input.sms_code_pattern);
+    if (problem) details.push({ path: '/sms_code_pattern', message: problem });
+    else update.sms_code_pattern = input.sms_code_pattern;
+  }
+  if (input.on_no_code_source !== undefined) update.on_no_code_source = input.on_no_code_source;
   if (input.totp_secret !== undefined) {
     const parsed = input.totp_secret === null ? null : parseTotpSecret(input.totp_secret);
     if (parsed && !parsed.ok) details.push({ path: '/totp_secret', message: parsed.reason });

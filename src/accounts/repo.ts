@@ -18,6 +18,8 @@ export interface AccountView {
   last_success_at: string | null;
   last_run_at: string | null;
   next_run_at: string | null;
+  /** When the bank stops honouring the stored trust token (null: no trust, or its end is unknown). */
+  trust_expires_at: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -41,6 +43,7 @@ export function accountView(row: AccountRow): AccountView {
     last_success_at: iso(row.last_success_at),
     last_run_at: iso(row.last_run_at),
     next_run_at: iso(row.next_run_at),
+    trust_expires_at: iso(row.trust_expires_at),
     created_at: iso(row.created_at),
     updated_at: iso(row.updated_at),
   };

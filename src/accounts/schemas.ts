@@ -32,7 +32,28 @@ const configFields = {
     maximum: 100,
     description: 'consecutive failures that block; default 3',
   }),
-  otp_phone: Nullable(Type.String({ maxLength: 32 })),
+  otp_phone: Nullable(
+    Type.String({
+      maxLength: 32,
+      description: 'international number with its country code; stored in E.164; routes relayed SMS',
+    }),
+  ),
+  sms_sender: Nullable(
+    Type.String({
+      maxLength: 64,
+      description: 'relayed SMS count only when they come from this sender (number or name); null: any',
+    }),
+  ),
+  sms_code_pattern: Nullable(
+    Type.String({
+      maxLength: 200,
+      description: 'regular expression for the code in a relayed SMS: its first group, or the whole match',
+    }),
+  ),
+  on_no_code_source: Type.Union([Type.Literal('wait'), Type.Literal('fail')], {
+    description:
+      'a login that needs a code when no operator is signed in, no relay serves otp_phone and no TOTP secret fits: wait (default) or fail at once (assistance_unavailable)',
+  }),
   notification_endpoint_url: Nullable(Url),
   notification_auth_type: AuthType,
   notification_events: Nullable(Type.Array(Type.Union(EVENT_TYPES.map((t) => Type.Literal(t))), { maxItems: 32 })),
@@ -116,6 +137,9 @@ export const AccountSchema = Type.Object(
     last_success_at: Nullable(Timestamp),
     last_run_at: Nullable(Timestamp),
     next_run_at: Nullable(Timestamp),
+    trust_expires_at: Nullable(
+      Type.String({ format: 'date-time', description: 'when the bank stops skipping the code (stored trust)' }),
+    ),
     created_at: Timestamp,
     updated_at: Timestamp,
   },
@@ -133,6 +157,7 @@ export const StatusSchema = Type.Object(
     pending_assistance: Nullable(Type.Ref('AssistanceRequest')),
     last_success_at: Nullable(Timestamp),
     next_run_at: Nullable(Timestamp),
+    trust_expires_at: Nullable(Timestamp),
   },
   { $id: 'Status' },
 );

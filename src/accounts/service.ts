@@ -119,6 +119,8 @@ export function makeAccountsService(deps: AccountsDeps): AccountsService {
             blocked_reason: null,
             consecutive_failures: 0,
             backoff_level: 0,
+            trust_expires_at: null,
+            trust_warned_at: null,
             last_success_at: null,
             last_run_at: null,
             next_run_at: scheduleNext(config.schedule ?? null, now, deps.random()),
@@ -143,6 +145,9 @@ export function makeAccountsService(deps: AccountsDeps): AccountsService {
             webhook_extra_fields: null,
             silent_ingestion: 0,
             max_resends: 2,
+            sms_sender: null,
+            sms_code_pattern: null,
+            on_no_code_source: 'wait',
             ...config,
             updated_at: now,
           })

@@ -18,6 +18,8 @@ export interface StatusView {
   pending_assistance: AssistanceView | null;
   last_success_at: string | null;
   next_run_at: string | null;
+  /** When the bank stops honouring the stored trust token (null: no trust, or its end is unknown). */
+  trust_expires_at: string | null;
 }
 
 const statusRow = prepared(
@@ -31,6 +33,7 @@ const statusRow = prepared(
         'a.blocked_reason',
         'a.last_success_at',
         'a.next_run_at',
+        'a.trust_expires_at',
         's.id as session_id',
         's.state as session_state',
         's.started_at as session_started_at',
@@ -58,6 +61,7 @@ export async function readStatus(db: Db, orgId: string, accountId: string): Prom
     pending_assistance: pending ? assistanceView(pending) : null,
     last_success_at: iso(row.last_success_at),
     next_run_at: iso(row.next_run_at),
+    trust_expires_at: iso(row.trust_expires_at),
   };
 }
 

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { CodeDescriptor } from '../core/descriptor.js';
+import type { ApprovalDescriptor, CodeDescriptor } from '../core/descriptor.js';
 import type { AssistanceState, CodeVia } from '../core/states.js';
 import { iso } from '../core/time.js';
 import { dummy } from '../store/db.js';
@@ -7,14 +7,18 @@ import { PENDING } from '../store/literals.js';
 import { prepared } from '../store/prepared.js';
 import type { AssistanceRequestsTable, Database } from '../store/schema.js';
 
-/** The assistance request object of api.md. */
-export interface AssistanceView {
+/**
+ * The assistance request object of api.md. `otp` asks for a code; `approval` waits for the user to
+ * approve the login in the bank's app (it takes no code: attempts stay 0 of 0).
+ */
+export type AssistanceView = AssistanceFields &
+  ({ type: 'otp'; descriptor: CodeDescriptor } | { type: 'approval'; descriptor: ApprovalDescriptor });
+
+interface AssistanceFields {
   id: string;
   account_id: string;
   session_id: string;
-  type: 'otp';
   state: AssistanceState;
-  descriptor: CodeDescriptor;
   attempts: number;
   max_attempts: number;
   /** New codes the bank was asked to send. */
@@ -29,13 +33,11 @@ export interface AssistanceView {
 }
 
 export function assistanceView(row: AssistanceRequestsTable): AssistanceView {
-  return {
+  const fields: AssistanceFields = {
     id: row.id,
     account_id: row.account_id,
     session_id: row.session_id,
-    type: row.type,
     state: row.state,
-    descriptor: JSON.parse(row.descriptor) as CodeDescriptor,
     attempts: row.attempts,
     max_attempts: row.max_attempts,
     resends: row.resends,
@@ -49,6 +51,16 @@ export function assistanceView(row: AssistanceRequestsTable): AssistanceView {
         ? null
         : { via: (row.resolution_via as CodeVia | null) ?? null, reason: row.resolution_reason },
   };
+  switch (row.type) {
+    case 'otp':
+      return { ...fields, type: 'otp', descriptor: JSON.parse(row.descriptor) as CodeDescriptor };
+    case 'approval':
+      return { ...fields, type: 'approval', descriptor: JSON.parse(row.descriptor) as ApprovalDescriptor };
+    default: {
+      const never: never = row.type;
+      throw new Error(`unknown request type ${String(never)}`);
+    }
+  }
 }
 
 const pendingRequest = prepared(

@@ -60,7 +60,7 @@ export function assistanceRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
           security,
           summary: 'Submit a code',
           description:
-            'The code is checked against the request descriptor first (CODE_FORMAT, nothing reaches the bank). With `wait=true` the answer waits (≤ 30 s) for the bank and adds `outcome`.',
+            'The code is checked against the request descriptor first (CODE_FORMAT, nothing reaches the bank). With `wait=true` the answer waits (≤ 30 s) for the bank and adds `outcome`. A pending request of type `approval` takes no code: 409 CONFLICT.',
           params: AccountParams,
           querystring: Type.Object({ wait: Type.Optional(Type.Boolean()) }, { additionalProperties: false }),
           body: SubmitCodeSchema,

@@ -9,6 +9,11 @@ export const DescriptorSchema = Type.Object({
   channel: Type.Optional(Nullable(Type.Union([Type.Literal('sms'), Type.Literal('authenticator')]))),
 });
 
+export const ApprovalDescriptorSchema = Type.Object({
+  purpose: Type.String(),
+  prompt: Nullable(Type.String()),
+});
+
 export const AssistanceStateSchema = Type.Union(
   ['pending', 'fulfilled', 'cancelled', 'expired'].map((s) => Type.Literal(s)),
 );
@@ -18,9 +23,11 @@ export const AssistanceSchema = Type.Object(
     id: Type.String(),
     account_id: Type.String(),
     session_id: Type.String(),
-    type: Type.Literal('otp'),
+    type: Type.Union([Type.Literal('otp'), Type.Literal('approval')], {
+      description: '`otp`: a code is needed; `approval`: approve the login in the bank app (no code is taken)',
+    }),
     state: AssistanceStateSchema,
-    descriptor: DescriptorSchema,
+    descriptor: Type.Union([DescriptorSchema, ApprovalDescriptorSchema]),
     attempts: Type.Integer(),
     max_attempts: Type.Integer(),
     resends: Type.Integer(),

@@ -130,6 +130,13 @@ export function makeAssistanceService(deps: AssistanceDeps): AssistanceService {
         await audit(principal, accountId, input.requestId, input.via, 'stale_request');
         return fail('STALE_REQUEST', `request ${input.requestId} is not the pending one (${pending.id})`);
       }
+      if (pending.type === 'approval') {
+        await audit(principal, accountId, pending.id, input.via, 'approval_request');
+        return fail(
+          'CONFLICT',
+          "this request waits for the login to be approved in the bank's app; it takes no code (type approval)",
+        );
+      }
       const descriptor = JSON.parse(pending.descriptor) as CodeDescriptor;
       const check = checkCode(input.code, descriptor);
       if (!check.ok) {

@@ -4,7 +4,7 @@ import type { Database } from '../store/schema.js';
 
 /** Who did something. Users arrive with the dashboard issue; API keys and the system exist now. */
 export interface Actor {
-  type: 'user' | 'api_key' | 'system';
+  type: 'user' | 'api_key' | 'app_token' | 'system';
   id: string | null;
 }
 

@@ -40,6 +40,13 @@ export function authRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
             {
               email: Type.String({ minLength: 3, maxLength: 320 }),
               password: Type.String({ minLength: 1, maxLength: 1024 }),
+              totp: Type.Optional(
+                Type.String({
+                  minLength: 1,
+                  maxLength: 32,
+                  description: 'The authenticator code (or a backup code) when the user enabled 2FA',
+                }),
+              ),
             },
             { additionalProperties: false },
           ),
@@ -53,6 +60,7 @@ export function authRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
         const session = unwrap(
           await deps.auth.login(request.body.email, request.body.password, {
             userAgent: request.headers['user-agent'] ?? null,
+            totp: request.body.totp,
           }),
         );
         reply.setCookie(SESSION_COOKIE, session.token, {

@@ -9,6 +9,7 @@ import { hashPassword, verifyPassword } from '../security/passwords.js';
 import type { Db } from '../store/db.js';
 import type { UsersTable } from '../store/schema.js';
 import { type Role, scopesOf } from './roles.js';
+import type { TwoFactor } from './two-factor.js';
 
 /** A session ends 7 days after sign-in, or after 24 hours without a request (api.md). */
 export const SESSION_ABSOLUTE_MS = 7 * 86_400_000;
@@ -23,7 +24,7 @@ export interface UserView {
   created_at: string;
 }
 
-export const userView = (row: UsersTable): UserView => ({
+export const userView = (row: Pick<UsersTable, 'id' | 'email' | 'role' | 'created_at'>): UserView => ({
   id: row.id,
   email: row.email,
   role: row.role,
@@ -41,7 +42,7 @@ export interface AuthService {
   login(
     email: string,
     password: string,
-    meta: { userAgent: string | null },
+    meta: { userAgent: string | null; totp?: string | undefined },
   ): Promise<Result<{ token: string; user: UserView; expires_at: string }>>;
   authenticate(token: string): Promise<SignedIn | null>;
   logout(token: string): Promise<void>;
@@ -53,8 +54,8 @@ const TOKEN_PATTERN = /^ots_[A-Za-z0-9_-]{43}$/;
 // Compared against when the email is unknown, so a wrong email costs the same time as a wrong password.
 const decoy = hashPassword(randomBytes(16).toString('hex'));
 
-export function makeAuthService(deps: { db: Db; clock: Clock }): AuthService {
-  const { db, clock } = deps;
+export function makeAuthService(deps: { db: Db; clock: Clock; twoFactor: TwoFactor }): AuthService {
+  const { db, clock, twoFactor } = deps;
   return {
     async login(email, password, meta) {
       const user = await db
@@ -77,6 +78,29 @@ export function makeAuthService(deps: { db: Db; clock: Clock }): AuthService {
           );
         }
         return fail('UNAUTHORIZED', 'the email or password is wrong');
+      }
+      if (user.totp_enabled_at !== null) {
+        // Only after the password: the second-factor question must not tell a stranger who has 2FA.
+        if (!meta.totp) {
+          return fail('UNAUTHORIZED', 'this user signs in with a second factor: send totp as well', [
+            { path: '/totp', message: 'required: the authenticator code or a backup code' },
+          ]);
+        }
+        if (!(await twoFactor.verify(user, meta.totp))) {
+          await recordAudit(
+            db,
+            {
+              orgId: user.org_id,
+              actor: { type: 'user', id: user.id },
+              action: 'auth.login',
+              outcome: 'wrong_second_factor',
+            },
+            clock(),
+          );
+          return fail('UNAUTHORIZED', 'the authenticator code is wrong or was already used', [
+            { path: '/totp', message: 'wrong or already used' },
+          ]);
+        }
       }
       const now = clock();
       const token = `ots_${randomBytes(32).toString('base64url')}`;

@@ -1,5 +1,5 @@
-import { setTimeout as delay } from 'node:timers/promises';
 import {
+  type ApprovalStatus,
   type Balance,
   type BankAccount,
   type BankSession,
@@ -155,7 +155,9 @@ async function codeLogin(ctx: LoginContext, client: SandboxClient, body: Json): 
           settled = true;
           token = sessionToken(verdict);
           const trust = optStr(verdict, 'trust_token');
-          if (trust !== null) await ctx.trust.set(trust);
+          const trustEnds = optStr(verdict, 'trust_expires_at');
+          if (trust !== null)
+            await ctx.trust.set(trust, { expiresAt: trustEnds === null ? null : new Date(trustEnds) });
           return { outcome: 'accepted' };
         }
         if (answer.status === 200 && verdict['status'] === 'rejected') {
@@ -190,33 +192,41 @@ async function codeLogin(ctx: LoginContext, client: SandboxClient, body: Json): 
   return token;
 }
 
-// A later issue gives approvals their own assistance request type; until then the connector just polls.
+/** Decoupled approval: the engine holds the login (an `approval` request) while this asks the bank. */
 async function approvalLogin(ctx: LoginContext, client: SandboxClient, body: Json): Promise<string> {
   const challengeId = str(body, 'challenge_id', 'the approval challenge');
   ctx.stage('approval');
+  let token: string | null = null;
   let settled = false;
   try {
-    for (;;) {
-      const answer = await client.call('GET', `api/challenges/${encodeURIComponent(challengeId)}`);
-      const status = isRecord(answer.body) ? answer.body['status'] : undefined;
-      if (answer.status !== 200 || !isRecord(answer.body)) throw broken(`approval status ${answer.status}`);
-      if (status === 'ok') {
-        settled = true;
-        return sessionToken(answer.body);
-      }
-      if (status === 'expired') {
-        settled = true;
-        throw new ConnectorError('code_rejected', 'the approval expired before it was given');
-      }
-      if (status !== 'pending') {
-        settled = true;
-        throw new ConnectorError('code_rejected', `the approval ended (${String(status)})`);
-      }
-      await delay(APPROVAL_POLL_MS, undefined, { signal: ctx.signal });
-    }
+    await ctx.requestApproval(
+      { purpose: 'login', prompt: optStr(body, 'prompt') },
+      async (): Promise<ApprovalStatus> => {
+        const answer = await client.call('GET', `api/challenges/${encodeURIComponent(challengeId)}`);
+        if (answer.status !== 200 || !isRecord(answer.body)) throw broken(`approval status ${answer.status}`);
+        const status = answer.body['status'];
+        switch (status) {
+          case 'ok':
+            settled = true;
+            token = sessionToken(answer.body);
+            return { outcome: 'approved' };
+          case 'pending':
+            return { outcome: 'pending' };
+          case 'expired':
+            settled = true;
+            return { outcome: 'expired' };
+          default:
+            settled = true;
+            throw new ConnectorError('code_rejected', `the approval ended (${String(status)})`);
+        }
+      },
+      { pollMs: APPROVAL_POLL_MS },
+    );
   } finally {
     if (!settled) client.cancel(challengeId);
   }
+  if (token === null) throw broken('the approval ended without a session');
+  return token;
 }
 
 function toAccount(value: unknown, asOfFallback: string): SandboxAccountJson {

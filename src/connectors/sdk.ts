@@ -1,4 +1,4 @@
-import type { CodeDescriptor } from '../core/descriptor.js';
+import type { ApprovalDescriptor, CodeDescriptor } from '../core/descriptor.js';
 
 /** One credential field a bank asks for (shown in forms, validated on account create). */
 export interface FieldSpec {
@@ -73,10 +73,28 @@ export interface CodeRequestOptions {
   resend?: () => Promise<void>;
 }
 
+/** A bank that waits for the user to approve the login in its app (decoupled approval). */
+export type ApprovalRequest = ApprovalDescriptor;
+
+/**
+ * What the bank says about an approval when asked: given, still waited for, or timed out on its side.
+ * A refusal or any other end is the connector's to throw (a ConnectorError, `code_rejected`).
+ */
+export type ApprovalStatus = { outcome: 'approved' } | { outcome: 'pending' } | { outcome: 'expired' };
+
+export interface ApprovalOptions {
+  /** How often to call `check`, ms [1000]; kept between 100 and 10 000. */
+  pollMs?: number;
+}
+
 /** Persisted per-account trust (cookies, device tokens), stored encrypted by the engine. */
 export interface TrustStore {
   get(): Promise<string | null>;
-  set(value: string | null): Promise<void>;
+  /**
+   * Stores (or with null, forgets) the trust. Give `expiresAt` when the bank says how long it honours
+   * it: the account shows it (`trust_expires_at`) and a `trust_expiring` event warns ahead of it.
+   */
+  set(value: string | null, options?: { expiresAt?: Date | null }): Promise<void>;
 }
 
 export interface ConnectorLogger {
@@ -99,6 +117,18 @@ export interface LoginContext {
     request: CodeRequest,
     tryCode: (code: string) => Promise<CodeVerdict>,
     options?: CodeRequestOptions,
+  ): Promise<void>;
+  /**
+   * Pauses the login while the bank waits for the user to approve it in the bank's app: opens an
+   * assistance request of type `approval` (it takes no code) and calls `check` (which asks the bank)
+   * every `pollMs` until it answers `approved` (resolves), or the request's deadline
+   * (`assist_timeout_seconds`) or the bank's own expiry ends it (throws the engine's error: let it
+   * pass, as with `requestCode`). Errors thrown by `check` end the request and propagate.
+   */
+  requestApproval(
+    request: ApprovalRequest,
+    check: () => Promise<ApprovalStatus>,
+    options?: ApprovalOptions,
   ): Promise<void>;
   readonly trust: TrustStore;
   /** Aborted when the session is cancelled or the process shuts down. */

@@ -14,6 +14,14 @@ export interface CodeDescriptor {
 
 export type CodeChannel = 'sms' | 'authenticator';
 
+/** What the bank says when it waits for the user to approve the login in its app (no code, no length). */
+export interface ApprovalDescriptor {
+  /** Why the bank asks, e.g. `login`. */
+  purpose: string;
+  /** The bank's own words, if any. */
+  prompt: string | null;
+}
+
 export type CodeType = 'numeric' | 'alphanumeric';
 
 export type CodeCheck = { ok: true; code: string } | { ok: false; reason: string };

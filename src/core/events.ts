@@ -14,6 +14,10 @@ export const EVENT_STATUS = {
   results_ready: 'results.ready',
   account_reauthorized: 'account.reauthorized',
   bank_movement: 'movement.created',
+  /** Not in api.md's table yet: a relayed SMS reached a waiting request but was not used (data says why). */
+  sms_relay_refused: 'relay.refused',
+  /** Not in api.md's table yet: the account's bank trust (no code needed) ends soon. */
+  trust_expiring: 'trust.expiring',
   /** Not in api.md's table yet: a webhook endpoint that failed for 5 days was disabled. */
   webhook_endpoint_disabled: 'webhook.disabled',
 } as const;

@@ -17,7 +17,10 @@ export type IdPrefix =
   | 'aud'
   | 'req'
   | 'dlv'
-  | 'uss';
+  | 'uss'
+  | 'rly'
+  | 'sms'
+  | 'apt';
 
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz'; // Crockford base32, lower case
 

@@ -4,14 +4,18 @@ import { assistanceView } from '../assistance/repo.js';
 import { type AssistanceDeps, codeContext, storeCode } from '../assistance/service.js';
 import { parseTotpSecret, totpAt } from '../automation/totp.js';
 import type { CodeRequest, CodeRequestOptions, CodeVerdict } from '../connectors/sdk.js';
-import { type CodeDescriptor, checkCode } from '../core/descriptor.js';
+import { type CodeChannel, type CodeDescriptor, checkCode } from '../core/descriptor.js';
 import { newId } from '../core/ids.js';
 import type { Tx, UnitOfWork } from '../events/outbox.js';
 import type { Db } from '../store/db.js';
 import type { AssistanceRequestsTable } from '../store/schema.js';
 
-/** Why a request ended without an accepted code; the runner turns it into the session's outcome. */
-export type AssistanceEndReason = 'expired' | 'attempts_exhausted' | 'withdrawn' | 'code_required';
+/**
+ * Why a request ended without an accepted code; the runner turns it into the session's outcome.
+ * `code_required`: the account logs in without assistance; `no_code_source`: nothing could give a
+ * code now and the account says to fail rather than wait (`on_no_code_source: fail`).
+ */
+export type AssistanceEndReason = 'expired' | 'attempts_exhausted' | 'withdrawn' | 'code_required' | 'no_code_source';
 
 /** Thrown out of `requestCode` (through the connector, which must let it pass). */
 export class AssistanceEnded extends Error {
@@ -48,6 +52,10 @@ export interface HandoffSession {
   resendAfterMs: number | null;
   /** New codes per request at most. */
   maxResends: number;
+  /** `fail`: a code request that nothing can answer fails at once instead of waiting for its deadline. */
+  onNoCodeSource: 'wait' | 'fail';
+  /** Whether anything (a present operator, an SMS relay) could answer a code request of this channel now. */
+  hasCodeSource(channel: CodeChannel | null): Promise<boolean>;
 }
 
 /** A request's resend budget while it waits: when the last code was sent, and how many resends remain. */
@@ -75,6 +83,12 @@ export async function requestCode(
     throw new AssistanceEnded(
       'code_required',
       'the bank asked for a code and the account logs in without assistance (login_mode simple)',
+    );
+  }
+  if (session.onNoCodeSource === 'fail' && !totp && !(await session.hasCodeSource(request.channel ?? null))) {
+    throw new AssistanceEnded(
+      'no_code_source',
+      'the bank asked for a code and nothing could give one: no operator signed in, no SMS relay for otp_phone, no TOTP secret (on_no_code_source fail)',
     );
   }
   const { transact, clock } = deps;
@@ -248,7 +262,7 @@ async function submitTotp(
  * Closes a still-pending request with its event and the verdict wake-up, in the caller's transaction.
  * False when it was no longer pending (or, with `onlyWithoutCode`, a code had just arrived).
  */
-async function closeRequest(
+export async function closeRequest(
   trx: Tx,
   uow: UnitOfWork,
   row: AssistanceRequestsTable,
@@ -278,7 +292,11 @@ const withdrawn = () => new AssistanceEnded('withdrawn', 'the request was closed
  * Sets the session's state, but only while this worker still holds its lease: a worker whose session
  * was declared lost (and its request cancelled) must not bring it back to life.
  */
-async function holdSession(trx: Tx, session: HandoffSession, state: 'running' | 'awaiting_assistance'): Promise<void> {
+export async function holdSession(
+  trx: Tx,
+  session: HandoffSession,
+  state: 'running' | 'awaiting_assistance',
+): Promise<void> {
   const result = await trx
     .updateTable('sessions')
     .set({ state, stages: session.stages() })

@@ -11,6 +11,7 @@ import { makeWorkerPool, type WorkerPool } from './pool.js';
 import { recoverLostSessions } from './recovery.js';
 import { runSession } from './runner.js';
 import { scheduleDue } from './scheduler.js';
+import { warnExpiringTrust } from './trust.js';
 
 export interface EngineOptions {
   db: Db;
@@ -25,6 +26,8 @@ export interface EngineOptions {
   leaseMs: number;
   pollMs: number;
   schedulerTickMs: number;
+  /** `trust_expiring` is emitted this long before an account's bank trust ends, ms. */
+  trustWarningMs: number;
 }
 
 export interface Engine {
@@ -60,7 +63,10 @@ export function makeEngine(options: EngineOptions): Engine {
       await recoverLostSessions({ ...options, log });
       timers.push(
         setInterval(
-          guard('scheduler tick', () => scheduleDue(options)),
+          guard('scheduler tick', async () => {
+            await scheduleDue(options);
+            await warnExpiringTrust({ ...options, leadMs: options.trustWarningMs });
+          }),
           options.schedulerTickMs,
         ),
       );

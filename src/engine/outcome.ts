@@ -24,6 +24,7 @@ export function classifyFailure(error: unknown, abortCause: AbortCause | null): 
       case 'withdrawn':
         return { state: 'failed', category: 'worker_lost', message: error.message };
       case 'code_required':
+      case 'no_code_source':
         return { state: 'failed', category: 'assistance_unavailable', message: error.message };
       default: {
         const never: never = error.reason;

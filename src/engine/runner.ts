@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import { findConfig } from '../accounts/repo.js';
+import { availableCodeSources } from '../automation/code-sources.js';
 import type { ConnectorRegistry } from '../connectors/registry.js';
 import type { BankSession, DateRange, LoginContext } from '../connectors/sdk.js';
 import { ConnectorError } from '../connectors/sdk.js';
@@ -9,7 +10,8 @@ import type { Tx, UnitOfWork } from '../events/outbox.js';
 import { ingestMovements, upsertBankAccounts } from '../movements/ingest.js';
 import { PENDING } from '../store/literals.js';
 import type { SessionsTable } from '../store/schema.js';
-import { type HandoffDeps, requestCode } from './handoff.js';
+import { requestApproval } from './approval.js';
+import { type HandoffDeps, type HandoffSession, requestCode } from './handoff.js';
 import { type AbortCause, classifyFailure, type SessionOutcome } from './outcome.js';
 
 /** The hand-off's dependencies plus the connectors, this worker's lease id and a logger. */
@@ -86,30 +88,35 @@ export async function runSession(
     );
 
     const trustContext = `${account.id}:trust`;
+    const handoff: HandoffSession = {
+      orgId: session.org_id,
+      accountId: session.account_id,
+      sessionId: session.id,
+      loginMode: config.login_mode,
+      assistTimeoutMs: config.assist_timeout_seconds * 1000,
+      signal: controller.signal,
+      stage,
+      stages: () => JSON.stringify(stages),
+      owner: deps.owner,
+      resendAfterMs: config.resend_after_seconds === null ? null : config.resend_after_seconds * 1000,
+      maxResends: config.max_resends,
+      onNoCodeSource: config.on_no_code_source,
+      hasCodeSource: async (channel) =>
+        (
+          await availableCodeSources(db, {
+            orgId: session.org_id,
+            otpPhone: config.otp_phone,
+            channel,
+            now: clock(),
+          })
+        ).length > 0,
+      totpSecret: async () =>
+        config.totp_secret_enc ? cipher.decrypt(config.totp_secret_enc, `${account.id}:totp_secret`) : null,
+    };
     const ctx: LoginContext = {
       credentials,
-      requestCode: (request, tryCode, options) =>
-        requestCode(
-          deps,
-          {
-            orgId: session.org_id,
-            accountId: session.account_id,
-            sessionId: session.id,
-            loginMode: config.login_mode,
-            assistTimeoutMs: config.assist_timeout_seconds * 1000,
-            signal: controller.signal,
-            stage,
-            stages: () => JSON.stringify(stages),
-            owner: deps.owner,
-            resendAfterMs: config.resend_after_seconds === null ? null : config.resend_after_seconds * 1000,
-            maxResends: config.max_resends,
-            totpSecret: async () =>
-              config.totp_secret_enc ? cipher.decrypt(config.totp_secret_enc, `${account.id}:totp_secret`) : null,
-          },
-          request,
-          tryCode,
-          options,
-        ),
+      requestCode: (request, tryCode, options) => requestCode(deps, handoff, request, tryCode, options),
+      requestApproval: (request, check, options) => requestApproval(deps, handoff, request, check, options),
       trust: {
         async get() {
           const row = await db
@@ -119,12 +126,21 @@ export async function runSession(
             .executeTakeFirst();
           return row?.trust_enc ? cipher.decrypt(row.trust_enc, trustContext) : null;
         },
-        async set(value) {
-          await db
-            .updateTable('accounts')
-            .set({ trust_enc: value === null ? null : cipher.encrypt(value, trustContext) })
-            .where('id', '=', account.id)
-            .execute();
+        async set(value, options = {}) {
+          const expiresAt = value === null ? null : (options.expiresAt?.getTime() ?? null);
+          await deps.transact(async (trx, uow) => {
+            await trx
+              .updateTable('accounts')
+              .set({
+                trust_enc: value === null ? null : cipher.encrypt(value, trustContext),
+                trust_expires_at: Number.isFinite(expiresAt) ? expiresAt : null,
+                // A new token gets its own warning.
+                trust_warned_at: null,
+              })
+              .where('id', '=', account.id)
+              .execute();
+            uow.touch(account.id);
+          });
         },
       },
       signal: controller.signal,

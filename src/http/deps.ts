@@ -2,11 +2,16 @@ import type { AccountsService } from '../accounts/service.js';
 import type { StatusCache } from '../accounts/status-cache.js';
 import type { AssistanceService } from '../assistance/service.js';
 import type { AuthService } from '../auth/service.js';
+import type { TwoFactor } from '../auth/two-factor.js';
 import type { Config } from '../config.js';
 import type { Clock } from '../core/time.js';
+import type { DataService } from '../data/service.js';
 import type { Bus } from '../events/bus.js';
 import type { Transact } from '../events/outbox.js';
 import type { KeysService } from '../keys/service.js';
+import type { ReauthService } from '../reauth/service.js';
+import type { ReconnectService } from '../reconnect/service.js';
+import type { RelayService } from '../relay/service.js';
 import type { SessionsService } from '../sessions/service.js';
 import type { Store } from '../store/db.js';
 import type { WebhooksService } from '../webhooks/service.js';
@@ -20,11 +25,16 @@ export interface ApiDeps {
   transact: Transact;
   keys: KeysService;
   auth: AuthService;
+  twoFactor: TwoFactor;
+  data: DataService;
+  reconnects: ReconnectService;
   webhooks: WebhooksService;
   statusCache: StatusCache;
   accounts: AccountsService;
   sessions: SessionsService;
   assistance: AssistanceService;
+  relay: RelayService;
+  reauth: ReauthService;
   /** Aborted when the server begins to shut down: long-polls answer at once. */
   shutdown: AbortSignal;
 }

@@ -6,8 +6,9 @@ import { notFound } from '../core/errors.js';
 import { principalOf } from '../http/auth.js';
 import type { ApiDeps } from '../http/deps.js';
 import { unwrap } from '../http/errors.js';
-import { AccountParams, decodeKeyCursor, encodeKeyCursor, errorResponses, ListQuery, listOf } from '../http/schemas.js';
+import { AccountParams, errorResponses, ListQuery, listOf } from '../http/schemas.js';
 import { movementView } from './ingest.js';
+import { listMovements } from './query.js';
 
 const tags = ['movements'];
 const security = [{ apiKey: [] }];
@@ -39,32 +40,7 @@ export function movementRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
       },
       async (request) => {
         unwrap(await accountFor(db, principalOf(request), request.params.id));
-        const { limit, cursor, from, to, bank_account_id } = request.query;
-        let q = db.selectFrom('movements').selectAll().where('account_id', '=', request.params.id);
-        if (from) q = q.where('booked_at', '>=', from);
-        // booked_at may carry a time; everything on the `to` day is included.
-        if (to) q = q.where('booked_at', '<', `${to}\uffff`);
-        if (bank_account_id) q = q.where('bank_account_id', '=', bank_account_id);
-        // Newest booking first; the id breaks ties so pages never skip or repeat a movement.
-        const after = decodeKeyCursor(cursor, 2);
-        if (after) {
-          const [bookedAt, id] = after as [string, string];
-          q = q.where((eb) =>
-            eb.or([eb('booked_at', '<', bookedAt), eb.and([eb('booked_at', '=', bookedAt), eb('id', '<', id)])]),
-          );
-        }
-        const rows = await q
-          .orderBy('booked_at', 'desc')
-          .orderBy('id', 'desc')
-          .limit(limit + 1)
-          .execute();
-        const more = rows.length > limit;
-        const slice = more ? rows.slice(0, limit) : rows;
-        const last = slice[slice.length - 1];
-        return {
-          data: slice.map(movementView),
-          next_cursor: more && last ? encodeKeyCursor([last.booked_at, last.id]) : null,
-        };
+        return listMovements(db, request.params.id, request.query);
       },
     );
 

@@ -191,9 +191,18 @@ export class BankState {
     this.sessions.set(session, { user, expiresAt: now + this.config.sessionValidityMs });
     if (!withTrust) return { status: 200, body: { status: 'ok', session_token: session } };
     const trust = token('trust');
+    const expiresAt = now + this.config.trustValidityMs;
     pruneFront(this.trustTokens, now, expiryOf);
-    this.trustTokens.set(trust, { user, expiresAt: now + this.config.trustValidityMs });
-    return { status: 200, body: { status: 'ok', session_token: session, trust_token: trust } };
+    this.trustTokens.set(trust, { user, expiresAt });
+    return {
+      status: 200,
+      body: {
+        status: 'ok',
+        session_token: session,
+        trust_token: trust,
+        trust_expires_at: new Date(expiresAt).toISOString(),
+      },
+    };
   }
 
   private codeChallenge(

@@ -18,6 +18,10 @@ import { init } from './migrations/0001_init.js';
 import { webhooks } from './migrations/0002_webhooks.js';
 import { userSessions } from './migrations/0003_user_sessions.js';
 import { noSpam } from './migrations/0004_no_spam.js';
+import { relays } from './migrations/0005_relays.js';
+import { userTwoFactor } from './migrations/0006_user_2fa.js';
+import { integrator } from './migrations/0007_integrator.js';
+import { reauth } from './migrations/0008_reauth.js';
 import type { Database } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -51,6 +55,10 @@ function migrations(dialect: Dialect): Record<string, Migration> {
     '0002_webhooks': webhooks(),
     '0003_user_sessions': userSessions(),
     '0004_no_spam': noSpam(),
+    '0005_relays': relays(),
+    '0006_user_2fa': userTwoFactor(),
+    '0007_integrator': integrator(),
+    '0008_reauth': reauth(),
   };
 }
 

@@ -13,3 +13,8 @@ export const ACTIVE_STATES = ACTIVE_SESSION_STATES.map((state) => sql.lit(state)
 
 /** Delivery states that still need work (the partial indexes `deliveries_due` and `deliveries_line`). */
 export const OPEN_DELIVERY = [sql.lit('pending'), sql.lit('failed')] as RawBuilder<'pending' | 'failed'>[];
+
+/** Results still waiting for their login (the partial index `results_open`). */
+export const OPEN_RESULT = [sql.lit('PENDING'), sql.lit('RECONNECT_REQUIRED')] as RawBuilder<
+  'PENDING' | 'RECONNECT_REQUIRED'
+>[];

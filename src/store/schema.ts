@@ -20,6 +20,13 @@ export interface UsersTable {
   role: 'admin' | 'operator' | 'viewer';
   created_at: number;
   updated_at: number;
+  /** Encrypted TOTP secret (context `usr_…:totp`); pending until totp_enabled_at is set. */
+  totp_secret_enc: string | null;
+  totp_enabled_at: number | null;
+  /** Last accepted time step (replay protection). */
+  totp_last_step: number | null;
+  /** JSON array of SHA-256 hashes of unused backup codes. */
+  backup_codes: string | null;
 }
 
 export interface ApiKeysTable {
@@ -68,6 +75,10 @@ export interface AccountsTable {
   next_run_at: number | null;
   /** Scheduled runs are spaced out by 2^level after prompts nobody answered (0: normal). */
   backoff_level: number;
+  /** When the bank stops honouring the stored trust token, as the connector reported it (null: unknown). */
+  trust_expires_at: number | null;
+  /** When `trust_expiring` was emitted for the current token (null: not yet; reset by a new token). */
+  trust_warned_at: number | null;
   created_at: number;
   updated_at: number;
 }
@@ -101,6 +112,12 @@ export interface AccountConfigTable {
   quiet_hours: string | null;
   /** `whsec_…` secret that signs this account's own notification and result webhooks (encrypted). */
   signing_secret_enc: string | null;
+  /** Relayed SMS count for this account only when they come from this sender (null: any sender). */
+  sms_sender: string | null;
+  /** Regular expression whose first group (or whole match) is the code in a relayed SMS. */
+  sms_code_pattern: string | null;
+  /** A login that needs a code nobody can give: wait for the deadline anyway, or fail at once. */
+  on_no_code_source: 'wait' | 'fail';
   updated_at: number;
 }
 
@@ -128,9 +145,10 @@ export interface AssistanceRequestsTable {
   org_id: string;
   account_id: string;
   session_id: string;
-  type: 'otp';
+  /** `otp`: a code is needed; `approval`: the bank waits for the user to approve in its app. */
+  type: 'otp' | 'approval';
   state: 'pending' | 'fulfilled' | 'cancelled' | 'expired';
-  /** JSON CodeDescriptor. */
+  /** JSON CodeDescriptor (`otp`) or ApprovalDescriptor (`approval`). */
   descriptor: string;
   attempts: number;
   max_attempts: number;
@@ -186,7 +204,7 @@ export interface MovementsTable {
 export interface AuditLogTable {
   id: string;
   org_id: string;
-  actor_type: 'user' | 'api_key' | 'system';
+  actor_type: 'user' | 'api_key' | 'app_token' | 'system';
   actor_id: string | null;
   action: string;
   account_id: string | null;
@@ -283,9 +301,117 @@ export interface UserSessionsTable {
   revoked_at: number | null;
 }
 
+/** An SMS provider integration; relayed SMS are routed to accounts of its organization. */
+export interface RelaysTable {
+  id: string;
+  org_id: string;
+  provider: 'twilio' | 'json';
+  /** The provider's auth token that signs its requests (Twilio), encrypted. */
+  auth_token_enc: string | null;
+  created_at: number;
+}
+
+/** A relayed SMS that arrived before any request waited for it, kept for a short window. */
+export interface HeldSmsTable {
+  id: string;
+  org_id: string;
+  /** The receiving number, E.164. */
+  to_phone: string;
+  relay_id: string | null;
+  /** Who relayed it (the audit actor when it is used). */
+  actor_type: AuditLogTable['actor_type'];
+  actor_id: string | null;
+  /** JSON array of account ids the relaying key may reach, or null for every account. */
+  account_ids: string | null;
+  /** `{ from, body }`, encrypted: SMS bodies are secrets. */
+  message_enc: string;
+  received_at: number;
+  expires_at: number;
+}
+
+/** A single-use reauthorisation token (10 minutes), known only by its hash. */
+export interface ReauthTokensTable {
+  /** SHA-256 of the token (hex); the primary key. */
+  token_hash: string;
+  org_id: string;
+  account_id: string;
+  /** Who asked for it (the audit actor of what it starts). */
+  actor_type: 'user' | 'api_key' | 'app_token' | 'system';
+  actor_id: string | null;
+  created_at: number;
+  expires_at: number;
+  /** Set by the compare-and-set that spends it. */
+  used_at: number | null;
+  connect_session_id: string | null;
+}
+
+/** A Mono-style connect session: the logins of one reauthorisation, followed by commits. */
+export interface ConnectSessionsTable {
+  /** `ses_…` of its own (a password commit moves it to another login). */
+  id: string;
+  org_id: string;
+  account_id: string;
+  /** The login it currently follows. */
+  session_id: string;
+  actor_type: 'user' | 'api_key' | 'app_token' | 'system';
+  actor_id: string | null;
+  created_at: number;
+  expires_at: number;
+  /** When `account_reauthorized` was emitted (once). */
+  reauthorized_at: number | null;
+}
+
 export interface SettingsTable {
   key: string;
   value: string;
+}
+
+/** Data API answer statuses (api.md "Reconnect flow"). */
+export type ResultStatus = 'OK' | 'PENDING' | 'RECONNECT_REQUIRED' | 'FAILED';
+export type DataKind = 'identity' | 'bank_accounts' | 'balances' | 'transactions';
+
+export interface ResultsTable {
+  id: string;
+  org_id: string;
+  account_id: string;
+  kind: DataKind;
+  /** JSON: the query (from, to, bank_account_id, limit, cursor). */
+  params: string;
+  status: ResultStatus;
+  /** JSON, once known. */
+  payload: string | null;
+  message: string | null;
+  /** The live login that will answer it (null when answered from stored data). */
+  session_id: string | null;
+  reconnect_id: string | null;
+  created_at: number;
+  updated_at: number;
+  /** Readable until then (30 days), `GONE` after. */
+  expires_at: number;
+}
+
+export interface ReconnectsTable {
+  id: string;
+  org_id: string;
+  account_id: string;
+  /** The login the owner's code goes to; replaced when a fresh login starts. */
+  session_id: string;
+  state: 'pending' | 'completed';
+  created_at: number;
+  expires_at: number;
+  completed_at: number | null;
+}
+
+export interface AppTokensTable {
+  id: string;
+  org_id: string;
+  name: string;
+  /** Publishable (`otpa_…`): it only opens reconnects, so it is stored as is and shown again. */
+  token: string;
+  /** JSON array of origins (`https://app.example.com`) the widget may be used from. */
+  allowed_origins: string;
+  created_at: number;
+  revoked_at: number | null;
 }
 
 export interface Database {
@@ -306,4 +432,11 @@ export interface Database {
   deliveries: DeliveriesTable;
   delivery_attempts: DeliveryAttemptsTable;
   user_sessions: UserSessionsTable;
+  relays: RelaysTable;
+  held_sms: HeldSmsTable;
+  reauth_tokens: ReauthTokensTable;
+  connect_sessions: ConnectSessionsTable;
+  results: ResultsTable;
+  reconnects: ReconnectsTable;
+  app_tokens: AppTokensTable;
 }

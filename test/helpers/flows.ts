@@ -1,7 +1,10 @@
 import type { Kysely } from 'kysely';
 import { expect } from 'vitest';
+import type { EventEnvelope, EventType } from '../../src/core/events.js';
+import { toEnvelope } from '../../src/events/outbox.js';
 import type { Database } from '../../src/store/schema.js';
 import type { Api } from './api.js';
+import type { TestServer } from './server.js';
 
 /** Polls `read` until `done` holds, at most `timeoutMs`: for state that has no event to await. */
 export async function eventually<T>(
@@ -122,4 +125,37 @@ export async function auditOf(db: Kysely<Database>, accountId: string, action: s
     .where('account_id', '=', accountId)
     .where('action', '=', action)
     .execute();
+}
+
+/**
+ * Resolves with the first event of `type` for `accountId`: one already committed, or the next one
+ * published on the server's bus (no polling).
+ */
+export async function nextEvent(server: TestServer, type: EventType, accountId: string): Promise<EventEnvelope> {
+  return new Promise((resolve, reject) => {
+    let done = false;
+    const finish = (event: EventEnvelope) => {
+      if (done) return;
+      done = true;
+      unsubscribe();
+      clearTimeout(timer);
+      resolve(event);
+    };
+    const unsubscribe = server.server.bus.subscribe('event', (payload) => {
+      const event = payload as EventEnvelope;
+      if (event.type === type && event.account_id === accountId) finish(event);
+    });
+    const timer = setTimeout(() => {
+      unsubscribe();
+      reject(new Error(`no ${type} event for ${accountId}`));
+    }, 10_000);
+    void server.server.store.db
+      .selectFrom('events')
+      .selectAll()
+      .where('type', '=', type)
+      .where('account_id', '=', accountId)
+      .orderBy('seq')
+      .executeTakeFirst()
+      .then((row) => row && finish(toEnvelope(row)));
+  });
 }

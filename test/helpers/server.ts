@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config.js';
+import type { Connector } from '../../src/connectors/sdk.js';
 import type { SandboxBankOptions } from '../../src/sandbox-bank/index.js';
 import { type RunningServer, startServer } from '../../src/server.js';
 import { type Api, makeApi } from './api.js';
@@ -43,6 +44,8 @@ export async function startTestServer(
     dataDir?: string;
     reopen?: { key: string; tourAccountId: string; orgId: string };
     clock?: () => number;
+    /** Replaces the built-in connectors (a test wraps the sandbox one to control a bank's timing). */
+    connectors?: (builtin: Connector[]) => Connector[];
   } = {},
 ): Promise<TestServer> {
   const dataDir = options.dataDir ?? tempDir();
@@ -53,6 +56,7 @@ export async function startTestServer(
     printBootstrap: () => {},
     ...(options.sandboxBank ? { sandboxBank: options.sandboxBank } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.connectors ? { connectors: options.connectors } : {}),
   });
   const bootstrap = options.reopen
     ? { apiKey: options.reopen.key, sandboxAccountId: options.reopen.tourAccountId, orgId: options.reopen.orgId }

@@ -1,0 +1,83 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import type { ApiDeps } from '../http/deps.js';
+import { unwrap } from '../http/errors.js';
+import { errorResponses } from '../http/schemas.js';
+
+const tags = ['dashboard'];
+const StatusSchema = Type.Object({
+  enabled: Type.Boolean(),
+  pending: Type.Boolean({ description: 'enrollment started but not confirmed' }),
+  backup_codes_left: Type.Integer(),
+});
+const Code = Type.String({ minLength: 1, maxLength: 32 });
+
+/** The signed-in user's own second factor: enroll (QR), confirm, disable. */
+export function twoFactorRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
+  return async (app) => {
+    app.get(
+      '/me/2fa',
+      {
+        config: { signedIn: true },
+        schema: { tags, summary: 'Two-factor sign-in state', response: { 200: StatusSchema, ...errorResponses(401) } },
+      },
+      async (request) => deps.twoFactor.status(request.user!.id),
+    );
+
+    app.post(
+      '/me/2fa/setup',
+      {
+        config: { signedIn: true },
+        schema: {
+          tags,
+          summary: 'Start enrolling an authenticator',
+          description:
+            'Returns a new secret, its otpauth:// URL and a QR code (SVG). Nothing changes at sign-in until it is confirmed.',
+          response: {
+            200: Type.Object({ secret: Type.String(), otpauth_url: Type.String(), qr_svg: Type.String() }),
+            ...errorResponses(401, 403, 409),
+          },
+        },
+      },
+      async (request) => unwrap(await deps.twoFactor.setup(request.user!.id)),
+    );
+
+    app.post(
+      '/me/2fa/confirm',
+      {
+        config: { signedIn: true },
+        schema: {
+          tags,
+          summary: 'Turn two-factor sign-in on with a first code',
+          description: 'Answers the backup codes; they are shown this once and each works once.',
+          body: Type.Object({ code: Code }, { additionalProperties: false }),
+          response: {
+            200: Type.Object({ backup_codes: Type.Array(Type.String()) }),
+            ...errorResponses(400, 401, 403, 409),
+          },
+        },
+      },
+      async (request) => unwrap(await deps.twoFactor.confirm(request.user!.id, request.body.code)),
+    );
+
+    app.post(
+      '/me/2fa/disable',
+      {
+        config: { signedIn: true },
+        schema: {
+          tags,
+          summary: 'Turn two-factor sign-in off',
+          body: Type.Object(
+            { password: Type.String({ minLength: 1, maxLength: 1024 }), code: Code },
+            { additionalProperties: false },
+          ),
+          response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 409) },
+        },
+      },
+      async (request, reply) => {
+        unwrap(await deps.twoFactor.disable(request.user!.id, request.body.password, request.body.code));
+        return reply.status(204).send(null);
+      },
+    );
+  };
+}

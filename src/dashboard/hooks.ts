@@ -1,0 +1,73 @@
+import { useCallback, useEffect, useRef, useState } from 'react';
+import { get } from './api.js';
+
+export interface Resource<T> {
+  data: T | undefined;
+  error: unknown;
+  loading: boolean;
+  /** Re-reads in place: the old data stays on screen until the new arrives (no layout jumps). */
+  reload: () => void;
+}
+
+/**
+ * GETs `path` (null: nothing yet) and keeps the answer. Reloads coalesce: while one read is in
+ * flight, any number of reload calls (a burst of live events) cause exactly one more read after it.
+ */
+export function useResource<T>(path: string | null): Resource<T> {
+  const [state, setState] = useState<{ data: T | undefined; error: unknown; loading: boolean }>({
+    data: undefined,
+    error: undefined,
+    loading: path !== null,
+  });
+  const generation = useRef(0);
+  const inFlight = useRef<string | null>(null);
+  const queued = useRef(false);
+  const reload = useCallback(() => {
+    if (path === null) return;
+    if (inFlight.current === path) {
+      queued.current = true;
+      return;
+    }
+    inFlight.current = path;
+    queued.current = false;
+    const mine = ++generation.current;
+    setState((s) => (s.loading ? s : { ...s, loading: true }));
+    get<T>(path)
+      .then(
+        (data) => mine === generation.current && setState({ data, error: undefined, loading: false }),
+        (error: unknown) => mine === generation.current && setState((s) => ({ ...s, error, loading: false })),
+      )
+      .finally(() => {
+        if (inFlight.current === path) inFlight.current = null;
+        if (queued.current && mine === generation.current) reload();
+      });
+  }, [path]);
+  useEffect(reload, [reload]);
+  return { ...state, reload };
+}
+
+/** The current time, ticking every `everyMs` (for countdowns). */
+export function useNow(everyMs = 1000): number {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    const timer = setInterval(() => setNow(Date.now()), everyMs);
+    return () => clearInterval(timer);
+  }, [everyMs]);
+  return now;
+}
+
+/** A value kept in localStorage (the operator's alert preferences). */
+export function useStoredFlag(key: string, initial: boolean): [boolean, (value: boolean) => void] {
+  const [value, setValue] = useState(() => {
+    const stored = localStorage.getItem(key);
+    return stored === null ? initial : stored === 'true';
+  });
+  const set = useCallback(
+    (next: boolean) => {
+      localStorage.setItem(key, String(next));
+      setValue(next);
+    },
+    [key],
+  );
+  return [value, set];
+}

@@ -1,0 +1,307 @@
+import { type FormEvent, useState } from 'react';
+import { Link, useLocation } from 'wouter';
+import { EVENT_TYPES } from '../../core/events.js';
+import { api, type List, type User } from '../api.js';
+import { humanize, when } from '../format.js';
+import { useResource } from '../hooks.js';
+import { can, ErrorNote, ListState, Panel, ShownOnce } from '../ui.js';
+
+interface Endpoint {
+  id: string;
+  url: string;
+  events: string[] | null;
+  description: string;
+  enabled: boolean;
+  disabled_reason: string | null;
+  failing_since: string | null;
+  created_at: string;
+}
+
+interface Delivery {
+  id: string;
+  event_id: string;
+  attempt: number;
+  status: string;
+  response_status: number | null;
+  duration_ms: number | null;
+  error: string | null;
+  next_attempt_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+/** The organization's webhook endpoints; admins add them (the signing secret is shown once). */
+export function WebhooksPage({ user }: { user: User }) {
+  const endpoints = useResource<{ data: Endpoint[] }>('/webhooks');
+  const [secret, setSecret] = useState<string | null>(null);
+  const rows = endpoints.data?.data ?? [];
+  return (
+    <>
+      <h1>Webhooks</h1>
+      {secret && <ShownOnce label="Signing secret of the new endpoint" value={secret} onDone={() => setSecret(null)} />}
+      {can(user, 'webhooks:write') && (
+        <AddEndpoint
+          onCreated={(s) => {
+            setSecret(s);
+            endpoints.reload();
+          }}
+        />
+      )}
+      <Panel title="Endpoints">
+        <ListState
+          ready={endpoints.data !== undefined}
+          error={endpoints.error}
+          empty={
+            rows.length === 0 ? (
+              <p>No endpoints. Events are still kept and readable as a stream at /v1/events.</p>
+            ) : null
+          }
+        >
+          <table className="list">
+            <thead>
+              <tr>
+                <th scope="col">URL</th>
+                <th scope="col" className="wide">
+                  Events
+                </th>
+                <th scope="col">State</th>
+              </tr>
+            </thead>
+            <tbody>
+              {rows.map((e) => (
+                <tr key={e.id}>
+                  <td className="break">
+                    <Link href={`/webhooks/${e.id}`}>{e.url}</Link>
+                    {e.description && <div className="muted small">{e.description}</div>}
+                  </td>
+                  <td className="wide small">{e.events?.join(', ') ?? 'all'}</td>
+                  <td>
+                    <EndpointState endpoint={e} />
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </ListState>
+      </Panel>
+    </>
+  );
+}
+
+function EndpointState({ endpoint }: { endpoint: Endpoint }) {
+  if (!endpoint.enabled) return <span className="badge bad">disabled</span>;
+  if (endpoint.failing_since) return <span className="badge warn">failing since {when(endpoint.failing_since)}</span>;
+  return <span className="badge ok">enabled</span>;
+}
+
+function AddEndpoint({ onCreated }: { onCreated: (secret: string) => void }) {
+  const [url, setUrl] = useState('');
+  const [description, setDescription] = useState('');
+  const [events, setEvents] = useState<Set<string>>(new Set());
+  const [error, setError] = useState<unknown>(null);
+  async function submit(event: FormEvent) {
+    event.preventDefault();
+    setError(null);
+    try {
+      const created = await api<{ secret: string }>('POST', '/webhooks', {
+        url,
+        description,
+        events: events.size > 0 ? [...events] : null,
+      });
+      setUrl('');
+      setDescription('');
+      onCreated(created.secret);
+    } catch (failure) {
+      setError(failure);
+    }
+  }
+  return (
+    <Panel title="Add an endpoint">
+      <form className="form" onSubmit={submit}>
+        <label htmlFor="wh-url">URL</label>
+        <input
+          id="wh-url"
+          type="url"
+          value={url}
+          onChange={(e) => setUrl(e.target.value)}
+          required
+          placeholder="https://example.com/otpilot"
+        />
+        <label htmlFor="wh-description">Description</label>
+        <input
+          id="wh-description"
+          value={description}
+          onChange={(e) => setDescription(e.target.value)}
+          maxLength={500}
+        />
+        <fieldset>
+          <legend>Events (none ticked: all)</legend>
+          <div className="checks">
+            {EVENT_TYPES.map((type) => (
+              <label key={type} className="check">
+                <input
+                  type="checkbox"
+                  checked={events.has(type)}
+                  onChange={() => {
+                    const next = new Set(events);
+                    if (next.has(type)) next.delete(type);
+                    else next.add(type);
+                    setEvents(next);
+                  }}
+                />
+                {type}
+              </label>
+            ))}
+          </div>
+        </fieldset>
+        <ErrorNote error={error} />
+        <button type="submit">Add endpoint</button>
+      </form>
+    </Panel>
+  );
+}
+
+/** One endpoint: its delivery log (attempts, answers, errors), retry, test event, enable/disable, delete. */
+export function WebhookPage({ id, user }: { id: string; user: User }) {
+  const [, navigate] = useLocation();
+  const endpoint = useResource<Endpoint>(`/webhooks/${id}`);
+  const deliveries = useResource<List<Delivery>>(`/webhooks/${id}/deliveries?limit=100`);
+  const [error, setError] = useState<unknown>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+  const writable = can(user, 'webhooks:write');
+
+  async function run(action: () => Promise<unknown>, done: string) {
+    setError(null);
+    setNotice(null);
+    try {
+      await action();
+      setNotice(done);
+      endpoint.reload();
+      deliveries.reload();
+    } catch (failure) {
+      setError(failure);
+    }
+  }
+
+  const e = endpoint.data;
+  if (!e) return endpoint.error ? <ErrorNote error={endpoint.error} /> : <p className="muted">Loading…</p>;
+  const rows = deliveries.data?.data ?? [];
+  return (
+    <>
+      <p className="crumbs">
+        <Link href="/webhooks">Webhooks</Link> /
+      </p>
+      <div className="page-head">
+        <h1 className="break">{e.url}</h1>
+        {writable && (
+          <div className="row">
+            <button
+              type="button"
+              onClick={() => void run(() => api('POST', `/webhooks/${id}/test`), 'Test event queued.')}
+            >
+              Send test event
+            </button>
+            <button
+              type="button"
+              className="secondary"
+              onClick={() =>
+                void run(
+                  () => api('PATCH', `/webhooks/${id}`, { enabled: !e.enabled }),
+                  e.enabled ? 'Disabled.' : 'Enabled.',
+                )
+              }
+            >
+              {e.enabled ? 'Disable' : 'Enable'}
+            </button>
+            <button
+              type="button"
+              className="danger"
+              onClick={() => {
+                if (window.confirm('Delete this endpoint? Its pending deliveries are dropped.'))
+                  void run(() => api('DELETE', `/webhooks/${id}`).then(() => navigate('/webhooks')), 'Deleted.');
+              }}
+            >
+              Delete
+            </button>
+          </div>
+        )}
+      </div>
+      <ErrorNote error={error} />
+      <p className="status-line" role="status">
+        {notice}
+      </p>
+      <dl className="facts">
+        <dt>State</dt>
+        <dd>
+          <EndpointState endpoint={e} /> {e.disabled_reason}
+        </dd>
+        <dt>Events</dt>
+        <dd>{e.events?.join(', ') ?? 'all'}</dd>
+      </dl>
+      <Panel
+        title="Deliveries"
+        actions={
+          <button type="button" className="secondary" onClick={deliveries.reload}>
+            Refresh
+          </button>
+        }
+      >
+        <ListState
+          ready={deliveries.data !== undefined}
+          error={deliveries.error}
+          empty={rows.length === 0 ? <p>Nothing delivered yet.</p> : null}
+        >
+          <table className="list">
+            <thead>
+              <tr>
+                <th scope="col">When</th>
+                <th scope="col">Event</th>
+                <th scope="col">Result</th>
+                <th scope="col">
+                  <span className="sr-only">Actions</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {rows.map((d) => (
+                <tr key={d.id}>
+                  <td>{when(d.updated_at)}</td>
+                  <td className="small">
+                    <code>{d.event_id}</code>
+                  </td>
+                  <td className="small">
+                    <span
+                      className={`badge ${d.status === 'succeeded' ? 'ok' : d.status === 'pending' ? 'info' : 'bad'}`}
+                    >
+                      {humanize(d.status)}
+                    </span>{' '}
+                    attempt {d.attempt}
+                    {d.response_status !== null && ` · HTTP ${d.response_status}`}
+                    {d.duration_ms !== null && ` · ${d.duration_ms} ms`}
+                    {d.error && <div className="muted">{d.error}</div>}
+                    {d.next_attempt_at && d.status !== 'succeeded' && (
+                      <div className="muted">next try {when(d.next_attempt_at)}</div>
+                    )}
+                  </td>
+                  <td>
+                    {writable && d.status !== 'succeeded' && (
+                      <button
+                        type="button"
+                        className="link"
+                        onClick={() =>
+                          void run(() => api('POST', `/webhooks/${id}/deliveries/${d.id}/retry`), 'Retry queued.')
+                        }
+                      >
+                        Retry
+                      </button>
+                    )}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </ListState>
+      </Panel>
+    </>
+  );
+}

@@ -1,0 +1,235 @@
+import { type ClipboardEvent, useEffect, useId, useRef, useState } from 'react';
+import { extractCode } from '../../core/code-extract.js';
+import { MAX_CODE_LENGTH, normalizeCode } from '../../core/descriptor.js';
+import { type AssistanceRequest, api, describe, HttpError } from '../api.js';
+import { clock, describeCode } from '../format.js';
+import { useNow } from '../hooks.js';
+
+/** How a request the operator was looking at ended. */
+export interface Ended {
+  request: AssistanceRequest;
+  verdict: 'accepted' | 'expired' | 'cancelled' | 'exhausted';
+  at: number;
+}
+
+type Feedback =
+  | { kind: 'idle' }
+  | { kind: 'sending' }
+  | { kind: 'accepted' }
+  | { kind: 'waiting' }
+  | { kind: 'rejected'; attemptsLeft: number }
+  | { kind: 'error'; message: string };
+
+const ENDED_TEXT: Record<Ended['verdict'], string> = {
+  accepted: 'Accepted: the bank let the login continue.',
+  expired: 'Expired: the code window closed before a code was accepted.',
+  exhausted: 'The bank rejected every attempt, so this login has stopped.',
+  cancelled: 'Withdrawn: the login ended before a code was needed.',
+};
+
+interface Props {
+  request: AssistanceRequest;
+  accountName: string;
+  canSubmit: boolean;
+  ended?: Ended;
+  onChanged?: () => void;
+  onDismiss?: () => void;
+}
+
+/** Only the characters a code of this type can hold. */
+const allowed = (type: AssistanceRequest['descriptor']['type'], text: string) =>
+  type === 'numeric' ? text.replace(/[^0-9]/g, '') : text.replace(/[^A-Za-z0-9]/g, '');
+
+/** One waiting request: the bank's words, a live countdown, and an input that fits the descriptor. */
+export function PromptCard({ request, accountName, canSubmit, ended, onChanged, onDismiss }: Props) {
+  const { descriptor } = request;
+  const inputId = useId();
+  const titleId = useId();
+  const input = useRef<HTMLInputElement>(null);
+  const [code, setCode] = useState('');
+  const [feedback, setFeedback] = useState<Feedback>({ kind: 'idle' });
+  const now = useNow(1000);
+  const remaining = Date.parse(request.expires_at) - now;
+  const timedOut = !ended && remaining <= 0;
+  const maxLength = descriptor.length ?? MAX_CODE_LENGTH;
+  const attemptsLeft = request.max_attempts - request.attempts;
+  const approval = request.type === 'approval';
+  const open = !ended && !timedOut && canSubmit && !approval;
+
+  // The operator's hands go straight to the code (the prompt opened, or the bank asked again).
+  // …and back to it when the bank said no.
+  useEffect(() => {
+    if (open && feedback.kind !== 'sending') input.current?.focus();
+  }, [open, feedback.kind]);
+
+  async function submit(value: string) {
+    if (feedback.kind === 'sending' || value.length === 0) return;
+    setFeedback({ kind: 'sending' });
+    try {
+      const answer = await api<{
+        outcome: 'accepted' | 'rejected' | 'pending';
+        assistance_request?: AssistanceRequest;
+      }>('POST', `/accounts/${request.account_id}/otp?wait=true`, { code: value, request_id: request.id });
+      switch (answer.outcome) {
+        case 'accepted':
+          setFeedback({ kind: 'accepted' });
+          break;
+        case 'rejected': {
+          const after = answer.assistance_request ?? request;
+          setFeedback({ kind: 'rejected', attemptsLeft: Math.max(0, after.max_attempts - after.attempts) });
+          setCode('');
+          break;
+        }
+        case 'pending':
+          setFeedback({ kind: 'waiting' });
+          break;
+        default: {
+          const never: never = answer.outcome;
+          throw new Error(`unexpected outcome ${String(never)}`);
+        }
+      }
+    } catch (error) {
+      const message =
+        error instanceof HttpError && (error.code === 'STALE_REQUEST' || error.code === 'NO_PENDING_REQUEST')
+          ? 'This request has closed; the list is up to date again.'
+          : describe(error);
+      setFeedback({ kind: 'error', message });
+    }
+    onChanged?.();
+  }
+
+  function take(value: string) {
+    const next = allowed(descriptor.type, normalizeCode(value)).slice(0, maxLength);
+    setCode(next);
+    if (feedback.kind === 'rejected' || feedback.kind === 'error') setFeedback({ kind: 'idle' });
+    // Submit as soon as the code is complete: one less tap at 3 a.m.
+    if (descriptor.length !== null && next.length === descriptor.length) void submit(next);
+  }
+
+  // A whole SMS pasted into the box: take the one code in it, or say why not.
+  function onPaste(event: ClipboardEvent<HTMLInputElement>) {
+    const text = event.clipboardData.getData('text');
+    const plain = normalizeCode(text);
+    if (allowed(descriptor.type, plain) === plain && plain.length <= maxLength) return;
+    event.preventDefault();
+    const found = extractCode(text, descriptor);
+    if (found.ok) {
+      setCode(found.code);
+      void submit(found.code);
+    } else {
+      setFeedback({
+        kind: 'error',
+        message:
+          found.reason === 'ambiguous'
+            ? `That message holds ${found.candidates.length} possible codes; type the right one.`
+            : `No ${describeCode(descriptor)} found in the pasted text.`,
+      });
+    }
+  }
+
+  const status = ended ? ENDED_TEXT[ended.verdict] : timedOut ? ENDED_TEXT.expired : feedbackText(feedback);
+  const tone = ended?.verdict === 'accepted' || feedback.kind === 'accepted' ? 'ok' : ended || timedOut ? 'bad' : '';
+
+  return (
+    <article className={`prompt ${tone}`} aria-labelledby={titleId}>
+      <header>
+        <h2 id={titleId}>
+          {approval ? 'Approval needed' : 'Code needed'}: {accountName}
+        </h2>
+        {onDismiss && (
+          <button type="button" className="link" onClick={onDismiss} aria-label="Dismiss">
+            ×
+          </button>
+        )}
+      </header>
+      {descriptor.prompt && <p className="bank-words">“{descriptor.prompt}”</p>}
+      {!ended && !timedOut && (
+        <p className="meta">
+          <span>
+            {approval ? "approve the login in the bank's app; this updates by itself" : describeCode(descriptor)}
+            {approval
+              ? ''
+              : descriptor.channel === 'sms'
+                ? ' from an SMS'
+                : descriptor.channel === 'authenticator'
+                  ? ' from an authenticator'
+                  : ''}
+          </span>
+          {!approval && (
+            <span>
+              {attemptsLeft} {attemptsLeft === 1 ? 'attempt' : 'attempts'} left
+            </span>
+          )}
+          <span role="timer" aria-label="time left" className={remaining < 30_000 ? 'urgent' : ''}>
+            expires in {clock(remaining)}
+          </span>
+        </p>
+      )}
+      {open && (
+        <form
+          onSubmit={(event) => {
+            event.preventDefault();
+            void submit(code);
+          }}
+        >
+          <label htmlFor={inputId}>Enter the {describeCode(descriptor)}</label>
+          <div className="row">
+            <input
+              ref={input}
+              id={inputId}
+              className="code-input"
+              value={code}
+              onChange={(event) => take(event.target.value)}
+              onPaste={onPaste}
+              inputMode={descriptor.type === 'numeric' ? 'numeric' : 'text'}
+              pattern={descriptor.type === 'numeric' ? '[0-9]*' : '[A-Za-z0-9]*'}
+              autoComplete="one-time-code"
+              autoCapitalize="characters"
+              spellCheck={false}
+              maxLength={maxLength}
+              size={Math.min(maxLength, 12)}
+              readOnly={feedback.kind === 'sending'}
+              aria-describedby={`${inputId}-status`}
+            />
+            <button type="submit" disabled={feedback.kind === 'sending' || code.length === 0}>
+              {feedback.kind === 'sending' ? 'Checking…' : 'Submit code'}
+            </button>
+          </div>
+        </form>
+      )}
+      {!ended && !timedOut && !canSubmit && !approval && (
+        <p className="muted">Viewers can see prompts but not answer them; an operator or admin must enter the code.</p>
+      )}
+      <p
+        id={`${inputId}-status`}
+        className="status"
+        role={tone === 'bad' || feedback.kind === 'error' ? 'alert' : 'status'}
+      >
+        {status}
+      </p>
+    </article>
+  );
+}
+
+function feedbackText(feedback: Feedback): string {
+  switch (feedback.kind) {
+    case 'idle':
+      return '';
+    case 'sending':
+      return 'Sending the code to the bank…';
+    case 'accepted':
+      return ENDED_TEXT.accepted;
+    case 'waiting':
+      return 'Sent. The bank has not answered yet; this updates by itself.';
+    case 'rejected':
+      return feedback.attemptsLeft > 0
+        ? `The bank rejected that code. Check it and try again (${feedback.attemptsLeft} ${feedback.attemptsLeft === 1 ? 'attempt' : 'attempts'} left).`
+        : 'The bank rejected that code.';
+    case 'error':
+      return feedback.message;
+    default: {
+      const never: never = feedback;
+      throw new Error(`unknown feedback ${String(never)}`);
+    }
+  }
+}

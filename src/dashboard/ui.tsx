@@ -1,0 +1,93 @@
+import type { ReactNode } from 'react';
+import { scopesOf } from '../auth/roles.js';
+import type { Scope } from '../core/scopes.js';
+import { type AccountStatus, describe, type User } from './api.js';
+import { humanize } from './format.js';
+
+/** What the signed-in user's role allows: the same scope list the server checks. */
+export const can = (user: User, scope: Scope) => scopesOf(user.role).includes(scope);
+
+const STATUS_TONE: Record<AccountStatus, string> = {
+  idle: 'neutral',
+  queued: 'info',
+  running: 'info',
+  awaiting_assistance: 'warn',
+  blocked: 'bad',
+};
+
+export function StatusBadge({ status }: { status: AccountStatus }) {
+  return (
+    <span className={`badge ${STATUS_TONE[status]}`}>
+      {status === 'awaiting_assistance' ? 'code needed' : humanize(status)}
+    </span>
+  );
+}
+
+export function ErrorNote({ error }: { error: unknown }) {
+  if (!error) return null;
+  return (
+    <p className="error" role="alert">
+      {describe(error)}
+    </p>
+  );
+}
+
+/** A list that is still loading, failed, or has nothing yet says so in the same place (no layout jumps on reloads). */
+export function ListState({
+  ready,
+  error,
+  empty,
+  children,
+}: {
+  /** The first answer arrived. */
+  ready: boolean;
+  error: unknown;
+  /** What to show instead of the list when it has no rows; null when it has some. */
+  empty: ReactNode | null;
+  children: ReactNode;
+}) {
+  if (error && !ready) return <ErrorNote error={error} />;
+  if (!ready) return <p className="muted">Loading…</p>;
+  return (
+    <>
+      {error ? <ErrorNote error={error} /> : null}
+      {empty !== null ? <div className="empty">{empty}</div> : children}
+    </>
+  );
+}
+
+/** A section with a heading, used on every page. */
+export function Panel({ title, actions, children }: { title: string; actions?: ReactNode; children: ReactNode }) {
+  const id = `panel-${title.toLowerCase().replace(/[^a-z0-9]+/g, '-')}`;
+  return (
+    <section className="panel" aria-labelledby={id}>
+      <div className="panel-head">
+        <h2 id={id}>{title}</h2>
+        {actions}
+      </div>
+      {children}
+    </section>
+  );
+}
+
+/** A secret shown once (a new API key, a temporary password, backup codes). */
+export function ShownOnce({ label, value, onDone }: { label: string; value: string; onDone: () => void }) {
+  return (
+    <div className="shown-once" role="status">
+      <p>
+        <strong>{label}</strong> — copy it now; it will not be shown again.
+      </p>
+      <pre>
+        <code>{value}</code>
+      </pre>
+      <div className="row">
+        <button type="button" onClick={() => void navigator.clipboard?.writeText(value)}>
+          Copy
+        </button>
+        <button type="button" className="secondary" onClick={onDone}>
+          Done
+        </button>
+      </div>
+    </div>
+  );
+}

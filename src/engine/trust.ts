@@ -1,0 +1,52 @@
+import type { Clock } from '../core/time.js';
+import type { Transact } from '../events/outbox.js';
+import type { Db } from '../store/db.js';
+
+const WARN_BATCH = 500;
+
+/**
+ * Part of the scheduler tick: one `trust_expiring` event per stored trust token whose end is within
+ * `leadMs`, so someone can plan the next login that will need a code (instead of meeting it at night).
+ * A token already expired gets no warning: the next login simply asks for a code. Returns how many
+ * warnings it wrote.
+ */
+export async function warnExpiringTrust(deps: {
+  db: Db;
+  transact: Transact;
+  clock: Clock;
+  leadMs: number;
+}): Promise<number> {
+  const now = deps.clock();
+  const due = await deps.db
+    .selectFrom('accounts')
+    .select(['id', 'org_id', 'trust_expires_at'])
+    .where('trust_warned_at', 'is', null)
+    .where('trust_expires_at', '<=', now + deps.leadMs)
+    .where('trust_expires_at', '>', now)
+    .where('trust_enc', 'is not', null)
+    .limit(WARN_BATCH)
+    .execute();
+  if (due.length === 0) return 0;
+  return deps.transact(async (trx, uow) => {
+    let warned = 0;
+    for (const account of due) {
+      // Compare-and-set on the expiry read: a token replaced meanwhile is not marked by this warning.
+      const marked = await trx
+        .updateTable('accounts')
+        .set({ trust_warned_at: now })
+        .where('id', '=', account.id)
+        .where('trust_warned_at', 'is', null)
+        .where('trust_expires_at', '=', account.trust_expires_at)
+        .executeTakeFirst();
+      if (Number(marked.numUpdatedRows) !== 1) continue;
+      uow.emit({
+        orgId: account.org_id,
+        accountId: account.id,
+        type: 'trust_expiring',
+        data: { expires_at: new Date(account.trust_expires_at!).toISOString() },
+      });
+      warned++;
+    }
+    return warned;
+  });
+}

@@ -1,0 +1,106 @@
+import type { Kysely } from 'kysely';
+import type { Actor } from '../audit/repo.js';
+import { findActiveSession, queueSession } from '../sessions/repo.js';
+import type { ConnectSessionsTable, Database, ReauthTokensTable } from '../store/schema.js';
+
+export async function insertToken(db: Kysely<Database>, row: ReauthTokensTable): Promise<void> {
+  await db.insertInto('reauth_tokens').values(row).execute();
+}
+
+export async function findToken(db: Kysely<Database>, hash: string): Promise<ReauthTokensTable | undefined> {
+  return db.selectFrom('reauth_tokens').selectAll().where('token_hash', '=', hash).executeTakeFirst();
+}
+
+/** Spends an unused, unexpired token (compare-and-set): of two racing uses, one wins. */
+export async function spendToken(
+  db: Kysely<Database>,
+  hash: string,
+  connectSessionId: string,
+  now: number,
+): Promise<boolean> {
+  const result = await db
+    .updateTable('reauth_tokens')
+    .set({ used_at: now, connect_session_id: connectSessionId })
+    .where('token_hash', '=', hash)
+    .where('used_at', 'is', null)
+    .where('expires_at', '>', now)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) === 1;
+}
+
+export async function insertConnectSession(db: Kysely<Database>, row: ConnectSessionsTable): Promise<void> {
+  await db.insertInto('connect_sessions').values(row).execute();
+}
+
+export async function findConnectSession(
+  db: Kysely<Database>,
+  orgId: string,
+  id: string,
+): Promise<ConnectSessionsTable | undefined> {
+  return db
+    .selectFrom('connect_sessions')
+    .selectAll()
+    .where('org_id', '=', orgId)
+    .where('id', '=', id)
+    .executeTakeFirst();
+}
+
+/** The connect session still waiting for this login to succeed, if any. */
+export async function findWaitingFor(
+  db: Kysely<Database>,
+  sessionId: string,
+): Promise<ConnectSessionsTable | undefined> {
+  return db
+    .selectFrom('connect_sessions')
+    .selectAll()
+    .where('session_id', '=', sessionId)
+    .where('reauthorized_at', 'is', null)
+    .executeTakeFirst();
+}
+
+/** Moves a connect session from one login to the next; false when another commit moved it first. */
+export async function moveConnectSession(db: Kysely<Database>, id: string, from: string, to: string): Promise<boolean> {
+  const result = await db
+    .updateTable('connect_sessions')
+    .set({ session_id: to })
+    .where('id', '=', id)
+    .where('session_id', '=', from)
+    .where('reauthorized_at', 'is', null)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) === 1;
+}
+
+/** Marks the connect session reauthorised; true only for the one caller that did it. */
+export async function markReauthorized(db: Kysely<Database>, id: string, now: number): Promise<boolean> {
+  const result = await db
+    .updateTable('connect_sessions')
+    .set({ reauthorized_at: now })
+    .where('id', '=', id)
+    .where('reauthorized_at', 'is', null)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) === 1;
+}
+
+/**
+ * Queues a login for the account, or joins the one already active (one active session per account:
+ * a scheduled login already waiting for a code is the login to finish). Returns its id and whether
+ * it is new.
+ */
+export async function startOrJoinLogin(
+  db: Kysely<Database>,
+  input: { orgId: string; accountId: string; now: number },
+): Promise<{ sessionId: string; queued: boolean }> {
+  // Twice: an active session may end between the refused insert and the look-up.
+  for (let i = 0; i < 2; i++) {
+    const queued = await queueSession(db, { ...input, trigger: 'manual' });
+    if (queued) return { sessionId: queued, queued: true };
+    const active = await findActiveSession(db, input.accountId);
+    if (active) return { sessionId: active.id, queued: false };
+  }
+  throw new Error(`could neither queue nor find a login for ${input.accountId}`);
+}
+
+export const actorOf = (row: Pick<ConnectSessionsTable, 'actor_type' | 'actor_id'>): Actor => ({
+  type: row.actor_type,
+  id: row.actor_id,
+});

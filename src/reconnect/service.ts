@@ -1,0 +1,218 @@
+import type { AssistanceService, CodeOutcome } from '../assistance/service.js';
+import { recordAudit } from '../audit/repo.js';
+import type { CodeDescriptor } from '../core/descriptor.js';
+import { fail, ok, type Result } from '../core/result.js';
+import { SCOPES } from '../core/scopes.js';
+import { type Clock, iso } from '../core/time.js';
+import type { Transact } from '../events/outbox.js';
+import type { Principal } from '../keys/principal.js';
+import { findActiveSession, queueSession } from '../sessions/repo.js';
+import type { Db } from '../store/db.js';
+import { PENDING } from '../store/literals.js';
+import type { AppToken } from './app-tokens.js';
+import { moveReconnect } from './repo.js';
+
+/**
+ * Where a reconnect stands, as the widget shows it:
+ * - `code_needed` / `approval_needed`: the login waits for the owner (request attached);
+ * - `working`: the login is running (starting, or the bank is judging a code);
+ * - `login_needed`: the last login ended (its code window passed, or it failed): start a new one;
+ * - `completed`: done; the data was fetched.
+ */
+export type ReconnectState = 'code_needed' | 'approval_needed' | 'working' | 'login_needed' | 'completed';
+
+export interface ReconnectView {
+  id: string;
+  state: ReconnectState;
+  account: { name: string; bank: string };
+  request: {
+    id: string;
+    type: string;
+    descriptor: CodeDescriptor;
+    attempts: number;
+    max_attempts: number;
+    expires_at: string;
+  } | null;
+  message: string | null;
+  expires_at: string;
+}
+
+export interface ReconnectService {
+  view(token: AppToken, id: string): Promise<Result<ReconnectView>>;
+  /** Starts a fresh login when none is running (the old one's code window passed, or it failed). */
+  start(token: AppToken, id: string): Promise<Result<ReconnectView>>;
+  /** The owner's code, through the same compare-and-set path as every other source (`via: widget`). */
+  submit(
+    token: AppToken,
+    id: string,
+    code: string,
+  ): Promise<Result<{ outcome: CodeOutcome; reconnect: ReconnectView }>>;
+}
+
+/** Longest wait for the bank's verdict on a widget code, ms. */
+const VERDICT_WAIT_MS = 20_000;
+
+/** What an app token may do, expressed as a principal limited to one account: submit its code. */
+function principalFor(token: AppToken, accountId: string): Principal {
+  return {
+    orgId: token.orgId,
+    actor: { type: 'app_token', id: token.id },
+    scopes: new Set(SCOPES.filter((s) => s === 'otp:write')),
+    accountIds: new Set([accountId]),
+  };
+}
+
+export function makeReconnectService(deps: {
+  db: Db;
+  transact: Transact;
+  clock: Clock;
+  assistance: AssistanceService;
+}): ReconnectService {
+  const { db, transact, clock } = deps;
+
+  async function load(token: AppToken, id: string) {
+    const row = await db
+      .selectFrom('reconnects as r')
+      .innerJoin('accounts as a', 'a.id', 'r.account_id')
+      .innerJoin('banks as b', 'b.id', 'a.bank_id')
+      .select(['r.id', 'r.account_id', 'r.session_id', 'r.state', 'r.expires_at', 'a.name', 'b.name as bank'])
+      .where('r.id', '=', id)
+      .where('r.org_id', '=', token.orgId)
+      .executeTakeFirst();
+    if (!row) return fail('NOT_FOUND', 'reconnect not found');
+    if (row.expires_at <= clock()) return fail('GONE', 'this reconnect has expired (they last 30 days)');
+    return ok(row);
+  }
+
+  async function describe(row: {
+    id: string;
+    session_id: string;
+    state: 'pending' | 'completed';
+    expires_at: number;
+    name: string;
+    bank: string;
+  }): Promise<ReconnectView> {
+    const base = { id: row.id, account: { name: row.name, bank: row.bank }, expires_at: iso(row.expires_at) };
+    if (row.state === 'completed') return { ...base, state: 'completed', request: null, message: null };
+    const session = await db
+      .selectFrom('sessions')
+      .select(['state', 'failure_category'])
+      .where('id', '=', row.session_id)
+      .executeTakeFirst();
+    const request = await db
+      .selectFrom('assistance_requests')
+      .selectAll()
+      .where('session_id', '=', row.session_id)
+      .where('state', '=', PENDING)
+      .executeTakeFirst();
+    switch (session?.state) {
+      case 'succeeded':
+        // The resolver marks it completed in a moment; the owner is done now.
+        return { ...base, state: 'completed', request: null, message: null };
+      case 'awaiting_assistance':
+        if (request) {
+          return {
+            ...base,
+            state: request.type === 'approval' ? 'approval_needed' : 'code_needed',
+            request: {
+              id: request.id,
+              type: request.type,
+              descriptor: JSON.parse(request.descriptor) as CodeDescriptor,
+              attempts: request.attempts,
+              max_attempts: request.max_attempts,
+              expires_at: iso(request.expires_at),
+            },
+            message: request.last_error === 'rejected' ? 'The bank rejected the last code.' : null,
+          };
+        }
+        return { ...base, state: 'working', request: null, message: null };
+      case 'queued':
+      case 'running':
+        return { ...base, state: 'working', request: null, message: null };
+      case 'failed':
+      case 'cancelled':
+      case undefined:
+        return {
+          ...base,
+          state: 'login_needed',
+          request: null,
+          message:
+            session?.failure_category === 'assistance_expired'
+              ? 'The code window closed. Start again to get a new code.'
+              : 'The last attempt did not finish. Start again.',
+        };
+      default: {
+        const never: never = session!.state;
+        throw new Error(`unknown session state ${String(never)}`);
+      }
+    }
+  }
+
+  return {
+    async view(token, id) {
+      const row = await load(token, id);
+      return row.ok ? ok(await describe(row.value)) : row;
+    },
+
+    async start(token, id) {
+      const found = await load(token, id);
+      if (!found.ok) return found;
+      const row = found.value;
+      if (row.state === 'completed') return ok(await describe(row));
+      const now = clock();
+      const sessionId = await transact(async (trx, uow) => {
+        const active = await findActiveSession(trx, row.account_id);
+        if (active) {
+          if (active.id !== row.session_id)
+            await moveReconnect(trx, { reconnectId: row.id, sessionId: active.id, now });
+          return active.id;
+        }
+        const queued = await queueSession(trx, {
+          orgId: token.orgId,
+          accountId: row.account_id,
+          trigger: 'manual',
+          now,
+        });
+        if (!queued) throw new Error('a session appeared between the check and the insert in one transaction');
+        await moveReconnect(trx, { reconnectId: row.id, sessionId: queued, now });
+        await recordAudit(
+          trx,
+          {
+            orgId: token.orgId,
+            actor: { type: 'app_token', id: token.id },
+            action: 'reconnect.start',
+            accountId: row.account_id,
+            targetId: queued,
+            outcome: 'queued',
+            details: { reconnect_id: row.id },
+          },
+          now,
+        );
+        uow.wake('work');
+        uow.touch(row.account_id);
+        return queued;
+      });
+      return ok(await describe({ ...row, session_id: sessionId }));
+    },
+
+    async submit(token, id, code) {
+      const found = await load(token, id);
+      if (!found.ok) return found;
+      const row = found.value;
+      const current = await describe(row);
+      if (current.state !== 'code_needed' || !current.request) {
+        return fail('NO_PENDING_REQUEST', 'no code is being asked for right now', [
+          { path: '/code', message: `the reconnect is ${current.state.replace('_', ' ')}` },
+        ]);
+      }
+      const submitted = await deps.assistance.submitCode(principalFor(token, row.account_id), row.account_id, {
+        code,
+        requestId: current.request.id,
+        via: 'widget',
+      });
+      if (!submitted.ok) return submitted;
+      const { outcome } = await deps.assistance.awaitOutcome(submitted.value, VERDICT_WAIT_MS);
+      return ok({ outcome, reconnect: await describe(row) });
+    },
+  };
+}

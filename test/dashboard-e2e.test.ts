@@ -1,0 +1,320 @@
+/// <reference lib="dom" />
+// (The callbacks given to page.evaluate run in the browser.)
+import { existsSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { Secret, TOTP } from 'otpauth';
+import type { Browser, Locator, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DESKTOP, launchChromium, newContext, PHONE, SCREENSHOTS, screenshot, signInPage } from './helpers/browser.js';
+import { createSandboxAccount, latestCode, pendingRequest, scrape, sessionEnd } from './helpers/flows.js';
+import { startTestServer, type TestServer } from './helpers/server.js';
+
+/**
+ * The dashboard in real Chromium against the real server: sign-in, the live code prompt, roles,
+ * the sign-in rate limit, CSRF, two-factor sign-in, and the screenshots in docs/screenshots.
+ */
+
+let t: TestServer;
+let browser: Browser;
+let adminPassword: string;
+const ADMIN = 'admin@otpilot.local';
+
+beforeAll(async () => {
+  t = await startTestServer();
+  adminPassword = t.server.bootstrap!.adminPassword;
+  browser = await launchChromium();
+});
+afterAll(async () => {
+  await browser?.close();
+  await t?.close();
+});
+
+async function adminPage(viewport = DESKTOP): Promise<Page> {
+  const context = await newContext(browser, viewport);
+  const page = await context.newPage();
+  await signInPage(page, t.url, ADMIN, adminPassword);
+  return page;
+}
+
+const promptRegion = (page: Page) => page.getByRole('region', { name: 'Code requests' });
+
+/** The prompt card of one account (its heading names the account). */
+const promptFor = (page: Page, accountName: string): Locator =>
+  promptRegion(page).getByRole('article', { name: `Code needed: ${accountName}` });
+
+/** Creates a user through the dashboard API with the admin's bearer token. */
+async function createUser(email: string, role: string, password: string): Promise<void> {
+  const login = await fetch(`${t.url}/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: ADMIN, password: adminPassword }),
+  });
+  const { token } = (await login.json()) as { token: string };
+  const created = await fetch(`${t.url}/users`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ email, role, password }),
+  });
+  expect(created.status).toBe(201);
+}
+
+/** The code on the sandbox bank's phone page, read the way a person would: from the page. */
+async function codeFromPhonePage(page: Page, username: string): Promise<{ code: string; sms: string }> {
+  const phone = await page.context().newPage();
+  await phone.goto(`${t.url}/sandbox-bank/phone/${encodeURIComponent(username)}/inbox`);
+  const first = phone.locator('#messages li').first();
+  await first.locator('.code').waitFor();
+  const code = (await first.locator('.code').textContent())!.trim();
+  const sms = (await first.textContent())!;
+  await phone.close();
+  return { code, sms };
+}
+
+describe('dashboard in Chromium', { timeout: 90_000 }, () => {
+  it('signs in, creates a sandbox account, scrapes, and completes the login with the code from the phone page', async () => {
+    const page = await adminPage();
+    await screenshot(page, 'accounts-desktop');
+    const username = `otp+e2e${process.pid}`;
+    await page.getByRole('button', { name: 'Add account' }).click();
+    await page.getByLabel('Name', { exact: true }).fill('Operating account');
+    await page.getByLabel('Username').fill(username);
+    await page.getByLabel('Password', { exact: true }).fill('secret');
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.getByRole('heading', { name: 'Operating account', level: 1 }).waitFor();
+    const accountId = page.url().split('/').pop()!;
+
+    await page.getByRole('button', { name: 'Scrape now' }).click();
+    // The prompt appears without a reload, fed by the event stream, and takes the focus.
+    const prompt = promptFor(page, 'Operating account');
+    const input = prompt.getByLabel(/code/);
+    await input.waitFor();
+    await expect.poll(() => input.evaluate((el) => el === document.activeElement)).toBe(true);
+    await expect.poll(() => page.title()).toBe('(1) Code needed · otpilot');
+    const request = await pendingRequest(t.api, accountId);
+    const left = request.max_attempts - request.attempts;
+    expect(await prompt.textContent()).toContain(request.descriptor.prompt);
+    expect(await prompt.textContent()).toMatch(
+      new RegExp(`6-digit code.*${left} attempts? left.*expires in \\d:\\d\\d`),
+    );
+    expect(await input.getAttribute('inputmode')).toBe('numeric');
+    expect(await input.getAttribute('maxlength')).toBe('6');
+    await screenshot(page, 'prompt-desktop');
+
+    const { code } = await codeFromPhonePage(page, username);
+    // Typing the sixth digit submits: no button press needed.
+    await input.pressSequentially(code);
+    await prompt.getByText('Accepted: the bank let the login continue.').waitFor();
+    await expect.poll(() => page.title()).toBe('otpilot');
+    const sessions = await t.api.get(`/v1/accounts/${accountId}/sessions`);
+    expect((await sessionEnd(t.api, sessions.body.data[0].id)).state).toBe('succeeded');
+    // The account page updates by itself: the session shows as succeeded.
+    await page.getByRole('region', { name: 'Sessions' }).getByText('succeeded').first().waitFor();
+    await screenshot(page, 'account-desktop');
+    await page.context().close();
+  });
+
+  it('says a wrong code was rejected, asks again, and takes a pasted SMS', async () => {
+    const account = await createSandboxAccount(t.api, 'otp');
+    const name = `Test ${account.username}`;
+    const page = await adminPage();
+    await scrape(t.api, account.id);
+    const prompt = promptFor(page, name);
+    const input = prompt.getByLabel(/code/);
+    await input.waitFor();
+    const right = await latestCode(t.api, account.username);
+    const wrong = right.replace(/.$/, (d) => String((Number(d) + 1) % 10));
+    const { max_attempts } = await pendingRequest(t.api, account.id);
+    await input.pressSequentially(wrong);
+    const left = max_attempts - 1;
+    await prompt
+      .getByText(`The bank rejected that code. Check it and try again (${left} attempt${left === 1 ? '' : 's'} left).`)
+      .waitFor();
+    expect(await input.inputValue()).toBe('');
+    await expect.poll(() => input.evaluate((el) => el === document.activeElement)).toBe(true);
+
+    // A whole SMS pasted into the box: the code is taken out of it and submitted.
+    const { sms } = await codeFromPhonePage(page, account.username);
+    await input.evaluate((el, text) => {
+      const data = new DataTransfer();
+      data.setData('text', text);
+      el.dispatchEvent(new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }));
+    }, sms);
+    await prompt.getByText('Accepted: the bank let the login continue.').waitFor();
+    const request = (await t.api.get(`/v1/assistance-requests?account_id=${account.id}`)).body.data[0];
+    // attempts counts the codes the bank refused.
+    expect(request).toMatchObject({ state: 'fulfilled', attempts: 1 });
+    await page.context().close();
+  });
+
+  it('shows the expiry when nobody answers in time', async () => {
+    const account = await createSandboxAccount(t.api, 'otp', { assist_timeout_seconds: 2 });
+    const page = await adminPage();
+    await scrape(t.api, account.id);
+    const prompt = promptFor(page, `Test ${account.username}`);
+    await prompt.getByLabel(/code/).waitFor();
+    await prompt.getByText(/Expired: the code window closed/).waitFor();
+    await expect
+      .poll(async () => (await t.api.get(`/v1/accounts/${account.id}/otp`)).body.assistance_request)
+      .toBeNull();
+    await page.context().close();
+  });
+
+  it('shows a viewer the prompt but no way to answer it, and the API refuses the viewer too', async () => {
+    await createUser('viewer@example.org', 'viewer', 'viewer-password-1');
+    const account = await createSandboxAccount(t.api, 'otp');
+    const context = await newContext(browser);
+    const page = await context.newPage();
+    await signInPage(page, t.url, 'viewer@example.org', 'viewer-password-1');
+    const sessionId = await scrape(t.api, account.id);
+    const prompt = promptFor(page, `Test ${account.username}`);
+    await prompt.getByText(/Viewers can see prompts but not answer them/).waitFor();
+    expect(await prompt.getByRole('textbox').count()).toBe(0);
+    // Not even by hand from the signed-in page (same origin, the viewer's cookie).
+    const request = await pendingRequest(t.api, account.id);
+    const status = await page.evaluate(
+      async ({ id, requestId }) =>
+        (
+          await fetch(`/accounts/${id}/otp`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ code: '123456', request_id: requestId }),
+          })
+        ).status,
+      { id: account.id, requestId: request.id },
+    );
+    expect(status).toBe(403);
+    expect((await t.api.get(`/v1/accounts/${account.id}/otp`)).body.assistance_request.attempts).toBe(0);
+    // Withdrawn: the viewer's prompt says so and goes away.
+    expect((await t.api.post(`/v1/sessions/${sessionId}/cancel`)).status).toBe(202);
+    await prompt.getByText(/Withdrawn/).waitFor();
+    await context.close();
+  });
+
+  it('rate-limits sign-in and says so on the form', async () => {
+    const context = await newContext(browser);
+    const page = await context.newPage();
+    await page.goto(`${t.url}/app/`);
+    await page.getByLabel('Email').fill('someone@example.org');
+    await page.getByLabel('Password').fill('not-the-password');
+    const alert = page.getByRole('alert');
+    for (let i = 0; i < 10; i++) {
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await alert.getByText('the email or password is wrong').waitFor();
+      await page.evaluate(() => {
+        document.querySelector('[role=alert]')!.textContent = '';
+      });
+    }
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await alert.getByText(/Too many attempts/).waitFor();
+    await context.close();
+  });
+
+  it('refuses a cross-site request that rides on the session cookie', async () => {
+    const account = await createSandboxAccount(t.api, 'alice');
+    // Another origin (another port on the same host: same site, so the cookie does travel).
+    const evil: Server = createServer((_request, response) => {
+      response.setHeader('content-type', 'text/html');
+      response.end(
+        `<form id="f" method="POST" action="${t.url}/accounts/${account.id}/scrape"></form><script>document.getElementById('f').submit()</script>`,
+      );
+    });
+    await new Promise<void>((resolve) => evil.listen(0, '127.0.0.1', resolve));
+    const page = await adminPage();
+    await page.goto(`http://127.0.0.1:${(evil.address() as AddressInfo).port}/`);
+    await page.waitForURL(`${t.url}/accounts/${account.id}/scrape`);
+    const answer = JSON.parse((await page.locator('body').textContent())!);
+    expect(answer.error).toMatchObject({ code: 'FORBIDDEN' });
+    expect(answer.error.message).toMatch(/cross-site/);
+    expect((await t.api.get(`/v1/accounts/${account.id}/sessions`)).body.data).toEqual([]);
+    evil.close();
+    await page.context().close();
+  });
+
+  it('enrolls two-factor sign-in with the QR page, then asks for the code at sign-in', async () => {
+    await createUser('secure@example.org', 'operator', 'secure-password-1');
+    const context = await newContext(browser);
+    const page = await context.newPage();
+    await signInPage(page, t.url, 'secure@example.org', 'secure-password-1');
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Settings' }).click();
+    await page.getByRole('button', { name: 'Set up two-factor sign-in' }).click();
+    await page.getByRole('img', { name: /QR code/ }).waitFor();
+    const secret = (await page.locator('code').first().textContent())!.trim();
+    const totp = new TOTP({ secret: Secret.fromBase32(secret) });
+    await page.getByLabel('Authenticator code').fill(totp.generate());
+    await page.getByRole('button', { name: 'Turn on' }).click();
+    const codes = (await page.getByRole('status').filter({ hasText: 'Backup codes' }).locator('code').textContent())!;
+    expect(codes.split('\n')).toHaveLength(10);
+    await page.getByRole('button', { name: 'Done' }).click();
+    await page.getByText(/Signing in asks for a code/).waitFor();
+
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('Email').fill('secure@example.org');
+    await page.getByLabel('Password').fill('secure-password-1');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    // The password was right; now the second factor (a backup code works once).
+    await page.getByLabel(/Authentication code/).fill(codes.split('\n')[0]!);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('navigation', { name: 'Main' }).waitFor();
+    await context.close();
+  });
+});
+
+describe('screenshots of the main pages', { timeout: 120_000 }, () => {
+  it('saves every main page at desktop width and at 375 px', async () => {
+    // Something to look at: a webhook endpoint with a delivery, a pending prompt, an API key.
+    const endpoint = await t.api.post('/v1/webhooks', { url: `${t.url}/health`, description: 'Accounting system' });
+    expect(endpoint.status).toBe(201);
+    const account = await createSandboxAccount(t.api, 'otp');
+    for (const [size, viewport] of [
+      ['desktop', DESKTOP],
+      ['mobile', PHONE],
+    ] as const) {
+      const context = await newContext(browser, viewport);
+      const page = await context.newPage();
+      await page.goto(`${t.url}/app/`);
+      await page.getByRole('button', { name: 'Sign in' }).waitFor();
+      await screenshot(page, `sign-in-${size}`);
+      await signInPage(page, t.url, ADMIN, adminPassword);
+      if (size === 'mobile') await screenshot(page, 'accounts-mobile');
+      for (const [path, name, heading] of [
+        ['/app/keys', 'api-keys', 'API keys'],
+        ['/app/webhooks', 'webhooks', 'Webhooks'],
+        [`/app/webhooks/${endpoint.body.id}`, 'webhook-deliveries', endpoint.body.url],
+        ['/app/users', 'users', 'Users'],
+        ['/app/audit', 'audit', 'Audit log'],
+        ['/app/settings', 'settings', 'Settings'],
+        [`/app/accounts/${t.tourAccountId}`, 'account', null],
+      ] as const) {
+        if (name === 'account' && size === 'desktop') continue;
+        await page.goto(`${t.url}${path}`);
+        if (heading) await page.getByRole('heading', { name: heading, level: 1 }).waitFor();
+        else await page.getByRole('region', { name: 'Sessions' }).waitFor();
+        await page.getByText('Loading…').first().waitFor({ state: 'detached' });
+        await screenshot(page, `${name}-${size}`);
+      }
+      if (size === 'mobile') {
+        await page.goto(`${t.url}/app/`);
+        await scrape(t.api, account.id);
+        await promptFor(page, `Test ${account.username}`).getByLabel(/code/).waitFor();
+        await screenshot(page, 'prompt-mobile');
+        // Fits a 375-pixel screen: nothing scrolls sideways.
+        expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(PHONE.width);
+      }
+      await context.close();
+    }
+    for (const name of [
+      'sign-in',
+      'accounts',
+      'account',
+      'prompt',
+      'api-keys',
+      'webhooks',
+      'users',
+      'audit',
+      'settings',
+    ])
+      expect(existsSync(join(SCREENSHOTS, `${name}-mobile.png`)), name).toBe(true);
+  });
+});
