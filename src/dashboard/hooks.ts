@@ -71,3 +71,24 @@ export function useStoredFlag(key: string, initial: boolean): [boolean, (value: 
   );
   return [value, set];
 }
+
+/** A button's action: runs it, keeps its error or its success note for the page to show. */
+export function useAction(): {
+  error: unknown;
+  notice: string | null;
+  run: (action: () => Promise<unknown>, done: string) => Promise<void>;
+} {
+  const [error, setError] = useState<unknown>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+  const run = useCallback(async (action: () => Promise<unknown>, done: string) => {
+    setError(null);
+    setNotice(null);
+    try {
+      await action();
+      setNotice(done);
+    } catch (failure) {
+      setError(failure);
+    }
+  }, []);
+  return { error, notice, run };
+}

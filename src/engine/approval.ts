@@ -1,9 +1,13 @@
-import { assistanceView } from '../assistance/repo.js';
 import type { ApprovalOptions, ApprovalRequest, ApprovalStatus } from '../connectors/sdk.js';
 import type { ApprovalDescriptor } from '../core/descriptor.js';
-import { newId } from '../core/ids.js';
-import type { AssistanceRequestsTable } from '../store/schema.js';
-import { AssistanceEnded, closeRequest, type HandoffDeps, type HandoffSession, holdSession } from './handoff.js';
+import {
+  AssistanceEnded,
+  closeRequest,
+  type HandoffDeps,
+  type HandoffSession,
+  holdSession,
+  openRequest,
+} from './handoff.js';
 
 const DEFAULT_POLL_MS = 1000;
 const withdrawn = () => new AssistanceEnded('withdrawn', 'the approval request was closed while the login waited');
@@ -33,40 +37,8 @@ export async function requestApproval(
   const { transact, clock } = deps;
   const pollMs = Math.min(Math.max(options.pollMs ?? DEFAULT_POLL_MS, MIN_POLL_MS), MAX_POLL_MS);
   const descriptor: ApprovalDescriptor = { purpose: request.purpose, prompt: request.prompt };
-  const now = clock();
-  const row: AssistanceRequestsTable = {
-    id: newId('asr', now),
-    org_id: session.orgId,
-    account_id: session.accountId,
-    session_id: session.sessionId,
-    type: 'approval',
-    state: 'pending',
-    descriptor: JSON.stringify(descriptor),
-    // No code is ever taken: nothing to count.
-    attempts: 0,
-    max_attempts: 0,
-    resends: 0,
-    last_error: null,
-    code_enc: null,
-    code_submitted_at: null,
-    code_via: null,
-    created_at: now,
-    expires_at: now + session.assistTimeoutMs,
-    resolved_at: null,
-    resolution_via: null,
-    resolution_reason: null,
-  };
-  session.stage('awaiting_assistance');
-  await transact(async (trx, uow) => {
-    await holdSession(trx, session, 'awaiting_assistance');
-    await trx.insertInto('assistance_requests').values(row).execute();
-    uow.emit({
-      orgId: session.orgId,
-      accountId: session.accountId,
-      type: 'assistance_required',
-      data: assistanceView(row),
-    });
-  });
+  // No code is ever taken: nothing to count.
+  const row = await openRequest(deps, session, { type: 'approval', descriptor, maxAttempts: 0 });
 
   const expire = async (reason: 'deadline' | 'bank_expired', message: string): Promise<never> => {
     await transact((trx, uow) => closeRequest(trx, uow, row, { state: 'expired', reason, at: clock() }));

@@ -67,6 +67,51 @@ interface ResendPlan {
 }
 
 /**
+ * Opens a pending assistance request for the session (a code's or an approval's) and holds the
+ * session in `awaiting_assistance`, with its `assistance_required` event, in one transaction.
+ */
+export async function openRequest(
+  deps: Pick<HandoffDeps, 'transact' | 'clock'>,
+  session: HandoffSession,
+  fields: { type: AssistanceRequestsTable['type']; descriptor: unknown; maxAttempts: number },
+): Promise<AssistanceRequestsTable> {
+  const now = deps.clock();
+  const row: AssistanceRequestsTable = {
+    id: newId('asr', now),
+    org_id: session.orgId,
+    account_id: session.accountId,
+    session_id: session.sessionId,
+    type: fields.type,
+    state: 'pending',
+    descriptor: JSON.stringify(fields.descriptor),
+    attempts: 0,
+    resends: 0,
+    max_attempts: fields.maxAttempts,
+    last_error: null,
+    code_enc: null,
+    code_submitted_at: null,
+    code_via: null,
+    created_at: now,
+    expires_at: now + session.assistTimeoutMs,
+    resolved_at: null,
+    resolution_via: null,
+    resolution_reason: null,
+  };
+  session.stage('awaiting_assistance');
+  await deps.transact(async (trx, uow) => {
+    await holdSession(trx, session, 'awaiting_assistance');
+    await trx.insertInto('assistance_requests').values(row).execute();
+    uow.emit({
+      orgId: session.orgId,
+      accountId: session.accountId,
+      type: 'assistance_required',
+      data: assistanceView(row),
+    });
+  });
+  return row;
+}
+
+/**
  * The OTP hand-off (architecture.md): open a pending request with its event, wait event-driven for a
  * code, take it (wiping the ciphertext), let the connector try it, record the verdict.
  */
@@ -99,38 +144,10 @@ export async function requestCode(
     prompt: request.prompt,
     channel: request.channel ?? null,
   };
-  const now = clock();
-  const row: AssistanceRequestsTable = {
-    id: newId('asr', now),
-    org_id: session.orgId,
-    account_id: session.accountId,
-    session_id: session.sessionId,
+  const row = await openRequest(deps, session, {
     type: 'otp',
-    state: 'pending',
-    descriptor: JSON.stringify(descriptor),
-    attempts: 0,
-    resends: 0,
-    max_attempts: Math.max(1, Math.min(request.max_attempts ?? MAX_ATTEMPTS, MAX_ATTEMPTS)),
-    last_error: null,
-    code_enc: null,
-    code_submitted_at: null,
-    code_via: null,
-    created_at: now,
-    expires_at: now + session.assistTimeoutMs,
-    resolved_at: null,
-    resolution_via: null,
-    resolution_reason: null,
-  };
-  session.stage('awaiting_assistance');
-  await transact(async (trx, uow) => {
-    await holdSession(trx, session, 'awaiting_assistance');
-    await trx.insertInto('assistance_requests').values(row).execute();
-    uow.emit({
-      orgId: session.orgId,
-      accountId: session.accountId,
-      type: 'assistance_required',
-      data: assistanceView(row),
-    });
+    descriptor,
+    maxAttempts: Math.max(1, Math.min(request.max_attempts ?? MAX_ATTEMPTS, MAX_ATTEMPTS)),
   });
 
   if (totp) await submitTotp(deps, session, row, totp);

@@ -2,7 +2,7 @@ import { type FormEvent, useState } from 'react';
 import { Link, useLocation } from 'wouter';
 import { type Account, api, type Bank, type List, type Movement, type Session, type User } from '../api.js';
 import { humanize, when } from '../format.js';
-import { useResource } from '../hooks.js';
+import { useAction, useResource } from '../hooks.js';
 import { useLiveEvents } from '../live.js';
 import { can, ErrorNote, ListState, Panel, StatusBadge } from '../ui.js';
 import { AccountSettings } from './AccountSettings.js';
@@ -13,8 +13,7 @@ export function AccountPage({ id, user }: { id: string; user: User }) {
   const banks = useResource<{ data: Bank[] }>('/banks');
   const sessions = useResource<List<Session>>(`/accounts/${id}/sessions?limit=20`);
   const movements = useResource<List<Movement>>(can(user, 'data:read') ? `/accounts/${id}/movements?limit=50` : null);
-  const [actionError, setActionError] = useState<unknown>(null);
-  const [notice, setNotice] = useState<string | null>(null);
+  const action = useAction();
   const [deleting, setDeleting] = useState(false);
 
   useLiveEvents((event) => {
@@ -39,20 +38,15 @@ export function AccountPage({ id, user }: { id: string; user: User }) {
   if (!a) return <p className="muted">Loading…</p>;
   const bank = banks.data?.data.find((b) => b.id === a.bank_id);
 
-  async function act(path: 'scrape' | 'restart') {
-    setActionError(null);
-    setNotice(null);
-    try {
-      await api('POST', `/accounts/${id}/${path}`);
-      setNotice(
-        path === 'scrape' ? 'Scrape queued: the login starts in a moment.' : 'Block cleared and a scrape queued.',
-      );
-      account.reload();
-      sessions.reload();
-    } catch (failure) {
-      setActionError(failure);
-    }
-  }
+  const act = (path: 'scrape' | 'restart') =>
+    action.run(
+      async () => {
+        await api('POST', `/accounts/${id}/${path}`);
+        account.reload();
+        sessions.reload();
+      },
+      path === 'scrape' ? 'Scrape queued: the login starts in a moment.' : 'Block cleared and a scrape queued.',
+    );
 
   return (
     <>
@@ -83,9 +77,9 @@ export function AccountPage({ id, user }: { id: string; user: User }) {
           )}
         </div>
       </div>
-      <ErrorNote error={actionError} />
+      <ErrorNote error={action.error} />
       <p className="status-line" role="status">
-        {notice}
+        {action.notice}
       </p>
       {deleting && <DeleteAccount account={a} onCancel={() => setDeleting(false)} />}
       <Panel title="Status">

@@ -3,7 +3,7 @@ import { Link, useLocation } from 'wouter';
 import { EVENT_TYPES } from '../../core/events.js';
 import { api, type List, type User } from '../api.js';
 import { humanize, when } from '../format.js';
-import { useResource } from '../hooks.js';
+import { useAction, useResource } from '../hooks.js';
 import { can, ErrorNote, ListState, Panel, ShownOnce } from '../ui.js';
 
 interface Endpoint {
@@ -166,22 +166,14 @@ export function WebhookPage({ id, user }: { id: string; user: User }) {
   const [, navigate] = useLocation();
   const endpoint = useResource<Endpoint>(`/webhooks/${id}`);
   const deliveries = useResource<List<Delivery>>(`/webhooks/${id}/deliveries?limit=100`);
-  const [error, setError] = useState<unknown>(null);
-  const [notice, setNotice] = useState<string | null>(null);
+  const { error, notice, run: perform } = useAction();
   const writable = can(user, 'webhooks:write');
-
-  async function run(action: () => Promise<unknown>, done: string) {
-    setError(null);
-    setNotice(null);
-    try {
+  const run = (action: () => Promise<unknown>, done: string) =>
+    perform(async () => {
       await action();
-      setNotice(done);
       endpoint.reload();
       deliveries.reload();
-    } catch (failure) {
-      setError(failure);
-    }
-  }
+    }, done);
 
   const e = endpoint.data;
   if (!e) return endpoint.error ? <ErrorNote error={endpoint.error} /> : <p className="muted">Loading…</p>;
