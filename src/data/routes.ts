@@ -1,0 +1,102 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { principalOf } from '../http/auth.js';
+import type { ApiDeps } from '../http/deps.js';
+import { unwrap } from '../http/errors.js';
+import { AccountParams, errorResponses, Nullable } from '../http/schemas.js';
+import type { DataKind } from '../store/schema.js';
+import type { DataService } from './service.js';
+
+const tags = ['data'];
+const security = [{ apiKey: [] }];
+const DateOnly = Type.String({ format: 'date', description: 'YYYY-MM-DD, inclusive' });
+
+export const EnvelopeSchema = Type.Object(
+  {
+    status: Type.Union([
+      Type.Literal('OK'),
+      Type.Literal('PENDING'),
+      Type.Literal('RECONNECT_REQUIRED'),
+      Type.Literal('FAILED'),
+    ]),
+    payload: Type.Unknown({
+      description: 'the data (OK), `{ reconnect_id, type: "reconnect" }` (RECONNECT_REQUIRED), else null',
+    }),
+    results_id: Type.String(),
+    message: Nullable(Type.String()),
+    timestamp: Type.String({ format: 'date-time' }),
+  },
+  { $id: 'DataEnvelope' },
+);
+
+const Refresh = Type.Optional(
+  Type.Boolean({ description: 'log in to the bank now instead of answering from the last stored data' }),
+);
+
+/** Path segment → stored kind. */
+const KINDS: [string, DataKind, string][] = [
+  ['identity', 'identity', "The account holder's identity"],
+  ['bank-accounts', 'bank_accounts', 'The ledgers inside the bank login'],
+  ['balances', 'balances', 'Balances per ledger'],
+  ['transactions', 'transactions', 'Transactions, newest booking first'],
+];
+
+export function dataRoutes(deps: ApiDeps & { data: DataService }): FastifyPluginAsyncTypebox {
+  return async (app) => {
+    for (const [segment, kind, summary] of KINDS) {
+      const transactions = kind === 'transactions';
+      app.get(
+        `/accounts/:id/${segment}`,
+        {
+          config: { scopes: ['data:read'] },
+          schema: {
+            tags,
+            security,
+            summary,
+            description:
+              "Answers from stored data at once, or with `refresh=true` (and when nothing is stored yet) from a live bank login: `OK` when it ends within the wait (`OTPILOT_DATA_WAIT_SECONDS`, default 50), `RECONNECT_REQUIRED` with a `reconnect_id` as soon as the bank wants the owner's code, `PENDING` when the wait runs out (the login goes on; `results_ready` fires), `FAILED`. Always HTTP 200: the envelope's `status` tells.",
+            params: AccountParams,
+            querystring: Type.Object(
+              {
+                refresh: Refresh,
+                bank_account_id: Type.Optional(Type.String({ maxLength: 64 })),
+                ...(transactions
+                  ? {
+                      from: Type.Optional(DateOnly),
+                      to: Type.Optional(DateOnly),
+                      limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
+                      cursor: Type.Optional(Type.String({ maxLength: 200 })),
+                    }
+                  : {}),
+              },
+              { additionalProperties: false },
+            ),
+            response: { 200: Type.Ref('DataEnvelope'), ...errorResponses(400, 403, 404) },
+          },
+        },
+        async (request) => {
+          const { refresh, ...params } = request.query as { refresh?: boolean } & Record<string, unknown>;
+          return unwrap(
+            await deps.data.call(principalOf(request), request.params.id, kind, params, { refresh: refresh === true }),
+          );
+        },
+      );
+    }
+
+    app.get(
+      '/results/:results_id',
+      {
+        config: { scopes: ['data:read'] },
+        schema: {
+          tags,
+          security,
+          summary: 'The results of an earlier data call',
+          description: 'The same envelope as the call; kept 30 days, `410 GONE` after.',
+          params: Type.Object({ results_id: Type.String({ maxLength: 64 }) }, { additionalProperties: false }),
+          response: { 200: Type.Ref('DataEnvelope'), ...errorResponses(403, 404, 410) },
+        },
+      },
+      async (request) => unwrap(await deps.data.result(principalOf(request), request.params.results_id)),
+    );
+  };
+}

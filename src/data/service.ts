@@ -1,0 +1,357 @@
+import type { Kysely } from 'kysely';
+import { accountFor } from '../accounts/access.js';
+import { recordAudit } from '../audit/repo.js';
+import { newId } from '../core/ids.js';
+import { fail, ok, type Result } from '../core/result.js';
+import { type Clock, iso } from '../core/time.js';
+import type { Bus } from '../events/bus.js';
+import type { Transact, UnitOfWork } from '../events/outbox.js';
+import type { Principal } from '../keys/principal.js';
+import { openReconnect, RECONNECT_TTL_MS } from '../reconnect/repo.js';
+import { findActiveSession, queueSession } from '../sessions/repo.js';
+import type { Db } from '../store/db.js';
+import { OPEN_RESULT, PENDING } from '../store/literals.js';
+import type { Database, DataKind, ResultStatus, ResultsTable } from '../store/schema.js';
+import { type DataParams, storedPayload } from './payload.js';
+
+/** The data API's answer (api.md "Reconnect flow"); `GET /v1/results/:id` returns the same. */
+export interface Envelope {
+  status: ResultStatus;
+  payload: unknown;
+  results_id: string;
+  message: string | null;
+  timestamp: string;
+}
+
+export interface DataService {
+  /**
+   * Answers from stored data, or with `refresh` (or when nothing is stored yet) from a live login:
+   * `OK` when it ends within the wait, `RECONNECT_REQUIRED` as soon as it needs the owner's code,
+   * `PENDING` when the wait runs out, `FAILED` when it fails.
+   */
+  call(
+    principal: Principal,
+    accountId: string,
+    kind: DataKind,
+    params: DataParams,
+    options: { refresh: boolean },
+  ): Promise<Result<Envelope>>;
+  result(principal: Principal, resultsId: string): Promise<Result<Envelope>>;
+  /** Settles open results whose login moved on; returns how many changed. Run by the resolver loop. */
+  resolve(): Promise<number>;
+  /** Starts the resolver loop (event-driven, with a fallback poll). */
+  start(): void;
+  stop(): Promise<void>;
+}
+
+export interface DataDeps {
+  db: Db;
+  transact: Transact;
+  bus: Bus;
+  clock: Clock;
+  /** Longest wait of a call for its live login, ms (OTPILOT_DATA_WAIT_SECONDS). */
+  waitMs: number;
+  /** Fallback poll, ms. */
+  pollMs: number;
+  shutdown: AbortSignal;
+}
+
+/** Kept 30 days, then `GONE`. */
+export const RESULTS_TTL_MS = RECONNECT_TTL_MS;
+
+const OPEN: ResultStatus[] = ['PENDING', 'RECONNECT_REQUIRED'];
+
+function envelope(row: Pick<ResultsTable, 'id' | 'status' | 'payload' | 'message' | 'reconnect_id'>, now: number) {
+  const payload =
+    row.status === 'RECONNECT_REQUIRED'
+      ? { reconnect_id: row.reconnect_id, type: 'reconnect' }
+      : row.payload === null
+        ? null
+        : JSON.parse(row.payload);
+  return { status: row.status, payload, results_id: row.id, message: row.message, timestamp: iso(now)! };
+}
+
+const MESSAGES: Record<ResultStatus, string> = {
+  OK: 'data ready',
+  PENDING: 'the bank login is still running; results_ready fires when it ends (GET /v1/results/:id)',
+  RECONNECT_REQUIRED: "the bank asks the account's owner for a one-time code: open the reconnect widget",
+  FAILED: 'the bank login failed',
+};
+
+/** The session behind a result, and the request it waits on, if any. */
+async function inspect(db: Kysely<Database>, sessionId: string) {
+  const session = await db
+    .selectFrom('sessions')
+    .select(['state', 'failure_category', 'failure_message'])
+    .where('id', '=', sessionId)
+    .executeTakeFirst();
+  const request =
+    session?.state === 'awaiting_assistance'
+      ? await db
+          .selectFrom('assistance_requests')
+          .select('id')
+          .where('session_id', '=', sessionId)
+          .where('state', '=', PENDING)
+          .executeTakeFirst()
+      : undefined;
+  return { session, waitingForOwner: request !== undefined };
+}
+
+export function makeDataService(deps: DataDeps): DataService {
+  const { db, transact, bus, clock } = deps;
+
+  /**
+   * Moves an open result to its final status, once (compare-and-set on the open states). A result
+   * answered through a reconnect first completes the reconnect, so `account_reconnected` precedes
+   * `results_ready`.
+   */
+  async function settle(
+    trx: Kysely<Database>,
+    uow: UnitOfWork,
+    row: ResultsTable,
+    outcome: { status: 'OK' | 'FAILED'; message: string | null },
+    now: number,
+  ): Promise<boolean> {
+    const payload =
+      outcome.status === 'OK'
+        ? JSON.stringify(await storedPayload(trx, row.account_id, row.kind, JSON.parse(row.params)))
+        : null;
+    const updated = await trx
+      .updateTable('results')
+      .set({ status: outcome.status, payload, message: outcome.message, updated_at: now })
+      .where('id', '=', row.id)
+      .where('status', 'in', OPEN_RESULT)
+      .executeTakeFirst();
+    if (updated.numUpdatedRows !== 1n) return false;
+    if (row.reconnect_id && outcome.status === 'OK') {
+      const completed = await trx
+        .updateTable('reconnects')
+        .set({ state: 'completed', completed_at: now })
+        .where('id', '=', row.reconnect_id)
+        .where('state', '=', 'pending')
+        .executeTakeFirst();
+      if (completed.numUpdatedRows === 1n) {
+        uow.emit({
+          orgId: row.org_id,
+          accountId: row.account_id,
+          type: 'account_reconnected',
+          data: { id: row.account_id, reconnect_id: row.reconnect_id },
+        });
+      }
+    }
+    uow.emit({ orgId: row.org_id, accountId: row.account_id, type: 'results_ready', data: { id: row.id } });
+    return true;
+  }
+
+  /** Brings one open result up to date with its login; returns its row as it now stands. */
+  async function advance(row: ResultsTable): Promise<ResultsTable> {
+    if (!row.session_id) return row;
+    const { session, waitingForOwner } = await inspect(db, row.session_id);
+    const now = clock();
+    if (!session) return row;
+    switch (session.state) {
+      case 'succeeded':
+        await transact((trx, uow) => settle(trx, uow, row, { status: 'OK', message: MESSAGES.OK }, now));
+        break;
+      case 'failed':
+      case 'cancelled': {
+        // A reconnect outlives the login it was opened for: its owner can start a new one for 30 days.
+        if (row.reconnect_id) {
+          const reconnect = await db
+            .selectFrom('reconnects')
+            .select(['state', 'expires_at'])
+            .where('id', '=', row.reconnect_id)
+            .executeTakeFirst();
+          if (reconnect?.state === 'pending' && reconnect.expires_at > now) return row;
+        }
+        const message = `the bank login failed: ${session.failure_category ?? session.state}${
+          session.failure_message ? ` (${session.failure_message})` : ''
+        }`;
+        await transact((trx, uow) => settle(trx, uow, row, { status: 'FAILED', message }, now));
+        break;
+      }
+      case 'queued':
+      case 'running':
+      case 'awaiting_assistance':
+        if (waitingForOwner && row.status === 'PENDING') {
+          await transact(async (trx) => {
+            const reconnectId = await openReconnect(trx, {
+              orgId: row.org_id,
+              accountId: row.account_id,
+              sessionId: row.session_id!,
+              now,
+            });
+            await trx
+              .updateTable('results')
+              .set({
+                status: 'RECONNECT_REQUIRED',
+                reconnect_id: reconnectId,
+                message: MESSAGES.RECONNECT_REQUIRED,
+                updated_at: now,
+              })
+              .where('id', '=', row.id)
+              .where('status', '=', 'PENDING')
+              .execute();
+          });
+        }
+        break;
+      default: {
+        const never: never = session.state;
+        throw new Error(`unknown session state ${String(never)}`);
+      }
+    }
+    return db.selectFrom('results').selectAll().where('id', '=', row.id).executeTakeFirstOrThrow();
+  }
+
+  /** Queues a live login for the account, or joins the one already running. */
+  async function liveSession(principal: Principal, accountId: string, now: number): Promise<string> {
+    return transact(async (trx, uow) => {
+      const active = await findActiveSession(trx, accountId);
+      if (active) return active.id;
+      const queued = await queueSession(trx, { orgId: principal.orgId, accountId, trigger: 'manual', now });
+      if (!queued) throw new Error('a session appeared between the check and the insert in one transaction');
+      await recordAudit(
+        trx,
+        {
+          orgId: principal.orgId,
+          actor: principal.actor,
+          action: 'data.refresh',
+          accountId,
+          targetId: queued,
+          outcome: 'queued',
+        },
+        now,
+      );
+      uow.wake('work');
+      uow.touch(accountId);
+      return queued;
+    });
+  }
+
+  let timer: NodeJS.Timeout | null = null;
+  let unsubscribe: (() => void) | null = null;
+  let running: Promise<void> | null = null;
+  let again = false;
+
+  async function resolveOpen(): Promise<number> {
+    const rows = await db
+      .selectFrom('results')
+      .selectAll()
+      .where('status', 'in', OPEN_RESULT)
+      .where('session_id', 'is not', null)
+      .orderBy('id')
+      .limit(500)
+      .execute();
+    let changed = 0;
+    for (const row of rows) {
+      const after = await advance(row);
+      if (after.status !== row.status) changed++;
+    }
+    return changed;
+  }
+
+  /** One pass at a time; a wake-up during a pass causes one more. */
+  function kick(): void {
+    if (running) {
+      again = true;
+      return;
+    }
+    running = resolveOpen()
+      .then(() => undefined)
+      .catch(() => undefined)
+      .finally(() => {
+        running = null;
+        if (again && !deps.shutdown.aborted) {
+          again = false;
+          kick();
+        }
+      });
+  }
+
+  return {
+    async call(principal, accountId, kind, params, options) {
+      const found = await accountFor(db, principal, accountId);
+      if (!found.ok) return found;
+      const now = clock();
+      const id = newId('res', now);
+      const base = {
+        id,
+        org_id: principal.orgId,
+        account_id: accountId,
+        kind,
+        params: JSON.stringify(params),
+        created_at: now,
+        updated_at: now,
+        expires_at: now + RESULTS_TTL_MS,
+        reconnect_id: null,
+      };
+      // Validates the filters (a foreign cursor is a 400) before any login starts.
+      const stored = await storedPayload(db, accountId, kind, params);
+      if (!options.refresh && found.value.last_success_at !== null) {
+        const row = {
+          ...base,
+          status: 'OK' as const,
+          payload: JSON.stringify(stored),
+          message: MESSAGES.OK,
+          session_id: null,
+        };
+        await db.insertInto('results').values(row).execute();
+        return ok(envelope(row, now));
+      }
+
+      const sessionId = await liveSession(principal, accountId, now);
+      let row: ResultsTable = {
+        ...base,
+        status: 'PENDING',
+        payload: null,
+        message: MESSAGES.PENDING,
+        session_id: sessionId,
+      };
+      await db.insertInto('results').values(row).execute();
+      const until = performance.now() + deps.waitMs;
+      for (;;) {
+        const waiter = bus.waiter(`account:${accountId}`, Math.min(deps.pollMs, until - performance.now()));
+        row = await advance(row);
+        if (row.status !== 'PENDING' || performance.now() >= until || deps.shutdown.aborted) {
+          waiter.cancel();
+          return ok(envelope(row, clock()));
+        }
+        await waiter.promise;
+      }
+    },
+
+    async result(principal, resultsId) {
+      const row = await db
+        .selectFrom('results')
+        .selectAll()
+        .where('id', '=', resultsId)
+        .where('org_id', '=', principal.orgId)
+        .executeTakeFirst();
+      if (!row) return fail('NOT_FOUND', 'results not found');
+      const account = await accountFor(db, principal, row.account_id);
+      if (!account.ok) return account;
+      const now = clock();
+      if (row.expires_at <= now) return fail('GONE', 'these results have expired (they are kept 30 days)');
+      const current = OPEN.includes(row.status) ? await advance(row) : row;
+      return ok(envelope(current, now));
+    },
+
+    resolve: resolveOpen,
+
+    start() {
+      if (timer) return;
+      timer = setInterval(kick, deps.pollMs);
+      timer.unref();
+      // Every committed event may be a login ending; the interval covers a missed one.
+      unsubscribe = bus.subscribe('event', kick);
+    },
+
+    async stop() {
+      if (timer) clearInterval(timer);
+      timer = null;
+      unsubscribe?.();
+      unsubscribe = null;
+      await running;
+    },
+  };
+}
