@@ -207,6 +207,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     waitMs: config.dataWaitSeconds * 1000,
     pollMs: config.pollMs,
     shutdown: shutdown.signal,
+    onError: (error) => log.error({ err: error }, 'settling data API results failed'),
   });
   const reconnects = makeReconnectService({ db, transact, clock, assistance });
   const app = await buildApp({

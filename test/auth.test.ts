@@ -260,7 +260,9 @@ describe('two-factor sign-in (TOTP)', () => {
       backup_codes_left: 0,
     });
 
-    const setup = await call(user.token, 'POST', '/me/2fa/setup');
+    // The password is needed: a stolen session cannot bind its own authenticator.
+    expect((await call(user.token, 'POST', '/me/2fa/setup', { password: 'wrong-one' })).status).toBe(403);
+    const setup = await call(user.token, 'POST', '/me/2fa/setup', { password: 'twofa-password-1' });
     expect(setup.status).toBe(200);
     expect(setup.body.otpauth_url).toMatch(/^otpauth:\/\/totp\/otpilot:twofa%40example\.org\?/);
     expect(setup.body.qr_svg).toMatch(/^<svg/);
@@ -273,7 +275,7 @@ describe('two-factor sign-in (TOTP)', () => {
     const backups: string[] = confirmed.body.backup_codes;
     expect(backups).toHaveLength(10);
     expect(new Set(backups).size).toBe(10);
-    expect((await call(user.token, 'POST', '/me/2fa/setup')).status).toBe(409);
+    expect((await call(user.token, 'POST', '/me/2fa/setup', { password: 'twofa-password-1' })).status).toBe(409);
 
     // The password alone is no longer enough; the error says what is missing (only after the password).
     const missing = await loginWith({ email: 'twofa@example.org', password: 'twofa-password-1' });

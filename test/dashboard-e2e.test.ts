@@ -238,6 +238,7 @@ describe('dashboard in Chromium', { timeout: 90_000 }, () => {
     const page = await context.newPage();
     await signInPage(page, t.url, 'secure@example.org', 'secure-password-1');
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Settings' }).click();
+    await page.getByLabel('Password').fill('secure-password-1');
     await page.getByRole('button', { name: 'Set up two-factor sign-in' }).click();
     await page.getByRole('img', { name: /QR code/ }).waitFor();
     const secret = (await page.locator('code').first().textContent())!.trim();

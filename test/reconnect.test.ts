@@ -134,6 +134,15 @@ describe('data API from stored data', () => {
     expect((await t.api.get('/v1/results/res_unknown')).status).toBe(404);
   });
 
+  it('needs no reconnect when otpilot answers the code itself (TOTP)', async () => {
+    const account = await createSandboxAccount(t.api, 'totp', { totp_secret: 'JBSWY3DPEHPK3PXP' });
+    const reply = await t.api.get(`/v1/accounts/${account.id}/balances?refresh=true`);
+    expect(reply.body.status).toBe('OK');
+    expect(
+      await t.server.store.db.selectFrom('reconnects').select('id').where('account_id', '=', account.id).execute(),
+    ).toEqual([]);
+  });
+
   it('answers FAILED when the live login fails', async () => {
     const account = await createSandboxAccount(t.api, 'locked');
     const reply = await t.api.get(`/v1/accounts/${account.id}/balances?refresh=true`);

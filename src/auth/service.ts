@@ -14,6 +14,9 @@ import type { TwoFactor } from './two-factor.js';
 /** A session ends 7 days after sign-in, or after 24 hours without a request (api.md). */
 export const SESSION_ABSOLUTE_MS = 7 * 86_400_000;
 export const SESSION_IDLE_MS = 86_400_000;
+/** Wrong second factors per user (from any address) within the window before sign-in is refused. */
+const SECOND_FACTOR_MISSES = 10;
+const SECOND_FACTOR_WINDOW_MS = 15 * 60_000;
 /** last_seen_at is written at most this often, so reads stay reads. */
 const TOUCH_EVERY_MS = 60_000;
 
@@ -85,6 +88,21 @@ export function makeAuthService(deps: { db: Db; clock: Clock; twoFactor: TwoFact
           return fail('UNAUTHORIZED', 'this user signs in with a second factor: send totp as well', [
             { path: '/totp', message: 'required: the authenticator code or a backup code' },
           ]);
+        }
+        // The sign-in limit is per address; a known password must not open guessing from many addresses.
+        const recentMisses = await db
+          .selectFrom('audit_log')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .where('actor_id', '=', user.id)
+          .where('action', '=', 'auth.login')
+          .where('outcome', '=', 'wrong_second_factor')
+          .where('created_at', '>', clock() - SECOND_FACTOR_WINDOW_MS)
+          .executeTakeFirstOrThrow();
+        if (Number(recentMisses.n) >= SECOND_FACTOR_MISSES) {
+          return {
+            ...fail('RATE_LIMITED', 'too many wrong authenticator codes for this user; try again in 15 minutes'),
+            retryAfter: SECOND_FACTOR_WINDOW_MS / 1000,
+          };
         }
         if (!(await twoFactor.verify(user, meta.totp))) {
           await recordAudit(

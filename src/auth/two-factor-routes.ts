@@ -32,14 +32,18 @@ export function twoFactorRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
           tags,
           summary: 'Start enrolling an authenticator',
           description:
-            'Returns a new secret, its otpauth:// URL and a QR code (SVG). Nothing changes at sign-in until it is confirmed.',
+            'Needs the password. Returns a new secret, its otpauth:// URL and a QR code (SVG). Nothing changes at sign-in until it is confirmed.',
+          body: Type.Object(
+            { password: Type.String({ minLength: 1, maxLength: 1024 }) },
+            { additionalProperties: false },
+          ),
           response: {
             200: Type.Object({ secret: Type.String(), otpauth_url: Type.String(), qr_svg: Type.String() }),
-            ...errorResponses(401, 403, 409),
+            ...errorResponses(400, 401, 403, 409),
           },
         },
       },
-      async (request) => unwrap(await deps.twoFactor.setup(request.user!.id)),
+      async (request) => unwrap(await deps.twoFactor.setup(request.user!.id, request.body.password)),
     );
 
     app.post(

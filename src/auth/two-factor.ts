@@ -33,8 +33,8 @@ export interface Enrollment {
 
 export interface TwoFactor {
   status(userId: string): Promise<TwoFactorStatus>;
-  /** Starts (or restarts) enrollment; refused while 2FA is on. */
-  setup(userId: string): Promise<Result<Enrollment>>;
+  /** Starts (or restarts) enrollment with the password (a stolen session must not bind its own device); refused while 2FA is on. */
+  setup(userId: string, password: string): Promise<Result<Enrollment>>;
   /** Turns 2FA on with a first valid code; the backup codes are returned this once. */
   confirm(userId: string, code: string): Promise<Result<{ backup_codes: string[] }>>;
   /** Needs the password and a current code (or a backup code). */
@@ -118,9 +118,12 @@ export function makeTwoFactor(deps: { db: Db; cipher: Cipher; clock: Clock }): T
       };
     },
 
-    async setup(userId) {
+    async setup(userId, password) {
       const user = await load(userId);
       if (user.totp_enabled_at !== null) return fail('CONFLICT', 'two-factor sign-in is already on; disable it first');
+      if (!user.password_hash || !(await verifyPassword(password, user.password_hash))) {
+        return fail('FORBIDDEN', 'the password is wrong');
+      }
       const secret = new Secret({ size: 20 }).base32;
       await db
         .updateTable('users')
@@ -143,7 +146,8 @@ export function makeTwoFactor(deps: { db: Db; cipher: Cipher; clock: Clock }): T
       }
       const codes = Array.from({ length: BACKUP_CODE_COUNT }, newBackupCode);
       const now = clock();
-      await db
+      // Only the secret the code was checked against: a setup racing in between must not be switched on unseen.
+      const enabled = await db
         .updateTable('users')
         .set({
           totp_enabled_at: now,
@@ -151,7 +155,10 @@ export function makeTwoFactor(deps: { db: Db; cipher: Cipher; clock: Clock }): T
           updated_at: now,
         })
         .where('id', '=', userId)
-        .execute();
+        .where('totp_secret_enc', '=', user.totp_secret_enc)
+        .where('totp_enabled_at', 'is', null)
+        .executeTakeFirst();
+      if (enabled.numUpdatedRows !== 1n) return fail('CONFLICT', 'the enrollment changed meanwhile; start again');
       await recordAudit(
         db,
         { orgId: user.org_id, actor: { type: 'user', id: userId }, action: 'auth.2fa_enabled', outcome: 'ok' },

@@ -81,6 +81,15 @@ export function newId(prefix: IdPrefix, now: number = Date.now()): string {
   return `${prefix}_${encodeTime(lastTime)}${encodeRandom(lastRandom)}`;
 }
 
+/**
+ * Like `newId`, but the random part is always fresh: for ids that act as a capability (a reconnect
+ * id opens a bank login to whoever holds it with the publishable app token), which must not be
+ * derivable from another id the process handed out in the same millisecond.
+ */
+export function newUnguessableId(prefix: IdPrefix, now: number = Date.now()): string {
+  return `${prefix}_${encodeTime(Math.max(0, Math.floor(now)))}${encodeRandom(new Uint8Array(randomBytes(10)))}`;
+}
+
 /** True when `value` looks like an id with this prefix (cheap shape check, not an existence check). */
 export function isId(prefix: IdPrefix, value: string): boolean {
   return (

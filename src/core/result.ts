@@ -6,6 +6,8 @@ export interface Failure {
   code: ErrorCode;
   message: string;
   details?: ErrorDetail[];
+  /** Seconds until a retry may succeed (RATE_LIMITED). */
+  retryAfter?: number;
 }
 
 export type Result<T> = { ok: true; value: T } | Failure;

@@ -4,6 +4,7 @@ import { principalOf } from '../http/auth.js';
 import type { ApiDeps } from '../http/deps.js';
 import { unwrap } from '../http/errors.js';
 import { AccountParams, errorResponses, Nullable } from '../http/schemas.js';
+import { requestSignal } from '../http/wait.js';
 import type { DataKind } from '../store/schema.js';
 import type { DataService } from './service.js';
 
@@ -74,10 +75,15 @@ export function dataRoutes(deps: ApiDeps & { data: DataService }): FastifyPlugin
             response: { 200: Type.Ref('DataEnvelope'), ...errorResponses(400, 403, 404) },
           },
         },
-        async (request) => {
+        async (request, reply) => {
           const { refresh, ...params } = request.query as { refresh?: boolean } & Record<string, unknown>;
+          // A client that hangs up stops the wait (the login goes on; its result stays readable).
+          const signal = requestSignal(reply, deps.shutdown);
           return unwrap(
-            await deps.data.call(principalOf(request), request.params.id, kind, params, { refresh: refresh === true }),
+            await deps.data.call(principalOf(request), request.params.id, kind, params, {
+              refresh: refresh === true,
+              signal,
+            }),
           );
         },
       );

@@ -34,7 +34,7 @@ export interface DataService {
     accountId: string,
     kind: DataKind,
     params: DataParams,
-    options: { refresh: boolean },
+    options: { refresh: boolean; signal?: AbortSignal },
   ): Promise<Result<Envelope>>;
   result(principal: Principal, resultsId: string): Promise<Result<Envelope>>;
   /** Settles open results whose login moved on; returns how many changed. Run by the resolver loop. */
@@ -54,6 +54,8 @@ export interface DataDeps {
   /** Fallback poll, ms. */
   pollMs: number;
   shutdown: AbortSignal;
+  /** Where a failed resolver pass is reported (it retries on the next wake-up). */
+  onError: (error: unknown) => void;
 }
 
 /** Kept 30 days, then `GONE`. */
@@ -78,23 +80,29 @@ const MESSAGES: Record<ResultStatus, string> = {
   FAILED: 'the bank login failed',
 };
 
-/** The session behind a result, and the request it waits on, if any. */
+/**
+ * The session behind a result, and whether it waits for the account's owner: a pending request with
+ * no code already with the bank, that otpilot cannot answer itself (an authenticator prompt on an
+ * account with a TOTP secret is answered in a moment, so it needs nobody).
+ */
 async function inspect(db: Kysely<Database>, sessionId: string) {
   const session = await db
     .selectFrom('sessions')
-    .select(['state', 'failure_category', 'failure_message'])
+    .select(['state', 'failure_category', 'failure_message', 'account_id'])
     .where('id', '=', sessionId)
     .executeTakeFirst();
-  const request =
-    session?.state === 'awaiting_assistance'
-      ? await db
-          .selectFrom('assistance_requests')
-          .select('id')
-          .where('session_id', '=', sessionId)
-          .where('state', '=', PENDING)
-          .executeTakeFirst()
-      : undefined;
-  return { session, waitingForOwner: request !== undefined };
+  if (session?.state !== 'awaiting_assistance') return { session, waitingForOwner: false };
+  const request = await db
+    .selectFrom('assistance_requests as r')
+    .innerJoin('account_config as c', 'c.account_id', 'r.account_id')
+    .select(['r.descriptor', 'r.code_submitted_at', 'c.totp_secret_enc'])
+    .where('r.session_id', '=', sessionId)
+    .where('r.state', '=', PENDING)
+    .executeTakeFirst();
+  if (!request || request.code_submitted_at !== null) return { session, waitingForOwner: false };
+  const channel = (JSON.parse(request.descriptor) as { channel?: string | null }).channel;
+  const selfAnswered = channel === 'authenticator' && request.totp_secret_enc !== null;
+  return { session, waitingForOwner: !selfAnswered };
 }
 
 export function makeDataService(deps: DataDeps): DataService {
@@ -234,12 +242,14 @@ export function makeDataService(deps: DataDeps): DataService {
   let again = false;
 
   async function resolveOpen(): Promise<number> {
+    // Rows parked on a reconnect move only when their login succeeds; the others move with any change.
     const rows = await db
-      .selectFrom('results')
-      .selectAll()
-      .where('status', 'in', OPEN_RESULT)
-      .where('session_id', 'is not', null)
-      .orderBy('id')
+      .selectFrom('results as r')
+      .innerJoin('sessions as s', 's.id', 'r.session_id')
+      .selectAll('r')
+      .where('r.status', 'in', OPEN_RESULT)
+      .where((eb) => eb.or([eb('r.status', '=', 'PENDING'), eb('s.state', '=', 'succeeded')]))
+      .orderBy('r.id')
       .limit(500)
       .execute();
     let changed = 0;
@@ -258,7 +268,7 @@ export function makeDataService(deps: DataDeps): DataService {
     }
     running = resolveOpen()
       .then(() => undefined)
-      .catch(() => undefined)
+      .catch(deps.onError)
       .finally(() => {
         running = null;
         if (again && !deps.shutdown.aborted) {
@@ -310,9 +320,18 @@ export function makeDataService(deps: DataDeps): DataService {
       await db.insertInto('results').values(row).execute();
       const until = performance.now() + deps.waitMs;
       for (;;) {
-        const waiter = bus.waiter(`account:${accountId}`, Math.min(deps.pollMs, until - performance.now()));
+        const waiter = bus.waiter(
+          `account:${accountId}`,
+          Math.min(deps.pollMs, until - performance.now()),
+          options.signal,
+        );
         row = await advance(row);
-        if (row.status !== 'PENDING' || performance.now() >= until || deps.shutdown.aborted) {
+        if (
+          row.status !== 'PENDING' ||
+          performance.now() >= until ||
+          options.signal?.aborted ||
+          deps.shutdown.aborted
+        ) {
           waiter.cancel();
           return ok(envelope(row, clock()));
         }

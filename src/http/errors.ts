@@ -5,7 +5,10 @@ import type { Failure } from '../core/result.js';
 /** Turns a service refusal into the HTTP error. */
 export function unwrap<T>(result: { ok: true; value: T } | Failure): T {
   if (result.ok) return result.value;
-  throw new ApiError(result.code, result.message, result.details ? { details: result.details } : {});
+  throw new ApiError(result.code, result.message, {
+    ...(result.details ? { details: result.details } : {}),
+    ...(result.retryAfter !== undefined ? { retryAfter: result.retryAfter } : {}),
+  });
 }
 
 function validationDetails(error: FastifyError): ErrorDetail[] {

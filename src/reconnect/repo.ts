@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import { newId } from '../core/ids.js';
+import { newUnguessableId } from '../core/ids.js';
 import type { Database } from '../store/schema.js';
 
 /** A reconnect id lives 30 days (api.md); results are kept as long. */
@@ -22,12 +22,13 @@ export async function openReconnect(
     .orderBy('id', 'desc')
     .executeTakeFirst();
   if (existing) {
+    // Every result already waiting on it follows to the new login, or it would settle FAILED later.
     if (existing.session_id !== input.sessionId) {
-      await db.updateTable('reconnects').set({ session_id: input.sessionId }).where('id', '=', existing.id).execute();
+      await moveReconnect(db, { reconnectId: existing.id, sessionId: input.sessionId, now: input.now });
     }
     return existing.id;
   }
-  const id = newId('rcn', input.now);
+  const id = newUnguessableId('rcn', input.now);
   await db
     .insertInto('reconnects')
     .values({

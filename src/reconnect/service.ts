@@ -110,7 +110,8 @@ export function makeReconnectService(deps: {
         // The resolver marks it completed in a moment; the owner is done now.
         return { ...base, state: 'completed', request: null, message: null };
       case 'awaiting_assistance':
-        if (request) {
+        // A code with the bank is being judged: nothing to type until the verdict.
+        if (request && request.code_submitted_at === null) {
           return {
             ...base,
             state: request.type === 'approval' ? 'approval_needed' : 'code_needed',

@@ -91,15 +91,21 @@ export function widgetRoutes(deps: { db: Db; reconnects: ReconnectService }): Fa
       return request.appToken;
     };
     const common = { tags: ['reconnect'], params: Params };
+    // The app token is public, so guessing and hammering are bounded per token and address.
+    const limit = (max: number) => ({
+      max,
+      timeWindow: 60_000,
+      keyGenerator: (request: FastifyRequest) => `widget:${request.headers['x-app-token'] ?? '-'}:${request.ip}`,
+    });
 
     app.get(
       '/reconnects/:id',
       {
-        config: { public: true },
+        config: { public: true, rateLimit: limit(120) },
         schema: {
           ...common,
           summary: 'A reconnect, as the widget shows it (app token)',
-          response: { 200: ReconnectViewSchema, ...errorResponses(401, 403, 404, 410) },
+          response: { 200: ReconnectViewSchema, ...errorResponses(401, 403, 404, 410, 429) },
         },
       },
       async (request) => unwrap(await deps.reconnects.view(token(request), request.params.id)),
@@ -108,11 +114,11 @@ export function widgetRoutes(deps: { db: Db; reconnects: ReconnectService }): Fa
     app.post(
       '/reconnects/:id/start',
       {
-        config: { public: true },
+        config: { public: true, rateLimit: limit(10) },
         schema: {
           ...common,
           summary: 'Start a fresh login for a reconnect whose last login ended (app token)',
-          response: { 200: ReconnectViewSchema, ...errorResponses(401, 403, 404, 410) },
+          response: { 200: ReconnectViewSchema, ...errorResponses(401, 403, 404, 410, 429) },
         },
       },
       async (request) => unwrap(await deps.reconnects.start(token(request), request.params.id)),

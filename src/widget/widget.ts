@@ -244,6 +244,7 @@ function reconnect(options: ReconnectOptions): { close(): void } {
   }
 
   function render(view: ReconnectView, keepStatus = false) {
+    if (closed) return;
     title.textContent = `Reconnect ${view.account.bank}`;
     sub.textContent = view.account.name;
     switch (view.state) {
@@ -277,8 +278,10 @@ function reconnect(options: ReconnectOptions): { close(): void } {
           again.disabled = true;
           try {
             say('');
-            render(await call(options, 'POST', '/start'));
+            const view = await call(options, 'POST', '/start');
+            if (!closed) render(view);
           } catch (error) {
+            again.disabled = false;
             fail(error);
           }
         });
@@ -306,12 +309,20 @@ function reconnect(options: ReconnectOptions): { close(): void } {
     timer = window.setTimeout(refresh, ms);
   }
 
+  let failures = 0;
   async function refresh() {
     if (closed || finished) return;
     try {
-      render(await call(options, 'GET', ''));
+      const view = await call(options, 'GET', '');
+      failures = 0;
+      if (!closed) render(view);
     } catch (error) {
+      if (closed) return;
       fail(error);
+      // A network blip or a busy server: look again, more slowly; a refusal is final.
+      const final =
+        error instanceof WidgetError && ['GONE', 'NOT_FOUND', 'UNAUTHORIZED', 'FORBIDDEN'].includes(error.code);
+      if (!final) schedule(Math.min(30_000, POLL_MS * 2 ** ++failures));
     }
   }
 

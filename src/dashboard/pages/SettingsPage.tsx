@@ -70,10 +70,12 @@ function TwoFactor() {
   const [backupCodes, setBackupCodes] = useState<string[] | null>(null);
   const [error, setError] = useState<unknown>(null);
 
-  async function start() {
+  async function start(event: FormEvent) {
+    event.preventDefault();
     setError(null);
     try {
-      setEnrollment(await api('POST', '/me/2fa/setup'));
+      setEnrollment(await api('POST', '/me/2fa/setup', { password }));
+      setPassword('');
     } catch (failure) {
       setError(failure);
     }
@@ -170,15 +172,22 @@ function TwoFactor() {
           <button type="submit">Turn on</button>
         </form>
       ) : (
-        <div className="form">
+        <form className="form" onSubmit={start}>
           <p>
             <span className="badge neutral">off</span> Add a code from an authenticator app to your sign-in.
           </p>
+          <label htmlFor="tf-setup-password">Password</label>
+          <input
+            id="tf-setup-password"
+            type="password"
+            autoComplete="current-password"
+            value={password}
+            onChange={(e) => setPassword(e.target.value)}
+            required
+          />
           <ErrorNote error={error} />
-          <button type="button" onClick={() => void start()}>
-            Set up two-factor sign-in
-          </button>
-        </div>
+          <button type="submit">Set up two-factor sign-in</button>
+        </form>
       )}
     </Panel>
   );

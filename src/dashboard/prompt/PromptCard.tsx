@@ -58,8 +58,12 @@ export function PromptCard({ request, accountName, canSubmit, ended, onChanged, 
 
   // The operator's hands go straight to the code (the prompt opened, or the bank asked again).
   // …and back to it when the bank said no.
+  // Never pulled away from another prompt's input mid-code: typed digits must reach the bank they are for.
   useEffect(() => {
-    if (open && feedback.kind !== 'sending') input.current?.focus();
+    if (!open || feedback.kind === 'sending') return;
+    const active = document.activeElement;
+    if (active instanceof HTMLInputElement && active !== input.current && active.closest('.prompts')) return;
+    input.current?.focus();
   }, [open, feedback.kind]);
 
   async function submit(value: string) {
