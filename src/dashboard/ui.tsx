@@ -91,3 +91,36 @@ export function ShownOnce({ label, value, onDone }: { label: string; value: stri
     </div>
   );
 }
+
+/** A fieldset of checkboxes over a set of values (scopes, accounts, event types). */
+export function CheckList({
+  legend,
+  options,
+  chosen,
+  onChange,
+}: {
+  legend: string;
+  options: { value: string; label: string }[];
+  chosen: ReadonlySet<string>;
+  onChange: (next: Set<string>) => void;
+}) {
+  const toggle = (value: string) => {
+    const next = new Set(chosen);
+    if (next.has(value)) next.delete(value);
+    else next.add(value);
+    onChange(next);
+  };
+  return (
+    <fieldset>
+      <legend>{legend}</legend>
+      <div className="checks">
+        {options.map((option) => (
+          <label key={option.value} className="check">
+            <input type="checkbox" checked={chosen.has(option.value)} onChange={() => toggle(option.value)} />
+            {option.label}
+          </label>
+        ))}
+      </div>
+    </fieldset>
+  );
+}

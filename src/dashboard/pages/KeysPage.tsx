@@ -3,7 +3,7 @@ import { scopesOf } from '../../auth/roles.js';
 import { type Account, api, type List, type User } from '../api.js';
 import { when } from '../format.js';
 import { useResource } from '../hooks.js';
-import { ErrorNote, ListState, Panel, ShownOnce } from '../ui.js';
+import { CheckList, ErrorNote, ListState, Panel, ShownOnce } from '../ui.js';
 import { AppTokens } from './AppTokens.js';
 
 interface ApiKey {
@@ -119,13 +119,6 @@ function CreateKey({
   const [restrict, setRestrict] = useState<Set<string>>(new Set());
   const [error, setError] = useState<unknown>(null);
 
-  const toggle = (set: Set<string>, value: string) => {
-    const next = new Set(set);
-    if (next.has(value)) next.delete(value);
-    else next.add(value);
-    return next;
-  };
-
   async function submit(event: FormEvent) {
     event.preventDefault();
     setError(null);
@@ -154,33 +147,19 @@ function CreateKey({
           maxLength={100}
           placeholder="SMS relay"
         />
-        <fieldset>
-          <legend>Scopes</legend>
-          <div className="checks">
-            {scopes.map((scope) => (
-              <label key={scope} className="check">
-                <input type="checkbox" checked={chosen.has(scope)} onChange={() => setChosen(toggle(chosen, scope))} />
-                {scope}
-              </label>
-            ))}
-          </div>
-        </fieldset>
+        <CheckList
+          legend="Scopes"
+          options={scopes.map((scope) => ({ value: scope, label: scope }))}
+          chosen={chosen}
+          onChange={setChosen}
+        />
         {accounts.length > 0 && (
-          <fieldset>
-            <legend>Accounts (none ticked: every account)</legend>
-            <div className="checks">
-              {accounts.map((account) => (
-                <label key={account.id} className="check">
-                  <input
-                    type="checkbox"
-                    checked={restrict.has(account.id)}
-                    onChange={() => setRestrict(toggle(restrict, account.id))}
-                  />
-                  {account.name}
-                </label>
-              ))}
-            </div>
-          </fieldset>
+          <CheckList
+            legend="Accounts (none ticked: every account)"
+            options={accounts.map((account) => ({ value: account.id, label: account.name }))}
+            chosen={restrict}
+            onChange={setRestrict}
+          />
         )}
         <ErrorNote error={error} />
         <button type="submit" disabled={chosen.size === 0}>

@@ -4,7 +4,7 @@ import { EVENT_TYPES } from '../../core/events.js';
 import { api, type List, type User } from '../api.js';
 import { humanize, when } from '../format.js';
 import { useAction, useResource } from '../hooks.js';
-import { can, ErrorNote, ListState, Panel, ShownOnce } from '../ui.js';
+import { CheckList, can, ErrorNote, ListState, Panel, ShownOnce } from '../ui.js';
 
 interface Endpoint {
   id: string;
@@ -134,26 +134,12 @@ function AddEndpoint({ onCreated }: { onCreated: (secret: string) => void }) {
           onChange={(e) => setDescription(e.target.value)}
           maxLength={500}
         />
-        <fieldset>
-          <legend>Events (none ticked: all)</legend>
-          <div className="checks">
-            {EVENT_TYPES.map((type) => (
-              <label key={type} className="check">
-                <input
-                  type="checkbox"
-                  checked={events.has(type)}
-                  onChange={() => {
-                    const next = new Set(events);
-                    if (next.has(type)) next.delete(type);
-                    else next.add(type);
-                    setEvents(next);
-                  }}
-                />
-                {type}
-              </label>
-            ))}
-          </div>
-        </fieldset>
+        <CheckList
+          legend="Events (none ticked: all)"
+          options={EVENT_TYPES.map((type) => ({ value: type, label: type }))}
+          chosen={events}
+          onChange={setEvents}
+        />
         <ErrorNote error={error} />
         <button type="submit">Add endpoint</button>
       </form>
