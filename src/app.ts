@@ -1,7 +1,7 @@
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync, LogController } from 'fastify';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
@@ -55,6 +55,19 @@ const SHARED_SCHEMAS = [
   EndpointSchema,
   DeliverySchema,
   EnvelopeSchema,
+];
+
+/** Route plugins mounted twice: under /v1 for API keys, and without the prefix for dashboard sessions. */
+const SHARED_ROUTES: ((deps: AppOptions) => FastifyPluginAsyncTypebox)[] = [
+  accountRoutes,
+  sessionRoutes,
+  assistanceRoutes,
+  movementRoutes,
+  eventStreamRoutes,
+  webhookRoutes,
+  dataRoutes,
+  appTokenRoutes,
+  relayRoutes,
 ];
 
 /** Routes in the OpenAPI document: the External API, the dashboard-only routes, and the public probes. */
@@ -156,15 +169,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(
     async (v1) => {
       installApiKeyAuth(v1, options.keys);
-      await v1.register(accountRoutes(options));
-      await v1.register(sessionRoutes(options));
-      await v1.register(assistanceRoutes(options));
-      await v1.register(movementRoutes(options));
-      await v1.register(eventStreamRoutes(options));
-      await v1.register(webhookRoutes(options));
-      await v1.register(dataRoutes(options));
-      await v1.register(appTokenRoutes(options));
-      await v1.register(relayRoutes(options));
+      for (const routes of SHARED_ROUTES) await v1.register(routes(options));
       // External API only: reauthorisation is an integrator flow, the dashboard has its own prompts.
       await v1.register(reauthRoutes(options));
     },
@@ -180,15 +185,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await dashboard.register(twoFactorRoutes(options));
     await dashboard.register(userRoutes(options));
     await dashboard.register(auditRoutes(options));
-    await dashboard.register(accountRoutes(options));
-    await dashboard.register(sessionRoutes(options));
-    await dashboard.register(assistanceRoutes(options));
-    await dashboard.register(movementRoutes(options));
-    await dashboard.register(eventStreamRoutes(options));
-    await dashboard.register(webhookRoutes(options));
-    await dashboard.register(dataRoutes(options));
-    await dashboard.register(appTokenRoutes(options));
-    await dashboard.register(relayRoutes(options));
+    for (const routes of SHARED_ROUTES) await dashboard.register(routes(options));
   });
 
   app.get(

@@ -134,6 +134,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const registry = makeConnectorRegistry(options.connectors ? options.connectors(builtin) : builtin);
   await syncBuiltinBanks(db, registry, clock());
 
+  const checkUrl = (url: string) => checkWebhookUrl(url, { allowPrivate: config.allowPrivateUrls });
   const keys = makeKeysService({ db, clock });
   const twoFactor = makeTwoFactor({ db, cipher, clock });
   const auth = makeAuthService({ db, clock, twoFactor });
@@ -145,7 +146,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     cipher,
     clock,
     random,
-    checkUrl: (url) => checkWebhookUrl(url, { allowPrivate: config.allowPrivateUrls }),
+    checkUrl,
   });
   const sessions = makeSessionsService({ db, transact, clock });
   const assistance = makeAssistanceService({ db, transact, bus, cipher, clock, pollMs: config.pollMs });
@@ -170,7 +171,6 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     log: log.child({ component: 'reauth' }),
     pollMs: config.pollMs,
   });
-  const checkUrl = (url: string) => checkWebhookUrl(url, { allowPrivate: config.allowPrivateUrls });
   const webhooks = makeWebhooksService({ db, transact, bus, cipher, clock, checkUrl });
   const delivery = makeDeliveryEngine({
     db,

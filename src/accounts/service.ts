@@ -6,7 +6,7 @@ import { fail, ok, type Result } from '../core/result.js';
 import { nextRunAt, parseSchedule } from '../core/schedule.js';
 import type { Clock } from '../core/time.js';
 import type { Transact } from '../events/outbox.js';
-import type { Principal } from '../keys/principal.js';
+import { type Principal, refuseIfRestricted } from '../keys/principal.js';
 import type { Cipher } from '../security/cipher.js';
 import type { Db } from '../store/db.js';
 import type { UrlCheck } from '../webhooks/url-safety.js';
@@ -84,8 +84,8 @@ export function makeAccountsService(deps: AccountsDeps): AccountsService {
 
   return {
     async create(principal, input) {
-      if (principal.accountIds !== null)
-        return fail('FORBIDDEN', 'a key restricted to accounts cannot create accounts');
+      const refused = refuseIfRestricted(principal, 'create accounts');
+      if (refused) return refused;
       const bank = await findBank(db, input.bank_id);
       if (!bank) return fail('VALIDATION_FAILED', 'unknown bank', [{ path: '/bank_id', message: 'no such bank' }]);
       const urlProblems = await checkUrls(input.config ?? {}, deps.checkUrl, '/config');

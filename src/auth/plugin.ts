@@ -1,6 +1,7 @@
 import cookie from '@fastify/cookie';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ApiError } from '../core/errors.js';
+import { publicOrigin } from '../http/origin.js';
 import type { Role } from './roles.js';
 import type { AuthService, UserView } from './service.js';
 
@@ -28,7 +29,7 @@ const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
  */
 function sameOrigin(request: FastifyRequest): boolean {
   const origin = request.headers.origin;
-  if (origin) return origin === `${request.protocol}://${request.headers.host}`;
+  if (origin) return origin === publicOrigin(request);
   const site = request.headers['sec-fetch-site'];
   return site === 'same-origin' || site === 'none';
 }

@@ -7,23 +7,6 @@ export const ACTIVE_SESSION_STATES = [
   'awaiting_assistance',
 ] as const satisfies readonly SessionState[];
 
-export function isActiveSession(state: SessionState): boolean {
-  switch (state) {
-    case 'queued':
-    case 'running':
-    case 'awaiting_assistance':
-      return true;
-    case 'succeeded':
-    case 'failed':
-    case 'cancelled':
-      return false;
-    default: {
-      const never: never = state;
-      throw new Error(`unknown session state ${String(never)}`);
-    }
-  }
-}
-
 /** Assistance request states: pending → fulfilled | cancelled | expired. */
 export type AssistanceState = 'pending' | 'fulfilled' | 'cancelled' | 'expired';
 

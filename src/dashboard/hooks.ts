@@ -56,16 +56,30 @@ export function useNow(everyMs = 1000): number {
   return now;
 }
 
-/** A value kept in localStorage (the operator's alert preferences). */
+/** Told to every `useStoredFlag` of a key when one of them changes it (the settings page and the prompt). */
+const FLAG_CHANGED = 'otpilot:flag';
+
+/** A value kept in localStorage (the operator's alert preferences), the same in every component that reads it. */
 export function useStoredFlag(key: string, initial: boolean): [boolean, (value: boolean) => void] {
-  const [value, setValue] = useState(() => {
+  const read = useCallback(() => {
     const stored = localStorage.getItem(key);
     return stored === null ? initial : stored === 'true';
-  });
+  }, [key, initial]);
+  const [value, setValue] = useState(read);
+  useEffect(() => {
+    const sync = () => setValue(read());
+    window.addEventListener(FLAG_CHANGED, sync);
+    // Other tabs of the dashboard change it too.
+    window.addEventListener('storage', sync);
+    return () => {
+      window.removeEventListener(FLAG_CHANGED, sync);
+      window.removeEventListener('storage', sync);
+    };
+  }, [read]);
   const set = useCallback(
     (next: boolean) => {
       localStorage.setItem(key, String(next));
-      setValue(next);
+      window.dispatchEvent(new Event(FLAG_CHANGED));
     },
     [key],
   );

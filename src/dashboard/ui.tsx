@@ -1,4 +1,4 @@
-import type { ReactNode } from 'react';
+import type { InputHTMLAttributes, ReactNode } from 'react';
 import { scopesOf } from '../auth/roles.js';
 import type { Scope } from '../core/scopes.js';
 import { type AccountStatus, describe, type User } from './api.js';
@@ -122,5 +122,49 @@ export function CheckList({
         ))}
       </div>
     </fieldset>
+  );
+}
+
+/** A column of a list table: `wide` ones hide on phones; an empty label is read out as "Actions". */
+export type Column = string | { label: string; className?: 'wide' | 'num' };
+
+/** The app's one table shape: a header row from `columns`, the rows as children. */
+export function ListTable({ columns, children }: { columns: Column[]; children: ReactNode }) {
+  return (
+    <table className="list">
+      <thead>
+        <tr>
+          {columns.map((column, i) => {
+            const { label, className } = typeof column === 'string' ? { label: column, className: undefined } : column;
+            return (
+              // biome-ignore lint/suspicious/noArrayIndexKey: the columns are fixed per table
+              <th key={i} scope="col" className={className}>
+                {label || <span className="sr-only">Actions</span>}
+              </th>
+            );
+          })}
+        </tr>
+      </thead>
+      <tbody>{children}</tbody>
+    </table>
+  );
+}
+
+/** A labelled input (every input has a visible label); `onChange` gets the text. */
+export function TextField({
+  id,
+  label,
+  value,
+  onChange,
+  ...input
+}: { id: string; label: string; value: string; onChange: (value: string) => void } & Omit<
+  InputHTMLAttributes<HTMLInputElement>,
+  'id' | 'value' | 'onChange'
+>) {
+  return (
+    <>
+      <label htmlFor={id}>{label}</label>
+      <input id={id} value={value} onChange={(event) => onChange(event.target.value)} {...input} />
+    </>
   );
 }

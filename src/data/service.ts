@@ -1,14 +1,17 @@
 import type { Kysely } from 'kysely';
 import { accountFor } from '../accounts/access.js';
 import { recordAudit } from '../audit/repo.js';
+import type { EventEnvelope, EventType } from '../core/events.js';
 import { newId } from '../core/ids.js';
 import { fail, ok, type Result } from '../core/result.js';
 import { type Clock, iso } from '../core/time.js';
 import type { Bus } from '../events/bus.js';
 import type { Transact, UnitOfWork } from '../events/outbox.js';
+import { decodeKeyCursor } from '../http/schemas.js';
+import { waitForChange } from '../http/wait.js';
 import type { Principal } from '../keys/principal.js';
 import { openReconnect, RECONNECT_TTL_MS } from '../reconnect/repo.js';
-import { findActiveSession, queueSession } from '../sessions/repo.js';
+import { startOrJoinLogin } from '../sessions/repo.js';
 import type { Db } from '../store/db.js';
 import { OPEN_RESULT, PENDING } from '../store/literals.js';
 import type { Database, DataKind, ResultStatus, ResultsTable } from '../store/schema.js';
@@ -58,10 +61,10 @@ export interface DataDeps {
   onError: (error: unknown) => void;
 }
 
-/** Kept 30 days, then `GONE`. */
-export const RESULTS_TTL_MS = RECONNECT_TTL_MS;
+const MOVING_EVENTS = new Set<EventType>(['scrape_succeeded', 'scrape_failed', 'login_failed', 'assistance_required']);
 
-const OPEN: ResultStatus[] = ['PENDING', 'RECONNECT_REQUIRED'];
+/** Kept 30 days, then `GONE`. */
+const RESULTS_TTL_MS = RECONNECT_TTL_MS;
 
 function envelope(row: Pick<ResultsTable, 'id' | 'status' | 'payload' | 'message' | 'reconnect_id'>, now: number) {
   const payload =
@@ -181,43 +184,42 @@ export function makeDataService(deps: DataDeps): DataService {
       case 'queued':
       case 'running':
       case 'awaiting_assistance':
-        if (waitingForOwner && row.status === 'PENDING') {
-          await transact(async (trx) => {
-            const reconnectId = await openReconnect(trx, {
-              orgId: row.org_id,
-              accountId: row.account_id,
-              sessionId: row.session_id!,
-              now,
-            });
-            await trx
-              .updateTable('results')
-              .set({
-                status: 'RECONNECT_REQUIRED',
-                reconnect_id: reconnectId,
-                message: MESSAGES.RECONNECT_REQUIRED,
-                updated_at: now,
-              })
-              .where('id', '=', row.id)
-              .where('status', '=', 'PENDING')
-              .execute();
+        if (!waitingForOwner || row.status !== 'PENDING') return row;
+        await transact(async (trx) => {
+          const reconnectId = await openReconnect(trx, {
+            orgId: row.org_id,
+            accountId: row.account_id,
+            sessionId: row.session_id!,
+            now,
           });
-        }
+          await trx
+            .updateTable('results')
+            .set({
+              status: 'RECONNECT_REQUIRED',
+              reconnect_id: reconnectId,
+              message: MESSAGES.RECONNECT_REQUIRED,
+              updated_at: now,
+            })
+            .where('id', '=', row.id)
+            .where('status', '=', 'PENDING')
+            .execute();
+        });
         break;
       default: {
         const never: never = session.state;
         throw new Error(`unknown session state ${String(never)}`);
       }
     }
+    // Something was written (or lost a race to whoever wrote it): read the row as it now stands.
     return db.selectFrom('results').selectAll().where('id', '=', row.id).executeTakeFirstOrThrow();
   }
 
   /** Queues a live login for the account, or joins the one already running. */
   async function liveSession(principal: Principal, accountId: string, now: number): Promise<string> {
     return transact(async (trx, uow) => {
-      const active = await findActiveSession(trx, accountId);
-      if (active) return active.id;
-      const queued = await queueSession(trx, { orgId: principal.orgId, accountId, trigger: 'manual', now });
-      if (!queued) throw new Error('a session appeared between the check and the insert in one transaction');
+      const login = await startOrJoinLogin(trx, { orgId: principal.orgId, accountId, now });
+      if (!login.queued) return login.sessionId;
+      const queued = login.sessionId;
       await recordAudit(
         trx,
         {
@@ -295,13 +297,13 @@ export function makeDataService(deps: DataDeps): DataService {
         expires_at: now + RESULTS_TTL_MS,
         reconnect_id: null,
       };
-      // Validates the filters (a foreign cursor is a 400) before any login starts.
-      const stored = await storedPayload(db, accountId, kind, params);
+      // The one filter the schema cannot check (a foreign cursor is a 400), before any login starts.
+      decodeKeyCursor(params.cursor, 2);
       if (!options.refresh && found.value.last_success_at !== null) {
         const row = {
           ...base,
           status: 'OK' as const,
-          payload: JSON.stringify(stored),
+          payload: JSON.stringify(await storedPayload(db, accountId, kind, params)),
           message: MESSAGES.OK,
           session_id: null,
         };
@@ -318,25 +320,19 @@ export function makeDataService(deps: DataDeps): DataService {
         session_id: sessionId,
       };
       await db.insertInto('results').values(row).execute();
-      const until = performance.now() + deps.waitMs;
-      for (;;) {
-        const waiter = bus.waiter(
-          `account:${accountId}`,
-          Math.min(deps.pollMs, until - performance.now()),
-          options.signal,
-        );
-        row = await advance(row);
-        if (
-          row.status !== 'PENDING' ||
-          performance.now() >= until ||
-          options.signal?.aborted ||
-          deps.shutdown.aborted
-        ) {
-          waiter.cancel();
-          return ok(envelope(row, clock()));
-        }
-        await waiter.promise;
-      }
+      const settled = await waitForChange({
+        bus,
+        topic: `account:${accountId}`,
+        timeoutMs: deps.waitMs,
+        pollMs: deps.pollMs,
+        signal: options.signal ?? deps.shutdown,
+        read: async () => {
+          row = await advance(row);
+          return row;
+        },
+        changed: (current) => current.status !== 'PENDING' || deps.shutdown.aborted,
+      });
+      return ok(envelope(settled, clock()));
     },
 
     async result(principal, resultsId) {
@@ -351,7 +347,7 @@ export function makeDataService(deps: DataDeps): DataService {
       if (!account.ok) return account;
       const now = clock();
       if (row.expires_at <= now) return fail('GONE', 'these results have expired (they are kept 30 days)');
-      const current = OPEN.includes(row.status) ? await advance(row) : row;
+      const current = row.status === 'PENDING' || row.status === 'RECONNECT_REQUIRED' ? await advance(row) : row;
       return ok(envelope(current, now));
     },
 
@@ -361,8 +357,11 @@ export function makeDataService(deps: DataDeps): DataService {
       if (timer) return;
       timer = setInterval(kick, deps.pollMs);
       timer.unref();
-      // Every committed event may be a login ending; the interval covers a missed one.
-      unsubscribe = bus.subscribe('event', kick);
+      // The events that can move a result: a login ended, or it now waits for its owner. The interval
+      // covers the rest (a cancelled login) and any missed wake-up.
+      unsubscribe = bus.subscribe('event', (payload) => {
+        if (MOVING_EVENTS.has((payload as EventEnvelope | undefined)?.type as EventType)) kick();
+      });
     },
 
     async stop() {

@@ -3,9 +3,9 @@ import type { ApprovalDescriptor } from '../core/descriptor.js';
 import {
   AssistanceEnded,
   closeRequest,
+  fulfillRequest,
   type HandoffDeps,
   type HandoffSession,
-  holdSession,
   openRequest,
 } from './handoff.js';
 
@@ -59,23 +59,7 @@ export async function requestApproval(
     switch (status.outcome) {
       case 'approved': {
         const at = clock();
-        await transact(async (trx, uow) => {
-          await holdSession(trx, session, 'running');
-          const fulfilled = await trx
-            .updateTable('assistance_requests')
-            .set({ state: 'fulfilled', resolved_at: at, resolution_via: null, resolution_reason: 'approved' })
-            .where('id', '=', row.id)
-            .where('state', '=', 'pending')
-            .executeTakeFirst();
-          if (Number(fulfilled.numUpdatedRows) !== 1) throw withdrawn();
-          uow.emit({
-            orgId: session.orgId,
-            accountId: session.accountId,
-            type: 'assistance_fulfilled',
-            data: { id: row.id, reason: 'approved', via: null },
-          });
-          uow.wake(`verdict:${row.id}`);
-        });
+        await transact((trx, uow) => fulfillRequest(trx, uow, session, row, { via: null, reason: 'approved', at }));
         session.stage('assistance_fulfilled');
         return;
       }

@@ -172,29 +172,9 @@ export async function requestCode(
     const judged = clock();
     switch (verdict.outcome) {
       case 'accepted':
-        await transact(async (trx, uow) => {
-          await holdSession(trx, session, 'running');
-          const fulfilled = await trx
-            .updateTable('assistance_requests')
-            .set({
-              state: 'fulfilled',
-              code_submitted_at: null,
-              resolved_at: judged,
-              resolution_via: taken.via,
-              resolution_reason: 'accepted',
-            })
-            .where('id', '=', row.id)
-            .where('state', '=', 'pending')
-            .executeTakeFirst();
-          if (Number(fulfilled.numUpdatedRows) !== 1) throw withdrawn();
-          uow.emit({
-            orgId: session.orgId,
-            accountId: session.accountId,
-            type: 'assistance_fulfilled',
-            data: { id: row.id, reason: 'accepted', via: taken.via },
-          });
-          uow.wake(`verdict:${row.id}`);
-        });
+        await transact((trx, uow) =>
+          fulfillRequest(trx, uow, session, row, { via: taken.via, reason: 'accepted', at: judged }),
+        );
         session.stage('assistance_fulfilled');
         return;
       case 'rejected': {
@@ -273,6 +253,43 @@ async function submitTotp(
     code: check.code,
     via: 'totp',
   });
+}
+
+/**
+ * The bank let the login continue (a code accepted, an approval given): the request is fulfilled
+ * (compare-and-set on pending, else the request was withdrawn meanwhile), the session runs again,
+ * the event is written and the submitter's verdict wait wakes.
+ */
+export async function fulfillRequest(
+  trx: Tx,
+  uow: UnitOfWork,
+  session: HandoffSession,
+  row: Pick<AssistanceRequestsTable, 'id'>,
+  outcome: { via: string | null; reason: 'accepted' | 'approved'; at: number },
+): Promise<void> {
+  await holdSession(trx, session, 'running');
+  const fulfilled = await trx
+    .updateTable('assistance_requests')
+    .set({
+      state: 'fulfilled',
+      code_submitted_at: null,
+      resolved_at: outcome.at,
+      resolution_via: outcome.via,
+      resolution_reason: outcome.reason,
+    })
+    .where('id', '=', row.id)
+    .where('state', '=', 'pending')
+    .executeTakeFirst();
+  if (Number(fulfilled.numUpdatedRows) !== 1) {
+    throw new AssistanceEnded('withdrawn', 'the request was closed while the bank judged it');
+  }
+  uow.emit({
+    orgId: session.orgId,
+    accountId: session.accountId,
+    type: 'assistance_fulfilled',
+    data: { id: row.id, reason: outcome.reason, via: outcome.via },
+  });
+  uow.wake(`verdict:${row.id}`);
 }
 
 /**

@@ -7,7 +7,7 @@ import type { Db } from '../store/db.js';
 
 const DUE_BATCH = 500;
 /** Back-off never spaces scheduled logins further apart than this. */
-export const MAX_BACKOFF_MS = 86_400_000;
+const MAX_BACKOFF_MS = 86_400_000;
 /** A run pushed out of quiet hours starts up to this much after the window ends (no thundering herd). */
 const QUIET_JITTER_MS = 300_000;
 
@@ -15,12 +15,7 @@ const QUIET_JITTER_MS = 300_000;
  * The next scheduled run: the schedule's own, spaced out 2^level times after prompts nobody
  * answered (capped at a day) so an unattended account is not sent a code every cycle.
  */
-export function nextScheduledRun(
-  schedule: string | null,
-  now: number,
-  random: number,
-  backoffLevel: number,
-): number | null {
+function nextScheduledRun(schedule: string | null, now: number, random: number, backoffLevel: number): number | null {
   const next = scheduleNext(schedule, now, random);
   if (next === null || backoffLevel <= 0) return next;
   return now + Math.min((next - now) * 2 ** backoffLevel, MAX_BACKOFF_MS);

@@ -116,7 +116,7 @@ export async function seqOfEvent(db: Db, audience: StreamAudience, id: string): 
 }
 
 /** The organization's events after position `afterSeq`, in delivery order, at most `limit`. */
-export async function readEventsAfter(db: Db, orgId: string, afterSeq: number, limit: number): Promise<EventRow[]> {
+async function readEventsAfter(db: Db, orgId: string, afterSeq: number, limit: number): Promise<EventRow[]> {
   const rows = await db
     .selectFrom('events')
     .select(['seq', 'id', 'org_id', 'account_id', 'type', 'status', 'data', 'occurred_at'])

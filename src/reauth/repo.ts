@@ -1,6 +1,5 @@
 import type { Kysely } from 'kysely';
 import type { Actor } from '../audit/repo.js';
-import { findActiveSession, queueSession } from '../sessions/repo.js';
 import type { ConnectSessionsTable, Database, ReauthTokensTable } from '../store/schema.js';
 
 export async function insertToken(db: Kysely<Database>, row: ReauthTokensTable): Promise<void> {
@@ -79,25 +78,6 @@ export async function markReauthorized(db: Kysely<Database>, id: string, now: nu
     .where('reauthorized_at', 'is', null)
     .executeTakeFirst();
   return Number(result.numUpdatedRows) === 1;
-}
-
-/**
- * Queues a login for the account, or joins the one already active (one active session per account:
- * a scheduled login already waiting for a code is the login to finish). Returns its id and whether
- * it is new.
- */
-export async function startOrJoinLogin(
-  db: Kysely<Database>,
-  input: { orgId: string; accountId: string; now: number },
-): Promise<{ sessionId: string; queued: boolean }> {
-  // Twice: an active session may end between the refused insert and the look-up.
-  for (let i = 0; i < 2; i++) {
-    const queued = await queueSession(db, { ...input, trigger: 'manual' });
-    if (queued) return { sessionId: queued, queued: true };
-    const active = await findActiveSession(db, input.accountId);
-    if (active) return { sessionId: active.id, queued: false };
-  }
-  throw new Error(`could neither queue nor find a login for ${input.accountId}`);
 }
 
 export const actorOf = (row: Pick<ConnectSessionsTable, 'actor_type' | 'actor_id'>): Actor => ({

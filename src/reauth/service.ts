@@ -15,6 +15,7 @@ import type { Bus } from '../events/bus.js';
 import type { Transact } from '../events/outbox.js';
 import type { Principal } from '../keys/principal.js';
 import type { Cipher } from '../security/cipher.js';
+import { startOrJoinLogin } from '../sessions/repo.js';
 import type { Db } from '../store/db.js';
 import type { ConnectSessionsTable } from '../store/schema.js';
 import {
@@ -27,15 +28,14 @@ import {
   markReauthorized,
   moveConnectSession,
   spendToken,
-  startOrJoinLogin,
 } from './repo.js';
 import { isSettled, type LoginStep, loginStep, messageFor, passwordField, type Ui, uiFor } from './step.js';
 import { generateReauthToken, hashReauthToken, REAUTH_TOKEN_TTL_MS } from './token.js';
 
 /** A connect session can be driven this long after it opened (like the token that opened it). */
-export const CONNECT_SESSION_TTL_MS = 10 * 60_000;
+const CONNECT_SESSION_TTL_MS = 10 * 60_000;
 /** Longest one call waits for the login's next step, ms: well under common HTTP client timeouts. */
-export const DEFAULT_STEP_WAIT_MS = 20_000;
+const DEFAULT_STEP_WAIT_MS = 20_000;
 
 export type ResponseCode = 99 | 102;
 

@@ -4,11 +4,13 @@ import { Type } from 'typebox';
 import { recordAudit } from '../audit/repo.js';
 import { ApiError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
+import { ok } from '../core/result.js';
 import { type Clock, iso } from '../core/time.js';
 import { principalOf } from '../http/auth.js';
 import type { ApiDeps } from '../http/deps.js';
+import { unwrap } from '../http/errors.js';
 import { errorResponses, Timestamp } from '../http/schemas.js';
-import type { Principal } from '../keys/principal.js';
+import { refuseIfRestricted } from '../keys/principal.js';
 import type { Db } from '../store/db.js';
 import type { AppTokensTable } from '../store/schema.js';
 
@@ -37,13 +39,6 @@ export async function findAppToken(db: Db, token: string): Promise<AppToken | nu
   const row = await db.selectFrom('app_tokens').selectAll().where('token', '=', token).executeTakeFirst();
   if (!row || row.revoked_at !== null) return null;
   return { id: row.id, orgId: row.org_id, origins: JSON.parse(row.allowed_origins) as string[] };
-}
-
-/** An app token reaches every reconnect of the organization, so a key limited to some accounts may not manage them. */
-function onlyUnrestricted(principal: Principal): void {
-  if (principal.accountIds !== null) {
-    throw new ApiError('FORBIDDEN', 'app tokens act on every account: this key is restricted to some accounts');
-  }
 }
 
 const AppTokenSchema = Type.Object({
@@ -105,7 +100,7 @@ export function appTokenRoutes(deps: ApiDeps & { clock: Clock }): FastifyPluginA
       },
       async (request, reply) => {
         const principal = principalOf(request);
-        onlyUnrestricted(principal);
+        unwrap(refuseIfRestricted(principal, 'manage app tokens') ?? ok(null));
         const now = deps.clock();
         const row: AppTokensTable = {
           id: newId('apt', now),
@@ -147,7 +142,7 @@ export function appTokenRoutes(deps: ApiDeps & { clock: Clock }): FastifyPluginA
       },
       async (request, reply) => {
         const principal = principalOf(request);
-        onlyUnrestricted(principal);
+        unwrap(refuseIfRestricted(principal, 'manage app tokens') ?? ok(null));
         const now = deps.clock();
         const result = await db
           .updateTable('app_tokens')

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import { newUnguessableId } from '../core/ids.js';
+import { OPEN_RESULT } from '../store/literals.js';
 import type { Database } from '../store/schema.js';
 
 /** A reconnect id lives 30 days (api.md); results are kept as long. */
@@ -55,6 +56,6 @@ export async function moveReconnect(
     .updateTable('results')
     .set({ session_id: input.sessionId, updated_at: input.now })
     .where('reconnect_id', '=', input.reconnectId)
-    .where('status', 'in', ['PENDING', 'RECONNECT_REQUIRED'])
+    .where('status', 'in', OPEN_RESULT)
     .execute();
 }

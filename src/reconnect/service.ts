@@ -2,11 +2,10 @@ import type { AssistanceService, CodeOutcome } from '../assistance/service.js';
 import { recordAudit } from '../audit/repo.js';
 import type { CodeDescriptor } from '../core/descriptor.js';
 import { fail, ok, type Result } from '../core/result.js';
-import { SCOPES } from '../core/scopes.js';
 import { type Clock, iso } from '../core/time.js';
 import type { Transact } from '../events/outbox.js';
 import type { Principal } from '../keys/principal.js';
-import { findActiveSession, queueSession } from '../sessions/repo.js';
+import { startOrJoinLogin } from '../sessions/repo.js';
 import type { Db } from '../store/db.js';
 import { PENDING } from '../store/literals.js';
 import type { AppToken } from './app-tokens.js';
@@ -57,7 +56,7 @@ function principalFor(token: AppToken, accountId: string): Principal {
   return {
     orgId: token.orgId,
     actor: { type: 'app_token', id: token.id },
-    scopes: new Set(SCOPES.filter((s) => s === 'otp:write')),
+    scopes: new Set(['otp:write'] as const),
     accountIds: new Set([accountId]),
   };
 }
@@ -162,20 +161,12 @@ export function makeReconnectService(deps: {
       if (row.state === 'completed') return ok(await describe(row));
       const now = clock();
       const sessionId = await transact(async (trx, uow) => {
-        const active = await findActiveSession(trx, row.account_id);
-        if (active) {
-          if (active.id !== row.session_id)
-            await moveReconnect(trx, { reconnectId: row.id, sessionId: active.id, now });
-          return active.id;
+        const login = await startOrJoinLogin(trx, { orgId: token.orgId, accountId: row.account_id, now });
+        if (login.sessionId !== row.session_id) {
+          await moveReconnect(trx, { reconnectId: row.id, sessionId: login.sessionId, now });
         }
-        const queued = await queueSession(trx, {
-          orgId: token.orgId,
-          accountId: row.account_id,
-          trigger: 'manual',
-          now,
-        });
-        if (!queued) throw new Error('a session appeared between the check and the insert in one transaction');
-        await moveReconnect(trx, { reconnectId: row.id, sessionId: queued, now });
+        if (!login.queued) return login.sessionId;
+        const queued = login.sessionId;
         await recordAudit(
           trx,
           {

@@ -6,6 +6,7 @@ import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { ApiError } from '../core/errors.js';
 import { unwrap } from '../http/errors.js';
+import { publicOrigin } from '../http/origin.js';
 import { errorResponses, Nullable } from '../http/schemas.js';
 import type { Db } from '../store/db.js';
 import { type AppToken, findAppToken } from './app-tokens.js';
@@ -19,8 +20,6 @@ declare module 'fastify' {
 
 /** Built by `npm run build` (Vite, one IIFE file). */
 const WIDGET_FILE = fileURLToPath(new URL('../../dist/widget/widget.js', import.meta.url));
-
-const ownOrigin = (request: FastifyRequest) => `${request.protocol}://${request.headers.host}`;
 
 const ReconnectViewSchema = Type.Object({
   id: Type.String(),
@@ -72,7 +71,7 @@ export function widgetRoutes(deps: { db: Db; reconnects: ReconnectService }): Fa
       }
       const token = await findAppToken(deps.db, String(request.headers['x-app-token'] ?? ''));
       if (!token) throw new ApiError('UNAUTHORIZED', 'send a live app token in the x-app-token header');
-      if (origin && origin !== ownOrigin(request)) {
+      if (origin && origin !== publicOrigin(request)) {
         if (!token.origins.includes(origin.toLowerCase())) {
           throw new ApiError('FORBIDDEN', 'this origin is not in the app token’s allowed origins');
         }
@@ -158,8 +157,10 @@ export function widgetRoutes(deps: { db: Db; reconnects: ReconnectService }): Fa
 export function widgetAssetRoutes(): FastifyPluginAsyncTypebox {
   return async (app) => {
     const page = { config: { public: true }, schema: { hide: true } };
+    // Read once: the file only changes with a new build, which means a restart.
+    const script = existsSync(WIDGET_FILE) ? readFileSync(WIDGET_FILE, 'utf8') : null;
     app.get('/widget.js', page, async (_request, reply) => {
-      if (!existsSync(WIDGET_FILE)) {
+      if (script === null) {
         return reply
           .status(503)
           .type('text/plain; charset=utf-8')
@@ -167,7 +168,7 @@ export function widgetAssetRoutes(): FastifyPluginAsyncTypebox {
       }
       reply.header('cache-control', 'public, max-age=300');
       reply.header('access-control-allow-origin', '*');
-      return reply.type('text/javascript; charset=utf-8').send(readFileSync(WIDGET_FILE, 'utf8'));
+      return reply.type('text/javascript; charset=utf-8').send(script);
     });
     app.get('/widget-demo', page, async (_request, reply) => {
       const nonce = randomBytes(16).toString('base64');

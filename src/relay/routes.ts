@@ -6,6 +6,7 @@ import { ApiError } from '../core/errors.js';
 import { principalOf } from '../http/auth.js';
 import type { ApiDeps } from '../http/deps.js';
 import { unwrap } from '../http/errors.js';
+import { publicOrigin } from '../http/origin.js';
 import { errorResponses } from '../http/schemas.js';
 import { CreateRelaySchema, InboundSmsSchema, RelayOutcomeSchema, RelaySchema, TwilioSmsSchema } from './schemas.js';
 import type { RelayService } from './service.js';
@@ -17,15 +18,6 @@ const security = [{ apiKey: [] }];
 const RELAY_RATE_LIMIT = 120;
 
 export const EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>';
-
-/**
- * The origin a client used to reach us: scheme and host as the request carries them, which with
- * OTPILOT_TRUST_PROXY are the proxy's `X-Forwarded-Proto`/`X-Forwarded-Host`. Twilio signs the URL it
- * called, so this must be the public one.
- */
-export function publicOrigin(request: FastifyRequest): string {
-  return `${request.protocol}://${request.host}`;
-}
 
 /** Relay management and the JSON relay (`/v1`, and the dashboard mirror). */
 export function relayRoutes(deps: ApiDeps & { relay: RelayService }): FastifyPluginAsyncTypebox {

@@ -12,7 +12,7 @@ import { fail, ok, type Result } from '../core/result.js';
 import type { Clock } from '../core/time.js';
 import type { Bus } from '../events/bus.js';
 import type { Transact } from '../events/outbox.js';
-import type { Principal } from '../keys/principal.js';
+import { canSeeAccount, type Principal, refuseIfRestricted } from '../keys/principal.js';
 import type { Cipher } from '../security/cipher.js';
 import type { Db } from '../store/db.js';
 import type { AssistanceRequestsTable, HeldSmsTable, RelaysTable } from '../store/schema.js';
@@ -124,7 +124,7 @@ export interface RelayDeps {
 }
 
 /** The inbound URL a provider calls: Twilio's own route, or the JSON route (with an API key). */
-export function relayUrl(baseUrl: string, relay: Pick<RelaysTable, 'id' | 'provider'>): string {
+function relayUrl(baseUrl: string, relay: Pick<RelaysTable, 'id' | 'provider'>): string {
   switch (relay.provider) {
     case 'twilio':
       return `${baseUrl}/relay/twilio/${relay.id}`;
@@ -200,9 +200,6 @@ function extractionReason(extraction: Extract<Extraction, { ok: false }>): Relay
   }
 }
 
-const reaches = (source: SmsSource, accountId: string) =>
-  source.accountIds === null || source.accountIds.has(accountId);
-
 /** Whether a request can take a code from an SMS: a code request, not an authenticator or app approval. */
 function takesSms(request: Pick<AssistanceRequestsTable, 'type' | 'descriptor'>): boolean {
   if (request.type !== 'otp') return false;
@@ -236,7 +233,7 @@ export function makeRelayService(deps: RelayDeps): RelayService {
   const eligible = (message: Message, waiting: Waiting[]) =>
     waiting.filter(
       (w) =>
-        reaches(message.source, w.account.account_id) &&
+        canSeeAccount(message.source, w.account.account_id) &&
         (w.account.sms_sender === null || sameSender(w.account.sms_sender, message.from)),
     );
 
@@ -415,8 +412,8 @@ export function makeRelayService(deps: RelayDeps): RelayService {
 
   return {
     async create(principal, input, baseUrl) {
-      if (principal.accountIds !== null)
-        return fail('FORBIDDEN', 'a key restricted to accounts cannot manage relays (they serve every account)');
+      const refused = refuseIfRestricted(principal, 'manage relays');
+      if (refused) return refused;
       const token = input.auth_token ?? null;
       if (input.provider === 'twilio' && token === null)
         return fail('VALIDATION_FAILED', 'a Twilio relay needs the auth token that signs its requests', [
@@ -458,8 +455,8 @@ export function makeRelayService(deps: RelayDeps): RelayService {
     },
 
     async remove(principal, id) {
-      if (principal.accountIds !== null)
-        return fail('FORBIDDEN', 'a key restricted to accounts cannot manage relays (they serve every account)');
+      const refused = refuseIfRestricted(principal, 'manage relays');
+      if (refused) return refused;
       const removed = await transact(async (trx) => {
         if (!(await deleteRelay(trx, principal.orgId, id))) return false;
         await recordAudit(
@@ -489,7 +486,9 @@ export function makeRelayService(deps: RelayDeps): RelayService {
       });
       const message: Message = { source, from: sms.from, body: sms.body, held: false };
       if (phone === null) return record(message, unrouted('invalid_number'), []);
-      const accounts = (await accountsOnPhone(db, source.orgId, phone)).filter((a) => reaches(source, a.account_id));
+      const accounts = (await accountsOnPhone(db, source.orgId, phone)).filter((a) =>
+        canSeeAccount(source, a.account_id),
+      );
       if (accounts.length === 0) return record(message, unrouted('no_account'), []);
       const expecting = accounts
         .filter((a) => a.sms_sender === null || sameSender(a.sms_sender, sms.from))

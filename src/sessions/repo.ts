@@ -98,3 +98,22 @@ export async function listSessions(
   if (query.after) q = q.where('id', '<', query.after);
   return q.orderBy('id', 'desc').limit(query.limit).execute();
 }
+
+/**
+ * Queues a login for the account, or joins the one already active (one active session per account:
+ * a scheduled login already waiting for a code is the login to finish). Returns its id and whether
+ * it is new.
+ */
+export async function startOrJoinLogin(
+  db: Kysely<Database>,
+  input: { orgId: string; accountId: string; now: number },
+): Promise<{ sessionId: string; queued: boolean }> {
+  // Twice: an active session may end between the refused insert and the look-up.
+  for (let i = 0; i < 2; i++) {
+    const queued = await queueSession(db, { ...input, trigger: 'manual' });
+    if (queued) return { sessionId: queued, queued: true };
+    const active = await findActiveSession(db, input.accountId);
+    if (active) return { sessionId: active.id, queued: false };
+  }
+  throw new Error(`could neither queue nor find a login for ${input.accountId}`);
+}

@@ -70,7 +70,7 @@ const STATEMENT_CACHE = 500;
  * prepared statements by SQL text (least recently used out first). Safe: better-sqlite3 is synchronous,
  * so a statement is never in use twice at once.
  */
-export function withStatementCache(database: SQLite.Database, size = STATEMENT_CACHE): SqliteDatabase {
+function withStatementCache(database: SQLite.Database, size = STATEMENT_CACHE): SqliteDatabase {
   const cache = new Map<string, SqliteStatement>();
   return {
     close: () => database.close(),

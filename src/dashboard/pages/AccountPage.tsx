@@ -4,7 +4,7 @@ import { type Account, api, type Bank, type List, type Movement, type Session, t
 import { humanize, when } from '../format.js';
 import { useAction, useResource } from '../hooks.js';
 import { useLiveEvents } from '../live.js';
-import { can, ErrorNote, ListState, Panel, StatusBadge } from '../ui.js';
+import { can, ErrorNote, ListState, ListTable, Panel, StatusBadge } from '../ui.js';
 import { AccountSettings } from './AccountSettings.js';
 
 /** One bank login: status, actions, sessions with their stages, movements and settings. */
@@ -124,46 +124,34 @@ export function AccountPage({ id, user }: { id: string; user: User }) {
           error={sessions.error}
           empty={sessions.data?.data.length === 0 ? <p>No logins yet. Scrape now to run the first one.</p> : null}
         >
-          <table className="list">
-            <thead>
-              <tr>
-                <th scope="col">Started</th>
-                <th scope="col">State</th>
-                <th scope="col" className="wide">
-                  Stages
-                </th>
-                <th scope="col">Outcome</th>
+          <ListTable columns={['Started', 'State', { label: 'Stages', className: 'wide' }, 'Outcome']}>
+            {sessions.data?.data.map((s) => (
+              <tr key={s.id}>
+                <td>
+                  {when(s.started_at ?? s.queued_at)}
+                  <div className="muted small">{s.trigger}</div>
+                </td>
+                <td>
+                  <span className={`badge ${s.state === 'succeeded' ? 'ok' : s.state === 'failed' ? 'bad' : 'info'}`}>
+                    {humanize(s.state)}
+                  </span>
+                </td>
+                <td className="wide small">{s.stages.map((stage) => humanize(stage.name)).join(' → ') || '—'}</td>
+                <td className="small">
+                  {s.failure_category ? (
+                    <>
+                      <strong>{humanize(s.failure_category)}</strong>
+                      {s.failure_message && <div className="muted">{s.failure_message}</div>}
+                    </>
+                  ) : s.state === 'succeeded' ? (
+                    `${s.movements_new} new movements`
+                  ) : (
+                    '—'
+                  )}
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {sessions.data?.data.map((s) => (
-                <tr key={s.id}>
-                  <td>
-                    {when(s.started_at ?? s.queued_at)}
-                    <div className="muted small">{s.trigger}</div>
-                  </td>
-                  <td>
-                    <span className={`badge ${s.state === 'succeeded' ? 'ok' : s.state === 'failed' ? 'bad' : 'info'}`}>
-                      {humanize(s.state)}
-                    </span>
-                  </td>
-                  <td className="wide small">{s.stages.map((stage) => humanize(stage.name)).join(' → ') || '—'}</td>
-                  <td className="small">
-                    {s.failure_category ? (
-                      <>
-                        <strong>{humanize(s.failure_category)}</strong>
-                        {s.failure_message && <div className="muted">{s.failure_message}</div>}
-                      </>
-                    ) : s.state === 'succeeded' ? (
-                      `${s.movements_new} new movements`
-                    ) : (
-                      '—'
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+            ))}
+          </ListTable>
         </ListState>
       </Panel>
       {can(user, 'data:read') && (
@@ -175,31 +163,20 @@ export function AccountPage({ id, user }: { id: string; user: User }) {
               movements.data?.data.length === 0 ? <p>No movements yet; they appear after a successful login.</p> : null
             }
           >
-            <table className="list">
-              <thead>
-                <tr>
-                  <th scope="col">Booked</th>
-                  <th scope="col">Description</th>
-                  <th scope="col" className="num">
-                    Amount
-                  </th>
+            <ListTable columns={['Booked', 'Description', { label: 'Amount', className: 'num' }]}>
+              {movements.data?.data.map((m) => (
+                <tr key={m.id}>
+                  <td>{m.booked_at.slice(0, 10)}</td>
+                  <td>
+                    {m.name}
+                    {m.reference && <div className="muted small">{m.reference}</div>}
+                  </td>
+                  <td className={`num ${m.amount.startsWith('-') ? 'debit' : 'credit'}`}>
+                    {m.amount} {m.currency}
+                  </td>
                 </tr>
-              </thead>
-              <tbody>
-                {movements.data?.data.map((m) => (
-                  <tr key={m.id}>
-                    <td>{m.booked_at.slice(0, 10)}</td>
-                    <td>
-                      {m.name}
-                      {m.reference && <div className="muted small">{m.reference}</div>}
-                    </td>
-                    <td className={`num ${m.amount.startsWith('-') ? 'debit' : 'credit'}`}>
-                      {m.amount} {m.currency}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
+              ))}
+            </ListTable>
           </ListState>
         </Panel>
       )}

@@ -1,7 +1,7 @@
 import { type FormEvent, useEffect, useState } from 'react';
 import { api, type Bank } from '../api.js';
 import { useResource } from '../hooks.js';
-import { ErrorNote, Panel } from '../ui.js';
+import { ErrorNote, Panel, TextField } from '../ui.js';
 
 /** The account config as the API returns it (secrets masked). */
 interface Config {
@@ -116,8 +116,14 @@ export function AccountSettings({ id, bank, editable }: { id: string; bank: Bank
     setForm({ ...form, [key]: event.target.value });
   const field = (key: keyof Form, label: string, props: Record<string, unknown> = {}, hint?: string) => (
     <div className="field">
-      <label htmlFor={`cfg-${key}`}>{label}</label>
-      <input id={`cfg-${key}`} value={form[key]} onChange={set(key)} disabled={!editable} {...props} />
+      <TextField
+        id={`cfg-${key}`}
+        label={label}
+        value={form[key]}
+        onChange={(value) => setForm({ ...form, [key]: value })}
+        disabled={!editable}
+        {...props}
+      />
       {hint && <small className="muted">{hint}</small>}
     </div>
   );

@@ -4,7 +4,7 @@ import { type Account, api, type Bank, type List, type User } from '../api.js';
 import { when } from '../format.js';
 import { useResource } from '../hooks.js';
 import { useLiveEvents } from '../live.js';
-import { can, ErrorNote, ListState, Panel, StatusBadge } from '../ui.js';
+import { can, ErrorNote, ListState, ListTable, Panel, StatusBadge, TextField } from '../ui.js';
 
 /** Every bank login of the organization, with its status, and a form to connect a new one. */
 export function AccountsPage({ user }: { user: User }) {
@@ -34,37 +34,30 @@ export function AccountsPage({ user }: { user: User }) {
           error={accounts.error}
           empty={rows.length === 0 ? <p>No bank accounts yet. Add one to let otpilot log in on a schedule.</p> : null}
         >
-          <table className="list">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Bank</th>
-                <th scope="col">Status</th>
-                <th scope="col" className="wide">
-                  Last success
-                </th>
-                <th scope="col" className="wide">
-                  Next run
-                </th>
+          <ListTable
+            columns={[
+              'Name',
+              'Bank',
+              'Status',
+              { label: 'Last success', className: 'wide' },
+              { label: 'Next run', className: 'wide' },
+            ]}
+          >
+            {rows.map((account) => (
+              <tr key={account.id}>
+                <td>
+                  <Link href={`/accounts/${account.id}`}>{account.name}</Link>
+                </td>
+                <td>{bankName(account.bank_id)}</td>
+                <td>
+                  <StatusBadge status={account.status} />
+                  {account.blocked_at && account.status !== 'blocked' && <span className="badge bad">blocked</span>}
+                </td>
+                <td className="wide">{when(account.last_success_at)}</td>
+                <td className="wide">{when(account.next_run_at)}</td>
               </tr>
-            </thead>
-            <tbody>
-              {rows.map((account) => (
-                <tr key={account.id}>
-                  <td>
-                    <Link href={`/accounts/${account.id}`}>{account.name}</Link>
-                  </td>
-                  <td>{bankName(account.bank_id)}</td>
-                  <td>
-                    <StatusBadge status={account.status} />
-                    {account.blocked_at && account.status !== 'blocked' && <span className="badge bad">blocked</span>}
-                  </td>
-                  <td className="wide">{when(account.last_success_at)}</td>
-                  <td className="wide">{when(account.next_run_at)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+            ))}
+          </ListTable>
         </ListState>
       </Panel>
     </>
@@ -105,8 +98,7 @@ function AddAccount({ banks, onCancel }: { banks: Bank[]; onCancel: () => void }
             </option>
           ))}
         </select>
-        <label htmlFor="new-name">Name</label>
-        <input id="new-name" value={name} onChange={(e) => setName(e.target.value)} required maxLength={200} />
+        <TextField id="new-name" label="Name" value={name} onChange={setName} required maxLength={200} />
         {bank?.credential_fields.map((field) => (
           <div key={field.name} className="field">
             <label htmlFor={`new-cred-${field.name}`}>{field.label}</label>

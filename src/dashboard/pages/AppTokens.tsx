@@ -2,7 +2,7 @@ import { type FormEvent, useState } from 'react';
 import { api, type User } from '../api.js';
 import { when } from '../format.js';
 import { useResource } from '../hooks.js';
-import { can, ErrorNote, ListState, Panel } from '../ui.js';
+import { can, ErrorNote, ListState, ListTable, Panel, TextField } from '../ui.js';
 
 interface AppToken {
   id: string;
@@ -57,13 +57,12 @@ export function AppTokens({ user }: { user: User }) {
       </p>
       {writable && (
         <form className="form" onSubmit={submit}>
-          <label htmlFor="apt-name">Name</label>
-          <input id="apt-name" value={name} onChange={(e) => setName(e.target.value)} required maxLength={100} />
-          <label htmlFor="apt-origins">Allowed origins (space or comma separated)</label>
-          <input
+          <TextField id="apt-name" label="Name" value={name} onChange={setName} required maxLength={100} />
+          <TextField
             id="apt-origins"
+            label="Allowed origins (space or comma separated)"
             value={origins}
-            onChange={(e) => setOrigins(e.target.value)}
+            onChange={setOrigins}
             required
             placeholder="https://app.example.com"
           />
@@ -76,45 +75,31 @@ export function AppTokens({ user }: { user: User }) {
         error={tokens.error}
         empty={rows.length === 0 ? <p>No app tokens.</p> : null}
       >
-        <table className="list">
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Token</th>
-              <th scope="col" className="wide">
-                Origins
-              </th>
-              <th scope="col">
-                <span className="sr-only">Actions</span>
-              </th>
+        <ListTable columns={['Name', 'Token', { label: 'Origins', className: 'wide' }, '']}>
+          {rows.map((token) => (
+            <tr key={token.id} className={token.revoked_at ? 'revoked' : ''}>
+              <td>
+                {token.name}
+                <div className="muted small">{when(token.created_at)}</div>
+              </td>
+              <td className="break small">
+                <code>{token.token}</code>
+              </td>
+              <td className="wide small">{token.allowed_origins.join(', ')}</td>
+              <td>
+                {token.revoked_at ? (
+                  <span className="badge neutral">revoked</span>
+                ) : (
+                  writable && (
+                    <button type="button" className="link danger" onClick={() => void revoke(token)}>
+                      Revoke
+                    </button>
+                  )
+                )}
+              </td>
             </tr>
-          </thead>
-          <tbody>
-            {rows.map((token) => (
-              <tr key={token.id} className={token.revoked_at ? 'revoked' : ''}>
-                <td>
-                  {token.name}
-                  <div className="muted small">{when(token.created_at)}</div>
-                </td>
-                <td className="break small">
-                  <code>{token.token}</code>
-                </td>
-                <td className="wide small">{token.allowed_origins.join(', ')}</td>
-                <td>
-                  {token.revoked_at ? (
-                    <span className="badge neutral">revoked</span>
-                  ) : (
-                    writable && (
-                      <button type="button" className="link danger" onClick={() => void revoke(token)}>
-                        Revoke
-                      </button>
-                    )
-                  )}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+          ))}
+        </ListTable>
       </ListState>
     </Panel>
   );

@@ -2,7 +2,7 @@ import { useState } from 'react';
 import type { List } from '../api.js';
 import { humanize, when } from '../format.js';
 import { useResource } from '../hooks.js';
-import { ListState, Panel } from '../ui.js';
+import { ListState, ListTable, Panel } from '../ui.js';
 
 interface Entry {
   id: string;
@@ -49,37 +49,25 @@ export function AuditPage() {
           error={entries.error}
           empty={rows.length === 0 ? <p>Nothing recorded.</p> : null}
         >
-          <table className="list">
-            <thead>
-              <tr>
-                <th scope="col">When</th>
-                <th scope="col">Who</th>
-                <th scope="col">Action</th>
-                <th scope="col" className="wide">
-                  Details
-                </th>
+          <ListTable columns={['When', 'Who', 'Action', { label: 'Details', className: 'wide' }]}>
+            {rows.map((e) => (
+              <tr key={e.id}>
+                <td>{when(e.at)}</td>
+                <td className="small">
+                  {e.actor.type}
+                  {e.actor.id && <div className="muted">{e.actor.id}</div>}
+                </td>
+                <td>
+                  {e.action}
+                  {e.outcome && <div className="muted small">{humanize(e.outcome)}</div>}
+                </td>
+                <td className="wide small">
+                  {e.account_id && <div>{e.account_id}</div>}
+                  {e.details ? <code>{JSON.stringify(e.details)}</code> : null}
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {rows.map((e) => (
-                <tr key={e.id}>
-                  <td>{when(e.at)}</td>
-                  <td className="small">
-                    {e.actor.type}
-                    {e.actor.id && <div className="muted">{e.actor.id}</div>}
-                  </td>
-                  <td>
-                    {e.action}
-                    {e.outcome && <div className="muted small">{humanize(e.outcome)}</div>}
-                  </td>
-                  <td className="wide small">
-                    {e.account_id && <div>{e.account_id}</div>}
-                    {e.details ? <code>{JSON.stringify(e.details)}</code> : null}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+            ))}
+          </ListTable>
           {entries.data?.next_cursor && (
             <button type="button" className="secondary" onClick={() => setCursor(entries.data?.next_cursor ?? null)}>
               Older entries

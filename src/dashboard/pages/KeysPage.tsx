@@ -3,7 +3,7 @@ import { scopesOf } from '../../auth/roles.js';
 import { type Account, api, type List, type User } from '../api.js';
 import { when } from '../format.js';
 import { useResource } from '../hooks.js';
-import { CheckList, ErrorNote, ListState, Panel, ShownOnce } from '../ui.js';
+import { CheckList, ErrorNote, ListState, ListTable, Panel, ShownOnce, TextField } from '../ui.js';
 import { AppTokens } from './AppTokens.js';
 
 interface ApiKey {
@@ -57,47 +57,38 @@ export function KeysPage({ user }: { user: User }) {
           error={keys.error}
           empty={rows.length === 0 ? <p>No API keys yet.</p> : null}
         >
-          <table className="list">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Key</th>
-                <th scope="col" className="wide">
-                  Scopes
-                </th>
-                <th scope="col" className="wide">
-                  Last used
-                </th>
-                <th scope="col">
-                  <span className="sr-only">Actions</span>
-                </th>
+          <ListTable
+            columns={[
+              'Name',
+              'Key',
+              { label: 'Scopes', className: 'wide' },
+              { label: 'Last used', className: 'wide' },
+              '',
+            ]}
+          >
+            {rows.map((key) => (
+              <tr key={key.id} className={key.revoked_at ? 'revoked' : ''}>
+                <td>
+                  {key.name}
+                  {key.account_ids && <div className="muted small">{key.account_ids.length} account(s) only</div>}
+                </td>
+                <td>
+                  <code>otpk_{key.prefix}_…</code>
+                </td>
+                <td className="wide small">{key.scopes.join(', ')}</td>
+                <td className="wide">{when(key.last_used_at)}</td>
+                <td>
+                  {key.revoked_at ? (
+                    <span className="badge neutral">revoked</span>
+                  ) : (
+                    <button type="button" className="link danger" onClick={() => void revoke(key)}>
+                      Revoke
+                    </button>
+                  )}
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {rows.map((key) => (
-                <tr key={key.id} className={key.revoked_at ? 'revoked' : ''}>
-                  <td>
-                    {key.name}
-                    {key.account_ids && <div className="muted small">{key.account_ids.length} account(s) only</div>}
-                  </td>
-                  <td>
-                    <code>otpk_{key.prefix}_…</code>
-                  </td>
-                  <td className="wide small">{key.scopes.join(', ')}</td>
-                  <td className="wide">{when(key.last_used_at)}</td>
-                  <td>
-                    {key.revoked_at ? (
-                      <span className="badge neutral">revoked</span>
-                    ) : (
-                      <button type="button" className="link danger" onClick={() => void revoke(key)}>
-                        Revoke
-                      </button>
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+            ))}
+          </ListTable>
         </ListState>
       </Panel>
       <AppTokens user={user} />
@@ -138,11 +129,11 @@ function CreateKey({
   return (
     <Panel title="Create a key">
       <form className="form" onSubmit={submit}>
-        <label htmlFor="key-name">Name</label>
-        <input
+        <TextField
           id="key-name"
+          label="Name"
           value={name}
-          onChange={(e) => setName(e.target.value)}
+          onChange={setName}
           required
           maxLength={100}
           placeholder="SMS relay"

@@ -1,5 +1,6 @@
 import { type FormEvent, useState } from 'react';
 import { api, describe, HttpError, type User } from '../api.js';
+import { TextField } from '../ui.js';
 
 /** Sign-in: email and password, then the authenticator code when the user turned 2FA on. */
 export function LoginPage({ onSignedIn }: { onSignedIn: (user: User) => void }) {
@@ -37,40 +38,36 @@ export function LoginPage({ onSignedIn }: { onSignedIn: (user: User) => void }) 
     <main className="centered">
       <form className="card login" onSubmit={submit} aria-labelledby="login-title">
         <h1 id="login-title">Sign in to otpilot</h1>
-        <label htmlFor="email">Email</label>
-        <input
+        <TextField
           id="email"
+          label="Email"
+          value={email}
+          onChange={setEmail}
           type="email"
           autoComplete="username"
-          value={email}
-          onChange={(e) => setEmail(e.target.value)}
           required
-          // biome-ignore lint/a11y/noAutofocus: the only thing to do on this page
           autoFocus
         />
-        <label htmlFor="password">Password</label>
-        <input
+        <TextField
           id="password"
+          label="Password"
+          value={password}
+          onChange={setPassword}
           type="password"
           autoComplete="current-password"
-          value={password}
-          onChange={(e) => setPassword(e.target.value)}
           required
         />
         {needsTotp && (
-          <>
-            <label htmlFor="totp">Authentication code (or a backup code)</label>
-            <input
-              id="totp"
-              inputMode="numeric"
-              autoComplete="one-time-code"
-              value={totp}
-              onChange={(e) => setTotp(e.target.value)}
-              required
-              // biome-ignore lint/a11y/noAutofocus: the field appears because it is the next thing to type
-              autoFocus
-            />
-          </>
+          <TextField
+            id="totp"
+            label="Authentication code (or a backup code)"
+            value={totp}
+            onChange={setTotp}
+            inputMode="numeric"
+            autoComplete="one-time-code"
+            required
+            autoFocus
+          />
         )}
         <p className="error" role="alert">
           {error}

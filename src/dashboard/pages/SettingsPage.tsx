@@ -3,7 +3,7 @@ import { api } from '../api.js';
 import { useResource, useStoredFlag } from '../hooks.js';
 import { notificationsSupported, playChime } from '../prompt/alerts.js';
 import { NOTIFY_KEY, SOUND_KEY } from '../prompt/CodePrompt.js';
-import { ErrorNote, Panel, ShownOnce } from '../ui.js';
+import { ErrorNote, Panel, ShownOnce, TextField } from '../ui.js';
 
 interface TwoFactorState {
   enabled: boolean;
@@ -124,22 +124,22 @@ function TwoFactor() {
             <span className="badge ok">on</span> Signing in asks for a code from your authenticator app.{' '}
             {s.backup_codes_left} backup codes left.
           </p>
-          <label htmlFor="tf-password">Password</label>
-          <input
+          <TextField
             id="tf-password"
+            label="Password"
+            value={password}
+            onChange={setPassword}
             type="password"
             autoComplete="current-password"
-            value={password}
-            onChange={(e) => setPassword(e.target.value)}
             required
           />
-          <label htmlFor="tf-off-code">Authenticator code (or a backup code)</label>
-          <input
+          <TextField
             id="tf-off-code"
+            label="Authenticator code (or a backup code)"
+            value={code}
+            onChange={setCode}
             inputMode="numeric"
             autoComplete="one-time-code"
-            value={code}
-            onChange={(e) => setCode(e.target.value)}
             required
           />
           <ErrorNote error={error} />
@@ -158,13 +158,13 @@ function TwoFactor() {
           <p className="small">
             Key: <code>{enrollment.secret}</code>
           </p>
-          <label htmlFor="tf-code">Authenticator code</label>
-          <input
+          <TextField
             id="tf-code"
+            label="Authenticator code"
+            value={code}
+            onChange={setCode}
             inputMode="numeric"
             autoComplete="one-time-code"
-            value={code}
-            onChange={(e) => setCode(e.target.value)}
             required
             maxLength={6}
           />
@@ -176,13 +176,13 @@ function TwoFactor() {
           <p>
             <span className="badge neutral">off</span> Add a code from an authenticator app to your sign-in.
           </p>
-          <label htmlFor="tf-setup-password">Password</label>
-          <input
+          <TextField
             id="tf-setup-password"
+            label="Password"
+            value={password}
+            onChange={setPassword}
             type="password"
             autoComplete="current-password"
-            value={password}
-            onChange={(e) => setPassword(e.target.value)}
             required
           />
           <ErrorNote error={error} />

@@ -2,7 +2,7 @@ import { type FormEvent, useState } from 'react';
 import { api, type Role, type User } from '../api.js';
 import { when } from '../format.js';
 import { useResource } from '../hooks.js';
-import { ErrorNote, ListState, Panel, ShownOnce } from '../ui.js';
+import { ErrorNote, ListState, ListTable, Panel, ShownOnce, TextField } from '../ui.js';
 
 /** Admins add people: a temporary password is generated and shown once, to hand over privately. */
 export function UsersPage() {
@@ -38,8 +38,7 @@ export function UsersPage() {
       )}
       <Panel title="Add a user">
         <form className="form" onSubmit={submit}>
-          <label htmlFor="user-email">Email</label>
-          <input id="user-email" type="email" value={email} onChange={(e) => setEmail(e.target.value)} required />
+          <TextField id="user-email" label="Email" value={email} onChange={setEmail} type="email" required />
           <label htmlFor="user-role">Role</label>
           <select id="user-role" value={role} onChange={(e) => setRole(e.target.value as Role)}>
             <option value="operator">Operator: accounts, codes, scrapes</option>
@@ -56,28 +55,17 @@ export function UsersPage() {
           error={users.error}
           empty={rows.length === 0 ? <p>No users.</p> : null}
         >
-          <table className="list">
-            <thead>
-              <tr>
-                <th scope="col">Email</th>
-                <th scope="col">Role</th>
-                <th scope="col" className="wide">
-                  Added
-                </th>
+          <ListTable columns={['Email', 'Role', { label: 'Added', className: 'wide' }]}>
+            {rows.map((u) => (
+              <tr key={u.id}>
+                <td>{u.email}</td>
+                <td>
+                  <span className="badge neutral">{u.role}</span>
+                </td>
+                <td className="wide">{when(u.created_at)}</td>
               </tr>
-            </thead>
-            <tbody>
-              {rows.map((u) => (
-                <tr key={u.id}>
-                  <td>{u.email}</td>
-                  <td>
-                    <span className="badge neutral">{u.role}</span>
-                  </td>
-                  <td className="wide">{when(u.created_at)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+            ))}
+          </ListTable>
         </ListState>
       </Panel>
     </>

@@ -4,7 +4,7 @@ import { EVENT_TYPES } from '../../core/events.js';
 import { api, type List, type User } from '../api.js';
 import { humanize, when } from '../format.js';
 import { useAction, useResource } from '../hooks.js';
-import { CheckList, can, ErrorNote, ListState, Panel, ShownOnce } from '../ui.js';
+import { CheckList, can, ErrorNote, ListState, ListTable, Panel, ShownOnce, TextField } from '../ui.js';
 
 interface Endpoint {
   id: string;
@@ -57,31 +57,20 @@ export function WebhooksPage({ user }: { user: User }) {
             ) : null
           }
         >
-          <table className="list">
-            <thead>
-              <tr>
-                <th scope="col">URL</th>
-                <th scope="col" className="wide">
-                  Events
-                </th>
-                <th scope="col">State</th>
+          <ListTable columns={['URL', { label: 'Events', className: 'wide' }, 'State']}>
+            {rows.map((e) => (
+              <tr key={e.id}>
+                <td className="break">
+                  <Link href={`/webhooks/${e.id}`}>{e.url}</Link>
+                  {e.description && <div className="muted small">{e.description}</div>}
+                </td>
+                <td className="wide small">{e.events?.join(', ') ?? 'all'}</td>
+                <td>
+                  <EndpointState endpoint={e} />
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {rows.map((e) => (
-                <tr key={e.id}>
-                  <td className="break">
-                    <Link href={`/webhooks/${e.id}`}>{e.url}</Link>
-                    {e.description && <div className="muted small">{e.description}</div>}
-                  </td>
-                  <td className="wide small">{e.events?.join(', ') ?? 'all'}</td>
-                  <td>
-                    <EndpointState endpoint={e} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+            ))}
+          </ListTable>
         </ListState>
       </Panel>
     </>
@@ -118,20 +107,20 @@ function AddEndpoint({ onCreated }: { onCreated: (secret: string) => void }) {
   return (
     <Panel title="Add an endpoint">
       <form className="form" onSubmit={submit}>
-        <label htmlFor="wh-url">URL</label>
-        <input
+        <TextField
           id="wh-url"
-          type="url"
+          label="URL"
           value={url}
-          onChange={(e) => setUrl(e.target.value)}
+          onChange={setUrl}
+          type="url"
           required
           placeholder="https://example.com/otpilot"
         />
-        <label htmlFor="wh-description">Description</label>
-        <input
+        <TextField
           id="wh-description"
+          label="Description"
           value={description}
-          onChange={(e) => setDescription(e.target.value)}
+          onChange={setDescription}
           maxLength={500}
         />
         <CheckList
@@ -229,55 +218,43 @@ export function WebhookPage({ id, user }: { id: string; user: User }) {
           error={deliveries.error}
           empty={rows.length === 0 ? <p>Nothing delivered yet.</p> : null}
         >
-          <table className="list">
-            <thead>
-              <tr>
-                <th scope="col">When</th>
-                <th scope="col">Event</th>
-                <th scope="col">Result</th>
-                <th scope="col">
-                  <span className="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {rows.map((d) => (
-                <tr key={d.id}>
-                  <td>{when(d.updated_at)}</td>
-                  <td className="small">
-                    <code>{d.event_id}</code>
-                  </td>
-                  <td className="small">
-                    <span
-                      className={`badge ${d.status === 'succeeded' ? 'ok' : d.status === 'pending' ? 'info' : 'bad'}`}
+          <ListTable columns={['When', 'Event', 'Result', '']}>
+            {rows.map((d) => (
+              <tr key={d.id}>
+                <td>{when(d.updated_at)}</td>
+                <td className="small">
+                  <code>{d.event_id}</code>
+                </td>
+                <td className="small">
+                  <span
+                    className={`badge ${d.status === 'succeeded' ? 'ok' : d.status === 'pending' ? 'info' : 'bad'}`}
+                  >
+                    {humanize(d.status)}
+                  </span>{' '}
+                  attempt {d.attempt}
+                  {d.response_status !== null && ` · HTTP ${d.response_status}`}
+                  {d.duration_ms !== null && ` · ${d.duration_ms} ms`}
+                  {d.error && <div className="muted">{d.error}</div>}
+                  {d.next_attempt_at && d.status !== 'succeeded' && (
+                    <div className="muted">next try {when(d.next_attempt_at)}</div>
+                  )}
+                </td>
+                <td>
+                  {writable && d.status !== 'succeeded' && (
+                    <button
+                      type="button"
+                      className="link"
+                      onClick={() =>
+                        void run(() => api('POST', `/webhooks/${id}/deliveries/${d.id}/retry`), 'Retry queued.')
+                      }
                     >
-                      {humanize(d.status)}
-                    </span>{' '}
-                    attempt {d.attempt}
-                    {d.response_status !== null && ` · HTTP ${d.response_status}`}
-                    {d.duration_ms !== null && ` · ${d.duration_ms} ms`}
-                    {d.error && <div className="muted">{d.error}</div>}
-                    {d.next_attempt_at && d.status !== 'succeeded' && (
-                      <div className="muted">next try {when(d.next_attempt_at)}</div>
-                    )}
-                  </td>
-                  <td>
-                    {writable && d.status !== 'succeeded' && (
-                      <button
-                        type="button"
-                        className="link"
-                        onClick={() =>
-                          void run(() => api('POST', `/webhooks/${id}/deliveries/${d.id}/retry`), 'Retry queued.')
-                        }
-                      >
-                        Retry
-                      </button>
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+                      Retry
+                    </button>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </ListTable>
         </ListState>
       </Panel>
     </>

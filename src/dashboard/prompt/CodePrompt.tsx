@@ -60,6 +60,8 @@ export function CodePrompt({ role }: { role: Role }) {
     setTitleCount(requests.length);
     for (const request of requests) {
       if (seen.current.has(request.id)) continue;
+      // A new account's name arrives with the accounts re-read the same event started: wait for it.
+      if (!names.has(request.account_id) && accounts.loading) continue;
       seen.current.add(request.id);
       if (sound) playChime();
       if (notifications) {
@@ -70,7 +72,7 @@ export function CodePrompt({ role }: { role: Role }) {
         );
       }
     }
-  }, [requests, names, sound, notifications]);
+  }, [requests, names, accounts.loading, sound, notifications]);
   useEffect(() => () => setTitleCount(0), []);
 
   // Endings fade after a while; an ended request that is pending again (never happens) would show twice.
