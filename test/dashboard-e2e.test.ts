@@ -1,11 +1,11 @@
 /// <reference lib="dom" />
 // (The callbacks given to page.evaluate run in the browser.)
-import { existsSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Secret, TOTP } from 'otpauth';
-import type { Browser, Locator, Page } from 'playwright-core';
+import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DESKTOP, launchChromium, newContext, PHONE, SCREENSHOTS, screenshot, signInPage } from './helpers/browser.js';
 import { createSandboxAccount, latestCode, pendingRequest, scrape, sessionEnd } from './helpers/flows.js';
@@ -19,6 +19,8 @@ import { startTestServer, type TestServer } from './helpers/server.js';
 let t: TestServer;
 let browser: Browser;
 let adminPassword: string;
+/** Screenshots written by this run are newer than this (the committed ones are older). */
+const runStarted = Date.now();
 const ADMIN = 'admin@otpilot.local';
 
 beforeAll(async () => {
@@ -31,10 +33,20 @@ afterAll(async () => {
   await t?.close();
 });
 
+/** The admin's signed-in cookies, from the first sign-in through the form (sign-ins are rate-limited). */
+let adminState: Awaited<ReturnType<BrowserContext['storageState']>> | null = null;
+
+/** A fresh browser profile signed in as the admin, on the accounts page. */
 async function adminPage(viewport = DESKTOP): Promise<Page> {
-  const context = await newContext(browser, viewport);
+  const context = await newContext(browser, viewport, adminState ?? undefined);
   const page = await context.newPage();
-  await signInPage(page, t.url, ADMIN, adminPassword);
+  if (adminState) {
+    await page.goto(`${t.url}/app/`);
+    await page.getByRole('navigation', { name: 'Main' }).waitFor();
+  } else {
+    await signInPage(page, t.url, ADMIN, adminPassword);
+    adminState = await context.storageState();
+  }
   return page;
 }
 
@@ -85,11 +97,24 @@ describe('dashboard in Chromium', { timeout: 90_000 }, () => {
     await page.getByRole('heading', { name: 'Operating account', level: 1 }).waitFor();
     const accountId = page.url().split('/').pop()!;
 
+    // A marker on the page: a reload would wipe it.
+    await page.evaluate(() => {
+      (window as unknown as { stayed: boolean }).stayed = true;
+    });
     await page.getByRole('button', { name: 'Scrape now' }).click();
     // The prompt appears without a reload, fed by the event stream, and takes the focus.
     const prompt = promptFor(page, 'Operating account');
     const input = prompt.getByLabel(/code/);
     await input.waitFor();
+    expect(await page.evaluate(() => (window as unknown as { stayed?: boolean }).stayed)).toBe(true);
+    // The countdown runs.
+    const timer = prompt.getByRole('timer');
+    const seconds = async () => {
+      const [, m, s] = /(\d+):(\d\d)/.exec((await timer.textContent()) ?? '') ?? [];
+      return Number(m) * 60 + Number(s);
+    };
+    const first = await seconds();
+    await expect.poll(seconds).toBeLessThan(first);
     await expect.poll(() => input.evaluate((el) => el === document.activeElement)).toBe(true);
     await expect.poll(() => page.title()).toBe('(1) Code needed · otpilot');
     const request = await pendingRequest(t.api, accountId);
@@ -119,6 +144,9 @@ describe('dashboard in Chromium', { timeout: 90_000 }, () => {
     const account = await createSandboxAccount(t.api, 'otp');
     const name = `Test ${account.username}`;
     const page = await adminPage();
+    // Any page shows the prompt: here the webhooks page.
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Webhooks' }).click();
+    await page.getByRole('heading', { name: 'Webhooks', level: 1 }).waitFor();
     await scrape(t.api, account.id);
     const prompt = promptFor(page, name);
     const input = prompt.getByLabel(/code/);
@@ -294,12 +322,20 @@ describe('screenshots of the main pages', { timeout: 120_000 }, () => {
         else await page.getByRole('region', { name: 'Sessions' }).waitFor();
         await page.getByText('Loading…').first().waitFor({ state: 'detached' });
         await screenshot(page, `${name}-${size}`);
+        // Every page fits a 375-pixel screen: nothing scrolls sideways.
+        if (size === 'mobile') {
+          expect(await page.evaluate(() => document.documentElement.scrollWidth), name).toBeLessThanOrEqual(
+            PHONE.width,
+          );
+        }
       }
       if (size === 'mobile') {
         await page.goto(`${t.url}/app/`);
         await scrape(t.api, account.id);
+        const sessionId = (await t.api.get(`/v1/accounts/${account.id}/sessions`)).body.data[0].id;
         await promptFor(page, `Test ${account.username}`).getByLabel(/code/).waitFor();
         await screenshot(page, 'prompt-mobile');
+        await t.api.post(`/v1/sessions/${sessionId}/cancel`);
         // Fits a 375-pixel screen: nothing scrolls sideways.
         expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(PHONE.width);
       }
@@ -312,10 +348,126 @@ describe('screenshots of the main pages', { timeout: 120_000 }, () => {
       'prompt',
       'api-keys',
       'webhooks',
+      'webhook-deliveries',
       'users',
       'audit',
       'settings',
-    ])
-      expect(existsSync(join(SCREENSHOTS, `${name}-mobile.png`)), name).toBe(true);
+    ]) {
+      for (const size of ['desktop', 'mobile']) {
+        // Written by this run (the first test writes accounts/account/prompt at desktop width).
+        expect(statSync(join(SCREENSHOTS, `${name}-${size}.png`)).mtimeMs, `${name}-${size}`).toBeGreaterThanOrEqual(
+          runStarted - 1000,
+        );
+      }
+    }
+  });
+});
+
+describe('dashboard pages in Chromium', { timeout: 90_000 }, () => {
+  it('shows an approval request, with nothing to type, until the bank app approves it', async () => {
+    const account = await createSandboxAccount(t.api, 'approve');
+    const page = await adminPage();
+    await scrape(t.api, account.id);
+    const prompt = promptRegion(page).getByRole('article', { name: `Approval needed: Test ${account.username}` });
+    await prompt.getByText(/approve the login in the bank's app/).waitFor();
+    expect(await prompt.getByRole('textbox').count()).toBe(0);
+    const waiting = (await t.api.get('/v1/assistance-requests?state=pending')).body.data.length;
+    await expect.poll(() => page.title()).toBe(`(${waiting}) Code needed · otpilot`);
+    const approved = await t.api.raw(`/sandbox-bank/phone/${encodeURIComponent(account.username)}/approve`, {
+      method: 'POST',
+    });
+    expect(approved.status).toBe(200);
+    await prompt.getByText('Accepted: the bank let the login continue.').waitFor();
+    await page.context().close();
+  });
+
+  it('chimes and notifies for a new prompt, and stays quiet once both are turned off', async () => {
+    const context = await newContext(browser, DESKTOP, adminState ?? undefined);
+    // Stand-ins for the browser's notification and audio APIs that count what the app asks of them.
+    await context.addInitScript(() => {
+      const w = window as unknown as Record<string, any>;
+      w.alerts = { notifications: [] as string[], tones: 0 };
+      w.Notification = class {
+        static permission = 'granted';
+        static requestPermission = async () => 'granted';
+        onclick: (() => void) | null = null;
+        constructor(title: string) {
+          w.alerts.notifications.push(title);
+        }
+        close() {}
+      };
+      w.AudioContext = class {
+        currentTime = 0;
+        destination = {};
+        resume = async () => {};
+        createOscillator() {
+          w.alerts.tones++;
+          return { frequency: {}, connect: (node: unknown) => node, start() {}, stop() {} };
+        }
+        createGain() {
+          const gain = { setValueAtTime() {}, exponentialRampToValueAtTime() {} };
+          return { gain, connect: (node: unknown) => node };
+        }
+      };
+    });
+    const page = await context.newPage();
+    await page.goto(`${t.url}/app/`);
+    await page.getByRole('navigation', { name: 'Main' }).waitFor();
+    const alerts = () => page.evaluate(() => (window as unknown as { alerts: any }).alerts);
+
+    const first = await createSandboxAccount(t.api, 'otp');
+    const firstSession = await scrape(t.api, first.id);
+    await promptFor(page, `Test ${first.username}`).getByLabel(/code/).waitFor();
+    // Other tests' prompts may be open too: each prompt gets one notification and one two-tone chime.
+    await expect.poll(async () => (await alerts()).notifications).toContain(`Code needed: Test ${first.username}`);
+    const before = await alerts();
+    expect(before.notifications.filter((n: string) => n.endsWith(first.username))).toHaveLength(1);
+    expect(before.tones).toBe(2 * before.notifications.length);
+
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Settings' }).click();
+    await page.getByLabel('Play a sound when a code is needed').uncheck();
+    await page.getByLabel('Show a desktop notification when a code is needed').uncheck();
+    await t.api.post(`/v1/sessions/${firstSession}/cancel`);
+    const second = await createSandboxAccount(t.api, 'otp');
+    const secondSession = await scrape(t.api, second.id);
+    await promptFor(page, `Test ${second.username}`).getByLabel(/code/).waitFor();
+    expect(await alerts()).toEqual(before);
+    await t.api.post(`/v1/sessions/${secondSession}/cancel`);
+    await context.close();
+  });
+
+  it('edits settings, creates an API key shown once, and deletes an account after its name is typed', async () => {
+    const account = await createSandboxAccount(t.api, 'alice');
+    const page = await adminPage();
+    await page.goto(`${t.url}/app/accounts/${account.id}`);
+    await page.getByLabel('Schedule').fill('every 6h');
+    await page.getByLabel('Phone number that receives the codes').fill('+31 6 1234 5678');
+    await page.getByRole('button', { name: 'Save settings' }).click();
+    await page.getByText('Settings saved.').waitFor();
+    expect((await t.api.get(`/v1/accounts/${account.id}/config`)).body).toMatchObject({
+      schedule: 'every 6h',
+      otp_phone: '+31612345678',
+    });
+
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'API keys' }).click();
+    await page.getByRole('region', { name: 'Create a key' }).getByLabel('Name').fill('Relay key');
+    await page.getByRole('button', { name: 'Create key' }).click();
+    const shown = page.getByRole('status').filter({ hasText: 'Your new API key' });
+    const key = (await shown.locator('code').textContent())!.trim();
+    expect(key).toMatch(/^otpk_/);
+    expect((await t.api.get(`/v1/accounts/${account.id}/status`, key)).status).toBe(200);
+    await shown.getByRole('button', { name: 'Done' }).click();
+    expect(await page.getByText(key).count()).toBe(0);
+
+    await page.goto(`${t.url}/app/accounts/${account.id}`);
+    await page.getByRole('button', { name: 'Delete' }).click();
+    const confirm = page.getByRole('button', { name: 'Delete for good' });
+    await page.getByLabel('Account name').fill('not the name');
+    expect(await confirm.isDisabled()).toBe(true);
+    await page.getByLabel('Account name').fill(`Test ${account.username}`);
+    await confirm.click();
+    await page.getByRole('heading', { name: 'Accounts', level: 1 }).waitFor();
+    expect((await t.api.get(`/v1/accounts/${account.id}`)).status).toBe(404);
+    await page.context().close();
   });
 });

@@ -125,6 +125,58 @@ describe('no spam', () => {
     expect(invalid.status).toBe(400);
   });
 
+  it('reads quiet hours in the account’s own time zone', async () => {
+    // 22:30 in Amsterdam (UTC+1 in November) is inside its 22:00–07:00 window, though only 21:30 UTC.
+    let now = Date.parse('2026-11-22T21:30:00Z');
+    t = await startTestServer({ clock: () => now });
+    const { api } = t;
+    const account = await createSandboxAccount(api, 'alice', {
+      schedule: 'every 10m',
+      quiet_hours: { start: '22:00', end: '07:00', time_zone: 'Europe/Amsterdam' },
+    });
+    now += 11 * 60_000;
+    // The window ends at 07:00 Amsterdam time, 06:00 UTC.
+    const moved = await eventually(
+      () => api.get(`/v1/accounts/${account.id}`),
+      (r) => Date.parse(r.body.next_run_at) >= Date.parse('2026-11-23T06:00:00Z'),
+    );
+    expect(Date.parse(moved.body.next_run_at)).toBeLessThanOrEqual(Date.parse('2026-11-23T06:05:00Z'));
+    expect((await api.get(`/v1/accounts/${account.id}/sessions`)).body.data).toHaveLength(0);
+  });
+
+  it('caps the back-off at a day, and a successful login resets it', async () => {
+    let offset = 0;
+    t = await startTestServer({ clock: () => Date.now() + offset });
+    const { api } = t;
+    const account = await createSandboxAccount(api, 'otp', { schedule: 'every 1h', assist_timeout_seconds: 1 });
+    const db = t.server.store.db;
+    const level = async () =>
+      (await db.selectFrom('accounts').select('backoff_level').where('id', '=', account.id).executeTakeFirstOrThrow())
+        .backoff_level;
+    // Six unanswered prompts in a row (set directly rather than waited through).
+    await db.updateTable('accounts').set({ backoff_level: 6 }).where('id', '=', account.id).execute();
+    offset += 67 * 60_000; // past the first run: 1 h plus at most 10 % jitter
+    const scheduled = await eventually(
+      () => api.get(`/v1/accounts/${account.id}/sessions`),
+      (r) => r.body.data.length === 1,
+    );
+    const queuedAt = Date.parse(scheduled.body.data[0].queued_at);
+    expect((await sessionEnd(api, scheduled.body.data[0].id)).failure_category).toBe('assistance_expired');
+    // 1 h × 2^6 would be 64 h: capped at a day; the level stays at its cap too.
+    const next = Date.parse((await api.get(`/v1/accounts/${account.id}`)).body.next_run_at);
+    expect(next - queuedAt).toBeGreaterThan(23.9 * 3_600_000);
+    expect(next - queuedAt).toBeLessThanOrEqual(24 * 3_600_000 + 60_000);
+    expect(await level()).toBe(6);
+    // Someone answers the next prompt: back to the plain schedule.
+    await api.put(`/v1/accounts/${account.id}/config`, { assist_timeout_seconds: 300 });
+    const sessionId = await scrape(api, account.id);
+    await pendingRequest(api, account.id);
+    const code = await latestCode(api, account.username);
+    expect((await api.post(`/v1/accounts/${account.id}/otp?wait=true`, { code })).body.outcome).toBe('accepted');
+    expect((await sessionEnd(api, sessionId)).state).toBe('succeeded');
+    expect(await level()).toBe(0);
+  });
+
   it('spaces scheduled logins out after prompts nobody answered', async () => {
     // A clock that runs (request deadlines must pass) and that the test can push forward.
     let offset = 0;

@@ -206,6 +206,10 @@ describe('the OTP hand-off', () => {
     const changed = (await poll).body;
     expect(Date.now() - started).toBeLessThan(15_000);
     expect(changed.status).not.toBe('idle');
+    // Then each ETag long-poll answers on the next change, until one carries the request (never a 20 s timeout).
+    const status = await statusUntil(api, account.id, (s) => s.pending_assistance !== null);
+    expect(Date.now() - started).toBeLessThan(15_000);
+    expect(status.status).toBe('awaiting_assistance');
     await pendingRequest(api, account.id);
     await api.post(`/v1/sessions/${sessionId}/cancel`);
     await sessionEnd(api, sessionId);
@@ -341,5 +345,21 @@ describe('resend', () => {
       .where('type', '=', 'assistance_resent')
       .execute();
     expect(events).toHaveLength(1);
+  });
+
+  it('asks for at most max_resends new codes however long the request waits', async () => {
+    const { api } = t;
+    const account = await createSandboxAccount(api, 'otp', {
+      resend_after_seconds: 1,
+      max_resends: 1,
+      assist_timeout_seconds: 4,
+    });
+    const sessionId = await scrape(api, account.id);
+    const request = await pendingRequest(api, account.id);
+    // Four times the resend window with no code: the request expires having asked once.
+    expect((await sessionEnd(api, sessionId)).failure_category).toBe('assistance_expired');
+    const closed = (await api.get(`/v1/assistance-requests?account_id=${account.id}`)).body.data[0];
+    expect(closed).toMatchObject({ id: request.id, state: 'expired', resends: 1 });
+    expect((await api.get(`/sandbox-bank/phone/${account.username}`, null)).body.messages).toHaveLength(2);
   });
 });

@@ -29,6 +29,8 @@ afterAll(async () => {
 
 /** Every secret a test handled: none may appear in any stored row or event. */
 const secrets: string[] = [];
+/** Codes sent through commit (checked as whole tokens: a 6-digit run inside a longer number is no leak). */
+const codes: string[] = [];
 
 async function reauthorise(api: Api, accountId: string, key?: string): Promise<string> {
   const reply = await api.post(`/v1/accounts/${accountId}/reauthorise`, undefined, key);
@@ -48,6 +50,8 @@ async function commit(api: Api, sessionId: string | null, body: unknown, key?: s
     'content-type': 'application/json',
   };
   if (sessionId !== null) headers['x-session-id'] = sessionId;
+  const otp = (body as { otp?: unknown } | null)?.otp;
+  if (typeof otp === 'string' && /^[0-9]{6}$/.test(otp) && otp !== '123456') codes.push(otp);
   return api.raw('/v1/connect/commit', { method: 'POST', headers, body: JSON.stringify(body) });
 }
 
@@ -407,6 +411,8 @@ describe('reauthorisation (Mono-style)', () => {
     ]);
     expect(secrets.length).toBeGreaterThan(5);
     for (const secret of secrets) expect(dump).not.toContain(secret);
+    expect(codes.length).toBeGreaterThan(3);
+    for (const code of codes) expect(dump).not.toMatch(new RegExp(`(?<![A-Za-z0-9])${code}(?![A-Za-z0-9])`));
   });
 });
 

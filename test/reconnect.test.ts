@@ -115,7 +115,16 @@ describe('data API from stored data', () => {
     expect(next.payload.transactions).toEqual(all.slice(2, 4));
     const day = all[0].booked_at.slice(0, 10);
     const oneDay = (await t.api.get(`/v1/accounts/${account.id}/transactions?from=${day}&to=${day}&limit=500`)).body;
+    expect(oneDay.payload.transactions.length).toBeGreaterThan(0);
     expect(oneDay.payload.transactions.every((m: any) => m.booked_at.startsWith(day))).toBe(true);
+    expect(oneDay.payload.transactions).toEqual(all.filter((m: any) => m.booked_at.startsWith(day)));
+    // …and by ledger: exactly that ledger's movements.
+    const ledger = all[0].bank_account_id;
+    const byLedger = (await t.api.get(`/v1/accounts/${account.id}/transactions?bank_account_id=${ledger}&limit=500`))
+      .body.payload.transactions;
+    expect(byLedger.length).toBeGreaterThan(0);
+    expect(byLedger.every((m: any) => m.bank_account_id === ledger)).toBe(true);
+    expect(all.some((m: any) => m.bank_account_id !== ledger)).toBe(true);
     // Stored data answers without a bank login.
     expect((await t.api.get(`/v1/accounts/${account.id}/sessions`)).body.data).toHaveLength(1);
     expect(Date.now() - started).toBeLessThan(10_000);
@@ -234,8 +243,8 @@ describe('reconnect (corporate bank policy)', { timeout: 90_000 }, () => {
     await t.api.put(`/v1/accounts/${account.id}/config`, { assist_timeout_seconds: 300 });
     const started = await widget('POST', `${id}/start`);
     expect(started.status).toBe(200);
-    let view = started.body;
-    while (view.state !== 'code_needed') view = (await widget('GET', id)).body;
+    await expect.poll(async () => (await widget('GET', id)).body.state, { timeout: 15_000 }).toBe('code_needed');
+    const view = (await widget('GET', id)).body;
     expect(view.request.id).not.toBe(first.request.id);
     const sessions = (await t.api.get(`/v1/accounts/${account.id}/sessions`)).body.data;
     expect(sessions).toHaveLength(2);
@@ -303,7 +312,14 @@ describe('reconnect (corporate bank policy)', { timeout: 90_000 }, () => {
     const second = await t.api.post('/v1/app-tokens', { name: 'Short-lived', allowed_origins: [integratorOrigin] });
     expect((await t.api.delete(`/v1/app-tokens/${second.body.id}`)).status).toBe(204);
     expect((await widget('GET', id, { token: second.body.token })).status).toBe(401);
-    expect(tokens.length).toBeGreaterThan(0);
+    // The listing shows the token made in beforeAll (publishable, so shown again) and the revoked one.
+    expect(tokens.map((x: any) => x.token)).toContain(appToken);
+    const listed = (await t.api.get('/v1/app-tokens')).body.data.find((x: any) => x.id === second.body.id);
+    expect(listed).toMatchObject({
+      name: 'Short-lived',
+      allowed_origins: [integratorOrigin],
+      revoked_at: expect.any(String),
+    });
     expect(
       (await t.api.post('/v1/app-tokens', { name: 'x', allowed_origins: ['https://a.example/path'] })).status,
     ).toBe(400);
@@ -322,6 +338,22 @@ describe('reconnect (corporate bank policy)', { timeout: 90_000 }, () => {
     expect(gone.body.error.code).toBe('GONE');
     expect((await widget('POST', `${id}/start`)).status).toBe(410);
     expect((await t.api.get(`/v1/results/${call.body.results_id}`)).status).toBe(410);
+
+    // The demo page (same origin) runs the widget: it says the link expired, calls onError, and
+    // Escape closes it with onClose.
+    const context = await newContext(browser);
+    const page = await context.newPage();
+    const demo = await page.goto(`${t.url}/widget-demo?app_token=${appToken}&reconnect_id=${id}`);
+    expect(demo?.headers()['content-security-policy']).toMatch(/script-src 'self' 'nonce-/);
+    await page.getByRole('button', { name: 'Reconnect' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByText('This reconnect link has expired. Ask for a new one.').waitFor();
+    const log = page.locator('#log');
+    await expect.poll(() => log.textContent()).toMatch(/onError \{"code":"GONE"/);
+    await page.keyboard.press('Escape');
+    await expect.poll(() => log.textContent()).toMatch(/onClose/);
+    expect(await page.getByRole('dialog').count()).toBe(0);
+    await context.close();
   });
 });
 

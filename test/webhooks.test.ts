@@ -160,6 +160,7 @@ describe('organization webhook endpoints', () => {
       'scrape_succeeded',
     ]);
     const log = (await second.api.get(`/v1/webhooks/${endpoint.id}/deliveries`)).body.data;
+    expect(log).toHaveLength(2);
     expect(log.every((d: any) => d.status === 'succeeded' && d.attempt === 2)).toBe(true);
   });
 

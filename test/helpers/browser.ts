@@ -25,8 +25,13 @@ export const DESKTOP = { width: 1280, height: 820 };
 export const PHONE = { width: 375, height: 740 };
 
 /** A fresh browser profile (own cookies) at a viewport size. */
-export async function newContext(browser: Browser, viewport = DESKTOP): Promise<BrowserContext> {
+export async function newContext(
+  browser: Browser,
+  viewport = DESKTOP,
+  storageState?: Awaited<ReturnType<BrowserContext['storageState']>>,
+): Promise<BrowserContext> {
   const context = await browser.newContext({
+    ...(storageState ? { storageState } : {}),
     viewport,
     deviceScaleFactor: 1,
     isMobile: viewport.width < 600,
