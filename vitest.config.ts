@@ -1,8 +1,14 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * The whole suite runs once per store: SQLite always, PostgreSQL when TEST_DATABASE_URL (or
+ * DATABASE_URL) names a server. Each test server gets its own SQLite file or PostgreSQL schema, so
+ * files run in parallel on both.
+ */
+const postgresUrl = process.env.TEST_DATABASE_URL || process.env.DATABASE_URL;
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     globalSetup: ['test/global-setup.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
@@ -10,5 +16,29 @@ export default defineConfig({
     pool: 'forks',
     reporters: process.env.CI ? ['default', 'junit'] : ['default'],
     outputFile: { junit: 'test-results/junit.xml' },
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'sqlite',
+          include: ['test/**/*.test.ts'],
+          // The multi-process test needs PostgreSQL (several processes share one store).
+          exclude: ['test/multi-process.test.ts'],
+          env: { OTPILOT_TEST_STORE: 'sqlite', DATABASE_URL: '' },
+        },
+      },
+      ...(postgresUrl
+        ? [
+            {
+              extends: true as const,
+              test: {
+                name: 'postgres',
+                include: ['test/**/*.test.ts'],
+                env: { OTPILOT_TEST_STORE: 'postgres', TEST_DATABASE_URL: postgresUrl, DATABASE_URL: '' },
+              },
+            },
+          ]
+        : []),
+    ],
   },
 });

@@ -22,6 +22,7 @@ import { eventStreamRoutes } from './events/routes.js';
 import { installApiKeyAuth } from './http/auth.js';
 import type { ApiDeps } from './http/deps.js';
 import { installErrorHandling } from './http/errors.js';
+import { type SystemInfo, systemRoutes } from './http/system-routes.js';
 import { ErrorSchema } from './http/schemas.js';
 import { installValidators } from './http/validation.js';
 import { installWebApp } from './http/web-app.js';
@@ -38,6 +39,8 @@ import { DeliverySchema, EndpointSchema, webhookRoutes } from './webhooks/routes
 
 export interface AppOptions extends ApiDeps {
   log: Logger;
+  /** Role, database state and metrics of this process (`/health`, `/metrics`). */
+  system: SystemInfo;
   /** The sandbox bank's plugin, mounted at /sandbox-bank when the sandbox is on. */
   sandboxBank: FastifyPluginAsync | null;
   version: string;
@@ -72,6 +75,22 @@ const SHARED_ROUTES: ((deps: AppOptions) => FastifyPluginAsyncTypebox)[] = [
 
 /** Routes in the OpenAPI document: the External API, the dashboard-only routes, and the public probes. */
 const DOCUMENTED = /^\/(v1\/|widget\/v1\/|auth\/|me($|\/)|users$|audit$|health$|ready$|relay\/twilio\/)/;
+
+/** Routes that cannot answer without the database (static pages, `/health` and `/metrics` can). */
+const NEEDS_STORAGE =
+  /^\/(v1|widget\/v1|auth|me|users|audit|accounts|sessions|assistance|events|webhooks|relay|app-tokens|connect|results|ready)(\/|\?|$)/;
+
+/** A worker's HTTP server: `/health` and `/metrics` only. Does not listen. */
+export async function buildWorkerApp(options: { log: Logger; system: SystemInfo }): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: options.log as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    forceCloseConnections: true,
+  }).withTypeProvider<TypeBoxTypeProvider>();
+  installErrorHandling(app);
+  await app.register(systemRoutes(options.system));
+  return app;
+}
 
 /** Builds the HTTP app: plugins, auth, routes and the one error handler. Does not listen. */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
@@ -110,6 +129,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       reply.header('connection', 'close');
       throw new ApiError('UNAVAILABLE', 'the server is shutting down; retry on another instance or in a moment');
     }
+    // While the database is known to be down, answer at once instead of after the connect timeout.
+    if (!options.system.databaseUp() && NEEDS_STORAGE.test(request.url))
+      throw new ApiError('UNAVAILABLE', 'storage is unreachable; retry in a moment');
   });
   // One line per request at debug level; the hook is not installed at all otherwise (hot paths).
   // Errors are logged by the error handler whatever the level.
@@ -188,14 +210,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     for (const routes of SHARED_ROUTES) await dashboard.register(routes(options));
   });
 
-  app.get(
-    '/health',
-    {
-      config: { public: true },
-      schema: { tags: ['system'], summary: 'Liveness', response: { 200: Type.Object({ ok: Type.Boolean() }) } },
-    },
-    async () => ({ ok: true }),
-  );
+  await app.register(systemRoutes(options.system));
   app.get(
     '/ready',
     {

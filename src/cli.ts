@@ -11,7 +11,10 @@ import { openStore, startServer } from './server.js';
 const USAGE = `otpilot: bank logins that pause for one-time codes
 
 Usage:
-  otpilot start                      run the API, engine and sandbox bank in one process
+  otpilot start [--role api|worker|all]
+                                     run the API, engine and sandbox bank in one process (all, the
+                                     default), or one part of a PostgreSQL deployment: api serves
+                                     HTTP, worker runs logins (see docs/deployment.md)
   otpilot migrate                    bring the store's schema up to date
   otpilot keys create --name N --scopes a,b|* [--accounts acc_1,acc_2] [--org org_…] [--json]
   otpilot users create --email E --password P --role admin|operator|viewer [--org org_…] [--json]
@@ -50,8 +53,9 @@ async function main(argv: string[]): Promise<void> {
   switch (command) {
     case 'start': {
       const { values } = parseArgs({ args: argv.slice(1), options: { role: { type: 'string', default: 'all' } } });
-      if (values.role !== 'all') fail('only --role all is available on the embedded store');
-      const server = await startServer({ config: config() });
+      const role = values.role;
+      if (role !== 'all' && role !== 'api' && role !== 'worker') fail('--role must be api, worker or all');
+      const server = await startServer({ config: config(), role });
       const stop = (signal: string) => {
         server.app.log.info({ signal }, 'shutting down');
         server.close().then(

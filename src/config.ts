@@ -55,6 +55,15 @@ export interface Config {
   smsHoldSeconds: number;
   /** OTPILOT_TRUST_WARNING_HOURS [72]: `trust_expiring` is emitted this long before an account's bank trust ends. */
   trustWarningHours: number;
+  /**
+   * OTPILOT_BANK_CONCURRENCY [none]: `bank=N,bank=N`, the most logins running against a bank at once
+   * across every worker process (a bank absent from the list has no limit).
+   */
+  bankLimits: ReadonlyMap<string, number>;
+  /** OTPILOT_PG_POOL_SIZE [10]: PostgreSQL connections per process (plus one for wake-ups and one for the scheduler lock). */
+  pgPoolSize: number;
+  /** OTPILOT_PG_CONNECT_TIMEOUT_MS [5000]: a query waits this long for a connection before failing (the API answers 503). */
+  pgConnectTimeoutMs: number;
 }
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false; errors: string[] };
@@ -107,8 +116,26 @@ export function loadConfig(env: Env = process.env): ConfigResult {
     smsHoldSeconds: int('OTPILOT_SMS_HOLD_SECONDS', 60, 1, 3600),
     trustWarningHours: int('OTPILOT_TRUST_WARNING_HOURS', 72, 1, 8760),
     dataWaitSeconds: int('OTPILOT_DATA_WAIT_SECONDS', 50, 0, 600),
+    bankLimits: bankLimits(env.OTPILOT_BANK_CONCURRENCY ?? '', errors),
+    pgPoolSize: int('OTPILOT_PG_POOL_SIZE', 10, 1, 1000),
+    pgConnectTimeoutMs: int('OTPILOT_PG_CONNECT_TIMEOUT_MS', 5000, 100, 600_000),
   };
   if (config.sandboxUrl && !/^https?:\/\//.test(config.sandboxUrl))
     errors.push('OTPILOT_SANDBOX_URL must be an http(s) URL');
   return errors.length > 0 ? { ok: false, errors } : { ok: true, config };
+}
+
+/** Parses OTPILOT_BANK_CONCURRENCY (`bank=N,bank=N`); a malformed entry is reported in `errors`. */
+function bankLimits(raw: string, errors: string[]): Map<string, number> {
+  const limits = new Map<string, number>();
+  for (const part of raw
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
+    const match = /^([A-Za-z0-9_.:-]+)\s*=\s*(\d+)$/.exec(part);
+    const n = match ? Number(match[2]) : Number.NaN;
+    if (!match || !Number.isInteger(n) || n < 1) errors.push(`OTPILOT_BANK_CONCURRENCY: "${part}" is not bank=N (N ≥ 1)`);
+    else limits.set(match[1]!, n);
+  }
+  return limits;
 }

@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { makeAccountsService } from './accounts/service.js';
 import { makeStatusCache } from './accounts/status-cache.js';
-import { buildApp } from './app.js';
+import { buildApp, buildWorkerApp } from './app.js';
 import { makeAssistanceService } from './assistance/service.js';
 import { makeAuthService } from './auth/service.js';
 import { makeTwoFactor } from './auth/two-factor.js';
@@ -17,8 +17,12 @@ import type { Connector } from './connectors/sdk.js';
 import { type Clock, systemClock } from './core/time.js';
 import { makeDataService } from './data/service.js';
 import { type Engine, makeEngine } from './engine/index.js';
+import { makeAdvisoryLeadership, soleLeader, withAdvisoryLock } from './engine/leader.js';
 import { type Bus, makeMemoryBus } from './events/bus.js';
 import { makeTransact, type Transact } from './events/outbox.js';
+import { makePostgresBus } from './events/pg-bus.js';
+import { makeMetrics } from './http/metrics.js';
+import type { Role, SystemInfo } from './http/system-routes.js';
 import { makeKeysService } from './keys/service.js';
 import { makeLogger } from './logger.js';
 import { type BootstrapResult, bootstrapIfEmpty, formatBootstrap } from './orgs/bootstrap.js';
@@ -29,7 +33,8 @@ import { makeSandboxBank, type SandboxBank, type SandboxBankOptions } from './sa
 import { type Cipher, makeCipher } from './security/cipher.js';
 import { loadMasterKey } from './security/master-key.js';
 import { makeSessionsService } from './sessions/service.js';
-import { migrateToLatest, openSqliteStore, type Store } from './store/db.js';
+import { migrateToLatest, openPostgresStore, openSqliteStore, type Store } from './store/db.js';
+import { makeDatabaseHealth } from './store/health.js';
 import { type DeliveryEngine, makeDeliveryEngine } from './webhooks/delivery.js';
 import { makeSender } from './webhooks/sender.js';
 import { makeWebhooksService } from './webhooks/service.js';
@@ -37,6 +42,12 @@ import { checkWebhookUrl } from './webhooks/url-safety.js';
 
 export interface ServerOptions {
   config: Config;
+  /**
+   * What this process does [all]: `api` serves HTTP and never runs logins; `worker` runs the
+   * scheduler (when it holds the lock), logins, webhooks and the other background duties, and serves
+   * only `/health` and `/metrics`; `all` does both. `api` and `worker` need PostgreSQL.
+   */
+  role?: Role;
   clock?: Clock;
   random?: () => number;
   log?: Logger;
@@ -57,8 +68,9 @@ export interface RunningServer {
   bus: Bus;
   /** One transaction with its outbox events (for tools that write beside the API, like the benchmark). */
   transact: Transact;
+  /** Scheduler and workers (started only in the `worker` and `all` roles). */
   engine: Engine;
-  /** Webhook fan-out and sending. */
+  /** Webhook fan-out and sending (started only in the `worker` and `all` roles). */
   delivery: DeliveryEngine;
   sandboxBank: SandboxBank | null;
   bootstrap: BootstrapResult | null;
@@ -89,10 +101,18 @@ async function verifyMasterKey(store: Store, cipher: Cipher): Promise<void> {
 
 /** Opens the store named by the config and brings its schema up to date. */
 export async function openStore(config: Config): Promise<Store> {
-  if (config.databaseUrl)
-    throw new Error('PostgreSQL is not supported yet: unset DATABASE_URL to use the embedded SQLite store');
-  const store = openSqliteStore(join(config.dataDir, 'otpilot.db'));
-  await migrateToLatest(store);
+  const store = config.databaseUrl
+    ? await openPostgresStore(config.databaseUrl, {
+        poolSize: config.pgPoolSize,
+        connectTimeoutMs: config.pgConnectTimeoutMs,
+      })
+    : openSqliteStore(join(config.dataDir, 'otpilot.db'));
+  try {
+    await migrateToLatest(store);
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
   return store;
 }
 
@@ -115,6 +135,15 @@ function loopbackHost(host: string): string {
 /** Starts everything in one process: store, engine, HTTP API and (optionally) the sandbox bank. */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const { config } = options;
+  const role = options.role ?? 'all';
+  if (role !== 'all' && !config.databaseUrl)
+    throw new Error(`--role ${role} needs DATABASE_URL (PostgreSQL): the embedded SQLite store serves one process`);
+  if (role !== 'all' && config.sandbox && !config.sandboxUrl)
+    throw new Error(
+      'with several processes the sandbox bank runs on its own: start `otpilot sandbox-bank` and set OTPILOT_SANDBOX_URL, or set OTPILOT_SANDBOX=false',
+    );
+  const serveApi = role !== 'worker';
+  const runWork = role !== 'api';
   const clock = options.clock ?? systemClock;
   const random = options.random ?? Math.random;
   const log = options.log ?? makeLogger(config.logLevel);
@@ -122,11 +151,21 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const cipher = openCipher(config);
   await verifyMasterKey(store, cipher);
 
-  const bus = makeMemoryBus();
   const db = store.db;
+  const pg = store.postgres;
+  const pgBus = pg
+    ? makePostgresBus({ db, clientConfig: pg.clientConfig, schema: pg.schema, log: log.child({ component: 'bus' }) })
+    : null;
+  await pgBus?.start();
+  const bus: Bus = pgBus ?? makeMemoryBus();
+  const health = makeDatabaseHealth({ db, log, intervalMs: Math.min(config.pollMs, 1000) });
+  const leadership = pg
+    ? makeAdvisoryLeadership({ clientConfig: pg.clientConfig, name: `otpilot:scheduler:${pg.schema}`, log })
+    : soleLeader;
   const transact = makeTransact({ db, dialect: store.dialect, bus, clock });
   let baseUrl = '';
-  const sandboxBank = config.sandbox ? makeSandboxBank(options.sandboxBank) : null;
+  // With several processes the bank's state (phones, codes) must live in one place: its own process.
+  const sandboxBank = config.sandbox && role === 'all' ? makeSandboxBank(options.sandboxBank) : null;
   const builtin: Connector[] =
     config.sandbox || config.sandboxUrl
       ? [makeSandboxConnector({ baseUrl: () => config.sandboxUrl ?? `${baseUrl}/sandbox-bank/` })]
@@ -188,13 +227,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     concurrency: 50,
     version: VERSION,
   });
-  const bootstrap = await bootstrapIfEmpty({
-    db,
-    clock,
-    keys,
-    accounts,
-    sandbox: registry.get('sandbox') !== undefined,
-  });
+  const bootstrapNow = () =>
+    bootstrapIfEmpty({ db, clock, keys, accounts, sandbox: registry.get('sandbox') !== undefined });
+  // Only processes that serve people bootstrap (the secrets are for them); two starting on an empty
+  // PostgreSQL store take turns, so there is one first organization.
+  const bootstrap = !serveApi
+    ? null
+    : pg
+      ? await withAdvisoryLock(pg.clientConfig, `otpilot:bootstrap:${pg.schema}`, bootstrapNow)
+      : await bootstrapNow();
 
   const shutdown = new AbortController();
   // Every open long-poll listens for shutdown.
@@ -210,31 +251,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     onError: (error) => log.error({ err: error }, 'settling data API results failed'),
   });
   const reconnects = makeReconnectService({ db, transact, clock, assistance });
-  const app = await buildApp({
-    config,
-    store,
-    bus,
-    clock,
-    transact,
-    keys,
-    auth,
-    twoFactor,
-    data,
-    reconnects,
-    statusCache,
-    accounts,
-    sessions,
-    assistance,
-    relay,
-    reauth,
-    webhooks,
-    shutdown: shutdown.signal,
-    log,
-    sandboxBank: sandboxBank?.plugin ?? null,
-    version: VERSION,
-  });
   const engine = makeEngine({
     db,
+    dialect: store.dialect,
+    leadership,
+    databaseUp: health.up,
+    bankLimits: config.bankLimits,
+    lockScope: pg?.schema ?? 'sqlite',
     transact,
     bus,
     cipher,
@@ -248,7 +271,42 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     schedulerTickMs: config.schedulerTickMs,
     trustWarningMs: config.trustWarningHours * 3_600_000,
   });
-
+  const system: SystemInfo = {
+    role,
+    databaseUp: health.up,
+    metrics: makeMetrics({
+      databaseUp: health.up,
+      leader: runWork ? leadership.current : null,
+      running: runWork ? engine.pool.active : null,
+      claimed: runWork ? engine.pool.claimed : null,
+    }),
+  };
+  const app = !serveApi
+    ? await buildWorkerApp({ log, system })
+    : await buildApp({
+        system,
+        config,
+        store,
+        bus,
+        clock,
+        transact,
+        keys,
+        auth,
+        twoFactor,
+        data,
+        reconnects,
+        statusCache,
+        accounts,
+        sessions,
+        assistance,
+        relay,
+        reauth,
+        webhooks,
+        shutdown: shutdown.signal,
+        log,
+        sandboxBank: sandboxBank?.plugin ?? null,
+        version: VERSION,
+      });
   try {
     await app.listen({ port: config.port, host: config.host });
   } catch (error) {
@@ -259,12 +317,18 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   baseUrl = `http://${loopbackHost(config.host)}:${port}`;
-  await engine.start();
-  delivery.start();
-  data.start();
-  relay.start();
-  reauth.start();
-  log.info({ url: baseUrl, data_dir: config.dataDir, sandbox: config.sandbox }, 'otpilot started');
+  health.start();
+  if (runWork) {
+    await engine.start();
+    delivery.start();
+    data.start();
+    relay.start();
+    reauth.start();
+  }
+  log.info(
+    { url: baseUrl, role, store: store.dialect, data_dir: config.dataDir, sandbox: config.sandbox },
+    'otpilot started',
+  );
   if (bootstrap) {
     if (options.printBootstrap) options.printBootstrap(bootstrap, baseUrl);
     else showBootstrap(bootstrap, baseUrl, config.dataDir, log);
@@ -292,6 +356,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         await data.stop();
         await app.close();
         statusCache.close();
+        health.stop();
+        await pgBus?.stop();
         await store.close();
         log.info('otpilot stopped');
       })();

@@ -90,10 +90,17 @@ afterAll(async () => {
 });
 
 describe('public endpoints and request ids', () => {
-  it('/health answers { ok: true } and /ready answers 200', async () => {
+  it('/health answers ok with the role and database state, /ready answers 200, /metrics is Prometheus text', async () => {
     const health = await api.get('/health', null);
     expect(health.status).toBe(200);
-    expect(health.body).toEqual({ ok: true });
+    expect(health.body).toEqual({ ok: true, role: 'all', database: 'up' });
+    const metrics = await fetch(`${t.url}/metrics`);
+    expect(metrics.status).toBe(200);
+    expect(metrics.headers.get('content-type')).toMatch(/^text\/plain/);
+    const text = await metrics.text();
+    expect(text).toMatch(/^otpilot_db_up 1$/m);
+    expect(text).toMatch(/^otpilot_scheduler_leader 1$/m);
+    expect(text).toMatch(/^otpilot_sessions_running \d+$/m);
     const ready = await api.get('/ready', null);
     expect(ready.status).toBe(200);
     expect(ready.body).toEqual({ ok: true });

@@ -3,6 +3,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSandboxAccount, pendingRequest, scrape, sessionEnd } from './helpers/flows.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
+import { storeEnv } from './helpers/store.js';
 
 const run = promisify(execFile);
 let t: TestServer;
@@ -26,7 +27,7 @@ beforeAll(async () => {
       'viewer',
     ],
     {
-      env: { ...process.env, OTPILOT_DATA_DIR: t.dataDir },
+      env: { ...process.env, OTPILOT_DATA_DIR: t.dataDir, ...(await storeEnv(t.dataDir)) },
     },
   );
 });

@@ -6,6 +6,9 @@ import { execFileSync } from 'node:child_process';
  * checking (that is `npm run lint`'s job, and a type error must not hide what the tests would say).
  */
 export default function setup(): void {
+  // Each store's project runs this setup; one build serves both.
+  if (process.env.OTPILOT_TEST_BUILT === '1') return;
+  process.env.OTPILOT_TEST_BUILT = '1';
   // vitest sets NODE_ENV=test, which would make Vite bundle React's development build.
   const run = (args: string[]) =>
     execFileSync(process.execPath, args, { stdio: 'inherit', env: { ...process.env, NODE_ENV: 'production' } });

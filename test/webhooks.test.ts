@@ -159,7 +159,13 @@ describe('organization webhook endpoints', () => {
       'login_failed',
       'scrape_succeeded',
     ]);
-    const log = (await second.api.get(`/v1/webhooks/${endpoint.id}/deliveries`)).body.data;
+    // The receiver answers before the sender records the answer: wait for the records.
+    const log = (
+      await eventually(
+        () => second.api.get(`/v1/webhooks/${endpoint.id}/deliveries`),
+        (r) => r.body.data.every((d: any) => d.status === 'succeeded'),
+      )
+    ).body.data;
     expect(log).toHaveLength(2);
     expect(log.every((d: any) => d.status === 'succeeded' && d.attempt === 2)).toBe(true);
   });

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { type AssistanceView, assistanceView, findPendingRequest } from '../assistance/repo.js';
 import type { AccountStatus, SessionState } from '../core/states.js';
 import { iso } from '../core/time.js';
-import { type Db, dummy } from '../store/db.js';
+import type { Db } from '../store/db.js';
 import { ACTIVE_STATES } from '../store/literals.js';
 import { prepared } from '../store/prepared.js';
 import { accountStatus } from './repo.js';
@@ -23,8 +23,8 @@ export interface StatusView {
 }
 
 const statusRow = prepared(
-  (p) =>
-    dummy
+  (q, p) =>
+    q
       .selectFrom('accounts as a')
       .leftJoin('sessions as s', (join) => join.onRef('s.account_id', '=', 'a.id').on('s.state', 'in', ACTIVE_STATES))
       .select([

@@ -2,7 +2,6 @@ import type { Kysely } from 'kysely';
 import type { ApprovalDescriptor, CodeDescriptor } from '../core/descriptor.js';
 import type { AssistanceState, CodeVia } from '../core/states.js';
 import { iso } from '../core/time.js';
-import { dummy } from '../store/db.js';
 import { PENDING } from '../store/literals.js';
 import { prepared } from '../store/prepared.js';
 import type { AssistanceRequestsTable, Database } from '../store/schema.js';
@@ -64,8 +63,8 @@ export function assistanceView(row: AssistanceRequestsTable): AssistanceView {
 }
 
 const pendingRequest = prepared(
-  (p) =>
-    dummy
+  (q, p) =>
+    q
       .selectFrom('assistance_requests')
       .selectAll()
       .where('account_id', '=', p.accountId)

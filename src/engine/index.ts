@@ -6,7 +6,9 @@ import type { Clock } from '../core/time.js';
 import type { Bus } from '../events/bus.js';
 import type { Transact } from '../events/outbox.js';
 import type { Cipher } from '../security/cipher.js';
-import type { Db } from '../store/db.js';
+import type { Db, Dialect } from '../store/db.js';
+import { makeClaimer } from './claim.js';
+import type { Leadership } from './leader.js';
 import { makeWorkerPool, type WorkerPool } from './pool.js';
 import { recoverLostSessions } from './recovery.js';
 import { runSession } from './runner.js';
@@ -15,6 +17,15 @@ import { warnExpiringTrust } from './trust.js';
 
 export interface EngineOptions {
   db: Db;
+  dialect: Dialect;
+  /** Who runs the scheduler tick (one process at a time). */
+  leadership: Leadership;
+  /** False while the database is unreachable (no claiming then). */
+  databaseUp(): boolean;
+  /** Bank id → most simultaneous logins across all workers (OTPILOT_BANK_CONCURRENCY). */
+  bankLimits: ReadonlyMap<string, number>;
+  /** Names this store's advisory locks (its schema on PostgreSQL). */
+  lockScope: string;
   transact: Transact;
   bus: Bus;
   cipher: Cipher;
@@ -44,6 +55,16 @@ export function makeEngine(options: EngineOptions): Engine {
   const pool = makeWorkerPool({
     db: options.db,
     bus: options.bus,
+    claim: makeClaimer({
+      db: options.db,
+      dialect: options.dialect,
+      clock: options.clock,
+      owner,
+      leaseMs: options.leaseMs,
+      bankLimits: options.bankLimits,
+      lockScope: options.lockScope,
+    }),
+    databaseUp: options.databaseUp,
     clock: options.clock,
     log,
     owner,
@@ -64,6 +85,7 @@ export function makeEngine(options: EngineOptions): Engine {
       timers.push(
         setInterval(
           guard('scheduler tick', async () => {
+            if (!options.databaseUp() || !(await options.leadership.holds())) return;
             await scheduleDue(options);
             await warnExpiringTrust({ ...options, leadMs: options.trustWarningMs });
           }),
@@ -72,8 +94,11 @@ export function makeEngine(options: EngineOptions): Engine {
       );
       timers.push(
         setInterval(
-          guard('lease recovery', () => recoverLostSessions({ ...options, log })),
-          Math.max(100, Math.floor(options.leaseMs / 2)),
+          // Every worker looks (each ending is a compare-and-set), so recovery needs no leader.
+          guard('lease recovery', async () => {
+            if (options.databaseUp()) await recoverLostSessions({ ...options, log });
+          }),
+          Math.max(50, Math.floor(options.leaseMs / 10)),
         ),
       );
       pool.start();
@@ -81,6 +106,7 @@ export function makeEngine(options: EngineOptions): Engine {
     async stop() {
       for (const timer of timers) clearInterval(timer);
       await pool.stop();
+      await options.leadership.release();
     },
   };
 }

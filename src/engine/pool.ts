@@ -3,19 +3,27 @@ import type { Logger } from 'pino';
 import type { Clock } from '../core/time.js';
 import type { Bus } from '../events/bus.js';
 import type { Db } from '../store/db.js';
-import { QUEUED } from '../store/literals.js';
 import type { SessionsTable } from '../store/schema.js';
+import { leaseTerm } from './claim.js';
 
 export interface WorkerPoolOptions {
   db: Db;
   bus: Bus;
+  /** Takes up to `limit` queued sessions for this process (see `makeClaimer`). */
+  claim(limit: number): Promise<SessionsTable[]>;
+  /** False while the database is unreachable: no claiming then (it resumes by itself). */
+  databaseUp(): boolean;
   clock: Clock;
   log: Logger;
   /** Lease owner id of this process. */
   owner: string;
   /** Sessions run at once [config.workerConcurrency]. */
   concurrency: number;
-  /** Lease period, ms; renewed every third of it. */
+  /**
+   * Lease period, ms: a worker that stops renewing has its sessions declared lost within this. Leases
+   * are written to end at 70 % of it and renewed every quarter of it (leaving 45 % of slack for a slow
+   * heartbeat); recovery looks every tenth of it.
+   */
   leaseMs: number;
   /** Fallback poll for queued work, ms. */
   pollMs: number;
@@ -29,6 +37,8 @@ export interface WorkerPool {
   stop(): Promise<void>;
   /** Sessions running in this process. */
   active(): number;
+  /** Sessions this process has claimed since it started. */
+  claimed(): number;
 }
 
 const CLAIM_BATCH = 50;
@@ -45,39 +55,15 @@ export function makeWorkerPool(options: WorkerPoolOptions): WorkerPool {
   const running = new Set<Promise<void>>();
   /** Session id → what aborts its runner when the lease is lost. */
   const held = new Map<string, AbortController>();
+  let claimedTotal = 0;
   let pumping = false;
   let again = false;
   let stopped = true;
   const timers: NodeJS.Timeout[] = [];
   let unsubscribe = () => {};
 
-  async function claim(limit: number): Promise<SessionsTable[]> {
-    // Look first: an empty claim then costs one indexed read instead of a write statement.
-    const ids = await db
-      .selectFrom('sessions')
-      .select('id')
-      .where('state', '=', QUEUED)
-      .orderBy('queued_at')
-      .orderBy('id')
-      .limit(limit)
-      .execute();
-    if (ids.length === 0) return [];
-    const now = clock();
-    return db
-      .updateTable('sessions')
-      .set({ state: 'running', lease_owner: owner, lease_expires_at: now + leaseMs, started_at: now })
-      .where(
-        'id',
-        'in',
-        ids.map((row) => row.id),
-      )
-      .where('state', '=', QUEUED)
-      .returningAll()
-      .execute();
-  }
-
   async function pump(): Promise<void> {
-    if (stopped) return;
+    if (stopped || !options.databaseUp()) return;
     if (pumping) {
       again = true;
       return;
@@ -87,7 +73,8 @@ export function makeWorkerPool(options: WorkerPoolOptions): WorkerPool {
       do {
         again = false;
         while (!stopped && running.size < options.concurrency) {
-          const sessions = await claim(Math.min(CLAIM_BATCH, options.concurrency - running.size));
+          const sessions = await options.claim(Math.min(CLAIM_BATCH, options.concurrency - running.size));
+          claimedTotal += sessions.length;
           for (const session of sessions) {
             bus.publish(`account:${session.account_id}`);
             const lost = new AbortController();
@@ -135,14 +122,14 @@ export function makeWorkerPool(options: WorkerPoolOptions): WorkerPool {
     try {
       const renewed = await db
         .updateTable('sessions')
-        .set({ lease_expires_at: now + leaseMs })
+        .set({ lease_expires_at: now + leaseTerm(leaseMs) })
         .where('lease_owner', '=', owner)
         .where('id', 'in', ids)
         .where('lease_expires_at', '>=', now)
         .where('state', 'in', ['running', 'awaiting_assistance'])
         .returning('id')
         .execute();
-      const kept = new Set(renewed.map((row) => row.id));
+      const kept = new Set(renewed.map((row: { id: string }) => row.id));
       for (const id of ids) if (!kept.has(id)) held.get(id)?.abort();
     } catch (error) {
       options.log.error({ err: error }, 'lease heartbeat failed');
@@ -154,7 +141,7 @@ export function makeWorkerPool(options: WorkerPoolOptions): WorkerPool {
       stopped = false;
       unsubscribe = bus.subscribe('work', () => void pump());
       timers.push(setInterval(() => void pump(), options.pollMs));
-      timers.push(setInterval(() => void heartbeat(), Math.max(100, Math.floor(leaseMs / 3))));
+      timers.push(setInterval(() => void heartbeat(), Math.max(50, Math.floor(leaseMs / 4))));
       void pump();
     },
     async stop() {
@@ -165,5 +152,6 @@ export function makeWorkerPool(options: WorkerPoolOptions): WorkerPool {
       await Promise.allSettled([...running]);
     },
     active: () => running.size,
+    claimed: () => claimedTotal,
   };
 }

@@ -25,6 +25,7 @@ export async function recoverLostSessions(deps: {
     .limit(500)
     .execute();
   for (const session of lost) {
+    // Also brings a scheduled account's next run forward (see finishFailure).
     await finishFailure(
       { ...deps, owner: null },
       session,
@@ -33,17 +34,6 @@ export async function recoverLostSessions(deps: {
       'login_failed',
       Number.POSITIVE_INFINITY,
     );
-    // Bring a scheduled account's next run forward; a manual one waits for its next trigger.
-    await deps.transact(async (trx, uow) => {
-      await trx
-        .updateTable('accounts')
-        .set({ next_run_at: now })
-        .where('id', '=', session.account_id)
-        .where('next_run_at', 'is not', null)
-        .where('next_run_at', '>', now)
-        .execute();
-      uow.touch(session.account_id);
-    });
     deps.log.warn({ session_id: session.id, account_id: session.account_id }, 'session lost its worker');
   }
   return lost.length;

@@ -342,6 +342,17 @@ export async function finishFailure(
         .set({ last_run_at: at, updated_at: at })
         .where('id', '=', session.account_id)
         .execute();
+      if (outcome.category === 'worker_lost' || outcome.category === 'shutdown') {
+        // The login was cut short by us, not the bank: a scheduled account runs again now, on
+        // whichever worker claims it; a manual one waits for its next trigger.
+        await trx
+          .updateTable('accounts')
+          .set({ next_run_at: at })
+          .where('id', '=', session.account_id)
+          .where('next_run_at', 'is not', null)
+          .where('next_run_at', '>', at)
+          .execute();
+      }
       return;
     }
     const account = await trx

@@ -7,6 +7,10 @@ import {
   type Migration,
   type MigrationProvider,
   Migrator,
+  PostgresAdapter,
+  PostgresDialect,
+  PostgresIntrospector,
+  PostgresQueryCompiler,
   SqliteAdapter,
   type SqliteDatabase,
   SqliteDialect,
@@ -14,6 +18,7 @@ import {
   SqliteQueryCompiler,
   type SqliteStatement,
 } from 'kysely';
+import pg from 'pg';
 import { init } from './migrations/0001_init.js';
 import { webhooks } from './migrations/0002_webhooks.js';
 import { userSessions } from './migrations/0003_user_sessions.js';
@@ -28,24 +33,48 @@ export type Dialect = 'sqlite' | 'postgres';
 
 export type Db = Kysely<Database>;
 
-/**
- * A Kysely instance that only builds and compiles queries (never connected), for queries compiled
- * once at load time. SQLite's and PostgreSQL's compilers differ in placeholders only; the PostgreSQL
- * issue gives this a dialect switch.
- */
-export const dummy = new Kysely<Database>({
-  dialect: {
-    createAdapter: () => new SqliteAdapter(),
-    createDriver: () => new DummyDriver(),
-    createIntrospector: (db) => new SqliteIntrospector(db),
-    createQueryCompiler: () => new SqliteQueryCompiler(),
-  },
-});
+const dummies: Record<Dialect, Kysely<Database>> = {
+  sqlite: new Kysely<Database>({
+    dialect: {
+      createAdapter: () => new SqliteAdapter(),
+      createDriver: () => new DummyDriver(),
+      createIntrospector: (db) => new SqliteIntrospector(db),
+      createQueryCompiler: () => new SqliteQueryCompiler(),
+    },
+  }),
+  postgres: new Kysely<Database>({
+    dialect: {
+      createAdapter: () => new PostgresAdapter(),
+      createDriver: () => new DummyDriver(),
+      createIntrospector: (db) => new PostgresIntrospector(db),
+      createQueryCompiler: () => new PostgresQueryCompiler(),
+    },
+  }),
+};
+
+/** A Kysely instance of `dialect` that only builds and compiles queries (never connected). */
+export function dummyFor(dialect: Dialect): Kysely<Database> {
+  return dummies[dialect];
+}
+
+/** The dialect a connected Kysely instance speaks. */
+export function dialectOf(db: Kysely<Database>): Dialect {
+  return db.getExecutor().adapter instanceof PostgresAdapter ? 'postgres' : 'sqlite';
+}
 
 export interface Store {
   db: Db;
   dialect: Dialect;
+  /** PostgreSQL only: the connection settings and schema (for LISTEN and advisory-lock connections). */
+  postgres: PostgresInfo | null;
   close(): Promise<void>;
+}
+
+export interface PostgresInfo {
+  /** Settings for a dedicated `pg.Client` (same server, user and schema as the pool). */
+  clientConfig: pg.ClientConfig;
+  /** The schema the store lives in (`current_schema()`), which names its channel and lock keys. */
+  schema: string;
 }
 
 /** Every migration, in order. A new migration is a new entry; never edit a landed one. */
@@ -109,16 +138,73 @@ export function openSqliteStore(file: string): Store {
   return {
     db,
     dialect: 'sqlite',
+    postgres: null,
     async close() {
       await db.destroy();
     },
   };
 }
 
+/** PostgreSQL pool settings [OTPILOT_PG_POOL_SIZE]. */
+export interface PostgresStoreOptions {
+  /** Connections in this process's pool [10]. */
+  poolSize?: number;
+  /** How long a query waits for a free or new connection before it fails (the API answers 503), ms [5000]. */
+  connectTimeoutMs?: number;
+}
+
+// int8 (counts, bigint epoch-ms times, bigserial) and numeric (sums) as JS numbers: every value we
+// store fits in 2^53 (times are milliseconds, money is kept as decimal text).
+const NUMBER_TYPES = new Set<number>([pg.types.builtins.INT8, pg.types.builtins.NUMERIC]);
+const pgTypes = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (NUMBER_TYPES.has(oid) && format !== 'binary') return (value: string) => Number(value);
+    return format === undefined ? pg.types.getTypeParser(oid) : pg.types.getTypeParser(oid, format);
+  },
+} as pg.CustomTypesConfig;
+
+/**
+ * Opens a PostgreSQL store from a `postgres://` URL. A `?options=-c search_path=NAME` in the URL puts
+ * the store in schema NAME (tests give each server its own schema this way).
+ */
+export async function openPostgresStore(url: string, options: PostgresStoreOptions = {}): Promise<Store> {
+  const clientConfig: pg.ClientConfig = {
+    connectionString: url,
+    types: pgTypes,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
+    application_name: 'otpilot',
+  };
+  const pool = new pg.Pool({ ...clientConfig, max: options.poolSize ?? 10, idleTimeoutMillis: 30_000 });
+  // A dropped idle connection is replaced on next use; without a listener it would crash the process.
+  pool.on('error', () => {});
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  try {
+    const { rows } = await pool.query<{ schema: string | null }>('select current_schema() as schema');
+    const schema = rows[0]?.schema;
+    if (!schema) throw new Error('the search_path names no existing schema: create it first');
+    return {
+      db,
+      dialect: 'postgres',
+      postgres: { clientConfig, schema },
+      async close() {
+        await db.destroy();
+      },
+    };
+  } catch (error) {
+    await db.destroy();
+    throw error;
+  }
+}
+
 /** Brings the schema up to date; safe to run on every start and from `otpilot migrate`. */
 export async function migrateToLatest(store: Store): Promise<string[]> {
   const provider: MigrationProvider = { getMigrations: async () => migrations(store.dialect) };
-  const migrator = new Migrator({ db: store.db, provider });
+  // Named explicitly: Kysely looks for its migration table in any schema unless told which one.
+  const migrator = new Migrator({
+    db: store.db,
+    provider,
+    ...(store.postgres ? { migrationTableSchema: store.postgres.schema } : {}),
+  });
   const { error, results } = await migrator.migrateToLatest();
   if (error) throw error instanceof Error ? error : new Error(String(error));
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);

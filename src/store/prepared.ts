@@ -1,4 +1,5 @@
 import { type Compilable, CompiledQuery, type Kysely } from 'kysely';
+import { type Dialect, dialectOf, dummyFor } from './db.js';
 import type { Database } from './schema.js';
 
 /**
@@ -7,18 +8,24 @@ import type { Database } from './schema.js';
  * `build` receives placeholders; each must be used once, as a plain value (not inside `in` lists).
  */
 export function prepared<P extends string, R>(
-  build: (params: Record<P, string>) => Compilable<R>,
+  build: (q: Kysely<Database>, params: Record<P, string>) => Compilable<R>,
   names: readonly P[],
 ): (db: Kysely<Database>, values: Record<P, unknown>) => Promise<R[]> {
   const marks = Object.fromEntries(names.map((name) => [name, `\u0000param:${name}\u0000`])) as Record<P, string>;
-  const compiled = build(marks).compile();
-  const slots = compiled.parameters.map((value) => names.find((name) => marks[name] === value));
-  if (slots.filter((slot) => slot !== undefined).length !== names.length) {
-    throw new Error(`prepared query: every placeholder must appear exactly once (${compiled.sql})`);
-  }
+  const compile = (dialect: Dialect) => {
+    const compiled = build(dummyFor(dialect), marks).compile();
+    const slots = compiled.parameters.map((value) => names.find((name) => marks[name] === value));
+    if (slots.filter((slot) => slot !== undefined).length !== names.length) {
+      throw new Error(`prepared query: every placeholder must appear exactly once (${compiled.sql})`);
+    }
+    return { sql: compiled.sql, parameters: compiled.parameters, slots };
+  };
+  // Compiled for both dialects at load time, so a bad placeholder fails at start, not on first use.
+  const byDialect = { sqlite: compile('sqlite'), postgres: compile('postgres') };
   return async (db, values) => {
+    const compiled = byDialect[dialectOf(db)];
     const parameters = compiled.parameters.map((value, i) => {
-      const slot = slots[i];
+      const slot = compiled.slots[i];
       return slot === undefined ? value : values[slot];
     });
     const result = await db.executeQuery<R>(CompiledQuery.raw(compiled.sql, parameters));

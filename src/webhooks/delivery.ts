@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Selectable } from 'kysely';
+import { type Selectable, sql } from 'kysely';
 import type { Logger } from 'pino';
 import { RESERVED_WEBHOOK_FIELDS } from '../accounts/config.js';
 import type { EventType } from '../core/events.js';
@@ -92,75 +92,84 @@ export function makeDeliveryEngine(options: DeliveryOptions): DeliveryEngine {
 
   /** Fan-out: new outbox events → deliveries, and the cursor, in one transaction. */
   async function fanOut(): Promise<number> {
-    const cursorRow = await db.selectFrom('settings').select('value').where('key', '=', CURSOR_KEY).executeTakeFirst();
-    const cursor = cursorRow ? Number(cursorRow.value) : 0;
-    const events = await db
-      .selectFrom('events')
-      .selectAll()
-      .where('seq', '>', cursor)
-      .orderBy('seq')
-      .limit(FAN_OUT_BATCH)
-      .execute();
-    if (events.length === 0) return 0;
-    const orgIds = [...new Set(events.map((e) => e.org_id))];
-    const accountIds = [...new Set(events.map((e) => e.account_id).filter((a): a is string => a !== null))];
-    const endpoints = await db
-      .selectFrom('webhook_endpoints')
-      .selectAll()
-      .where('org_id', 'in', orgIds)
-      .where('enabled', '=', 1)
-      .execute();
-    const configs =
-      accountIds.length > 0
-        ? await db
-            .selectFrom('account_config')
-            .select(['account_id', 'notification_endpoint_url', 'notification_events', 'webhook_url'])
-            .where('account_id', 'in', accountIds)
-            .where((eb) => eb.or([eb('notification_endpoint_url', 'is not', null), eb('webhook_url', 'is not', null)]))
-            .execute()
-        : [];
-    const configByAccount = new Map(configs.map((c) => [c.account_id, c]));
-    const now = clock();
-    const rows: unknown[][] = [];
-    const add = (event: Selectable<EventsTable>, destination: string, endpointId: string | null) => {
-      const row = newDelivery(
-        {
-          id: newId('dlv', now),
-          org_id: event.org_id,
-          destination,
-          endpoint_id: endpointId,
-          account_key: event.account_id ?? '',
-          event_id: event.id,
-          event_seq: event.seq,
-          payload: null,
-        },
-        now,
-      );
-      rows.push(DELIVERY_COLUMNS.map((column) => row[column]));
-    };
-    for (const event of events) {
-      const type = event.type as EventType;
-      for (const endpoint of endpoints) {
-        if (endpoint.org_id !== event.org_id) continue;
-        if (endpoint.events && !(JSON.parse(endpoint.events) as string[]).includes(type)) continue;
-        if (
-          endpoint.account_ids &&
-          (event.account_id === null || !(JSON.parse(endpoint.account_ids) as string[]).includes(event.account_id))
-        )
-          continue;
-        add(event, endpoint.id, endpoint.id);
+    return options.transact(async (trx, uow) => {
+      // One fan-out at a time across processes: the others wait, then read the moved cursor.
+      if (uow.dialect === 'postgres')
+        await sql`select pg_advisory_xact_lock(hashtext('otpilot:fan-out:' || current_schema()))`.execute(trx);
+      const cursorRow = await trx
+        .selectFrom('settings')
+        .select('value')
+        .where('key', '=', CURSOR_KEY)
+        .executeTakeFirst();
+      const cursor = cursorRow ? Number(cursorRow.value) : 0;
+      const events = await trx
+        .selectFrom('events')
+        .selectAll()
+        .where('seq', '>', cursor)
+        .orderBy('seq')
+        .limit(FAN_OUT_BATCH)
+        .execute();
+      if (events.length === 0) return 0;
+      const orgIds = [...new Set(events.map((e) => e.org_id))];
+      const accountIds = [...new Set(events.map((e) => e.account_id).filter((a): a is string => a !== null))];
+      const endpoints = await trx
+        .selectFrom('webhook_endpoints')
+        .selectAll()
+        .where('org_id', 'in', orgIds)
+        .where('enabled', '=', 1)
+        .execute();
+      const configs =
+        accountIds.length > 0
+          ? await trx
+              .selectFrom('account_config')
+              .select(['account_id', 'notification_endpoint_url', 'notification_events', 'webhook_url'])
+              .where('account_id', 'in', accountIds)
+              .where((eb) =>
+                eb.or([eb('notification_endpoint_url', 'is not', null), eb('webhook_url', 'is not', null)]),
+              )
+              .execute()
+          : [];
+      const configByAccount = new Map(configs.map((c) => [c.account_id, c]));
+      const now = clock();
+      const rows: unknown[][] = [];
+      const add = (event: Selectable<EventsTable>, destination: string, endpointId: string | null) => {
+        const row = newDelivery(
+          {
+            id: newId('dlv', now),
+            org_id: event.org_id,
+            destination,
+            endpoint_id: endpointId,
+            account_key: event.account_id ?? '',
+            event_id: event.id,
+            event_seq: event.seq,
+            payload: null,
+          },
+          now,
+        );
+        rows.push(DELIVERY_COLUMNS.map((column) => row[column]));
+      };
+      for (const event of events) {
+        const type = event.type as EventType;
+        for (const endpoint of endpoints) {
+          if (endpoint.org_id !== event.org_id) continue;
+          if (endpoint.events && !(JSON.parse(endpoint.events) as string[]).includes(type)) continue;
+          if (
+            endpoint.account_ids &&
+            (event.account_id === null || !(JSON.parse(endpoint.account_ids) as string[]).includes(event.account_id))
+          )
+            continue;
+          add(event, endpoint.id, endpoint.id);
+        }
+        const config = event.account_id ? configByAccount.get(event.account_id) : undefined;
+        if (config?.notification_endpoint_url) {
+          const wanted = config.notification_events
+            ? (JSON.parse(config.notification_events) as string[]).includes(type)
+            : NOTIFICATION_DEFAULT(type);
+          if (wanted) add(event, `notify:${event.account_id}`, null);
+        }
+        if (config?.webhook_url && type === 'bank_movement') add(event, `result:${event.account_id}`, null);
       }
-      const config = event.account_id ? configByAccount.get(event.account_id) : undefined;
-      if (config?.notification_endpoint_url) {
-        const wanted = config.notification_events
-          ? (JSON.parse(config.notification_events) as string[]).includes(type)
-          : NOTIFICATION_DEFAULT(type);
-        if (wanted) add(event, `notify:${event.account_id}`, null);
-      }
-      if (config?.webhook_url && type === 'bank_movement') add(event, `result:${event.account_id}`, null);
-    }
-    const last = events[events.length - 1]!.seq;
-    await options.transact(async (trx, uow) => {
+      const last = events[events.length - 1]!.seq;
       for (let i = 0; i < rows.length; i += 500)
         await insertRows(trx, uow.dialect, 'deliveries', DELIVERY_COLUMNS, rows.slice(i, i + 500));
       await trx
@@ -169,8 +178,8 @@ export function makeDeliveryEngine(options: DeliveryOptions): DeliveryEngine {
         .onConflict((oc) => oc.column('key').doUpdateSet({ value: String(last) }))
         .execute();
       if (rows.length > 0) uow.wake('deliveries');
+      return events.length;
     });
-    return events.length;
   }
 
   /** Due deliveries at the head of their line (destination × account), claimed with a lease. */

@@ -6,6 +6,7 @@ import type { Connector } from '../../src/connectors/sdk.js';
 import type { SandboxBankOptions } from '../../src/sandbox-bank/index.js';
 import { type RunningServer, startServer } from '../../src/server.js';
 import { type Api, makeApi } from './api.js';
+import { dropStore, storeEnv } from './store.js';
 
 export interface TestServer {
   url: string;
@@ -49,7 +50,7 @@ export async function startTestServer(
   } = {},
 ): Promise<TestServer> {
   const dataDir = options.dataDir ?? tempDir();
-  const loaded = loadConfig({ ...TEST_ENV, OTPILOT_DATA_DIR: dataDir, ...options.env });
+  const loaded = loadConfig({ ...TEST_ENV, OTPILOT_DATA_DIR: dataDir, ...(await storeEnv(dataDir)), ...options.env });
   if (!loaded.ok) throw new Error(loaded.errors.join('; '));
   const server = await startServer({
     config: loaded.config,
@@ -72,7 +73,10 @@ export async function startTestServer(
     api: makeApi(server.url, bootstrap.apiKey),
     async close() {
       await server.close();
-      if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
+      if (!options.dataDir) {
+        rmSync(dataDir, { recursive: true, force: true });
+        await dropStore(dataDir);
+      }
     },
   };
 }
