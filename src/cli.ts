@@ -18,7 +18,8 @@ Usage:
   otpilot migrate                    bring the store's schema up to date
   otpilot keys create --name N --scopes a,b|* [--accounts acc_1,acc_2] [--org org_…] [--json]
   otpilot users create --email E --password P --role admin|operator|viewer [--org org_…] [--json]
-  otpilot sandbox-bank [--port N]    run the sandbox bank alone
+  otpilot sandbox-bank [--port N] [--slow-ms N]
+                                     run the sandbox bank alone (its counters at /sandbox-bank/stats)
   otpilot bench                      run the benchmarks (prints JSON)
 
 Configuration comes from the environment (PORT, HOST, OTPILOT_DATA_DIR, ...): see docs/configuration.md.`;
@@ -163,11 +164,17 @@ async function main(argv: string[]): Promise<void> {
     case 'sandbox-bank': {
       const { values } = parseArgs({
         args: argv.slice(1),
-        options: { port: { type: 'string', default: '4010' }, host: { type: 'string', default: '127.0.0.1' } },
+        options: {
+          port: { type: 'string', default: '4010' },
+          host: { type: 'string', default: '127.0.0.1' },
+          'slow-ms': { type: 'string', default: '2000' },
+        },
       });
       const port = Number(values.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) fail('--port must be a port number');
-      const bank = await startSandboxBankServer({ port, host: values.host });
+      const slowMs = Number(values['slow-ms']);
+      if (!Number.isInteger(slowMs) || slowMs < 0) fail('--slow-ms must be a whole number of milliseconds');
+      const bank = await startSandboxBankServer({ port, host: values.host, bank: { slowMs } });
       process.stdout.write(`sandbox bank at ${bank.url}\n`);
       const stop = () => void bank.close().then(() => process.exit(0));
       process.once('SIGINT', stop);

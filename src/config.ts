@@ -134,7 +134,8 @@ function bankLimits(raw: string, errors: string[]): Map<string, number> {
     .filter(Boolean)) {
     const match = /^([A-Za-z0-9_.:-]+)\s*=\s*(\d+)$/.exec(part);
     const n = match ? Number(match[2]) : Number.NaN;
-    if (!match || !Number.isInteger(n) || n < 1) errors.push(`OTPILOT_BANK_CONCURRENCY: "${part}" is not bank=N (N ≥ 1)`);
+    if (!match || !Number.isInteger(n) || n < 1)
+      errors.push(`OTPILOT_BANK_CONCURRENCY: "${part}" is not bank=N (N ≥ 1)`);
     else limits.set(match[1]!, n);
   }
   return limits;

@@ -213,6 +213,11 @@ describe('organization webhook endpoints', () => {
     expect(verify(endpoint.secret, probe as any).type).toBe('webhook_test');
 
     hook.respond = () => 200;
+    // The receiver answers before the sender records the answer: retry once the failure is recorded.
+    await eventually(
+      () => t.api.get(`/v1/webhooks/${endpoint.id}/deliveries/${test.body.id}`),
+      (r) => r.body.status === 'failed',
+    );
     const retried = await t.api.post(`/v1/webhooks/${endpoint.id}/deliveries/${test.body.id}/retry`);
     expect(retried.status).toBe(202);
     await hook.waitFor(2);

@@ -64,11 +64,7 @@ export function assistanceView(row: AssistanceRequestsTable): AssistanceView {
 
 const pendingRequest = prepared(
   (q, p) =>
-    q
-      .selectFrom('assistance_requests')
-      .selectAll()
-      .where('account_id', '=', p.accountId)
-      .where('state', '=', PENDING),
+    q.selectFrom('assistance_requests').selectAll().where('account_id', '=', p.accountId).where('state', '=', PENDING),
   ['accountId'] as const,
 );
 

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { Clock } from '../core/time.js';
 import type { Db, Dialect } from '../store/db.js';
-import { ACTIVE_STATES, QUEUED } from '../store/literals.js';
+import { QUEUED, RUNNING_STATES } from '../store/literals.js';
 import type { SessionsTable } from '../store/schema.js';
 
 export interface ClaimOptions {
@@ -51,11 +51,12 @@ export function makeClaimer(options: ClaimOptions): (limit: number) => Promise<S
           .selectFrom('sessions as s')
           .innerJoin('accounts as a', 'a.id', 's.account_id')
           .select(['a.bank_id', (eb) => eb.fn.countAll<number>().as('n')])
-          .where('s.state', 'in', ACTIVE_STATES)
+          .where('s.state', 'in', RUNNING_STATES)
           .where('a.bank_id', 'in', capped)
           .groupBy('a.bank_id')
           .execute();
-        for (const row of running) if (Number(row.n) >= (bankLimits.get(row.bank_id) ?? Infinity)) full.add(row.bank_id);
+        for (const row of running)
+          if (Number(row.n) >= (bankLimits.get(row.bank_id) ?? Infinity)) full.add(row.bank_id);
       }
       const excluded = [...full];
       const { rows: candidates } = await sql<{ id: string; bank_id: string }>`
@@ -67,7 +68,7 @@ export function makeClaimer(options: ClaimOptions): (limit: number) => Promise<S
           ${excluded.length > 0 ? sql`and a.bank_id not in (${sql.join(excluded)})` : sql``}
         ) q
         left join (
-          select org_id, count(*) as n from sessions where state in (${sql.join(ACTIVE_STATES)}) group by org_id
+          select org_id, count(*) as n from sessions where state in (${sql.join(RUNNING_STATES)}) group by org_id
         ) r on r.org_id = q.org_id
         where q.rn <= ${limit * SCAN_FACTOR}
         order by q.rn + coalesce(r.n, 0), q.queued_at, q.id
@@ -103,7 +104,7 @@ export function makeClaimer(options: ClaimOptions): (limit: number) => Promise<S
           .selectFrom('sessions as s')
           .innerJoin('accounts as a', 'a.id', 's.account_id')
           .select((eb) => eb.fn.countAll<number>().as('n'))
-          .where('s.state', 'in', ACTIVE_STATES)
+          .where('s.state', 'in', RUNNING_STATES)
           .where('a.bank_id', '=', bankId)
           .executeTakeFirstOrThrow();
         room.set(bankId, Math.max(0, cap - Number(row.n)));

@@ -74,13 +74,26 @@ export function makeEngine(options: EngineOptions): Engine {
     run: (session, shutdown, leaseLost) => runSession({ ...options, owner, log }, session, shutdown, leaseLost),
   });
   const timers: NodeJS.Timeout[] = [];
-  const guard = (what: string, task: () => Promise<unknown>) => () =>
-    void task().catch((error: unknown) => log.error({ err: error }, `${what} failed`));
+  /** A periodic task that never overlaps itself (a slow pass skips the ticks that come meanwhile). */
+  const guard = (what: string, task: () => Promise<unknown>) => {
+    let busy = false;
+    return () => {
+      if (busy) return;
+      busy = true;
+      void task()
+        .catch((error: unknown) => log.error({ err: error }, `${what} failed`))
+        .finally(() => {
+          busy = false;
+        });
+    };
+  };
 
   return {
     owner,
     pool,
     async start() {
+      // Try for the scheduler lock at once, so a lone worker schedules from its first tick.
+      await options.leadership.holds();
       await recoverLostSessions({ ...options, log });
       timers.push(
         setInterval(

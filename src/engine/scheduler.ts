@@ -36,7 +36,7 @@ export async function scheduleDue(deps: {
   const due = await deps.db
     .selectFrom('accounts as a')
     .innerJoin('account_config as c', 'c.account_id', 'a.id')
-    .select(['a.id', 'a.org_id', 'a.backoff_level', 'c.schedule', 'c.quiet_hours'])
+    .select(['a.id', 'a.org_id', 'a.backoff_level', 'a.next_run_at', 'c.schedule', 'c.quiet_hours'])
     .where('a.next_run_at', 'is not', null)
     .where('a.next_run_at', '<=', now)
     .where('a.blocked_at', 'is', null)
@@ -48,16 +48,22 @@ export async function scheduleDue(deps: {
     let queued = 0;
     for (const account of due) {
       const quietEnd = account.quiet_hours ? quietUntil(JSON.parse(account.quiet_hours) as QuietHours, now) : null;
-      let next: number | null;
-      if (quietEnd !== null) {
-        next = quietEnd + Math.floor(QUIET_JITTER_MS * deps.random());
-      } else {
-        if (await queueSession(trx, { orgId: account.org_id, accountId: account.id, trigger: 'schedule', now }))
-          queued++;
-        next = nextScheduledRun(account.schedule, now, deps.random(), account.backoff_level);
-      }
-      await trx.updateTable('accounts').set({ next_run_at: next }).where('id', '=', account.id).execute();
+      const next =
+        quietEnd !== null
+          ? quietEnd + Math.floor(QUIET_JITTER_MS * deps.random())
+          : nextScheduledRun(account.schedule, now, deps.random(), account.backoff_level);
+      // Compare-and-set on the run time we read: a tick that overlaps this one (or another process
+      // during a lock hand-over) finds it moved and queues nothing, so a run is never queued twice.
+      const moved = await trx
+        .updateTable('accounts')
+        .set({ next_run_at: next })
+        .where('id', '=', account.id)
+        .where('next_run_at', '=', account.next_run_at)
+        .executeTakeFirst();
+      if (Number(moved.numUpdatedRows) === 0) continue;
       uow.touch(account.id); // next_run_at moves either way
+      if (quietEnd !== null) continue;
+      if (await queueSession(trx, { orgId: account.org_id, accountId: account.id, trigger: 'schedule', now })) queued++;
     }
     if (queued > 0) uow.wake('work');
     return queued;

@@ -94,7 +94,8 @@ export function makePostgresBus(options: {
   }
 
   async function receive(message: Message): Promise<void> {
-    for (const topic of message.t) local.publish(topic);
+    // A bare `event` wake-up carries no envelope; subscribers that read one would fail on it.
+    for (const topic of message.t) if (topic !== 'event') local.publish(topic);
     if (message.e.length === 0) return;
     const rows = await db
       .selectFrom('events')
@@ -158,8 +159,13 @@ export function makePostgresBus(options: {
   return {
     publish(topic, payload) {
       local.publish(topic, payload);
-      if (topic === 'event') events.push((payload as EventEnvelope).id);
-      else topics.add(topic);
+      if (topic !== 'event') topics.add(topic);
+      else {
+        const id = (payload as EventEnvelope | undefined)?.id;
+        // Other processes read the event itself from the outbox; a bare wake-up still reaches them.
+        if (id) events.push(id);
+        else topics.add(topic);
+      }
       if (!flushing) {
         flushing = true;
         setImmediate(() => void flush());

@@ -72,6 +72,9 @@ export async function startSandboxBankServer(opts: {
   const app = Fastify({ logger: false });
   await app.register(bank.plugin, { prefix: '/sandbox-bank' });
   app.get('/', async (_request, reply) => reply.redirect('/sandbox-bank/'));
+  // The bank's own counters, for tests and benchmarks that run it as a separate process (the bank
+  // says how many logins it saw at once: the per-bank concurrency cap is checked from its side).
+  app.get('/sandbox-bank/stats', async () => bank.stats());
   try {
     await app.listen({ port: opts.port, host: opts.host });
   } catch (err) {

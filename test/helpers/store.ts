@@ -19,7 +19,9 @@ const TEST_MASTER_KEY = 'a'.repeat(64);
 
 /** The schema of the store that lives in `dataDir` (one per test server, so test files stay parallel). */
 export function schemaFor(dataDir: string): string {
-  return `t_${basename(dataDir).replace(/[^a-zA-Z0-9]/g, '_').toLowerCase()}`;
+  return `t_${basename(dataDir)
+    .replace(/[^a-zA-Z0-9]/g, '_')
+    .toLowerCase()}`;
 }
 
 /** `url` with its search_path set to `schema`. */
