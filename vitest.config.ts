@@ -22,8 +22,8 @@ export default defineConfig({
         test: {
           name: 'sqlite',
           include: ['test/**/*.test.ts'],
-          // The multi-process test needs PostgreSQL (several processes share one store).
-          exclude: ['test/multi-process.test.ts'],
+          // Several processes sharing one store, and a database cut at the network: PostgreSQL only.
+          exclude: ['test/multi-process.test.ts', 'test/db-outage.test.ts'],
           env: { OTPILOT_TEST_STORE: 'sqlite', DATABASE_URL: '' },
         },
       },

@@ -276,6 +276,38 @@ describe('two API processes and two workers on PostgreSQL', () => {
     workers.push(await start('worker'));
   }, 60_000);
 
+  it('hands a waiting login back on SIGTERM: the worker exits cleanly and the account runs at once on another', async () => {
+    const account = await createSandboxAccount(a1, 'otp', { schedule: 'every 1h' });
+    const sessionId = await scrape(a1, account.id);
+    const request = await pendingRequest(a2, account.id);
+    const { rows } = await db.query<{ lease_owner: string }>('select lease_owner from sessions where id = $1', [
+      sessionId,
+    ]);
+    const holder = workerOf(rows[0]!.lease_owner);
+    const exited = new Promise<number | null>((resolve) => holder.child.once('exit', (code) => resolve(code)));
+    holder.child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    // Ended by the worker itself before it left (no lease expiry needed).
+    const ended = await a1.get(`/v1/sessions/${sessionId}`);
+    expect(ended.body).toMatchObject({ state: 'failed', failure_category: 'shutdown' });
+    const cancelled = await db.query('select state, resolution_reason from assistance_requests where id = $1', [
+      request.id,
+    ]);
+    expect(cancelled.rows[0]).toEqual({ state: 'cancelled', resolution_reason: 'shutdown' });
+    const next = await eventually(
+      () => a1.get(`/v1/accounts/${account.id}/status`),
+      (r) => r.body.pending_assistance !== null && r.body.session?.id !== sessionId,
+      LEASE_MS * 3,
+    );
+    await a1.post(`/v1/accounts/${account.id}/otp?wait=true`, {
+      code: await phoneCode(account.username),
+      request_id: next.body.pending_assistance.id,
+    });
+    expect((await sessionEnd(a1, next.body.session.id)).state).toBe('succeeded');
+    workers = workers.filter((w) => w !== holder);
+    workers.push(await start('worker'));
+  }, 60_000);
+
   it('moves the scheduler to another worker within seconds when the lock holder is SIGKILLed', async () => {
     const flags = await Promise.all(workers.map((w) => metric(w, 'otpilot_scheduler_leader')));
     const leader = workers[flags.indexOf(1)]!;

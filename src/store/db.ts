@@ -177,6 +177,10 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
   const pool = new pg.Pool({ ...clientConfig, max: options.poolSize ?? 10, idleTimeoutMillis: 30_000 });
   // A dropped idle connection is replaced on next use; without a listener it would crash the process.
   pool.on('error', () => {});
+  // The pool listens for errors only on idle connections. One that breaks while checked out between
+  // two statements (inside a transaction) would emit an unheard 'error' and end the process; its next
+  // query fails anyway, and that failure is what callers see (503 at the HTTP edge).
+  pool.on('connect', (client) => client.on('error', () => {}));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   try {
     const { rows } = await pool.query<{ schema: string | null }>('select current_schema() as schema');
