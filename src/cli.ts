@@ -6,7 +6,7 @@ import { systemClock } from './core/time.js';
 import { makeKeysService } from './keys/service.js';
 import { startSandboxBankServer } from './sandbox-bank/index.js';
 import { hashPassword } from './security/passwords.js';
-import { openStore, startServer } from './server.js';
+import { openStore, roleRefusal, startServer } from './server.js';
 
 const USAGE = `otpilot: bank logins that pause for one-time codes
 
@@ -56,7 +56,11 @@ async function main(argv: string[]): Promise<void> {
       const { values } = parseArgs({ args: argv.slice(1), options: { role: { type: 'string', default: 'all' } } });
       const role = values.role;
       if (role !== 'all' && role !== 'api' && role !== 'worker') fail('--role must be api, worker or all');
-      const server = await startServer({ config: config(), role });
+      const settings = config();
+      // Configuration mistakes exit 2, so a supervisor (systemd RestartPreventExitStatus=2) stops retrying.
+      const refusal = roleRefusal(role, settings);
+      if (refusal) fail(refusal);
+      const server = await startServer({ config: settings, role });
       const stop = (signal: string) => {
         server.app.log.info({ signal }, 'shutting down');
         server.close().then(

@@ -60,7 +60,7 @@ export interface Config {
    * across every worker process (a bank absent from the list has no limit).
    */
   bankLimits: ReadonlyMap<string, number>;
-  /** OTPILOT_PG_POOL_SIZE [10]: PostgreSQL connections per process (plus one for wake-ups and one for the scheduler lock). */
+  /** OTPILOT_PG_POOL_SIZE [10]: PostgreSQL connections per process (plus one for wake-ups, and on workers one for the scheduler lock). */
   pgPoolSize: number;
   /** OTPILOT_PG_CONNECT_TIMEOUT_MS [5000]: a query waits this long for a connection before failing (the API answers 503). */
   pgConnectTimeoutMs: number;

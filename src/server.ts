@@ -132,16 +132,22 @@ function loopbackHost(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
 }
 
+/** Why `role` cannot run with `config` (null: it can). */
+export function roleRefusal(role: Role, config: Config): string | null {
+  if (role === 'all') return null;
+  if (!config.databaseUrl)
+    return `--role ${role} needs DATABASE_URL (PostgreSQL): the embedded SQLite store serves one process`;
+  if (config.sandbox && !config.sandboxUrl)
+    return 'with several processes the sandbox bank runs on its own: start `otpilot sandbox-bank` and set OTPILOT_SANDBOX_URL, or set OTPILOT_SANDBOX=false';
+  return null;
+}
+
 /** Starts everything in one process: store, engine, HTTP API and (optionally) the sandbox bank. */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const { config } = options;
   const role = options.role ?? 'all';
-  if (role !== 'all' && !config.databaseUrl)
-    throw new Error(`--role ${role} needs DATABASE_URL (PostgreSQL): the embedded SQLite store serves one process`);
-  if (role !== 'all' && config.sandbox && !config.sandboxUrl)
-    throw new Error(
-      'with several processes the sandbox bank runs on its own: start `otpilot sandbox-bank` and set OTPILOT_SANDBOX_URL, or set OTPILOT_SANDBOX=false',
-    );
+  const refusal = roleRefusal(role, config);
+  if (refusal) throw new Error(refusal);
   const serveApi = role !== 'worker';
   const runWork = role !== 'api';
   const clock = options.clock ?? systemClock;

@@ -33,13 +33,16 @@ describe('TOTP automation', () => {
   });
 
   it('waits for the next time step when the current one is about to end', async () => {
-    // Both clocks (otpilot's and the bank's) sit 1.5 s before the end of a 30 s step.
-    const offset = 30_000 - (Date.now() % 30_000) - 1_500;
+    // Both clocks (otpilot's and the bank's) are moved forward, just before the login starts, to
+    // 1.5 s before the end of a 30 s step (however long the server took to start).
+    let offset = 0;
     const clock = () => Date.now() + offset;
     t = await startTestServer({ clock, sandboxBank: { now: clock } });
     const account = await createSandboxAccount(t.api, 'totp', {
       totp_secret: `otpauth://totp/Sandbox:user?secret=${SECRET}&digits=6&period=30`,
     });
+    const now = clock();
+    offset += (30_000 - (now % 30_000) - 1_500 + 30_000) % 30_000;
     const session = await sessionEnd(t.api, await scrape(t.api, account.id));
     expect(session.state).toBe('succeeded');
     const [request] = await requestsOf(account.id);

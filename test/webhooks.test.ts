@@ -222,6 +222,10 @@ describe('organization webhook endpoints', () => {
     expect(retried.status).toBe(202);
     await hook.waitFor(2);
     expect(hook.received[1]!.headers['webhook-id']).toBe(probe!.headers['webhook-id']);
+    await eventually(
+      () => t.api.get(`/v1/webhooks/${endpoint.id}/deliveries/${test.body.id}`),
+      (r) => r.body.status === 'succeeded',
+    );
     expect((await t.api.post(`/v1/webhooks/${endpoint.id}/deliveries/${test.body.id}/retry`)).status).toBe(409);
 
     // Fails from now on; five days later the next failure disables it, with an event.

@@ -69,6 +69,9 @@ export function makeAdvisoryLeadership(options: {
       client = next;
       try {
         await next.connect();
+        // The lock dies with this connection. A machine that vanishes without closing it would keep
+        // the lock until the server's TCP keepalive gives up (hours by default): ask for ~25 s.
+        await next.query('set tcp_keepalives_idle = 10; set tcp_keepalives_interval = 5; set tcp_keepalives_count = 3');
       } catch (error) {
         drop(next);
         throw error;
