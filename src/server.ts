@@ -317,6 +317,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     await app.listen({ port: config.port, host: config.host });
   } catch (error) {
     await app.close();
+    await pgBus?.stop();
     await store.close();
     throw error;
   }

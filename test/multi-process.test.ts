@@ -334,4 +334,11 @@ describe('two API processes and two workers on PostgreSQL', () => {
     expect(run.body.data).toHaveLength(1);
     workers = [other];
   }, 30_000);
+
+  it('stops an API process cleanly on SIGTERM while the other keeps serving', async () => {
+    const exited = new Promise<number | null>((resolve) => api2.child.once('exit', (code) => resolve(code)));
+    api2.child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect((await a1.get('/v1/accounts')).status).toBe(200);
+  });
 });

@@ -1,17 +1,19 @@
 import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import Fastify from 'fastify';
 import { loadConfig } from '../config.js';
-import type { Connector, LoginContext } from '../connectors/sdk.js';
 import { ingestMovements } from '../movements/ingest.js';
 import { type RunningServer, startServer } from '../server.js';
 import type { BenchAccount } from './client.js';
 import { makeBenchClient } from './client.js';
 import type { DriverResult, DriverTask } from './driver.js';
-import { absoluteNow, percentile, round } from './stats.js';
+import { runPostgresBenchmarks } from './postgres.js';
+import { percentile, round } from './stats.js';
+import { timingConnectors } from './timing.js';
 
 /** Sizes, overridable from the environment for a quick run (`BENCH_SCALE=0.1`). */
 const SCALE = Number(process.env.BENCH_SCALE ?? '1');
@@ -46,33 +48,6 @@ function drive(task: DriverTask): Promise<DriverResult> {
     });
     worker.once('error', reject);
   });
-}
-
-/**
- * Wraps the sandbox connector to note when the bank prompted for a code and when the connector held
- * the code: instrumentation only, the login is unchanged.
- */
-function timingConnectors(holds: Map<string, number[]>, prompts: Map<string, number[]>) {
-  const note = (map: Map<string, number[]>, key: string) => {
-    const list = map.get(key) ?? [];
-    list.push(absoluteNow());
-    map.set(key, list);
-  };
-  return (builtin: Connector[]): Connector[] =>
-    builtin.map((connector) => ({
-      ...connector,
-      login: (ctx: LoginContext) =>
-        connector.login({
-          ...ctx,
-          requestCode: (request, tryCode) => {
-            note(prompts, ctx.credentials.username ?? '');
-            return ctx.requestCode(request, (code) => {
-              note(holds, ctx.credentials.username ?? '');
-              return tryCode(code);
-            });
-          },
-        }),
-    }));
 }
 
 /** Starts the receiver thread; resolves with its URL and the arrivals it reports. */
@@ -295,8 +270,8 @@ async function benchWaiting(server: RunningServer, key: string) {
   return { waiting_logins: { count: pending, rss_mb: rssMb, failed: Number(lost.n) } };
 }
 
-/** Runs every benchmark against a fresh embedded store and prints one JSON object on the last line. */
-export async function runBenchmarks(): Promise<void> {
+/** The SQLite benchmarks: one otpilot (role `all`) in this process on a fresh embedded store. */
+async function runSqliteBenchmarks(): Promise<Record<string, unknown>> {
   const dataDir = mkdtempSync(join(tmpdir(), 'otpilot-bench-'));
   const loaded = loadConfig({
     OTPILOT_DATA_DIR: dataDir,
@@ -318,7 +293,7 @@ export async function runBenchmarks(): Promise<void> {
     connectors: timingConnectors(holds, prompts),
   });
   const key = server.bootstrap!.apiKey;
-  const result: Record<string, unknown> = { store: 'sqlite', node: process.version };
+  const result: Record<string, unknown> = {};
   try {
     Object.assign(result, await benchLogins(server, key, holds, prompts));
     Object.assign(result, await benchStatus(server, key, server.bootstrap!.sandboxAccountId!));
@@ -328,5 +303,46 @@ export async function runBenchmarks(): Promise<void> {
     await server.close();
     rmSync(dataDir, { recursive: true, force: true });
   }
+  return result;
+}
+
+/**
+ * Runs the benchmarks and prints one JSON object on the last line: the SQLite figures, then with
+ * `BENCH_DATABASE_URL` (or `DATABASE_URL`) set the PostgreSQL ones (`pg_*` keys, absent otherwise).
+ * `BENCH_ONLY` runs a part: `sqlite`, `pg`, or one PostgreSQL phase (`pg-handoff`, `pg-claims`).
+ */
+export async function runBenchmarks(): Promise<void> {
+  const only = process.env.BENCH_ONLY ?? '';
+  const parts = ['', 'sqlite', 'pg', 'pg-handoff', 'pg-claims'];
+  if (!parts.includes(only)) throw new Error(`BENCH_ONLY must be one of ${parts.filter(Boolean).join(', ')}`);
+  const databaseUrl = process.env.BENCH_DATABASE_URL || process.env.DATABASE_URL || null;
+  const pgOnly = only.startsWith('pg');
+  if (pgOnly && !databaseUrl) throw new Error(`BENCH_ONLY=${only} needs BENCH_DATABASE_URL or DATABASE_URL`);
+  // `store` names the store of the unprefixed keys; the `pg_*` keys are always PostgreSQL.
+  const result: Record<string, unknown> = pgOnly
+    ? { node: process.version }
+    : { store: 'sqlite', node: process.version };
+  if (!pgOnly) Object.assign(result, await runSqliteBenchmarks());
+  if (databaseUrl && only !== 'sqlite')
+    Object.assign(
+      result,
+      await runPostgresBenchmarks(databaseUrl, {
+        handoff: only !== 'pg-claims',
+        claims: only !== 'pg-handoff',
+      }),
+    );
   process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+// `npm run bench` runs this file itself (`otpilot bench` imports it and calls runBenchmarks).
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+  runBenchmarks().then(
+    () => process.exit(0),
+    (error: unknown) => {
+      process.stderr.write(
+        `bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+      );
+      process.exit(1);
+    },
+  );
 }

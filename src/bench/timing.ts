@@ -18,12 +18,16 @@ export function timingConnectors(holds: Map<string, number[]>, prompts: Map<stri
       login: (ctx: LoginContext) =>
         connector.login({
           ...ctx,
-          requestCode: (request, tryCode) => {
+          requestCode: (request, tryCode, options) => {
             note(prompts, ctx.credentials.username ?? '');
-            return ctx.requestCode(request, (code) => {
-              note(holds, ctx.credentials.username ?? '');
-              return tryCode(code);
-            });
+            return ctx.requestCode(
+              request,
+              (code) => {
+                note(holds, ctx.credentials.username ?? '');
+                return tryCode(code);
+              },
+              options,
+            );
           },
         }),
     }));
