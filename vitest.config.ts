@@ -23,7 +23,7 @@ export default defineConfig({
           name: 'sqlite',
           include: ['test/**/*.test.ts'],
           // Several processes sharing one store, and a database cut at the network: PostgreSQL only.
-          exclude: ['test/multi-process.test.ts', 'test/db-outage.test.ts'],
+          exclude: ['test/multi-process.test.ts', 'test/db-outage.test.ts', 'test/outbox-order.test.ts'],
           env: { OTPILOT_TEST_STORE: 'sqlite', DATABASE_URL: '' },
         },
       },

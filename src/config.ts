@@ -60,9 +60,13 @@ export interface Config {
    * across every worker process (a bank absent from the list has no limit).
    */
   bankLimits: ReadonlyMap<string, number>;
-  /** OTPILOT_PG_POOL_SIZE [10]: PostgreSQL connections per process (plus one for wake-ups, and on workers one for the scheduler lock). */
+  /** OTPILOT_PG_POOL_SIZE [10]: PostgreSQL connections per process (plus one for wake-ups, one for the health probe and, on workers, one for the scheduler lock). */
   pgPoolSize: number;
-  /** OTPILOT_PG_CONNECT_TIMEOUT_MS [5000]: a query waits this long for a connection before failing (the API answers 503). */
+  /**
+   * OTPILOT_PG_CONNECT_TIMEOUT_MS [30000]: how long a query waits for a pooled connection (or for a new
+   * one to open) before it fails. Generous, so a burst of work queues instead of failing; an outage is
+   * noticed sooner by the health probe (its own connection, 5 s), which makes the API answer 503 at once.
+   */
   pgConnectTimeoutMs: number;
 }
 
@@ -118,7 +122,7 @@ export function loadConfig(env: Env = process.env): ConfigResult {
     dataWaitSeconds: int('OTPILOT_DATA_WAIT_SECONDS', 50, 0, 600),
     bankLimits: bankLimits(env.OTPILOT_BANK_CONCURRENCY ?? '', errors),
     pgPoolSize: int('OTPILOT_PG_POOL_SIZE', 10, 1, 1000),
-    pgConnectTimeoutMs: int('OTPILOT_PG_CONNECT_TIMEOUT_MS', 5000, 100, 600_000),
+    pgConnectTimeoutMs: int('OTPILOT_PG_CONNECT_TIMEOUT_MS', 30_000, 100, 600_000),
   };
   if (config.sandboxUrl && !/^https?:\/\//.test(config.sandboxUrl))
     errors.push('OTPILOT_SANDBOX_URL must be an http(s) URL');

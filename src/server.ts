@@ -19,6 +19,7 @@ import { makeDataService } from './data/service.js';
 import { type Engine, makeEngine } from './engine/index.js';
 import { makeAdvisoryLeadership, soleLeader, withAdvisoryLock } from './engine/leader.js';
 import { type Bus, makeMemoryBus } from './events/bus.js';
+import { makeEventHorizon } from './events/horizon.js';
 import { makeTransact, type Transact } from './events/outbox.js';
 import { makePostgresBus } from './events/pg-bus.js';
 import { makeMetrics } from './http/metrics.js';
@@ -34,7 +35,7 @@ import { type Cipher, makeCipher } from './security/cipher.js';
 import { loadMasterKey } from './security/master-key.js';
 import { makeSessionsService } from './sessions/service.js';
 import { migrateToLatest, openPostgresStore, openSqliteStore, type Store } from './store/db.js';
-import { makeDatabaseHealth } from './store/health.js';
+import { makeDatabaseHealth, makeProbe } from './store/health.js';
 import { type DeliveryEngine, makeDeliveryEngine } from './webhooks/delivery.js';
 import { makeSender } from './webhooks/sender.js';
 import { makeWebhooksService } from './webhooks/service.js';
@@ -164,11 +165,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     : null;
   await pgBus?.start();
   const bus: Bus = pgBus ?? makeMemoryBus();
-  const health = makeDatabaseHealth({ db, log, intervalMs: Math.min(config.pollMs, 1000) });
+  const probe = makeProbe(store);
+  const health = makeDatabaseHealth({ probe: probe.probe, log, intervalMs: Math.min(config.pollMs, 1000) });
   const leadership = pg
     ? makeAdvisoryLeadership({ clientConfig: pg.clientConfig, name: `otpilot:scheduler:${pg.schema}`, log })
     : soleLeader;
   const transact = makeTransact({ db, dialect: store.dialect, bus, clock });
+  const horizon = makeEventHorizon({ db, dialect: store.dialect });
   let baseUrl = '';
   // With several processes the bank's state (phones, codes) must live in one place: its own process.
   const sandboxBank = config.sandbox && role === 'all' ? makeSandboxBank(options.sandboxBank) : null;
@@ -232,6 +235,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     leaseMs: Math.max(config.leaseMs, 60_000),
     concurrency: 50,
     version: VERSION,
+    horizon,
   });
   const bootstrapNow = () =>
     bootstrapIfEmpty({ db, clock, keys, accounts, sandbox: registry.get('sandbox') !== undefined });
@@ -291,6 +295,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     ? await buildWorkerApp({ log, system })
     : await buildApp({
         system,
+        horizon,
         config,
         store,
         bus,
@@ -364,6 +369,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         await app.close();
         statusCache.close();
         health.stop();
+        await probe.close();
         await pgBus?.stop();
         await store.close();
         log.info('otpilot stopped');

@@ -1,5 +1,6 @@
 import { ConnectorError } from '../connectors/sdk.js';
 import type { FailureCategory } from '../core/states.js';
+import { isStorageUnavailable } from '../store/errors.js';
 import { AssistanceEnded } from './handoff.js';
 
 /** How a session ended, decided from what the login threw. */
@@ -33,6 +34,10 @@ export function classifyFailure(error: unknown, abortCause: AbortCause | null): 
     }
   }
   if (error instanceof ConnectorError) return { state: 'failed', category: error.kind, message: error.message };
+  // Our own store failed under the login (unreachable, or no connection free in time): not the
+  // connector's fault and not the bank's; the account is rescheduled like a lost worker's.
+  if (isStorageUnavailable(error))
+    return { state: 'failed', category: 'worker_lost', message: 'the worker could not reach the database' };
   // Anything else is a connector bug; its message may hold bank internals, so keep it generic.
   return { state: 'failed', category: 'connector_broken', message: 'the connector failed unexpectedly' };
 }

@@ -1,4 +1,4 @@
-import { sql, type Transaction } from 'kysely';
+import type { Transaction } from 'kysely';
 import { EVENT_STATUS, type EventEnvelope, type EventType } from '../core/events.js';
 import { newId } from '../core/ids.js';
 import { type Clock, iso } from '../core/time.js';
@@ -89,11 +89,6 @@ export function makeTransact(deps: { db: Db; dialect: Dialect; bus: Bus; clock: 
     };
     const result = await deps.db.transaction().execute(async (trx) => {
       const value = await work(trx, uow);
-      // PostgreSQL hands out `seq` at insert but transactions commit in any order: a reader that
-      // follows `seq` could pass a number whose row commits later and never see it. Writers of events
-      // take turns from here to their commit, so `seq` order is commit order.
-      if (events.length > 0 && deps.dialect === 'postgres')
-        await sql`select pg_advisory_xact_lock(hashtext('otpilot:outbox:' || current_schema()))`.execute(trx);
       for (let i = 0; i < events.length; i += EVENT_CHUNK) {
         const rows = events.slice(i, i + EVENT_CHUNK).map((event) => EVENT_COLUMNS.map((column) => event[column]));
         await insertRows(trx, deps.dialect, 'events', EVENT_COLUMNS, rows);

@@ -119,6 +119,7 @@ export function eventStreamRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
         await streamEvents({
           db,
           bus: deps.bus,
+          horizon: deps.horizon,
           sink: raw,
           audience,
           afterSeq,

@@ -3,6 +3,7 @@ import type { EventEnvelope } from '../core/events.js';
 import type { Db } from '../store/db.js';
 import type { EventsTable } from '../store/schema.js';
 import type { Bus } from './bus.js';
+import { type EventHorizon, NO_HORIZON } from './horizon.js';
 import { toEnvelope } from './outbox.js';
 
 /** How often an idle stream sends a comment, so proxies and clients do not drop it. */
@@ -115,13 +116,20 @@ export async function seqOfEvent(db: Db, audience: StreamAudience, id: string): 
   return row && canSeeEvent(audience, row) ? Number(row.seq) : null;
 }
 
-/** The organization's events after position `afterSeq`, in delivery order, at most `limit`. */
-async function readEventsAfter(db: Db, orgId: string, afterSeq: number, limit: number): Promise<EventRow[]> {
+/** The organization's events after position `afterSeq` up to `upTo`, in delivery order, at most `limit`. */
+async function readEventsAfter(
+  db: Db,
+  orgId: string,
+  afterSeq: number,
+  upTo: number,
+  limit: number,
+): Promise<EventRow[]> {
   const rows = await db
     .selectFrom('events')
     .select(['seq', 'id', 'org_id', 'account_id', 'type', 'status', 'data', 'occurred_at'])
     .where('org_id', '=', orgId)
     .where('seq', '>', afterSeq)
+    .where('seq', '<=', upTo)
     .orderBy('seq', 'asc')
     .limit(limit)
     .execute();
@@ -131,6 +139,8 @@ async function readEventsAfter(db: Db, orgId: string, afterSeq: number, limit: n
 export interface EventStreamOptions {
   db: Db;
   bus: Bus;
+  /** Events past this are not read yet (an earlier one may still commit); default: no limit. */
+  horizon?: EventHorizon;
   /** Where the SSE text goes (the HTTP response). Not ended here: the caller owns it. */
   sink: Writable;
   audience: StreamAudience;
@@ -157,6 +167,7 @@ export interface EventStreamOptions {
  */
 export function streamEvents(options: EventStreamOptions): Promise<void> {
   const { db, bus, sink, audience, signal } = options;
+  const horizon = options.horizon ?? NO_HORIZON;
   const batchSize = options.batchSize ?? BATCH_SIZE;
   const keepAliveMs = options.keepAliveMs ?? KEEP_ALIVE_MS;
 
@@ -198,7 +209,7 @@ export function streamEvents(options: EventStreamOptions): Promise<void> {
         while (again && !stopped) {
           again = false;
           for (;;) {
-            const rows = await readEventsAfter(db, audience.orgId, cursor, batchSize);
+            const rows = await readEventsAfter(db, audience.orgId, cursor, await horizon.limit(), batchSize);
             if (stopped) return;
             let chunk = '';
             for (const row of rows) {

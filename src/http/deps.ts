@@ -7,6 +7,7 @@ import type { Config } from '../config.js';
 import type { Clock } from '../core/time.js';
 import type { DataService } from '../data/service.js';
 import type { Bus } from '../events/bus.js';
+import type { EventHorizon } from '../events/horizon.js';
 import type { Transact } from '../events/outbox.js';
 import type { KeysService } from '../keys/service.js';
 import type { ReauthService } from '../reauth/service.js';
@@ -37,4 +38,6 @@ export interface ApiDeps {
   reauth: ReauthService;
   /** Aborted when the server begins to shut down: long-polls answer at once. */
   shutdown: AbortSignal;
+  /** How far the outbox can be read without skipping an uncommitted event (PostgreSQL). */
+  horizon: EventHorizon;
 }

@@ -149,7 +149,7 @@ export function openSqliteStore(file: string): Store {
 export interface PostgresStoreOptions {
   /** Connections in this process's pool [10]. */
   poolSize?: number;
-  /** How long a query waits for a free or new connection before it fails (the API answers 503), ms [5000]. */
+  /** How long a query waits for a free or new connection before it fails (the API answers 503), ms [30000]. */
   connectTimeoutMs?: number;
 }
 
@@ -171,7 +171,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
   const clientConfig: pg.ClientConfig = {
     connectionString: url,
     types: pgTypes,
-    connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 30_000,
     application_name: 'otpilot',
   };
   const pool = new pg.Pool({ ...clientConfig, max: options.poolSize ?? 10, idleTimeoutMillis: 30_000 });

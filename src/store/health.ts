@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
+import pg from 'pg';
 import type { Logger } from 'pino';
-import type { Db } from './db.js';
+import type { Db, Store } from './db.js';
 
 /** Whether the database answers, as seen by a probe every `intervalMs`. */
 export interface DatabaseHealth {
@@ -11,11 +12,66 @@ export interface DatabaseHealth {
   stop(): void;
 }
 
+/** A probe that takes longer than this counts as the database being down, ms. */
+const PROBE_TIMEOUT_MS = 5000;
+
 /**
- * Probes the database with `select 1` (default every second): workers stop claiming while it is down
- * and `/health` answers 503. Transitions are logged once each, not every probe.
+ * `select 1` on the store. On PostgreSQL over a connection of its own: a pool whose connections are
+ * all busy (a burst of work) is not a database that is down, and must not pause the workers.
  */
-export function makeDatabaseHealth(options: { db: Db; log: Logger; intervalMs: number }): DatabaseHealth {
+export function makeProbe(store: Store): { probe(): Promise<void>; close(): Promise<void> } {
+  const settings = store.postgres;
+  if (!settings) return { probe: async () => void (await sql`select 1`.execute(store.db)), close: async () => {} };
+  let client: pg.Client | null = null;
+  const drop = (which: pg.Client) => {
+    if (client === which) client = null;
+    which.removeAllListeners();
+    which.on('error', () => {});
+    void which.end().catch(() => {});
+  };
+  return {
+    async probe() {
+      if (!client) {
+        const next = new pg.Client({
+          ...settings.clientConfig,
+          connectionTimeoutMillis: Math.min(
+            settings.clientConfig.connectionTimeoutMillis ?? PROBE_TIMEOUT_MS,
+            PROBE_TIMEOUT_MS,
+          ),
+          query_timeout: PROBE_TIMEOUT_MS,
+        });
+        next.on('error', () => drop(next));
+        client = next;
+        try {
+          await next.connect();
+        } catch (error) {
+          drop(next);
+          throw error;
+        }
+      }
+      const current = client;
+      try {
+        await current.query('select 1');
+      } catch (error) {
+        drop(current);
+        throw error;
+      }
+    },
+    async close() {
+      if (client) drop(client);
+    },
+  };
+}
+
+/**
+ * Probes the database (default every second): workers stop claiming while it is down and a worker's
+ * `/health` answers 503. Transitions are logged once each, not every probe.
+ */
+export function makeDatabaseHealth(options: {
+  probe(): Promise<void>;
+  log: Logger;
+  intervalMs: number;
+}): DatabaseHealth {
   let up = true;
   let timer: NodeJS.Timeout | null = null;
   let probing: Promise<boolean> | null = null;
@@ -23,7 +79,7 @@ export function makeDatabaseHealth(options: { db: Db; log: Logger; intervalMs: n
   async function probe(): Promise<boolean> {
     let ok: boolean;
     try {
-      await sql`select 1`.execute(options.db);
+      await options.probe();
       ok = true;
     } catch (error) {
       ok = false;

@@ -7,6 +7,7 @@ import type { EventType } from '../core/events.js';
 import { newId } from '../core/ids.js';
 import type { Clock } from '../core/time.js';
 import type { Bus } from '../events/bus.js';
+import type { EventHorizon } from '../events/horizon.js';
 import { type Transact, toEnvelope } from '../events/outbox.js';
 import type { Cipher } from '../security/cipher.js';
 import { insertRows } from '../store/bulk.js';
@@ -36,6 +37,8 @@ export interface DeliveryOptions {
   /** Deliveries in flight at once. */
   concurrency: number;
   version: string;
+  /** Events past this are not fanned out yet (an earlier one may still commit). */
+  horizon: EventHorizon;
 }
 
 export interface DeliveryEngine {
@@ -92,10 +95,15 @@ export function makeDeliveryEngine(options: DeliveryOptions): DeliveryEngine {
 
   /** Fan-out: new outbox events → deliveries, and the cursor, in one transaction. */
   async function fanOut(): Promise<number> {
+    const upTo = await options.horizon.limit();
     return options.transact(async (trx, uow) => {
-      // One fan-out at a time across processes: the others wait, then read the moved cursor.
-      if (uow.dialect === 'postgres')
-        await sql`select pg_advisory_xact_lock(hashtext('otpilot:fan-out:' || current_schema()))`.execute(trx);
+      // One fan-out at a time across processes; one that finds another at it leaves the work to it.
+      if (uow.dialect === 'postgres') {
+        const { rows } = await sql<{ ok: boolean }>`
+          select pg_try_advisory_xact_lock(hashtext('otpilot:fan-out:' || current_schema())) as ok
+        `.execute(trx);
+        if (rows[0]?.ok !== true) return 0;
+      }
       const cursorRow = await trx
         .selectFrom('settings')
         .select('value')
@@ -106,6 +114,7 @@ export function makeDeliveryEngine(options: DeliveryOptions): DeliveryEngine {
         .selectFrom('events')
         .selectAll()
         .where('seq', '>', cursor)
+        .where('seq', '<=', upTo)
         .orderBy('seq')
         .limit(FAN_OUT_BATCH)
         .execute();
@@ -405,13 +414,21 @@ export function makeDeliveryEngine(options: DeliveryOptions): DeliveryEngine {
     if (status !== 'failed') options.bus.publish('deliveries');
   }
 
-  async function send(): Promise<void> {
-    if (!running) return;
+  /** The claiming pass running now, if any (stop waits for it before the store closes). */
+  let sendPass: Promise<void> = Promise.resolve();
+
+  function send(): Promise<void> {
+    if (!running) return Promise.resolve();
     if (sending) {
       sendAgain = true;
-      return;
+      return sendPass;
     }
     sending = true;
+    sendPass = sendLoop();
+    return sendPass;
+  }
+
+  async function sendLoop(): Promise<void> {
     try {
       do {
         sendAgain = false;
@@ -438,13 +455,21 @@ export function makeDeliveryEngine(options: DeliveryOptions): DeliveryEngine {
     }
   }
 
-  async function fan(): Promise<void> {
-    if (!running) return;
+  /** The fan-out pass running now, if any (stop waits for it before the store closes). */
+  let fanPass: Promise<void> = Promise.resolve();
+
+  function fan(): Promise<void> {
+    if (!running) return Promise.resolve();
     if (fanning) {
       fanAgain = true;
-      return;
+      return fanPass;
     }
     fanning = true;
+    fanPass = fanLoop();
+    return fanPass;
+  }
+
+  async function fanLoop(): Promise<void> {
     try {
       do {
         fanAgain = false;
@@ -476,6 +501,7 @@ export function makeDeliveryEngine(options: DeliveryOptions): DeliveryEngine {
       running = false;
       for (const off of unsubscribe) off();
       for (const timer of timers) clearInterval(timer);
+      await Promise.allSettled([fanPass, sendPass]);
       await Promise.allSettled([...inFlight]);
       await options.sender.close();
     },

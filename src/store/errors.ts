@@ -1,0 +1,31 @@
+/** Network error codes and PostgreSQL SQLSTATEs that mean "the database cannot be reached right now". */
+const STORAGE_DOWN_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+  'SQLITE_BUSY',
+  '57P01', // admin_shutdown
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now
+  '08000',
+  '08001',
+  '08003',
+  '08004',
+  '08006',
+]);
+/** node-postgres reports a lost or never-made connection with these messages and no code. */
+const STORAGE_DOWN_MESSAGES =
+  /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection terminated unexpectedly)/;
+
+/** Whether `error` says the database is unreachable (answered 503, not 500: it is not our bug). */
+export function isStorageUnavailable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && STORAGE_DOWN_CODES.has(code)) return true;
+  if (STORAGE_DOWN_MESSAGES.test(error.message)) return true;
+  // AggregateError from a connect to several addresses.
+  return error instanceof AggregateError && error.errors.some((inner) => isStorageUnavailable(inner));
+}
