@@ -263,6 +263,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const reconnects = makeReconnectService({ db, transact, clock, assistance });
   const engine = makeEngine({
     db,
+    control: store.control,
     dialect: store.dialect,
     leadership,
     databaseUp: health.up,

@@ -17,6 +17,8 @@ import { warnExpiringTrust } from './trust.js';
 
 export interface EngineOptions {
   db: Db;
+  /** Lease heartbeats' own connection (`Store.control`). */
+  control: Db;
   dialect: Dialect;
   /** Who runs the scheduler tick (one process at a time). */
   leadership: Leadership;
@@ -54,6 +56,7 @@ export function makeEngine(options: EngineOptions): Engine {
   const log = options.log.child({ component: 'engine' });
   const pool = makeWorkerPool({
     db: options.db,
+    control: options.control,
     bus: options.bus,
     claim: makeClaimer({
       db: options.db,

@@ -8,6 +8,8 @@ import { leaseTerm } from './claim.js';
 
 export interface WorkerPoolOptions {
   db: Db;
+  /** Where heartbeats go (a connection of their own on PostgreSQL, see `Store.control`). */
+  control: Db;
   bus: Bus;
   /** Takes up to `limit` queued sessions for this process (see `makeClaimer`). */
   claim(limit: number): Promise<SessionsTable[]>;
@@ -120,7 +122,7 @@ export function makeWorkerPool(options: WorkerPoolOptions): WorkerPool {
     const now = clock();
     const ids = [...held.keys()];
     try {
-      const renewed = await db
+      const renewed = await options.control
         .updateTable('sessions')
         .set({ lease_expires_at: now + leaseTerm(leaseMs) })
         .where('lease_owner', '=', owner)

@@ -64,6 +64,11 @@ export function dialectOf(db: Kysely<Database>): Dialect {
 
 export interface Store {
   db: Db;
+  /**
+   * For lease heartbeats only: on PostgreSQL a connection of its own (opened on first use), so a
+   * pool busy with a burst of work cannot hold renewals back until leases expire. SQLite: `db`.
+   */
+  control: Db;
   dialect: Dialect;
   /** PostgreSQL only: the connection settings and schema (for LISTEN and advisory-lock connections). */
   postgres: PostgresInfo | null;
@@ -137,6 +142,7 @@ export function openSqliteStore(file: string): Store {
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
   return {
     db,
+    control: db,
     dialect: 'sqlite',
     postgres: null,
     async close() {
@@ -182,20 +188,26 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
   // query fails anyway, and that failure is what callers see (503 at the HTTP edge).
   pool.on('connect', (client) => client.on('error', () => {}));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const controlPool = new pg.Pool({ ...clientConfig, max: 1, idleTimeoutMillis: 0 });
+  controlPool.on('error', () => {});
+  controlPool.on('connect', (client) => client.on('error', () => {}));
+  const control = new Kysely<Database>({ dialect: new PostgresDialect({ pool: controlPool }) });
+  const destroy = () => Promise.all([db.destroy(), control.destroy()]);
   try {
     const { rows } = await pool.query<{ schema: string | null }>('select current_schema() as schema');
     const schema = rows[0]?.schema;
     if (!schema) throw new Error('the search_path names no existing schema: create it first');
     return {
       db,
+      control,
       dialect: 'postgres',
       postgres: { clientConfig, schema },
       async close() {
-        await db.destroy();
+        await destroy();
       },
     };
   } catch (error) {
-    await db.destroy();
+    await destroy();
     throw error;
   }
 }
