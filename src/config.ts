@@ -60,7 +60,7 @@ export interface Config {
    * across every worker process (a bank absent from the list has no limit).
    */
   bankLimits: ReadonlyMap<string, number>;
-  /** OTPILOT_PG_POOL_SIZE [10]: PostgreSQL connections per process (plus one for wake-ups, one for the health probe and, on workers, one for the scheduler lock). */
+  /** OTPILOT_PG_POOL_SIZE [10]: PostgreSQL connections per process (plus one for wake-ups and one for the health probe, and on workers one for the scheduler lock and one for lease heartbeats). */
   pgPoolSize: number;
   /**
    * OTPILOT_PG_CONNECT_TIMEOUT_MS [30000]: how long a query waits for a pooled connection (or for a new
