@@ -14,6 +14,9 @@ export default defineConfig({
     hookTimeout: 30_000,
     // Each file starts its own servers on ephemeral ports with its own data folder, so files run in parallel.
     pool: 'forks',
+    // Most of a test's time is spent waiting on servers, banks and browsers: two files at a time on
+    // the 2-core CI machines (vitest's default there is one).
+    maxWorkers: 2,
     reporters: process.env.CI ? ['default', 'junit'] : ['default'],
     outputFile: { junit: 'test-results/junit.xml' },
     projects: [
