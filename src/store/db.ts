@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import {
+  type DatabaseIntrospector,
   DummyDriver,
   Kysely,
   type Migration,
@@ -17,6 +18,7 @@ import {
   SqliteIntrospector,
   SqliteQueryCompiler,
   type SqliteStatement,
+  sql,
 } from 'kysely';
 import pg from 'pg';
 import { init } from './migrations/0001_init.js';
@@ -170,6 +172,47 @@ const pgTypes = {
 } as pg.CustomTypesConfig;
 
 /**
+ * Kysely's PostgreSQL introspector reads every schema of the database and resolves schema names with
+ * functions that see the latest catalog: a schema dropped meanwhile by someone else fails the
+ * migration with "schema … does not exist". The migrator only asks which tables exist; this answers
+ * for the store's own schema, from the catalog alone.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: Kysely's introspector receives an untyped instance
+function ownSchemaIntrospector(db: Kysely<any>): DatabaseIntrospector {
+  const getTables = async () => {
+    const { rows } = await sql<{ schema: string; name: string; kind: string }>`
+      select n.nspname as schema, c.relname as name, c.relkind as kind
+      from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+      where n.nspname = current_schema() and c.relkind in ('r', 'p', 'v', 'm')
+    `.execute(db);
+    return rows.map((row) => ({
+      schema: row.schema,
+      name: row.name,
+      isView: row.kind === 'v' || row.kind === 'm',
+      columns: [],
+    }));
+  };
+  return {
+    async getSchemas() {
+      const { rows } = await sql<{ name: string }>`select current_schema() as name`.execute(db);
+      return rows.filter((row) => row.name !== null);
+    },
+    getTables,
+    async getMetadata() {
+      return { tables: await getTables() };
+    },
+  };
+}
+
+/** The PostgreSQL dialect with the introspector above. */
+class OwnSchemaPostgresDialect extends PostgresDialect {
+  // biome-ignore lint/suspicious/noExplicitAny: as above
+  override createIntrospector(db: Kysely<any>): DatabaseIntrospector {
+    return ownSchemaIntrospector(db);
+  }
+}
+
+/**
  * Opens a PostgreSQL store from a `postgres://` URL. A `?options=-c search_path=NAME` in the URL puts
  * the store in schema NAME (tests give each server its own schema this way).
  */
@@ -187,7 +230,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
   // two statements (inside a transaction) would emit an unheard 'error' and end the process; its next
   // query fails anyway, and that failure is what callers see (503 at the HTTP edge).
   pool.on('connect', (client) => client.on('error', () => {}));
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Database>({ dialect: new OwnSchemaPostgresDialect({ pool }) });
   const controlPool = new pg.Pool({ ...clientConfig, max: 1, idleTimeoutMillis: 0 });
   controlPool.on('error', () => {});
   controlPool.on('connect', (client) => client.on('error', () => {}));

@@ -1,4 +1,4 @@
-import { basename } from 'node:path';
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 
 /**
@@ -17,11 +17,12 @@ export function testDatabaseUrl(): string {
 /** A fixed master key: PostgreSQL mode has no key file, and a reopened store must get the same key. */
 const TEST_MASTER_KEY = 'a'.repeat(64);
 
-/** The schema of the store that lives in `dataDir` (one per test server, so test files stay parallel). */
+/**
+ * The schema of the store that lives in `dataDir` (one per test server, so test files stay parallel):
+ * a hash of the whole path, since search_path folds case and temp folder names differ by case.
+ */
 export function schemaFor(dataDir: string): string {
-  return `t_${basename(dataDir)
-    .replace(/[^a-zA-Z0-9]/g, '_')
-    .toLowerCase()}`;
+  return `t_${createHash('sha256').update(dataDir).digest('hex').slice(0, 24)}`;
 }
 
 /** `url` with its search_path set to `schema`. */
