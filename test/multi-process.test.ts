@@ -100,6 +100,32 @@ function workerOf(owner: string): Proc {
   return found;
 }
 
+/** A scheduled `otp` account whose login waits for a code, and the worker process holding it. */
+async function waitingLogin() {
+  const account = await createSandboxAccount(a1, 'otp', { schedule: 'every 1h' });
+  const sessionId = await scrape(a1, account.id);
+  const request = await pendingRequest(a2, account.id);
+  const { rows } = await db.query<{ lease_owner: string }>('select lease_owner from sessions where id = $1', [
+    sessionId,
+  ]);
+  return { account, sessionId, request, holder: workerOf(rows[0]!.lease_owner) };
+}
+
+/** The account (whose session `endedId` was cut short) runs again at once elsewhere and logs in with a code. */
+async function runsAgain(account: { id: string; username: string }, endedId: string): Promise<void> {
+  const next = await eventually(
+    () => a1.get(`/v1/accounts/${account.id}/status`),
+    (r) => r.body.pending_assistance !== null && r.body.session?.id !== endedId,
+    LEASE_MS * 3,
+  );
+  const submitted = await a1.post(`/v1/accounts/${account.id}/otp?wait=true`, {
+    code: await phoneCode(account.username),
+    request_id: next.body.pending_assistance.id,
+  });
+  expect(submitted.status).toBe(200);
+  expect((await sessionEnd(a1, next.body.session.id)).state).toBe('succeeded');
+}
+
 beforeAll(async () => {
   env = {
     ...process.env,
@@ -241,13 +267,7 @@ describe('two API processes and two workers on PostgreSQL', () => {
   }, 180_000);
 
   it('fails a login whose worker was SIGKILLed (worker_lost) within the lease period, cancels its request and runs the account again', async () => {
-    const account = await createSandboxAccount(a1, 'otp', { schedule: 'every 1h' });
-    const sessionId = await scrape(a1, account.id);
-    const request = await pendingRequest(a2, account.id);
-    const { rows } = await db.query<{ lease_owner: string }>('select lease_owner from sessions where id = $1', [
-      sessionId,
-    ]);
-    const holder = workerOf(rows[0]!.lease_owner);
+    const { account, sessionId, request, holder } = await waitingLogin();
     const killedAt = Date.now();
     await kill(holder);
     const ended = await sessionEnd(a2, sessionId, LEASE_MS * 3);
@@ -261,29 +281,13 @@ describe('two API processes and two workers on PostgreSQL', () => {
     ]);
     expect(cancelled.rows[0]).toEqual({ state: 'cancelled', resolution_reason: 'worker_lost' });
     // The scheduled account runs again at once, on the surviving worker, and completes with a code.
-    const next = await eventually(
-      () => a1.get(`/v1/accounts/${account.id}/status`),
-      (r) => r.body.pending_assistance !== null && r.body.session?.id !== sessionId,
-      LEASE_MS * 3,
-    );
-    const submitted = await a1.post(`/v1/accounts/${account.id}/otp?wait=true`, {
-      code: await phoneCode(account.username),
-      request_id: next.body.pending_assistance.id,
-    });
-    expect(submitted.status).toBe(200);
-    expect((await sessionEnd(a1, next.body.session.id)).state).toBe('succeeded');
+    await runsAgain(account, sessionId);
     workers = workers.filter((w) => w !== holder);
     workers.push(await start('worker'));
   }, 60_000);
 
   it('hands a waiting login back on SIGTERM: the worker exits cleanly and the account runs at once on another', async () => {
-    const account = await createSandboxAccount(a1, 'otp', { schedule: 'every 1h' });
-    const sessionId = await scrape(a1, account.id);
-    const request = await pendingRequest(a2, account.id);
-    const { rows } = await db.query<{ lease_owner: string }>('select lease_owner from sessions where id = $1', [
-      sessionId,
-    ]);
-    const holder = workerOf(rows[0]!.lease_owner);
+    const { account, sessionId, request, holder } = await waitingLogin();
     const exited = new Promise<number | null>((resolve) => holder.child.once('exit', (code) => resolve(code)));
     holder.child.kill('SIGTERM');
     expect(await exited).toBe(0);
@@ -294,16 +298,7 @@ describe('two API processes and two workers on PostgreSQL', () => {
       request.id,
     ]);
     expect(cancelled.rows[0]).toEqual({ state: 'cancelled', resolution_reason: 'shutdown' });
-    const next = await eventually(
-      () => a1.get(`/v1/accounts/${account.id}/status`),
-      (r) => r.body.pending_assistance !== null && r.body.session?.id !== sessionId,
-      LEASE_MS * 3,
-    );
-    await a1.post(`/v1/accounts/${account.id}/otp?wait=true`, {
-      code: await phoneCode(account.username),
-      request_id: next.body.pending_assistance.id,
-    });
-    expect((await sessionEnd(a1, next.body.session.id)).state).toBe('succeeded');
+    await runsAgain(account, sessionId);
     workers = workers.filter((w) => w !== holder);
     workers.push(await start('worker'));
   }, 60_000);
