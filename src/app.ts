@@ -76,9 +76,12 @@ const SHARED_ROUTES: ((deps: AppOptions) => FastifyPluginAsyncTypebox)[] = [
 /** Routes in the OpenAPI document: the External API, the dashboard-only routes, and the public probes. */
 const DOCUMENTED = /^\/(v1\/|widget\/v1\/|auth\/|me($|\/)|users$|audit$|health$|ready$|relay\/twilio\/)/;
 
-/** Routes that cannot answer without the database (static pages, `/health` and `/metrics` can). */
-const NEEDS_STORAGE =
-  /^\/(v1|widget\/v1|auth|me|users|audit|accounts|sessions|assistance|events|webhooks|relay|app-tokens|connect|results|ready)(\/|\?|$)/;
+/**
+ * Routes that answer without the database (health, metrics, static pages and documents). While the
+ * database is down every other route answers 503 at once, so a new route is covered by default.
+ */
+const WITHOUT_STORAGE =
+  /^\/($|\?|(health|metrics|app|docs|openapi\.json|widget\.js|widget-demo|sandbox-bank)(\/|\?|\.|$))/;
 
 /** A worker's HTTP server: `/health` and `/metrics` only. Does not listen. */
 export async function buildWorkerApp(options: { log: Logger; system: SystemInfo }): Promise<FastifyInstance> {
@@ -130,7 +133,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       throw new ApiError('UNAVAILABLE', 'the server is shutting down; retry on another instance or in a moment');
     }
     // While the database is known to be down, answer at once instead of after the connect timeout.
-    if (!options.system.databaseUp() && NEEDS_STORAGE.test(request.url))
+    if (!options.system.databaseUp() && !WITHOUT_STORAGE.test(request.url))
       throw new ApiError('UNAVAILABLE', 'storage is unreachable; retry in a moment');
   });
   // One line per request at debug level; the hook is not installed at all otherwise (hot paths).

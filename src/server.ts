@@ -85,14 +85,18 @@ const CHECK_KEY = 'master_key_check';
 
 /** A store opened with the wrong master key would fail every decryption later; refuse at start instead. */
 async function verifyMasterKey(store: Store, cipher: Cipher): Promise<void> {
-  const row = await store.db.selectFrom('settings').select('value').where('key', '=', CHECK_KEY).executeTakeFirst();
-  if (!row) {
-    await store.db
-      .insertInto('settings')
-      .values({ key: CHECK_KEY, value: cipher.encrypt('otpilot', CHECK_KEY) })
-      .execute();
-    return;
-  }
+  // First start: write the check value. Two processes starting together both try; one wins and the
+  // other checks against what the winner wrote (with the same key, it matches).
+  await store.db
+    .insertInto('settings')
+    .values({ key: CHECK_KEY, value: cipher.encrypt('otpilot', CHECK_KEY) })
+    .onConflict((oc) => oc.column('key').doNothing())
+    .execute();
+  const row = await store.db
+    .selectFrom('settings')
+    .select('value')
+    .where('key', '=', CHECK_KEY)
+    .executeTakeFirstOrThrow();
   try {
     cipher.decrypt(row.value, CHECK_KEY);
   } catch {
@@ -268,7 +272,6 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     leadership,
     databaseUp: health.up,
     bankLimits: config.bankLimits,
-    lockScope: pg?.schema ?? 'sqlite',
     transact,
     bus,
     cipher,

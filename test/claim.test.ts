@@ -38,7 +38,6 @@ function claimer(bankLimits: Map<string, number>, owner: string) {
     owner,
     leaseMs: 30_000,
     bankLimits,
-    lockScope: 'test',
   });
 }
 

@@ -6,7 +6,8 @@ import { startTcpProxy, type TcpProxy } from './helpers/tcp-proxy.js';
 
 /*
  * The database goes away under a running process and comes back: the API answers 503 UNAVAILABLE
- * meanwhile, the worker stops claiming, and both carry on without a restart. PostgreSQL only (the
+ * meanwhile (and queues nothing), the process reports the database down, and afterwards it serves
+ * and claims work again without a restart. PostgreSQL only (the
  * outage is a cut TCP connection; vitest.config.ts runs this file in the postgres project).
  */
 

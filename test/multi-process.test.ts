@@ -148,6 +148,7 @@ beforeAll(async () => {
   a1 = makeApi(api1.url, key);
   a2 = makeApi(api2.url, key);
   db = new pg.Pool({ connectionString: urlWithSchema(testDatabaseUrl(), schemaFor(dataDir)), max: 2 });
+  db.on('error', () => {});
 }, 60_000);
 
 afterAll(async () => {

@@ -9,7 +9,9 @@ import { promisify } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import pg from 'pg';
 import { loadConfig } from '../config.js';
+import { channelFor } from '../events/pg-bus.js';
 import { type RunningServer, startServer } from '../server.js';
+import { urlWithSchema } from '../store/db.js';
 import type { BenchAccount, Submission } from './client.js';
 import type { PgLoginsReply, PgLoginsTask } from './pg-logins.js';
 import { absoluteNow, percentile, round } from './stats.js';
@@ -52,13 +54,6 @@ interface Proc {
   url: string;
   /** The last lines the process wrote (stdout and stderr), for error reports. */
   output(): string;
-}
-
-/** `url` with its search_path set to `schema` (the store then lives in that schema only). */
-export function urlWithSchema(url: string, schema: string): string {
-  const parsed = new URL(url);
-  parsed.searchParams.set('options', `-c search_path=${schema}`);
-  return parsed.toString();
 }
 
 /** Everything this run started, so it can always be stopped (on success, failure and Ctrl-C alike). */
@@ -357,7 +352,7 @@ async function benchClaims(ctx: Context, workerEnv: NodeJS.ProcessEnv) {
   // Wake the workers the way an API process would (they also poll, so this only saves the wait).
   const schema = (await ctx.db.query<{ s: string }>('select current_schema() as s')).rows[0]!.s;
   await ctx.db.query('select pg_notify($1, $2)', [
-    `otpilot_${schema}`.slice(0, 63),
+    channelFor(schema),
     JSON.stringify({ o: 'bench', t: ['work'], e: [] }),
   ]);
   const started = await until(
@@ -544,6 +539,8 @@ export async function runPostgresBenchmarks(
     const key = /API key\s+(otpk_\S+)/.exec(secrets)?.[1];
     if (!key) throw new Error('no API key in first-start-secrets.txt');
     db = new pg.Pool({ connectionString: env.DATABASE_URL, max: 2 });
+    // An idle connection that drops is replaced on next use; unheard, its error would end the run.
+    db.on('error', () => {});
     const ctx: Context = { procs, env, db, bank, api, key, tag };
     const result: Record<string, unknown> = { pg_server: server };
     if (phases.handoff) Object.assign(result, await benchHandoff(ctx));

@@ -14,8 +14,6 @@ export interface ClaimOptions {
   leaseMs: number;
   /** Bank id → most logins running against it at once across every worker (absent: no limit). */
   bankLimits: ReadonlyMap<string, number>;
-  /** Names this store's advisory locks (PostgreSQL), e.g. its schema. */
-  lockScope: string;
 }
 
 /** How far ahead a lease is written (claim and heartbeat): 70 % of the lease period, ms. */
@@ -93,7 +91,7 @@ export function makeClaimer(options: ClaimOptions): (limit: number) => Promise<S
         if (dialect === 'postgres') {
           // Held to the commit: the count below and our claim are one step for every other worker.
           const { rows } = await sql<{ ok: boolean }>`
-            select pg_try_advisory_xact_lock(hashtext(${`otpilot:bank:${options.lockScope}:${bankId}`})) as ok
+            select pg_try_advisory_xact_lock(hashtext('otpilot:bank:' || current_schema() || ':' || ${bankId})) as ok
           `.execute(trx);
           if (rows[0]?.ok !== true) {
             room.set(bankId, 0); // another worker is claiming for this bank right now; next round

@@ -26,8 +26,6 @@ export interface EngineOptions {
   databaseUp(): boolean;
   /** Bank id → most simultaneous logins across all workers (OTPILOT_BANK_CONCURRENCY). */
   bankLimits: ReadonlyMap<string, number>;
-  /** Names this store's advisory locks (its schema on PostgreSQL). */
-  lockScope: string;
   transact: Transact;
   bus: Bus;
   cipher: Cipher;
@@ -65,7 +63,6 @@ export function makeEngine(options: EngineOptions): Engine {
       owner,
       leaseMs: options.leaseMs,
       bankLimits: options.bankLimits,
-      lockScope: options.lockScope,
     }),
     databaseUp: options.databaseUp,
     clock: options.clock,

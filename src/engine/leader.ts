@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
+import { discardClient } from '../store/pg-client.js';
 
 /** Decides whether this process runs a singleton duty (the scheduler tick) right now. */
 export interface Leadership {
@@ -25,13 +26,13 @@ export async function withAdvisoryLock<T>(
 ): Promise<T> {
   const client = new pg.Client(clientConfig);
   client.on('error', () => {});
-  await client.connect();
   try {
+    await client.connect();
     await client.query('select pg_advisory_lock(hashtext($1))', [name]);
     return await work();
   } finally {
-    // Closing the connection releases the lock, also when unlocking fails.
-    await client.end().catch(() => {});
+    // Closing the connection releases the lock.
+    await discardClient(client);
   }
 }
 
@@ -55,9 +56,7 @@ export function makeAdvisoryLeadership(options: {
     if (held) options.log.warn({ lock: options.name }, 'lost the scheduler lock (connection closed)');
     client = null;
     held = false;
-    which.removeAllListeners();
-    which.on('error', () => {});
-    void which.end().catch(() => {});
+    void discardClient(which);
   };
 
   async function connection(): Promise<pg.Client> {
@@ -109,10 +108,8 @@ export function makeAdvisoryLeadership(options: {
       if (!c) return;
       client = null;
       held = false;
-      c.removeAllListeners();
-      c.on('error', () => {});
       // Closing the connection releases the lock.
-      await c.end().catch(() => {});
+      await discardClient(c);
     },
   };
 }

@@ -4,6 +4,7 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import type { EventEnvelope } from '../core/events.js';
 import type { Db } from '../store/db.js';
+import { discardClient } from '../store/pg-client.js';
 import { type Bus, makeMemoryBus } from './bus.js';
 import { toEnvelope } from './outbox.js';
 
@@ -25,8 +26,6 @@ export interface PostgresBus extends Bus {
   /** Connects the LISTEN connection (resolves once listening; reconnects by itself afterwards). */
   start(): Promise<void>;
   stop(): Promise<void>;
-  /** Whether the LISTEN connection is up (wake-ups from other processes arrive). */
-  listening(): boolean;
 }
 
 /** The NOTIFY channel of a store: one per schema, so stores sharing a server never wake each other. */
@@ -85,7 +84,10 @@ export function makePostgresBus(options: {
     flushing = false;
     for (const payload of payloads()) {
       try {
-        await db.executeQuery(CompiledQuery.raw('select pg_notify($1, $2)', [channel, payload]));
+        // Over the LISTEN connection when it is up: a pool busy with a burst of work must not hold
+        // wake-ups back, which is exactly when they matter.
+        if (client && connected) await client.query('select pg_notify($1, $2)', [channel, payload]);
+        else await db.executeQuery(CompiledQuery.raw('select pg_notify($1, $2)', [channel, payload]));
       } catch (error) {
         // The fallback polls cover a lost wake-up; the database being down is reported elsewhere.
         log.debug({ err: error }, 'sending a wake-up failed');
@@ -123,9 +125,7 @@ export function makePostgresBus(options: {
       if (connected) log.warn({ err: error }, 'the wake-up connection to PostgreSQL was lost; reconnecting');
       connected = false;
       client = null;
-      next.removeAllListeners();
-      next.on('error', () => {});
-      void next.end().catch(() => {});
+      void discardClient(next);
       scheduleReconnect();
     };
     next.on('error', lost);
@@ -189,12 +189,7 @@ export function makePostgresBus(options: {
       const current = client;
       client = null;
       connected = false;
-      if (current) {
-        current.removeAllListeners();
-        current.on('error', () => {});
-        await current.end().catch(() => {});
-      }
+      if (current) await discardClient(current);
     },
-    listening: () => connected,
   };
 }

@@ -171,6 +171,13 @@ const pgTypes = {
   },
 } as pg.CustomTypesConfig;
 
+/** `url` with its search_path set to `schema`: a store opened with it lives in that schema only. */
+export function urlWithSchema(url: string, schema: string): string {
+  const parsed = new URL(url);
+  parsed.searchParams.set('options', `-c search_path=${schema}`);
+  return parsed.toString();
+}
+
 /**
  * Kysely's PostgreSQL introspector reads every schema of the database and resolves schema names with
  * functions that see the latest catalog: a schema dropped meanwhile by someone else fails the

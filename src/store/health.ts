@@ -2,12 +2,11 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import type { Db, Store } from './db.js';
+import { discardClient } from './pg-client.js';
 
 /** Whether the database answers, as seen by a probe every `intervalMs`. */
 export interface DatabaseHealth {
   up(): boolean;
-  /** Probes now and returns the new state. */
-  check(): Promise<boolean>;
   start(): void;
   stop(): void;
 }
@@ -25,9 +24,7 @@ export function makeProbe(store: Store): { probe(): Promise<void>; close(): Prom
   let client: pg.Client | null = null;
   const drop = (which: pg.Client) => {
     if (client === which) client = null;
-    which.removeAllListeners();
-    which.on('error', () => {});
-    void which.end().catch(() => {});
+    void discardClient(which);
   };
   return {
     async probe() {
@@ -99,7 +96,6 @@ export function makeDatabaseHealth(options: {
 
   return {
     up: () => up,
-    check,
     start() {
       timer ??= setInterval(() => void check(), options.intervalMs);
       timer.unref();

@@ -95,7 +95,6 @@ export function makeDeliveryEngine(options: DeliveryOptions): DeliveryEngine {
 
   /** Fan-out: new outbox events → deliveries, and the cursor, in one transaction. */
   async function fanOut(): Promise<number> {
-    const upTo = await options.horizon.limit();
     return options.transact(async (trx, uow) => {
       // One fan-out at a time across processes; one that finds another at it leaves the work to it.
       if (uow.dialect === 'postgres') {
@@ -104,6 +103,7 @@ export function makeDeliveryEngine(options: DeliveryOptions): DeliveryEngine {
         `.execute(trx);
         if (rows[0]?.ok !== true) return 0;
       }
+      const upTo = await options.horizon.limit();
       const cursorRow = await trx
         .selectFrom('settings')
         .select('value')

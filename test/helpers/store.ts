@@ -1,5 +1,8 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
+import { urlWithSchema } from '../../src/store/db.js';
+
+export { urlWithSchema };
 
 /**
  * Which store this test run uses: vitest's `postgres` project sets OTPILOT_TEST_STORE=postgres (see
@@ -23,13 +26,6 @@ const TEST_MASTER_KEY = 'a'.repeat(64);
  */
 export function schemaFor(dataDir: string): string {
   return `t_${createHash('sha256').update(dataDir).digest('hex').slice(0, 24)}`;
-}
-
-/** `url` with its search_path set to `schema`. */
-export function urlWithSchema(url: string, schema: string): string {
-  const parsed = new URL(url);
-  parsed.searchParams.set('options', `-c search_path=${schema}`);
-  return parsed.toString();
 }
 
 async function admin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
