@@ -30,6 +30,16 @@ export interface Config {
   workerConcurrency: number;
   /** OTPILOT_LEASE_MS [30000]: a session whose worker stops renewing is failed (`worker_lost`) after this. */
   leaseMs: number;
+  /**
+   * OTPILOT_MAX_SESSION_SECONDS [7200]: the longest one session may run, waits for codes included;
+   * past it the session ends `connector_timeout`. Longer than the longest code wait (3600 s).
+   */
+  maxSessionSeconds: number;
+  /**
+   * OTPILOT_CONNECTOR_CALL_SECONDS [120]: the longest one connector call (`login` without its waits
+   * for a person, `tryCode`, a data call) may take before the session ends `connector_timeout`.
+   */
+  connectorCallSeconds: number;
   /** OTPILOT_POLL_MS [1000]: fallback poll behind every event-driven wake-up. */
   pollMs: number;
   /**
@@ -112,6 +122,8 @@ export function loadConfig(env: Env = process.env): ConfigResult {
     logLevel,
     workerConcurrency: int('OTPILOT_WORKER_CONCURRENCY', 500, 1, 100_000),
     leaseMs: int('OTPILOT_LEASE_MS', 30_000, 500, 3_600_000),
+    maxSessionSeconds: int('OTPILOT_MAX_SESSION_SECONDS', 7200, 1, 86_400),
+    connectorCallSeconds: int('OTPILOT_CONNECTOR_CALL_SECONDS', 120, 1, 3600),
     pollMs: int('OTPILOT_POLL_MS', 1000, 10, 60_000),
     schedulerTickMs: int('OTPILOT_SCHEDULER_TICK_MS', 1000, 10, 60_000),
     codeRateLimitPerMinute: int('OTPILOT_CODE_RATE_LIMIT', 10, 1, 1_000_000),

@@ -6,7 +6,6 @@ import type { Logger } from 'pino';
 import { makeAccountsService } from './accounts/service.js';
 import { makeStatusCache } from './accounts/status-cache.js';
 import { buildApp, buildWorkerApp } from './app.js';
-import { makeAssistanceService } from './assistance/service.js';
 import { makeAuthService } from './auth/service.js';
 import { makeTwoFactor } from './auth/two-factor.js';
 import { syncBuiltinBanks } from './banks/repo.js';
@@ -29,6 +28,7 @@ import { makeLogger } from './logger.js';
 import { type BootstrapResult, bootstrapIfEmpty, formatBootstrap } from './orgs/bootstrap.js';
 import { makeReauthService } from './reauth/service.js';
 import { makeReconnectService } from './reconnect/service.js';
+import { makeRelayManagement } from './relay/management.js';
 import { makeRelayService } from './relay/service.js';
 import { makeSandboxBank, type SandboxBank, type SandboxBankOptions } from './sandbox-bank/index.js';
 import { type Cipher, makeCipher } from './security/cipher.js';
@@ -69,6 +69,8 @@ export interface RunningServer {
   bus: Bus;
   /** One transaction with its outbox events (for tools that write beside the API, like the benchmark). */
   transact: Transact;
+  /** The store's cipher (for tools and tests that drive the engine beside the API). */
+  cipher: Cipher;
   /** Scheduler and workers (started only in the `worker` and `all` roles). */
   engine: Engine;
   /** Webhook fan-out and sending (started only in the `worker` and `all` roles). */
@@ -201,14 +203,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     checkUrl,
   });
   const sessions = makeSessionsService({ db, transact, clock });
-  const assistance = makeAssistanceService({ db, transact, bus, cipher, clock, pollMs: config.pollMs });
+  const relays = makeRelayManagement({ db, transact, cipher, clock });
   const relay = makeRelayService({
     db,
     transact,
     bus,
     cipher,
     clock,
-    assistance,
     log: log.child({ component: 'relay' }),
     holdMs: config.smsHoldSeconds * 1000,
   });
@@ -219,7 +220,6 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     clock,
     cipher,
     accounts,
-    assistance,
     log: log.child({ component: 'reauth' }),
     pollMs: config.pollMs,
   });
@@ -264,7 +264,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     shutdown: shutdown.signal,
     onError: (error) => log.error({ err: error }, 'settling data API results failed'),
   });
-  const reconnects = makeReconnectService({ db, transact, clock, assistance });
+  const reconnects = makeReconnectService({ db, transact, cipher, clock, bus, pollMs: config.pollMs });
   const engine = makeEngine({
     db,
     control: store.control,
@@ -284,6 +284,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     pollMs: config.pollMs,
     schedulerTickMs: config.schedulerTickMs,
     trustWarningMs: config.trustWarningHours * 3_600_000,
+    limits: { sessionMs: config.maxSessionSeconds * 1000, callMs: config.connectorCallSeconds * 1000 },
+    soleWorker: store.dialect === 'sqlite',
   });
   const system: SystemInfo = {
     role,
@@ -313,8 +315,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         statusCache,
         accounts,
         sessions,
-        assistance,
+        cipher,
         relay,
+        relays,
         reauth,
         webhooks,
         shutdown: shutdown.signal,
@@ -358,6 +361,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     store,
     bus,
     transact,
+    cipher,
     engine,
     delivery,
     sandboxBank,

@@ -375,7 +375,7 @@ describe('SMS before the request', () => {
           login: (ctx: LoginContext) =>
             connector.login({
               ...ctx,
-              requestCode: async (...args: Parameters<typeof ctx.requestCode>) => {
+              requestCode: (async (...args: Parameters<typeof ctx.requestCode>) => {
                 // A server shutting down aborts the login; the gate must not outlive it.
                 const aborted = new Promise<never>((_resolve, reject) =>
                   ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason), { once: true }),
@@ -383,7 +383,7 @@ describe('SMS before the request', () => {
                 aborted.catch(() => {});
                 await Promise.race([gate, aborted]);
                 return ctx.requestCode(...args);
-              },
+              }) as typeof ctx.requestCode,
             }),
         })),
     };
@@ -420,7 +420,9 @@ describe('SMS before the request', () => {
     t = await startTestServer({
       connectors: gated.connectors,
       clock: () => Date.now() + offset,
-      env: { OTPILOT_SMS_HOLD_SECONDS: '30' },
+      // The clock jumps 31 s below; a lease that outlasts the jump keeps the waiting login alive
+      // (with the default, the jump alone would declare it lost and its request would refuse codes).
+      env: { OTPILOT_SMS_HOLD_SECONDS: '30', OTPILOT_LEASE_MS: '120000' },
     });
     const { api } = t;
     const account = await accountWithPhone(api);

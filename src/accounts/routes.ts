@@ -2,11 +2,13 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { listBanks } from '../banks/repo.js';
 import { notFound } from '../core/errors.js';
+import { topics } from '../events/topics.js';
+import { waitFor } from '../events/wait.js';
 import { principalOf } from '../http/auth.js';
 import type { ApiDeps } from '../http/deps.js';
 import { unwrap } from '../http/errors.js';
 import { AccountParams, decodeCursor, errorResponses, ListQuery, listOf, page } from '../http/schemas.js';
-import { requestSignal, waitForChange } from '../http/wait.js';
+import { requestSignal } from '../http/wait.js';
 import { accountFor } from './access.js';
 import { accountView, listAccounts } from './repo.js';
 import { AccountName, ConfigInputSchema, CreateAccountSchema } from './schemas.js';
@@ -190,15 +192,18 @@ export function accountRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
         const result =
           wait === 0
             ? initial
-            : await waitForChange({
-                bus: deps.bus,
-                topic: `account:${id}`,
-                timeoutMs: wait * 1000,
-                pollMs: deps.config.pollMs,
-                signal: requestSignal(reply, deps.shutdown),
-                read,
-                changed: (value) => value.etag !== known,
-              });
+            : (
+                await waitFor({
+                  bus: deps.bus,
+                  topic: topics.account(id),
+                  read,
+                  done: (value) => value.etag !== known,
+                  until: performance.now() + wait * 1000,
+                  clock: () => performance.now(),
+                  pollMs: deps.config.pollMs,
+                  signal: requestSignal(reply, deps.shutdown),
+                })
+              ).value;
         reply.header('etag', result.etag);
         return result.status;
       },

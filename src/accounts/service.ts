@@ -1,3 +1,4 @@
+import { deleteRequestsOf } from '../assistance/requests.js';
 import { recordAudit } from '../audit/repo.js';
 import { findBank } from '../banks/repo.js';
 import type { ErrorDetail } from '../core/errors.js';
@@ -8,6 +9,7 @@ import type { Clock } from '../core/time.js';
 import type { Transact } from '../events/outbox.js';
 import { type Principal, refuseIfRestricted } from '../keys/principal.js';
 import type { Cipher } from '../security/cipher.js';
+import { deleteSessionsOf } from '../sessions/transitions.js';
 import type { Db } from '../store/db.js';
 import type { UrlCheck } from '../webhooks/url-safety.js';
 import { accountFor } from './access.js';
@@ -212,8 +214,8 @@ export function makeAccountsService(deps: AccountsDeps): AccountsService {
         // Children first: SQLite enforces the foreign keys, and the order keeps PostgreSQL happy too.
         await trx.deleteFrom('movements').where('account_id', '=', accountId).execute();
         await trx.deleteFrom('bank_accounts').where('account_id', '=', accountId).execute();
-        await trx.deleteFrom('assistance_requests').where('account_id', '=', accountId).execute();
-        await trx.deleteFrom('sessions').where('account_id', '=', accountId).execute();
+        await deleteRequestsOf(trx, accountId);
+        await deleteSessionsOf(trx, accountId);
         await trx.deleteFrom('account_config').where('account_id', '=', accountId).execute();
         await trx.deleteFrom('accounts').where('id', '=', accountId).execute();
         await recordAudit(

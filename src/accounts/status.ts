@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { type AssistanceView, assistanceView, findPendingRequest } from '../assistance/repo.js';
+import { findPendingRequest } from '../assistance/reads.js';
+import { type AssistanceView, assistanceView } from '../assistance/view.js';
 import type { AccountStatus, SessionState } from '../core/states.js';
 import { iso } from '../core/time.js';
 import type { Db } from '../store/db.js';

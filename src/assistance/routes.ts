@@ -3,21 +3,39 @@ import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { accountFor } from '../accounts/access.js';
 import '@fastify/rate-limit';
-import type { AssistanceState } from '../core/states.js';
+import type { Config } from '../config.js';
+import type { CodeVia } from '../core/states.js';
+import type { Bus } from '../events/bus.js';
 import { principalOf } from '../http/auth.js';
-import type { ApiDeps } from '../http/deps.js';
 import { unwrap } from '../http/errors.js';
 import { AccountParams, decodeCursor, errorResponses, ListQuery, listOf, page } from '../http/schemas.js';
-import { assistanceView, findPendingRequest, listRequests } from './repo.js';
+import { requestSignal } from '../http/wait.js';
+import type { Principal } from '../keys/principal.js';
+import type { Store } from '../store/db.js';
+import { findPendingRequest, listRequests } from './reads.js';
+import { submitFailure } from './refusals.js';
 import { AssistanceStateSchema, SubmitCodeSchema, SubmitResultSchema } from './schemas.js';
+import { awaitVerdict, type SubmitDeps, submitCode } from './submit.js';
+import { assistanceView } from './view.js';
 
 const tags = ['otp'];
 const security = [{ apiKey: [] }];
 /** Longest `?wait=true` on a code submission, ms (api.md: ≤ 30 s). */
 const SUBMIT_WAIT_MS = 30_000;
 
-export function assistanceRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
+/** A person signed in to the dashboard hands codes in through the dashboard; anything else is the API. */
+const viaOf = (principal: Principal): CodeVia => (principal.actor.type === 'user' ? 'dashboard' : 'api');
+
+export function assistanceRoutes(
+  deps: Omit<SubmitDeps, 'db'> & {
+    store: Pick<Store, 'db'>;
+    bus: Bus;
+    config: Pick<Config, 'codeRateLimitPerMinute' | 'pollMs'>;
+    shutdown: AbortSignal;
+  },
+): FastifyPluginAsyncTypebox {
   const { db } = deps.store;
+  const submitDeps: SubmitDeps = { db, transact: deps.transact, cipher: deps.cipher, clock: deps.clock };
   return async (app) => {
     app.get(
       '/accounts/:id/otp',
@@ -72,18 +90,28 @@ export function assistanceRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
         },
       },
       async (request, reply) => {
-        const submitted = unwrap(
-          await deps.assistance.submitCode(principalOf(request), request.params.id, {
-            code: request.body.code,
-            ...(request.body.request_id !== undefined ? { requestId: request.body.request_id } : {}),
-            via: 'api',
-          }),
+        const principal = principalOf(request);
+        const accountId = request.params.id;
+        unwrap(await accountFor(db, principal, accountId));
+        const submitted = await submitCode(
+          submitDeps,
+          { via: viaOf(principal), orgId: principal.orgId, actor: principal.actor },
+          { accountId, ...(request.body.request_id !== undefined ? { requestId: request.body.request_id } : {}) },
+          request.body.code,
         );
-        if (!request.query.wait) return reply.status(202).send({ submitted: true, request_id: submitted.request_id });
-        const { outcome, request: assistance } = await deps.assistance.awaitOutcome(submitted, SUBMIT_WAIT_MS);
-        return reply
-          .status(200)
-          .send({ submitted: true, request_id: submitted.request_id, outcome, assistance_request: assistance });
+        if (!submitted.ok) return unwrap<never>(submitFailure(submitted, '/code'));
+        if (!request.query.wait) return reply.status(202).send({ submitted: true, request_id: submitted.requestId });
+        const verdict = await awaitVerdict(
+          { db, bus: deps.bus, pollMs: deps.config.pollMs, signal: requestSignal(reply, deps.shutdown) },
+          submitted,
+          SUBMIT_WAIT_MS,
+        );
+        return reply.status(200).send({
+          submitted: true,
+          request_id: submitted.requestId,
+          outcome: verdict.outcome,
+          assistance_request: assistanceView(verdict.request),
+        });
       },
     );
 
@@ -114,7 +142,7 @@ export function assistanceRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
           orgId: principal.orgId,
           accountIds: principal.accountIds,
           ...(account_id ? { accountId: account_id } : {}),
-          ...(state ? { state: state as AssistanceState } : {}),
+          ...(state ? { state } : {}),
           limit: limit + 1,
           after: decodeCursor(cursor),
         });

@@ -14,9 +14,12 @@ export const ApprovalDescriptorSchema = Type.Object({
   prompt: Nullable(Type.String()),
 });
 
-export const AssistanceStateSchema = Type.Union(
-  ['pending', 'fulfilled', 'cancelled', 'expired'].map((s) => Type.Literal(s)),
-);
+export const AssistanceStateSchema = Type.Union([
+  Type.Literal('pending'),
+  Type.Literal('fulfilled'),
+  Type.Literal('cancelled'),
+  Type.Literal('expired'),
+]);
 
 export const AssistanceSchema = Type.Object(
   {
@@ -52,6 +55,14 @@ export const SubmitCodeSchema = Type.Object(
 export const SubmitResultSchema = Type.Object({
   submitted: Type.Boolean(),
   request_id: Type.String(),
-  outcome: Type.Optional(Type.Union([Type.Literal('accepted'), Type.Literal('rejected'), Type.Literal('pending')])),
+  outcome: Type.Optional(
+    Type.Union(
+      [Type.Literal('accepted'), Type.Literal('rejected'), Type.Literal('withdrawn'), Type.Literal('pending')],
+      {
+        description:
+          "`accepted`/`rejected`: the bank's verdict on this code; `withdrawn`: the request closed before the bank judged it (the login ended); `pending`: no verdict within the wait",
+      },
+    ),
+  ),
   assistance_request: Type.Optional(Type.Ref('AssistanceRequest')),
 });

@@ -1,4 +1,6 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { Secret, TOTP, URI } from 'otpauth';
+import { type SubmitDeps, submitCode } from '../assistance/submit.js';
 
 /** An authenticator secret as stored: base32 (`JBSWY3DPEHPK3PXP`) or an `otpauth://totp/…` URI. */
 export type TotpParse = { ok: true; totp: TOTP } | { ok: false; reason: string };
@@ -34,4 +36,28 @@ export function totpAt(totp: TOTP, now: number): { at: number; code: string } {
   const remaining = periodMs - (now % periodMs);
   const at = remaining < STEP_EDGE_MS ? now + remaining : now;
   return { at, code: totp.generate({ timestamp: at }) };
+}
+
+/**
+ * Answers a waiting authenticator request with the code for the current time step (waiting for the
+ * next step when this one is about to end), through the same submission path as every other source.
+ * If the bank refuses it, or the secret makes codes of another format, the request stays pending for
+ * a person.
+ */
+export async function answerWithTotp(
+  deps: SubmitDeps,
+  input: { secret: string; orgId: string; accountId: string; requestId: string; signal: AbortSignal },
+): Promise<boolean> {
+  const parsed = parseTotpSecret(input.secret);
+  if (!parsed.ok) return false;
+  const { at, code } = totpAt(parsed.totp, deps.clock());
+  const wait = at - deps.clock();
+  if (wait > 0) await delay(wait, undefined, { signal: input.signal });
+  const submitted = await submitCode(
+    deps,
+    { via: 'totp', orgId: input.orgId, actor: { type: 'system', id: null } },
+    { accountId: input.accountId, requestId: input.requestId },
+    code,
+  );
+  return submitted.ok;
 }

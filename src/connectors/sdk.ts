@@ -56,8 +56,8 @@ export interface DateRange {
   to: string;
 }
 
-/** What the bank said about one code. */
-export type CodeVerdict = { outcome: 'accepted' } | { outcome: 'rejected'; reason?: string };
+/** What the bank said about one code; on acceptance, `value` is what `requestCode` resolves with (a token, a session). */
+export type CodeVerdict<T = unknown> = { outcome: 'accepted'; value?: T } | { outcome: 'rejected'; reason?: string };
 
 /** A code request as the connector describes it. `max_attempts` defaults to 3 (and never exceeds it). */
 export interface CodeRequest extends CodeDescriptor {
@@ -108,16 +108,16 @@ export interface LoginContext {
   readonly credentials: Readonly<Record<string, string>>;
   /**
    * Pauses the login until a code arrives, then calls `tryCode` with it (once per submitted code) and
-   * records the verdict: resolves after an `accepted` verdict; keeps waiting after `rejected` while
+   * records the verdict: resolves after an `accepted` verdict, with the verdict's `value`; keeps waiting after `rejected` while
    * attempts remain. When the request expires, runs out of attempts or is withdrawn, it throws the
    * engine's own error: let it propagate (do not catch it or wrap it in a ConnectorError). Errors
    * thrown by `tryCode` end the request and propagate.
    */
-  requestCode(
+  requestCode<T = unknown>(
     request: CodeRequest,
-    tryCode: (code: string) => Promise<CodeVerdict>,
+    tryCode: (code: string) => Promise<CodeVerdict<T>>,
     options?: CodeRequestOptions,
-  ): Promise<void>;
+  ): Promise<T | undefined>;
   /**
    * Pauses the login while the bank waits for the user to approve it in the bank's app: opens an
    * assistance request of type `approval` (it takes no code) and calls `check` (which asks the bank)

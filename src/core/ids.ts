@@ -5,6 +5,7 @@ export type IdPrefix =
   | 'acc'
   | 'ses'
   | 'asr'
+  | 'sub'
   | 'mov'
   | 'key'
   | 'whk'

@@ -26,6 +26,8 @@ export type FailureCategory =
   | 'code_rejected'
   | 'bank_unavailable'
   | 'connector_broken'
+  /** The connector did not answer within its time limit (or the session's): ours to look at, not the bank's. */
+  | 'connector_timeout'
   | 'assistance_expired'
   | 'assistance_unavailable'
   | 'attempts_exhausted'
@@ -41,6 +43,7 @@ export function isFatal(category: FailureCategory): boolean {
     case 'code_rejected':
     case 'bank_unavailable':
     case 'connector_broken':
+    case 'connector_timeout':
     case 'assistance_expired':
     case 'assistance_unavailable':
     case 'attempts_exhausted':
@@ -56,7 +59,12 @@ export function isFatal(category: FailureCategory): boolean {
 
 /** Failures that say nothing about the account and so do not count toward the block. */
 export function countsTowardBlock(category: FailureCategory): boolean {
-  return category !== 'shutdown' && category !== 'worker_lost' && category !== 'connector_broken';
+  return (
+    category !== 'shutdown' &&
+    category !== 'worker_lost' &&
+    category !== 'connector_broken' &&
+    category !== 'connector_timeout'
+  );
 }
 
 /** Account status as shown by the API. */

@@ -1,19 +1,22 @@
 import type { Kysely } from 'kysely';
 import { accountFor } from '../accounts/access.js';
+import { findPendingForSession } from '../assistance/reads.js';
 import { recordAudit } from '../audit/repo.js';
-import type { EventEnvelope, EventType } from '../core/events.js';
 import { newId } from '../core/ids.js';
 import { fail, ok, type Result } from '../core/result.js';
 import { type Clock, iso } from '../core/time.js';
 import type { Bus } from '../events/bus.js';
 import type { Transact, UnitOfWork } from '../events/outbox.js';
+import { singleFlight } from '../events/single-flight.js';
+import { onEvent } from '../events/subscribe.js';
+import { topics } from '../events/topics.js';
+import { waitFor } from '../events/wait.js';
 import { decodeKeyCursor } from '../http/schemas.js';
-import { waitForChange } from '../http/wait.js';
 import type { Principal } from '../keys/principal.js';
 import { openReconnect, RECONNECT_TTL_MS } from '../reconnect/repo.js';
-import { startOrJoinLogin } from '../sessions/repo.js';
+import { queueLogin } from '../sessions/transitions.js';
 import type { Db } from '../store/db.js';
-import { OPEN_RESULT, PENDING } from '../store/literals.js';
+import { OPEN_RESULT } from '../store/literals.js';
 import type { Database, DataKind, ResultStatus, ResultsTable } from '../store/schema.js';
 import { type DataParams, storedPayload } from './payload.js';
 
@@ -61,7 +64,7 @@ export interface DataDeps {
   onError: (error: unknown) => void;
 }
 
-const MOVING_EVENTS = new Set<EventType>(['scrape_succeeded', 'scrape_failed', 'login_failed', 'assistance_required']);
+const MOVING_EVENTS = ['scrape_succeeded', 'scrape_failed', 'login_failed', 'assistance_required'] as const;
 
 /** Kept 30 days, then `GONE`. */
 const RESULTS_TTL_MS = RECONNECT_TTL_MS;
@@ -95,16 +98,15 @@ async function inspect(db: Kysely<Database>, sessionId: string) {
     .where('id', '=', sessionId)
     .executeTakeFirst();
   if (session?.state !== 'awaiting_assistance') return { session, waitingForOwner: false };
-  const request = await db
-    .selectFrom('assistance_requests as r')
-    .innerJoin('account_config as c', 'c.account_id', 'r.account_id')
-    .select(['r.descriptor', 'r.code_submitted_at', 'c.totp_secret_enc'])
-    .where('r.session_id', '=', sessionId)
-    .where('r.state', '=', PENDING)
-    .executeTakeFirst();
+  const request = await findPendingForSession(db, sessionId);
   if (!request || request.code_submitted_at !== null) return { session, waitingForOwner: false };
-  const channel = (JSON.parse(request.descriptor) as { channel?: string | null }).channel;
-  const selfAnswered = channel === 'authenticator' && request.totp_secret_enc !== null;
+  const config = await db
+    .selectFrom('account_config')
+    .select('totp_secret_enc')
+    .where('account_id', '=', request.account_id)
+    .executeTakeFirst();
+  const selfAnswered =
+    request.type === 'otp' && request.descriptor.channel === 'authenticator' && !!config?.totp_secret_enc;
   return { session, waitingForOwner: !selfAnswered };
 }
 
@@ -217,7 +219,14 @@ export function makeDataService(deps: DataDeps): DataService {
   /** Queues a live login for the account, or joins the one already running. */
   async function liveSession(principal: Principal, accountId: string, now: number): Promise<string> {
     return transact(async (trx, uow) => {
-      const login = await startOrJoinLogin(trx, { orgId: principal.orgId, accountId, now });
+      const login = await queueLogin(trx, uow, {
+        orgId: principal.orgId,
+        accountId,
+        trigger: 'manual',
+        now,
+        join: true,
+      });
+      if (!login) throw new Error('joined logins are never refused');
       if (!login.queued) return login.sessionId;
       const queued = login.sessionId;
       await recordAudit(
@@ -232,16 +241,13 @@ export function makeDataService(deps: DataDeps): DataService {
         },
         now,
       );
-      uow.wake('work');
-      uow.touch(accountId);
       return queued;
     });
   }
 
   let timer: NodeJS.Timeout | null = null;
   let unsubscribe: (() => void) | null = null;
-  let running: Promise<void> | null = null;
-  let again = false;
+  let stopping: Promise<unknown> = Promise.resolve();
 
   async function resolveOpen(): Promise<number> {
     // Rows parked on a reconnect move only when their login succeeds; the others move with any change.
@@ -263,22 +269,12 @@ export function makeDataService(deps: DataDeps): DataService {
   }
 
   /** One pass at a time; a wake-up during a pass causes one more. */
-  function kick(): void {
-    if (running) {
-      again = true;
-      return;
-    }
-    running = resolveOpen()
-      .then(() => undefined)
-      .catch(deps.onError)
-      .finally(() => {
-        running = null;
-        if (again && !deps.shutdown.aborted) {
-          again = false;
-          kick();
-        }
-      });
-  }
+  const resolving = singleFlight(async () => {
+    if (!deps.shutdown.aborted) await resolveOpen().catch(deps.onError);
+  });
+  const kick = (): void => {
+    stopping = resolving();
+  };
 
   return {
     async call(principal, accountId, kind, params, options) {
@@ -320,19 +316,21 @@ export function makeDataService(deps: DataDeps): DataService {
         session_id: sessionId,
       };
       await db.insertInto('results').values(row).execute();
-      const settled = await waitForChange({
+      const monotonic = () => performance.now();
+      const settled = await waitFor({
         bus,
-        topic: `account:${accountId}`,
-        timeoutMs: deps.waitMs,
-        pollMs: deps.pollMs,
-        signal: options.signal ?? deps.shutdown,
+        topic: topics.account(accountId),
         read: async () => {
           row = await advance(row);
           return row;
         },
-        changed: (current) => current.status !== 'PENDING' || deps.shutdown.aborted,
+        done: (current) => current.status !== 'PENDING' || deps.shutdown.aborted,
+        until: monotonic() + deps.waitMs,
+        clock: monotonic,
+        pollMs: deps.pollMs,
+        signal: options.signal ?? deps.shutdown,
       });
-      return ok(envelope(settled, clock()));
+      return ok(envelope(settled.value, clock()));
     },
 
     async result(principal, resultsId) {
@@ -359,9 +357,7 @@ export function makeDataService(deps: DataDeps): DataService {
       timer.unref();
       // The events that can move a result: a login ended, or it now waits for its owner. The interval
       // covers the rest (a cancelled login) and any missed wake-up.
-      unsubscribe = bus.subscribe('event', (payload) => {
-        if (MOVING_EVENTS.has((payload as EventEnvelope | undefined)?.type as EventType)) kick();
-      });
+      unsubscribe = onEvent(bus, MOVING_EVENTS, kick);
     },
 
     async stop() {
@@ -369,7 +365,7 @@ export function makeDataService(deps: DataDeps): DataService {
       timer = null;
       unsubscribe?.();
       unsubscribe = null;
-      await running;
+      await stopping;
     },
   };
 }

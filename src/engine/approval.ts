@@ -1,16 +1,18 @@
+import { findRequest } from '../assistance/reads.js';
+import { closeRequest } from '../assistance/requests.js';
 import type { ApprovalOptions, ApprovalRequest, ApprovalStatus } from '../connectors/sdk.js';
-import type { ApprovalDescriptor } from '../core/descriptor.js';
+import { topics } from '../events/topics.js';
+import { waitFor } from '../events/wait.js';
 import {
   AssistanceEnded,
-  closeRequest,
-  fulfillRequest,
+  closeAndRethrow,
+  fulfil,
   type HandoffDeps,
   type HandoffSession,
-  openRequest,
+  openAssistance,
 } from './handoff.js';
 
 const DEFAULT_POLL_MS = 1000;
-const withdrawn = () => new AssistanceEnded('withdrawn', 'the approval request was closed while the login waited');
 /** A bank is not asked more often than this, nor so rarely that an approval waits long unseen. */
 const MIN_POLL_MS = 100;
 const MAX_POLL_MS = 10_000;
@@ -36,9 +38,12 @@ export async function requestApproval(
   }
   const { transact, clock } = deps;
   const pollMs = Math.min(Math.max(options.pollMs ?? DEFAULT_POLL_MS, MIN_POLL_MS), MAX_POLL_MS);
-  const descriptor: ApprovalDescriptor = { purpose: request.purpose, prompt: request.prompt };
   // No code is ever taken: nothing to count.
-  const row = await openRequest(deps, session, { type: 'approval', descriptor, maxAttempts: 0 });
+  const row = await openAssistance(deps, session, {
+    type: 'approval',
+    descriptor: { purpose: request.purpose, prompt: request.prompt },
+    maxAttempts: 0,
+  });
 
   const expire = async (reason: 'deadline' | 'bank_expired', message: string): Promise<never> => {
     await transact((trx, uow) => closeRequest(trx, uow, row, { state: 'expired', reason, at: clock() }));
@@ -49,20 +54,13 @@ export async function requestApproval(
     session.signal.throwIfAborted();
     let status: ApprovalStatus;
     try {
-      status = await check();
+      status = await session.watchdog.call('check', check);
     } catch (error) {
-      await transact((trx, uow) =>
-        closeRequest(trx, uow, row, { state: 'cancelled', reason: 'connector_error', at: clock() }),
-      );
-      throw error;
+      return closeAndRethrow(deps, row, error);
     }
     switch (status.outcome) {
-      case 'approved': {
-        const at = clock();
-        await transact((trx, uow) => fulfillRequest(trx, uow, session, row, { via: null, reason: 'approved', at }));
-        session.stage('assistance_fulfilled');
-        return;
-      }
+      case 'approved':
+        return fulfil(deps, session, row, { via: null, submissionId: null, reason: 'approved' });
       case 'expired':
         return expire('bank_expired', 'the bank stopped waiting for the approval');
       case 'pending':
@@ -72,17 +70,23 @@ export async function requestApproval(
         throw new Error(`unknown approval status ${JSON.stringify(never)}`);
       }
     }
-    const remaining = row.expires_at - clock();
-    if (remaining <= 0) return expire('deadline', 'the login was not approved before the deadline');
-    // Woken early only when the request is closed elsewhere (a lost lease, a cancelled session).
-    const closed = await deps.bus.waiter(`verdict:${row.id}`, Math.min(pollMs, remaining), session.signal).promise;
-    if (closed) {
-      const current = await deps.db
-        .selectFrom('assistance_requests')
-        .select('state')
-        .where('id', '=', row.id)
-        .executeTakeFirst();
-      if (current?.state !== 'pending') throw withdrawn();
-    }
+    if (clock() >= row.expires_at) return expire('deadline', 'the login was not approved before the deadline');
+    // Until the next look at the bank; woken early only when the request is closed elsewhere (a lost
+    // lease, a cancelled session).
+    // The interval is wall time (monotonic); only the deadline is on the service clock.
+    const monotonic = () => performance.now();
+    const closed = await session.watchdog.paused(() =>
+      waitFor({
+        bus: deps.bus,
+        topic: topics.verdict(row.id),
+        read: async () => (await findRequest(deps.db, row.id))?.state !== 'pending',
+        done: (isClosed) => isClosed,
+        until: monotonic() + Math.min(pollMs, row.expires_at - clock()),
+        clock: monotonic,
+        pollMs,
+        signal: session.signal,
+      }),
+    );
+    if (closed.done) throw new AssistanceEnded('withdrawn', 'the approval request was closed while the login waited');
   }
 }

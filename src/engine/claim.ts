@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Clock } from '../core/time.js';
+import { claimSessions } from '../sessions/transitions.js';
 import type { Db, Dialect } from '../store/db.js';
 import { QUEUED, RUNNING_STATES } from '../store/literals.js';
 import type { SessionsTable } from '../store/schema.js';
@@ -121,13 +122,7 @@ export function makeClaimer(options: ClaimOptions): (limit: number) => Promise<S
       }
       if (chosen.length === 0) return [];
       const now = options.clock();
-      return trx
-        .updateTable('sessions')
-        .set({ state: 'running', lease_owner: owner, lease_expires_at: now + leaseTerm(leaseMs), started_at: now })
-        .where('id', 'in', chosen)
-        .where('state', '=', QUEUED)
-        .returningAll()
-        .execute();
+      return claimSessions(trx, chosen, { owner, until: now + leaseTerm(leaseMs), now });
     });
   };
 }

@@ -5,7 +5,9 @@ import type { ConnectorRegistry } from '../connectors/registry.js';
 import type { Clock } from '../core/time.js';
 import type { Bus } from '../events/bus.js';
 import type { Transact } from '../events/outbox.js';
+import { singleFlight } from '../events/single-flight.js';
 import type { Cipher } from '../security/cipher.js';
+import { releaseLeasesOfOthers } from '../sessions/transitions.js';
 import type { Db, Dialect } from '../store/db.js';
 import { makeClaimer } from './claim.js';
 import type { Leadership } from './leader.js';
@@ -14,6 +16,7 @@ import { recoverLostSessions } from './recovery.js';
 import { runSession } from './runner.js';
 import { scheduleDue } from './scheduler.js';
 import { warnExpiringTrust } from './trust.js';
+import type { WatchdogLimits } from './watchdog.js';
 
 export interface EngineOptions {
   db: Db;
@@ -39,6 +42,13 @@ export interface EngineOptions {
   schedulerTickMs: number;
   /** `trust_expiring` is emitted this long before an account's bank trust ends, ms. */
   trustWarningMs: number;
+  /** Limits on connector calls and whole sessions (the watchdog). */
+  limits: WatchdogLimits;
+  /**
+   * True when no other process can be running sessions on this store (SQLite): at start, every
+   * session still held by an earlier process is known dead and is ended at once, not after its lease.
+   */
+  soleWorker: boolean;
 }
 
 export interface Engine {
@@ -76,16 +86,10 @@ export function makeEngine(options: EngineOptions): Engine {
   const timers: NodeJS.Timeout[] = [];
   /** A periodic task that never overlaps itself (a slow pass skips the ticks that come meanwhile). */
   const guard = (what: string, task: () => Promise<unknown>) => {
-    let busy = false;
-    return () => {
-      if (busy) return;
-      busy = true;
-      void task()
-        .catch((error: unknown) => log.error({ err: error }, `${what} failed`))
-        .finally(() => {
-          busy = false;
-        });
-    };
+    const once = singleFlight(() => task().catch((error: unknown) => log.error({ err: error }, `${what} failed`)), {
+      whenBusy: 'skip',
+    });
+    return () => void once();
   };
 
   return {
@@ -94,6 +98,7 @@ export function makeEngine(options: EngineOptions): Engine {
     async start() {
       // Try for the scheduler lock at once, so a lone worker schedules from its first tick.
       await options.leadership.holds();
+      if (options.soleWorker) await releaseLeasesOfOthers(options.db, owner);
       await recoverLostSessions({ ...options, log });
       timers.push(
         setInterval(

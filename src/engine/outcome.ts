@@ -1,21 +1,21 @@
 import { ConnectorError } from '../connectors/sdk.js';
-import type { FailureCategory } from '../core/states.js';
+import type { SessionOutcome } from '../sessions/transitions.js';
 import { isStorageUnavailable } from '../store/errors.js';
 import { AssistanceEnded } from './handoff.js';
+import { ConnectorTimeout, DeadlinePassed } from './watchdog.js';
 
-/** How a session ended, decided from what the login threw. */
-export type SessionOutcome =
-  | { state: 'cancelled'; reason: string }
-  | { state: 'failed'; category: FailureCategory; message: string };
-
-/** Why the runner's abort signal fired. */
-export type AbortCause = 'cancel' | 'shutdown' | 'lease_lost';
+/** Why the runner's abort signal fired (`timeout`: the watchdog's, with its error). */
+export type AbortCause = 'cancel' | 'shutdown' | 'lease_lost' | 'timeout';
 
 /** Classifies an error thrown by a login or scrape. `abortCause` is set when our own signal fired. */
 export function classifyFailure(error: unknown, abortCause: AbortCause | null): SessionOutcome {
   if (abortCause === 'cancel') return { state: 'cancelled', reason: 'session_cancelled' };
   if (abortCause === 'shutdown')
     return { state: 'failed', category: 'shutdown', message: 'the worker shut down during the session' };
+  if (error instanceof ConnectorTimeout)
+    return { state: 'failed', category: 'connector_timeout', message: error.message };
+  if (error instanceof DeadlinePassed)
+    return { state: 'failed', category: 'assistance_expired', message: error.message };
   if (error instanceof AssistanceEnded) {
     switch (error.reason) {
       case 'expired':

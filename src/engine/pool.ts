@@ -2,6 +2,9 @@ import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import type { Clock } from '../core/time.js';
 import type { Bus } from '../events/bus.js';
+import { singleFlight } from '../events/single-flight.js';
+import { topics } from '../events/topics.js';
+import { releaseLease, renewLeases } from '../sessions/transitions.js';
 import type { Db } from '../store/db.js';
 import type { SessionsTable } from '../store/schema.js';
 import { leaseTerm } from './claim.js';
@@ -58,59 +61,45 @@ export function makeWorkerPool(options: WorkerPoolOptions): WorkerPool {
   /** Session id → what aborts its runner when the lease is lost. */
   const held = new Map<string, AbortController>();
   let claimedTotal = 0;
-  let pumping = false;
-  let again = false;
   let stopped = true;
   const timers: NodeJS.Timeout[] = [];
   let unsubscribe = () => {};
 
-  async function pump(): Promise<void> {
-    if (stopped || !options.databaseUp()) return;
-    if (pumping) {
-      again = true;
-      return;
-    }
-    pumping = true;
+  /** Claims until the pool is full or nothing is queued; a wake-up during a pass causes one more. */
+  async function fill(): Promise<void> {
     try {
-      do {
-        again = false;
-        while (!stopped && running.size < options.concurrency) {
-          const sessions = await options.claim(Math.min(CLAIM_BATCH, options.concurrency - running.size));
-          claimedTotal += sessions.length;
-          for (const session of sessions) {
-            bus.publish(`account:${session.account_id}`);
-            const lost = new AbortController();
-            held.set(session.id, lost);
-            const task: Promise<void> = options
-              .run(session, shutdown.signal, lost.signal)
-              .catch(async (error: unknown) => {
-                options.log.error({ err: error, session_id: session.id }, 'session runner crashed');
-                // Give the lease up at once, so recovery ends the session (worker_lost) instead of it
-                // staying active under a heartbeat that nobody acts on.
-                await db
-                  .updateTable('sessions')
-                  .set({ lease_expires_at: 0 })
-                  .where('id', '=', session.id)
-                  .where('lease_owner', '=', owner)
-                  .execute()
-                  .catch(() => {});
-              })
-              .finally(() => {
-                held.delete(session.id);
-                running.delete(task);
-                void pump();
-              });
-            running.add(task);
-          }
-          if (sessions.length === 0) break;
+      while (!stopped && running.size < options.concurrency) {
+        const sessions = await options.claim(Math.min(CLAIM_BATCH, options.concurrency - running.size));
+        claimedTotal += sessions.length;
+        for (const session of sessions) {
+          bus.publish(topics.account(session.account_id));
+          const lost = new AbortController();
+          held.set(session.id, lost);
+          const task: Promise<void> = options
+            .run(session, shutdown.signal, lost.signal)
+            .catch(async (error: unknown) => {
+              options.log.error({ err: error, session_id: session.id }, 'session runner crashed');
+              // Give the lease up at once, so recovery ends the session (worker_lost) instead of it
+              // staying active under a heartbeat that nobody acts on.
+              await releaseLease(db, session.id, owner).catch(() => {});
+            })
+            .finally(() => {
+              held.delete(session.id);
+              running.delete(task);
+              void pump();
+            });
+          running.add(task);
         }
-      } while (again && !stopped);
+        if (sessions.length === 0) break;
+      }
     } catch (error) {
       options.log.error({ err: error }, 'claiming sessions failed');
-    } finally {
-      pumping = false;
     }
   }
+  const filling = singleFlight(fill);
+  const pump = async (): Promise<void> => {
+    if (!stopped && options.databaseUp()) await filling();
+  };
 
   /**
    * Renews the leases of the sessions this process is actually running, and only while they are still
@@ -122,16 +111,7 @@ export function makeWorkerPool(options: WorkerPoolOptions): WorkerPool {
     const now = clock();
     const ids = [...held.keys()];
     try {
-      const renewed = await options.control
-        .updateTable('sessions')
-        .set({ lease_expires_at: now + leaseTerm(leaseMs) })
-        .where('lease_owner', '=', owner)
-        .where('id', 'in', ids)
-        .where('lease_expires_at', '>=', now)
-        .where('state', 'in', ['running', 'awaiting_assistance'])
-        .returning('id')
-        .execute();
-      const kept = new Set(renewed.map((row: { id: string }) => row.id));
+      const kept = await renewLeases(options.control, { owner, ids, until: now + leaseTerm(leaseMs), now });
       for (const id of ids) if (!kept.has(id)) held.get(id)?.abort();
     } catch (error) {
       options.log.error({ err: error }, 'lease heartbeat failed');
@@ -141,7 +121,7 @@ export function makeWorkerPool(options: WorkerPoolOptions): WorkerPool {
   return {
     start() {
       stopped = false;
-      unsubscribe = bus.subscribe('work', () => void pump());
+      unsubscribe = bus.subscribe(topics.work, () => void pump());
       timers.push(setInterval(() => void pump(), options.pollMs));
       timers.push(setInterval(() => void heartbeat(), Math.max(50, Math.floor(leaseMs / 4))));
       void pump();

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../core/time.js';
 import type { Transact } from '../events/outbox.js';
+import { findLostSessions, type Stage } from '../sessions/transitions.js';
 import type { Db } from '../store/db.js';
 import { finishFailure } from './runner.js';
 
@@ -16,20 +17,13 @@ export async function recoverLostSessions(deps: {
   log: Logger;
 }): Promise<number> {
   const now = deps.clock();
-  const lost = await deps.db
-    .selectFrom('sessions')
-    .select(['id', 'org_id', 'account_id', 'stages'])
-    .where('lease_owner', 'is not', null)
-    .where('lease_expires_at', '<', now)
-    .where('state', 'in', ['running', 'awaiting_assistance'])
-    .limit(500)
-    .execute();
+  const lost = await findLostSessions(deps.db, now, 500);
   for (const session of lost) {
     // Also brings a scheduled account's next run forward (see finishFailure).
     await finishFailure(
       { ...deps, owner: null },
       session,
-      JSON.parse(session.stages) as { name: string; at: string }[],
+      JSON.parse(session.stages) as Stage[],
       { state: 'failed', category: 'worker_lost', message: 'the worker holding this session stopped' },
       'login_failed',
       Number.POSITIVE_INFINITY,

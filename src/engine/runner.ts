@@ -1,33 +1,36 @@
-import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import { findConfig } from '../accounts/repo.js';
 import { availableCodeSources } from '../automation/code-sources.js';
+import { answerWithTotp } from '../automation/totp.js';
 import type { ConnectorRegistry } from '../connectors/registry.js';
 import type { BankSession, DateRange, LoginContext } from '../connectors/sdk.js';
 import { ConnectorError } from '../connectors/sdk.js';
-import { countsTowardBlock, isFatal } from '../core/states.js';
 import type { Tx, UnitOfWork } from '../events/outbox.js';
+import { topics } from '../events/topics.js';
 import { ingestMovements, upsertBankAccounts } from '../movements/ingest.js';
-import { PENDING } from '../store/literals.js';
+import { failSession, type SessionOutcome, type Stage, succeedSession } from '../sessions/transitions.js';
 import type { SessionsTable } from '../store/schema.js';
 import { requestApproval } from './approval.js';
 import { type HandoffDeps, type HandoffSession, requestCode } from './handoff.js';
-import { type AbortCause, classifyFailure, type SessionOutcome } from './outcome.js';
+import { type AbortCause, classifyFailure } from './outcome.js';
+import { makeTrustStore } from './trust.js';
+import { makeWatchdog, type WatchdogLimits } from './watchdog.js';
 
-/** The hand-off's dependencies plus the connectors, this worker's lease id and a logger. */
-export interface RunnerDeps extends HandoffDeps {
+/** The hand-off's dependencies plus the connectors, this worker's lease id, the watchdog's limits and a logger. */
+export interface RunnerDeps extends Omit<HandoffDeps, 'callLimitMs'> {
   registry: ConnectorRegistry;
   /** This worker's lease owner id. */
   owner: string;
   log: Logger;
+  limits: WatchdogLimits;
 }
 
 const DAY = 86_400_000;
-/** 2^6 = 64 times the schedule's interval at most (and never more than a day: see scheduler.ts). */
-const MAX_BACKOFF_LEVEL = 6;
 /** First scrape reads this far back; later ones re-read a week before the last success to catch late bookings. */
 const FIRST_RANGE_DAYS = 90;
 const OVERLAP_DAYS = 7;
+/** A bank session's `close` gets at most this long, ms. */
+const CLOSE_LIMIT_MS = 15_000;
 
 function dateOnly(ms: number): string {
   return new Date(ms).toISOString().slice(0, 10);
@@ -35,7 +38,8 @@ function dateOnly(ms: number): string {
 
 /**
  * Runs one claimed session to its end: login (pausing for codes), read ledgers, balances, identity
- * and movements, store them, and record the outcome with its events. Never throws for bank trouble.
+ * and movements, store them, and record the outcome with its events. Every connector call runs
+ * under the watchdog. Never throws for bank trouble.
  */
 export async function runSession(
   deps: RunnerDeps,
@@ -44,24 +48,29 @@ export async function runSession(
   leaseLost: AbortSignal = new AbortController().signal,
 ): Promise<void> {
   const { db, clock, cipher, log } = deps;
-  const stages: { name: string; at: string }[] = [];
+  const stages: Stage[] = [];
   const stage = (name: string) => {
     // The runner and the connector may both name a stage; keep one entry for it.
     if (stages[stages.length - 1]?.name !== name) stages.push({ name, at: new Date(clock()).toISOString() });
   };
   const controller = new AbortController();
   let abortCause: AbortCause | null = null;
-  const abort = (cause: AbortCause) => {
+  let abortError: Error | null = null;
+  const abort = (cause: AbortCause, error?: Error) => {
     if (abortCause) return;
     abortCause = cause;
-    controller.abort(new Error(`session stopped: ${cause}`));
+    abortError = error ?? null;
+    controller.abort(error ?? new Error(`session stopped: ${cause}`));
   };
   const onShutdown = () => abort('shutdown');
   const onLeaseLost = () => abort('lease_lost');
   shutdown.addEventListener('abort', onShutdown, { once: true });
   leaseLost.addEventListener('abort', onLeaseLost, { once: true });
-  const unsubscribe = deps.bus.subscribe(`session:${session.id}`, () => abort('cancel'));
+  const unsubscribe = deps.bus.subscribe(topics.session(session.id), () => abort('cancel'));
+  const watchdog = makeWatchdog(deps.limits, (error) => abort('timeout', error), controller.signal);
   let bankSession: BankSession | null = null;
+  let fatalThreshold = 3;
+  let failureEvent: 'login_failed' | 'scrape_failed' = 'login_failed';
 
   try {
     const account = await db.selectFrom('accounts').selectAll().where('id', '=', session.account_id).executeTakeFirst();
@@ -71,6 +80,7 @@ export async function runSession(
       : undefined;
     if (!account || !config || !bank)
       throw new ConnectorError('connector_broken', 'the account or its bank is missing');
+    fatalThreshold = config.fatal_threshold;
     const current = await db
       .selectFrom('sessions')
       .select('cancel_requested_at')
@@ -86,63 +96,45 @@ export async function runSession(
     const credentials = Object.freeze(
       JSON.parse(cipher.decrypt(account.credentials_enc, `${account.id}:credentials`)) as Record<string, string>,
     );
+    const totpSecret = () =>
+      config.totp_secret_enc ? cipher.decrypt(config.totp_secret_enc, `${account.id}:totp_secret`) : null;
 
-    const trustContext = `${account.id}:trust`;
     const handoff: HandoffSession = {
       orgId: session.org_id,
       accountId: session.account_id,
       sessionId: session.id,
+      owner: deps.owner,
+      stages: () => JSON.stringify(stages),
       loginMode: config.login_mode,
       assistTimeoutMs: config.assist_timeout_seconds * 1000,
       signal: controller.signal,
       stage,
-      stages: () => JSON.stringify(stages),
-      owner: deps.owner,
       resendAfterMs: config.resend_after_seconds === null ? null : config.resend_after_seconds * 1000,
       maxResends: config.max_resends,
       onNoCodeSource: config.on_no_code_source,
       hasCodeSource: async (channel) =>
-        (
-          await availableCodeSources(db, {
-            orgId: session.org_id,
-            otpPhone: config.otp_phone,
-            channel,
-            now: clock(),
-          })
-        ).length > 0,
-      totpSecret: async () =>
-        config.totp_secret_enc ? cipher.decrypt(config.totp_secret_enc, `${account.id}:totp_secret`) : null,
+        (await availableCodeSources(db, { orgId: session.org_id, otpPhone: config.otp_phone, channel, now: clock() }))
+          .length > 0,
+      hasTotp: async () => config.totp_secret_enc !== null,
+      answerWithTotp: async (request) => {
+        const secret = totpSecret();
+        if (!secret) return false;
+        return answerWithTotp(deps, {
+          secret,
+          orgId: session.org_id,
+          accountId: session.account_id,
+          requestId: request.id,
+          signal: controller.signal,
+        });
+      },
+      watchdog,
     };
+    const handoffDeps: HandoffDeps = { ...deps, callLimitMs: deps.limits.callMs };
     const ctx: LoginContext = {
       credentials,
-      requestCode: (request, tryCode, options) => requestCode(deps, handoff, request, tryCode, options),
-      requestApproval: (request, check, options) => requestApproval(deps, handoff, request, check, options),
-      trust: {
-        async get() {
-          const row = await db
-            .selectFrom('accounts')
-            .select('trust_enc')
-            .where('id', '=', account.id)
-            .executeTakeFirst();
-          return row?.trust_enc ? cipher.decrypt(row.trust_enc, trustContext) : null;
-        },
-        async set(value, options = {}) {
-          const expiresAt = value === null ? null : (options.expiresAt?.getTime() ?? null);
-          await deps.transact(async (trx, uow) => {
-            await trx
-              .updateTable('accounts')
-              .set({
-                trust_enc: value === null ? null : cipher.encrypt(value, trustContext),
-                trust_expires_at: Number.isFinite(expiresAt) ? expiresAt : null,
-                // A new token gets its own warning.
-                trust_warned_at: null,
-              })
-              .where('id', '=', account.id)
-              .execute();
-            uow.touch(account.id);
-          });
-        },
-      },
+      requestCode: (request, tryCode, options) => requestCode(handoffDeps, handoff, request, tryCode, options),
+      requestApproval: (request, check, options) => requestApproval(handoffDeps, handoff, request, check, options),
+      trust: makeTrustStore({ db, transact: deps.transact, cipher, accountId: account.id }),
       signal: controller.signal,
       log: {
         debug: (msg, data) => log.debug({ ...data, session_id: session.id }, msg),
@@ -153,117 +145,80 @@ export async function runSession(
     };
 
     stage('login');
-    let loggedIn = false;
-    try {
-      bankSession = await connector.login(ctx);
-      loggedIn = true;
-      stage('fetch');
-      const now = clock();
-      const from = account.last_success_at
-        ? account.last_success_at - OVERLAP_DAYS * DAY
-        : now - FIRST_RANGE_DAYS * DAY;
-      const range: DateRange = { from: dateOnly(from), to: dateOnly(now) };
-      const [ledgers, balances, identity] = await Promise.all([
-        bankSession.bankAccounts(),
-        bankSession.balances(),
-        bankSession.identity(),
-      ]);
-      const movements = await bankSession.movements(range);
-      controller.signal.throwIfAborted();
-      stage('store');
-      await finish(deps, session, stages, { state: 'succeeded' }, async (trx, uow, at) => {
-        const ids = await upsertBankAccounts(trx, {
-          orgId: session.org_id,
-          accountId: account.id,
-          accounts: ledgers,
-          balances,
-          now: at,
-        });
-        const added = await ingestMovements(trx, uow, {
-          orgId: session.org_id,
-          accountId: account.id,
-          sessionId: session.id,
-          bankAccountIds: ids,
-          movements,
-          silent: config.silent_ingestion === 1,
-          now: at,
-        });
-        await trx
-          .updateTable('accounts')
-          .set({
-            backoff_level: 0,
-            identity: JSON.stringify(identity),
-            last_success_at: at,
-            last_run_at: at,
-            consecutive_failures: 0,
-            updated_at: at,
-          })
-          .where('id', '=', account.id)
-          .execute();
-        return added;
+    bankSession = await watchdog.call('login', () => connector.login(ctx));
+    failureEvent = 'scrape_failed';
+    const opened = bankSession;
+    stage('fetch');
+    const now = clock();
+    const from = account.last_success_at ? account.last_success_at - OVERLAP_DAYS * DAY : now - FIRST_RANGE_DAYS * DAY;
+    const range: DateRange = { from: dateOnly(from), to: dateOnly(now) };
+    const [ledgers, balances, identity] = await watchdog.call('data', () =>
+      Promise.all([opened.bankAccounts(), opened.balances(), opened.identity()]),
+    );
+    const movements = await watchdog.call('data', () => opened.movements(range));
+    controller.signal.throwIfAborted();
+    stage('store');
+    await finishSuccess(deps, session, stages, async (trx, uow, at) => {
+      const ids = await upsertBankAccounts(trx, {
+        orgId: session.org_id,
+        accountId: account.id,
+        accounts: ledgers,
+        balances,
+        now: at,
       });
-    } catch (error) {
-      const outcome = classifyFailure(error, abortCause);
-      if (outcome.state === 'failed' && outcome.category === 'connector_broken' && !(error instanceof ConnectorError)) {
-        log.error(
-          { session_id: session.id, err: { name: (error as Error)?.name, stack: (error as Error)?.stack } },
-          'connector failed unexpectedly',
-        );
-      }
-      await finishFailure(
-        deps,
-        session,
-        stages,
-        outcome,
-        loggedIn ? 'scrape_failed' : 'login_failed',
-        config.fatal_threshold,
+      await trx
+        .updateTable('accounts')
+        .set({ identity: JSON.stringify(identity) })
+        .where('id', '=', account.id)
+        .execute();
+      return ingestMovements(trx, uow, {
+        orgId: session.org_id,
+        accountId: account.id,
+        sessionId: session.id,
+        bankAccountIds: ids,
+        movements,
+        silent: config.silent_ingestion === 1,
+        now: at,
+      });
+    });
+  } catch (error) {
+    const outcome = classifyFailure(abortError ?? error, abortCause);
+    if (outcome.state === 'failed' && outcome.category === 'connector_broken' && !(error instanceof ConnectorError)) {
+      log.error(
+        { session_id: session.id, err: { name: (error as Error)?.name, stack: (error as Error)?.stack } },
+        'connector failed unexpectedly',
       );
     }
-  } catch (error) {
-    // Failures before the login started (missing account, connector or credentials).
-    await finishFailure(deps, session, stages, classifyFailure(error, abortCause), 'login_failed', 3);
+    await finishFailure(deps, session, stages, outcome, failureEvent, fatalThreshold);
   } finally {
     unsubscribe();
     shutdown.removeEventListener('abort', onShutdown);
     leaseLost.removeEventListener('abort', onLeaseLost);
-    if (bankSession) await bankSession.close().catch(() => {});
+    watchdog.dispose();
+    const opened = bankSession as BankSession | null;
+    if (opened) {
+      await makeWatchdog({ sessionMs: CLOSE_LIMIT_MS, callMs: CLOSE_LIMIT_MS }, () => {})
+        .call('close', () => opened.close())
+        .catch(() => {});
+    }
   }
 }
 
 type FinalWork = (trx: Tx, uow: UnitOfWork, at: number) => Promise<number>;
 
-/** Writes a session's end, guarded by the lease: a worker that lost its lease writes nothing. */
-async function finish(
+/** Stores what the login fetched and ends the session, guarded by the lease: a worker that lost it writes nothing. */
+async function finishSuccess(
   deps: RunnerDeps,
   session: SessionsTable,
-  stages: { name: string; at: string }[],
-  end: { state: 'succeeded' },
+  stages: Stage[],
   work: FinalWork,
 ): Promise<void> {
   await deps
     .transact(async (trx, uow) => {
       const at = deps.clock();
       const added = await work(trx, uow, at);
-      const result = await trx
-        .updateTable('sessions')
-        .set({
-          state: end.state,
-          finished_at: at,
-          stages: JSON.stringify([...stages, { name: 'succeeded', at: new Date(at).toISOString() }]),
-          movements_new: added,
-          lease_owner: null,
-          lease_expires_at: null,
-        })
-        .where('id', '=', session.id)
-        .where('lease_owner', '=', deps.owner)
-        .executeTakeFirst();
-      if (Number(result.numUpdatedRows) === 0) throw new LeaseLost(session.id);
-      uow.emit({
-        orgId: session.org_id,
-        accountId: session.account_id,
-        type: 'scrape_succeeded',
-        data: { session_id: session.id, movements_new: added },
-      });
+      const ended = await succeedSession(trx, uow, { session, owner: deps.owner, stages, movementsNew: added, at });
+      if (!ended) throw new LeaseLost(session.id);
     })
     .catch((error: unknown) => {
       if (error instanceof LeaseLost)
@@ -279,114 +234,26 @@ class LeaseLost extends Error {
 }
 
 /**
- * Records a failed or cancelled session: closes its pending request, counts the failure, blocks the
- * account on a fatal failure or at the threshold, and emits the events; all in one transaction.
+ * Records a failed or cancelled session (see `failSession`). `owner` null: recovery, which ends only
+ * a session whose lease expired.
  */
 export async function finishFailure(
-  deps: Pick<RunnerDeps, 'transact' | 'clock' | 'log'> & { owner: string | null },
+  deps: Pick<RunnerDeps, 'transact' | 'clock'> & { owner: string | null },
   session: Pick<SessionsTable, 'id' | 'org_id' | 'account_id'>,
-  stages: { name: string; at: string }[],
+  stages: Stage[],
   outcome: SessionOutcome,
   failureEvent: 'login_failed' | 'scrape_failed',
   fatalThreshold: number,
 ): Promise<void> {
-  await deps.transact(async (trx, uow) => {
-    const at = deps.clock();
-    let update = trx
-      .updateTable('sessions')
-      .set({
-        state: outcome.state,
-        finished_at: at,
-        failure_category: outcome.state === 'failed' ? outcome.category : null,
-        failure_message: outcome.state === 'failed' ? outcome.message : outcome.reason,
-        stages: JSON.stringify([...stages, { name: outcome.state, at: new Date(at).toISOString() }]),
-        lease_owner: null,
-        lease_expires_at: null,
-      })
-      .where('id', '=', session.id)
-      .where('state', 'in', ['queued', 'running', 'awaiting_assistance']);
-    // A worker ends only its own session; recovery (no owner) only one whose lease really expired.
-    update = deps.owner ? update.where('lease_owner', '=', deps.owner) : update.where('lease_expires_at', '<', at);
-    const result = await update.executeTakeFirst();
-    if (Number(result.numUpdatedRows) === 0) return; // someone else already ended it (lease lost)
-
-    const reason = outcome.state === 'cancelled' ? outcome.reason : outcome.category;
-    const open = await trx
-      .updateTable('assistance_requests')
-      .set({ state: 'cancelled', resolved_at: at, resolution_reason: reason, code_enc: null, code_submitted_at: null })
-      .where('session_id', '=', session.id)
-      .where('state', '=', PENDING)
-      .returning('id')
-      .execute();
-    for (const request of open) {
-      uow.emit({
-        orgId: session.org_id,
-        accountId: session.account_id,
-        type: 'assistance_cancelled',
-        data: { id: request.id, reason },
-      });
-      uow.wake(`verdict:${request.id}`);
-    }
-    uow.touch(session.account_id);
-    if (outcome.state === 'cancelled') return;
-
-    uow.emit({
-      orgId: session.org_id,
-      accountId: session.account_id,
-      type: failureEvent,
-      data: { session_id: session.id, failure_category: outcome.category, message: outcome.message },
-    });
-    if (!countsTowardBlock(outcome.category)) {
-      await trx
-        .updateTable('accounts')
-        .set({ last_run_at: at, updated_at: at })
-        .where('id', '=', session.account_id)
-        .execute();
-      if (outcome.category === 'worker_lost' || outcome.category === 'shutdown') {
-        // The login was cut short by us, not the bank: a scheduled account runs again now, on
-        // whichever worker claims it; a manual one waits for its next trigger.
-        await trx
-          .updateTable('accounts')
-          .set({ next_run_at: at })
-          .where('id', '=', session.account_id)
-          .where('next_run_at', 'is not', null)
-          .where('next_run_at', '>', at)
-          .execute();
-      }
-      return;
-    }
-    const account = await trx
-      .updateTable('accounts')
-      .set((eb) => ({
-        consecutive_failures: eb('consecutive_failures', '+', 1),
-        // A prompt nobody answered: space the next scheduled logins out (doubling, capped).
-        ...(outcome.category === 'assistance_expired'
-          ? {
-              backoff_level: sql<number>`case when backoff_level < ${MAX_BACKOFF_LEVEL} then backoff_level + 1 else ${MAX_BACKOFF_LEVEL} end`,
-            }
-          : {}),
-        last_run_at: at,
-        updated_at: at,
-      }))
-      .where('id', '=', session.account_id)
-      .returning(['consecutive_failures', 'blocked_at'])
-      .executeTakeFirst();
-    if (!account || account.blocked_at !== null) return;
-    const block = isFatal(outcome.category) || account.consecutive_failures >= fatalThreshold;
-    if (!block) return;
-    const blockedReason = isFatal(outcome.category)
-      ? outcome.category
-      : `${account.consecutive_failures} consecutive failures (last: ${outcome.category})`;
-    await trx
-      .updateTable('accounts')
-      .set({ blocked_at: at, blocked_reason: blockedReason })
-      .where('id', '=', session.account_id)
-      .execute();
-    uow.emit({
-      orgId: session.org_id,
-      accountId: session.account_id,
-      type: 'account_blocked',
-      data: { reason: blockedReason, session_id: session.id },
-    });
-  });
+  await deps.transact((trx, uow) =>
+    failSession(trx, uow, {
+      session,
+      owner: deps.owner,
+      stages,
+      outcome,
+      failureEvent,
+      fatalThreshold,
+      at: deps.clock(),
+    }),
+  );
 }

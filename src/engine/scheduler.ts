@@ -2,7 +2,7 @@ import { scheduleNext } from '../accounts/service.js';
 import { type QuietHours, quietUntil } from '../core/quiet-hours.js';
 import type { Clock } from '../core/time.js';
 import type { Transact } from '../events/outbox.js';
-import { queueSession } from '../sessions/repo.js';
+import { queueLogin } from '../sessions/transitions.js';
 import type { Db } from '../store/db.js';
 
 const DUE_BATCH = 500;
@@ -63,9 +63,15 @@ export async function scheduleDue(deps: {
       if (Number(moved.numUpdatedRows) === 0) continue;
       uow.touch(account.id); // next_run_at moves either way
       if (quietEnd !== null) continue;
-      if (await queueSession(trx, { orgId: account.org_id, accountId: account.id, trigger: 'schedule', now })) queued++;
+      const login = await queueLogin(trx, uow, {
+        orgId: account.org_id,
+        accountId: account.id,
+        trigger: 'schedule',
+        now,
+        join: false,
+      });
+      if (login) queued++;
     }
-    if (queued > 0) uow.wake('work');
     return queued;
   });
 }

@@ -1,5 +1,7 @@
+import type { TrustStore } from '../connectors/sdk.js';
 import type { Clock } from '../core/time.js';
 import type { Transact } from '../events/outbox.js';
+import type { Cipher } from '../security/cipher.js';
 import type { Db } from '../store/db.js';
 
 const WARN_BATCH = 500;
@@ -49,4 +51,35 @@ export async function warnExpiringTrust(deps: {
     }
     return warned;
   });
+}
+
+/** The connector's trust store for one account: its value encrypted in the account row, bound to the account. */
+export function makeTrustStore(deps: { db: Db; transact: Transact; cipher: Cipher; accountId: string }): TrustStore {
+  const context = `${deps.accountId}:trust`;
+  return {
+    async get() {
+      const row = await deps.db
+        .selectFrom('accounts')
+        .select('trust_enc')
+        .where('id', '=', deps.accountId)
+        .executeTakeFirst();
+      return row?.trust_enc ? deps.cipher.decrypt(row.trust_enc, context) : null;
+    },
+    async set(value, options = {}) {
+      const expiresAt = value === null ? null : (options.expiresAt?.getTime() ?? null);
+      await deps.transact(async (trx, uow) => {
+        await trx
+          .updateTable('accounts')
+          .set({
+            trust_enc: value === null ? null : deps.cipher.encrypt(value, context),
+            trust_expires_at: Number.isFinite(expiresAt) ? expiresAt : null,
+            // A new token gets its own warning.
+            trust_warned_at: null,
+          })
+          .where('id', '=', deps.accountId)
+          .execute();
+        uow.touch(deps.accountId);
+      });
+    },
+  };
 }

@@ -1,11 +1,8 @@
 /**
- * Wake-ups between parts of the engine and the HTTP handlers. In one process this is an in-memory
- * emitter; the PostgreSQL issue swaps the transport (LISTEN/NOTIFY) behind the same interface.
- * Nothing relies on a wake-up for correctness: every waiter also polls the store.
- *
- * Topics: `work` (sessions queued), `asr:<id>` (a code was submitted), `verdict:<id>` (the bank judged a
- * code), `session:<id>` (cancel requested), `account:<id>` (anything in the account's status changed),
- * `event` (an outbox event was committed; payload is the event).
+ * Wake-ups between parts of the engine and the HTTP handlers: an in-memory emitter in one process,
+ * with LISTEN/NOTIFY behind the same interface on PostgreSQL (pg-bus.ts). Nothing relies on a
+ * wake-up for correctness: every waiter also re-reads the store (`waitFor` in wait.ts). The topics
+ * are named in topics.ts.
  */
 export interface Bus {
   publish(topic: string, payload?: unknown): void;

@@ -6,15 +6,15 @@ import { insertRows } from '../store/bulk.js';
 import type { Db, Dialect } from '../store/db.js';
 import type { Database, EventsTable } from '../store/schema.js';
 import type { Bus } from './bus.js';
+import type { EventPayload } from './subscribe.js';
+import { topics } from './topics.js';
 
 export type Tx = Transaction<Database>;
 
-export interface NewEvent {
-  orgId: string;
-  accountId: string | null;
-  type: EventType;
-  data: unknown;
-}
+/** An event to write; the payload of a type some part of the service listens for is checked here. */
+export type NewEvent = {
+  [T in EventType]: { orgId: string; accountId: string | null; type: T; data: EventPayload<T> };
+}[EventType];
 
 /** What a transaction may do besides SQL; all of it takes effect only after the commit. */
 export interface UnitOfWork {
@@ -63,7 +63,7 @@ export function makeTransact(deps: { db: Db; dialect: Dialect; bus: Bus; clock: 
   return async (work) => {
     const events: EventsTable[] = [];
     const emitted: unknown[] = [];
-    const topics = new Map<string, unknown>();
+    const wakes = new Map<string, unknown>();
     const uow: UnitOfWork = {
       emit(event) {
         emitted.push(event.data);
@@ -77,13 +77,13 @@ export function makeTransact(deps: { db: Db; dialect: Dialect; bus: Bus; clock: 
           data: JSON.stringify(event.data),
           occurred_at: deps.clock(),
         });
-        if (event.accountId) topics.set(`account:${event.accountId}`, undefined);
+        if (event.accountId) wakes.set(topics.account(event.accountId), undefined);
       },
       touch(accountId) {
-        topics.set(`account:${accountId}`, undefined);
+        wakes.set(topics.account(accountId), undefined);
       },
       wake(topic, payload) {
-        topics.set(topic, payload);
+        wakes.set(topic, payload);
       },
       dialect: deps.dialect,
     };
@@ -106,9 +106,9 @@ export function makeTransact(deps: { db: Db; dialect: Dialect; bus: Bus; clock: 
         data: emitted[i],
         occurred_at: new Date(event.occurred_at).toISOString(),
       };
-      deps.bus.publish('event', envelope);
+      deps.bus.publish(topics.event, envelope);
     }
-    for (const [topic, payload] of topics) deps.bus.publish(topic, payload);
+    for (const [topic, payload] of wakes) deps.bus.publish(topic, payload);
     return result;
   };
 }

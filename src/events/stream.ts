@@ -5,6 +5,7 @@ import type { EventsTable } from '../store/schema.js';
 import type { Bus } from './bus.js';
 import { type EventHorizon, NO_HORIZON } from './horizon.js';
 import { toEnvelope } from './outbox.js';
+import { topics } from './topics.js';
 
 /** How often an idle stream sends a comment, so proxies and clients do not drop it. */
 export const KEEP_ALIVE_MS = 15_000;
@@ -234,7 +235,7 @@ export function streamEvents(options: EventStreamOptions): Promise<void> {
       if (!reading && !stopped) void read();
     };
 
-    const unsubscribe = bus.subscribe('event', wake);
+    const unsubscribe = bus.subscribe(topics.event, wake);
     const poll = setInterval(wake, options.pollMs);
     const keepAlive = setInterval(() => {
       // A stream that cannot keep up is not idle: no comment on top of the backlog.

@@ -1,6 +1,5 @@
 import type { AccountsService } from '../accounts/service.js';
 import type { StatusCache } from '../accounts/status-cache.js';
-import type { AssistanceService } from '../assistance/service.js';
 import type { AuthService } from '../auth/service.js';
 import type { TwoFactor } from '../auth/two-factor.js';
 import type { Config } from '../config.js';
@@ -12,7 +11,9 @@ import type { Transact } from '../events/outbox.js';
 import type { KeysService } from '../keys/service.js';
 import type { ReauthService } from '../reauth/service.js';
 import type { ReconnectService } from '../reconnect/service.js';
+import type { RelayManagement } from '../relay/management.js';
 import type { RelayService } from '../relay/service.js';
+import type { Cipher } from '../security/cipher.js';
 import type { SessionsService } from '../sessions/service.js';
 import type { Store } from '../store/db.js';
 import type { WebhooksService } from '../webhooks/service.js';
@@ -33,8 +34,9 @@ export interface ApiDeps {
   statusCache: StatusCache;
   accounts: AccountsService;
   sessions: SessionsService;
-  assistance: AssistanceService;
+  cipher: Cipher;
   relay: RelayService;
+  relays: RelayManagement;
   reauth: ReauthService;
   /** Aborted when the server begins to shut down: long-polls answer at once. */
   shutdown: AbortSignal;

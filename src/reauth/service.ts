@@ -2,21 +2,21 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { accountFor } from '../accounts/access.js';
 import type { AccountsService } from '../accounts/service.js';
-import { findPendingRequest } from '../assistance/repo.js';
-import type { AssistanceService } from '../assistance/service.js';
+import { findPendingRequest } from '../assistance/reads.js';
+import { submitFailure } from '../assistance/refusals.js';
+import { awaitVerdict, type SubmitDeps, submitCode } from '../assistance/submit.js';
 import { recordAudit } from '../audit/repo.js';
 import { type BankView, findBank } from '../banks/repo.js';
 import type { FieldSpec } from '../connectors/sdk.js';
-import type { EventEnvelope } from '../core/events.js';
 import { newId } from '../core/ids.js';
 import { fail, ok, type Result } from '../core/result.js';
-import { type Clock, iso } from '../core/time.js';
+import { iso } from '../core/time.js';
 import type { Bus } from '../events/bus.js';
-import type { Transact } from '../events/outbox.js';
+import { onEvent } from '../events/subscribe.js';
+import { topics } from '../events/topics.js';
+import { waitFor } from '../events/wait.js';
 import type { Principal } from '../keys/principal.js';
-import type { Cipher } from '../security/cipher.js';
-import { startOrJoinLogin } from '../sessions/repo.js';
-import type { Db } from '../store/db.js';
+import { queueLogin } from '../sessions/transitions.js';
 import type { ConnectSessionsTable } from '../store/schema.js';
 import {
   actorOf,
@@ -89,14 +89,9 @@ export interface ReauthService {
  */
 const answerable = (step: LoginStep) => isSettled(step) || step.kind === 'approval';
 
-export interface ReauthDeps {
-  db: Db;
-  transact: Transact;
+export interface ReauthDeps extends SubmitDeps {
   bus: Bus;
-  clock: Clock;
-  cipher: Cipher;
   accounts: Pick<AccountsService, 'putConfig'>;
-  assistance: Pick<AssistanceService, 'submitCode' | 'awaitOutcome'>;
   log: Logger;
   /** Fallback poll behind the wake-ups, ms. */
   pollMs: number;
@@ -185,21 +180,18 @@ export function makeReauthService(deps: ReauthDeps): ReauthService {
     deadline: number,
     until: (step: LoginStep) => boolean,
   ): Promise<{ cs: ConnectSessionsTable; step: LoginStep }> {
-    for (;;) {
-      const remaining = deadline - performance.now();
-      const waiter = bus.waiter(
-        `account:${loaded.cs.account_id}`,
-        Math.max(0, Math.min(remaining, deps.pollMs)),
-        signal,
-      );
-      const read = await readStep(loaded);
-      if (until(read.step) || remaining <= 0 || signal.aborted) {
-        waiter.cancel();
-        if (read.step.kind === 'done') await complete(read.cs);
-        return read;
-      }
-      await waiter.promise;
-    }
+    const { value: read } = await waitFor({
+      bus,
+      topic: topics.account(loaded.cs.account_id),
+      read: () => readStep(loaded),
+      done: (value) => until(value.step),
+      until: deadline,
+      clock: () => performance.now(),
+      pollMs: deps.pollMs,
+      signal,
+    });
+    if (read.step.kind === 'done') await complete(read.cs);
+    return read;
   }
 
   /**
@@ -283,17 +275,18 @@ export function makeReauthService(deps: ReauthDeps): ReauthService {
       return fail('NO_PENDING_REQUEST', 'the login of this connect session is not waiting for a code');
     }
     // The same compare-and-set, validation and audit as every other way a code arrives.
-    const submitted = await deps.assistance.submitCode(principal, cs.account_id, {
-      code: otp,
-      requestId: pending.id,
-      via: 'connect_commit',
-    });
-    if (!submitted.ok) return submitted;
+    const submitted = await submitCode(
+      deps,
+      { via: 'connect_commit', orgId: principal.orgId, actor: principal.actor },
+      { accountId: cs.account_id, requestId: pending.id },
+      otp,
+    );
+    if (!submitted.ok) return submitFailure(submitted, '/otp');
     await audit(principal, cs.account_id, 'account.reauthorise.commit', cs.id, 'code_submitted', {
       input: 'otp',
       request_id: pending.id,
     });
-    await deps.assistance.awaitOutcome(submitted.value, Math.max(0, deadline - performance.now()));
+    await awaitVerdict({ db, bus, pollMs: deps.pollMs, signal }, submitted, Math.max(0, deadline - performance.now()));
     const next = await awaitStep(loaded, signal, deadline, answerable);
     return commitAnswer(next.cs, loaded.bank, next.step);
   }
@@ -328,7 +321,14 @@ export function makeReauthService(deps: ReauthDeps): ReauthService {
     if (!updated.ok) return updated;
     await transact(async (trx, uow) => {
       const now = clock();
-      const login = await startOrJoinLogin(trx, { orgId: cs.org_id, accountId: cs.account_id, now });
+      const login = await queueLogin(trx, uow, {
+        orgId: cs.org_id,
+        accountId: cs.account_id,
+        trigger: 'manual',
+        now,
+        join: true,
+      });
+      if (!login) throw new Error('joined logins are never refused');
       // A concurrent password commit may have moved it already; then both follow the same login.
       const moved = await moveConnectSession(trx, cs.id, cs.session_id, login.sessionId);
       await recordAudit(
@@ -344,8 +344,6 @@ export function makeReauthService(deps: ReauthDeps): ReauthService {
         },
         now,
       );
-      if (login.queued) uow.wake('work');
-      uow.touch(cs.account_id);
     });
     const next = await awaitStep(loaded, signal, deadline, answerable);
     return commitAnswer(next.cs, loaded.bank, next.step);
@@ -410,7 +408,14 @@ export function makeReauthService(deps: ReauthDeps): ReauthService {
       const connectId = newId('ses', now);
       const cs = await transact(async (trx, uow) => {
         if (!(await spendToken(trx, hash, connectId, now))) return null;
-        const login = await startOrJoinLogin(trx, { orgId: principal.orgId, accountId: row.account_id, now });
+        const login = await queueLogin(trx, uow, {
+          orgId: principal.orgId,
+          accountId: row.account_id,
+          trigger: 'manual',
+          now,
+          join: true,
+        });
+        if (!login) throw new Error('joined logins are never refused');
         const created: ConnectSessionsTable = {
           id: connectId,
           org_id: principal.orgId,
@@ -436,7 +441,6 @@ export function makeReauthService(deps: ReauthDeps): ReauthService {
           },
           now,
         );
-        if (login.queued) uow.wake('work');
         uow.touch(row.account_id);
         return created;
       });
@@ -482,13 +486,8 @@ export function makeReauthService(deps: ReauthDeps): ReauthService {
 
     start() {
       if (unsubscribe) return;
-      unsubscribe = bus.subscribe('event', (payload) => {
-        // Defensive: a listener that throws would stop the bus from reaching the listeners after it.
-        const event = payload as Partial<EventEnvelope> | null | undefined;
-        if (event?.type !== 'scrape_succeeded') return;
-        const sessionId = (event.data as { session_id?: unknown } | null | undefined)?.session_id;
-        if (typeof sessionId !== 'string') return;
-        void findWaitingFor(db, sessionId)
+      unsubscribe = onEvent(bus, ['scrape_succeeded'], (event) => {
+        void findWaitingFor(db, event.data.session_id)
           .then((cs) => (cs ? complete(cs) : undefined))
           .catch((error: unknown) => deps.log.error({ err: error }, 'completing a reauthorisation failed'));
       });

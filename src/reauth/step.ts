@@ -1,6 +1,7 @@
+import type { AssistanceRequest } from '../assistance/requests.js';
 import type { FieldSpec } from '../connectors/sdk.js';
 import { type CodeDescriptor, MAX_CODE_LENGTH } from '../core/descriptor.js';
-import type { AssistanceRequestsTable, SessionsTable } from '../store/schema.js';
+import type { SessionsTable } from '../store/schema.js';
 
 /**
  * Where the login of a connect session stands, from the point of view of whoever drives it:
@@ -41,7 +42,7 @@ export function passwordField(fields: readonly FieldSpec[]): FieldSpec | null {
  */
 export function loginStep(
   session: Pick<SessionsTable, 'id' | 'state' | 'failure_category' | 'failure_message'>,
-  pending: AssistanceRequestsTable | undefined,
+  pending: AssistanceRequest | undefined,
   password: FieldSpec | null,
 ): LoginStep {
   switch (session.state) {
@@ -62,7 +63,7 @@ export function loginStep(
       if (!pending || pending.session_id !== session.id) return { kind: 'working' };
       switch (pending.type) {
         case 'approval':
-          return { kind: 'approval', prompt: (JSON.parse(pending.descriptor) as { prompt: string | null }).prompt };
+          return { kind: 'approval', prompt: pending.descriptor.prompt };
         case 'otp':
           // A code with the bank: its verdict is the next step, not this request again.
           if (pending.code_submitted_at !== null) return { kind: 'working' };
@@ -70,15 +71,15 @@ export function loginStep(
             kind: 'otp',
             request: {
               id: pending.id,
-              descriptor: JSON.parse(pending.descriptor) as CodeDescriptor,
+              descriptor: pending.descriptor,
               attempts: pending.attempts,
               max_attempts: pending.max_attempts,
               last_error: pending.last_error,
             },
           };
         default: {
-          const never: never = pending.type;
-          throw new Error(`unknown request type ${String(never)}`);
+          const never: never = pending;
+          throw new Error(`unknown request type ${String((never as { type: unknown }).type)}`);
         }
       }
     }

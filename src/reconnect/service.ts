@@ -1,13 +1,12 @@
-import type { AssistanceService, CodeOutcome } from '../assistance/service.js';
+import { findPendingForSession } from '../assistance/reads.js';
+import { submitFailure } from '../assistance/refusals.js';
+import { awaitVerdict, type CodeOutcome, type SubmitDeps, submitCode } from '../assistance/submit.js';
 import { recordAudit } from '../audit/repo.js';
-import type { CodeDescriptor } from '../core/descriptor.js';
+import type { ApprovalDescriptor, CodeDescriptor } from '../core/descriptor.js';
 import { fail, ok, type Result } from '../core/result.js';
-import { type Clock, iso } from '../core/time.js';
-import type { Transact } from '../events/outbox.js';
-import type { Principal } from '../keys/principal.js';
-import { startOrJoinLogin } from '../sessions/repo.js';
-import type { Db } from '../store/db.js';
-import { PENDING } from '../store/literals.js';
+import { iso } from '../core/time.js';
+import type { Bus } from '../events/bus.js';
+import { queueLogin } from '../sessions/transitions.js';
 import type { AppToken } from './app-tokens.js';
 import { moveReconnect } from './repo.js';
 
@@ -27,7 +26,7 @@ export interface ReconnectView {
   request: {
     id: string;
     type: string;
-    descriptor: CodeDescriptor;
+    descriptor: CodeDescriptor | ApprovalDescriptor;
     attempts: number;
     max_attempts: number;
     expires_at: string;
@@ -51,22 +50,7 @@ export interface ReconnectService {
 /** Longest wait for the bank's verdict on a widget code, ms. */
 const VERDICT_WAIT_MS = 20_000;
 
-/** What an app token may do, expressed as a principal limited to one account: submit its code. */
-function principalFor(token: AppToken, accountId: string): Principal {
-  return {
-    orgId: token.orgId,
-    actor: { type: 'app_token', id: token.id },
-    scopes: new Set(['otp:write'] as const),
-    accountIds: new Set([accountId]),
-  };
-}
-
-export function makeReconnectService(deps: {
-  db: Db;
-  transact: Transact;
-  clock: Clock;
-  assistance: AssistanceService;
-}): ReconnectService {
+export function makeReconnectService(deps: SubmitDeps & { bus: Bus; pollMs: number }): ReconnectService {
   const { db, transact, clock } = deps;
 
   async function load(token: AppToken, id: string) {
@@ -98,12 +82,7 @@ export function makeReconnectService(deps: {
       .select(['state', 'failure_category'])
       .where('id', '=', row.session_id)
       .executeTakeFirst();
-    const request = await db
-      .selectFrom('assistance_requests')
-      .selectAll()
-      .where('session_id', '=', row.session_id)
-      .where('state', '=', PENDING)
-      .executeTakeFirst();
+    const request = await findPendingForSession(db, row.session_id);
     switch (session?.state) {
       case 'succeeded':
         // The resolver marks it completed in a moment; the owner is done now.
@@ -117,7 +96,7 @@ export function makeReconnectService(deps: {
             request: {
               id: request.id,
               type: request.type,
-              descriptor: JSON.parse(request.descriptor) as CodeDescriptor,
+              descriptor: request.descriptor,
               attempts: request.attempts,
               max_attempts: request.max_attempts,
               expires_at: iso(request.expires_at),
@@ -161,7 +140,14 @@ export function makeReconnectService(deps: {
       if (row.state === 'completed') return ok(await describe(row));
       const now = clock();
       const sessionId = await transact(async (trx, uow) => {
-        const login = await startOrJoinLogin(trx, { orgId: token.orgId, accountId: row.account_id, now });
+        const login = await queueLogin(trx, uow, {
+          orgId: token.orgId,
+          accountId: row.account_id,
+          trigger: 'manual',
+          now,
+          join: true,
+        });
+        if (!login) throw new Error('joined logins are never refused');
         if (login.sessionId !== row.session_id) {
           await moveReconnect(trx, { reconnectId: row.id, sessionId: login.sessionId, now });
         }
@@ -180,8 +166,6 @@ export function makeReconnectService(deps: {
           },
           now,
         );
-        uow.wake('work');
-        uow.touch(row.account_id);
         return queued;
       });
       return ok(await describe({ ...row, session_id: sessionId }));
@@ -197,13 +181,15 @@ export function makeReconnectService(deps: {
           { path: '/code', message: `the reconnect is ${current.state.replace('_', ' ')}` },
         ]);
       }
-      const submitted = await deps.assistance.submitCode(principalFor(token, row.account_id), row.account_id, {
+      // The owner's own source: the app token that opened the widget, limited to this account.
+      const submitted = await submitCode(
+        deps,
+        { via: 'widget', orgId: token.orgId, actor: { type: 'app_token', id: token.id } },
+        { accountId: row.account_id, requestId: current.request.id },
         code,
-        requestId: current.request.id,
-        via: 'widget',
-      });
-      if (!submitted.ok) return submitted;
-      const { outcome } = await deps.assistance.awaitOutcome(submitted.value, VERDICT_WAIT_MS);
+      );
+      if (!submitted.ok) return submitFailure(submitted, '/code');
+      const { outcome } = await awaitVerdict({ db, bus: deps.bus, pollMs: deps.pollMs }, submitted, VERDICT_WAIT_MS);
       return ok({ outcome, reconnect: await describe(row) });
     },
   };

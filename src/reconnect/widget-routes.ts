@@ -141,7 +141,12 @@ export function widgetRoutes(deps: { db: Db; reconnects: ReconnectService }): Fa
           body: Type.Object({ code: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false }),
           response: {
             200: Type.Object({
-              outcome: Type.Union([Type.Literal('accepted'), Type.Literal('rejected'), Type.Literal('pending')]),
+              outcome: Type.Union([
+                Type.Literal('accepted'),
+                Type.Literal('rejected'),
+                Type.Literal('withdrawn'),
+                Type.Literal('pending'),
+              ]),
               reconnect: ReconnectViewSchema,
             }),
             ...errorResponses(400, 401, 403, 404, 409, 410, 422, 429),

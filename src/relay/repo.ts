@@ -1,6 +1,5 @@
 import type { Db } from '../store/db.js';
-import { PENDING } from '../store/literals.js';
-import type { AssistanceRequestsTable, HeldSmsTable, RelaysTable } from '../store/schema.js';
+import type { HeldSmsTable, RelaysTable } from '../store/schema.js';
 
 export async function insertRelay(db: Db, row: RelaysTable): Promise<void> {
   await db.insertInto('relays').values(row).execute();
@@ -38,17 +37,6 @@ export async function accountsOnPhone(db: Db, orgId: string, phone: string): Pro
     .select(['account_id', 'sms_sender', 'sms_code_pattern'])
     .where('org_id', '=', orgId)
     .where('otp_phone', '=', phone)
-    .execute();
-}
-
-/** The pending requests of these accounts (at most one each). */
-export async function pendingRequestsOf(db: Db, accountIds: readonly string[]): Promise<AssistanceRequestsTable[]> {
-  if (accountIds.length === 0) return [];
-  return db
-    .selectFrom('assistance_requests')
-    .selectAll()
-    .where('account_id', 'in', [...accountIds])
-    .where('state', '=', PENDING)
     .execute();
 }
 

@@ -4,10 +4,10 @@ import { Type } from 'typebox';
 import '@fastify/rate-limit';
 import { ApiError } from '../core/errors.js';
 import { principalOf } from '../http/auth.js';
-import type { ApiDeps } from '../http/deps.js';
 import { unwrap } from '../http/errors.js';
 import { publicOrigin } from '../http/origin.js';
 import { errorResponses } from '../http/schemas.js';
+import type { RelayManagement } from './management.js';
 import { CreateRelaySchema, InboundSmsSchema, RelayOutcomeSchema, RelaySchema, TwilioSmsSchema } from './schemas.js';
 import type { RelayService } from './service.js';
 import { type FormParams, verifyTwilioSignature } from './twilio-signature.js';
@@ -20,8 +20,8 @@ const RELAY_RATE_LIMIT = 120;
 export const EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>';
 
 /** Relay management and the JSON relay (`/v1`, and the dashboard mirror). */
-export function relayRoutes(deps: ApiDeps & { relay: RelayService }): FastifyPluginAsyncTypebox {
-  const { relay } = deps;
+export function relayRoutes(deps: { relay: RelayService; relays: RelayManagement }): FastifyPluginAsyncTypebox {
+  const { relay, relays } = deps;
   return async (app) => {
     app.get(
       '/relays',
@@ -34,7 +34,7 @@ export function relayRoutes(deps: ApiDeps & { relay: RelayService }): FastifyPlu
           response: { 200: Type.Object({ data: Type.Array(RelaySchema) }), ...errorResponses(403) },
         },
       },
-      async (request) => ({ data: await relay.list(principalOf(request), publicOrigin(request)) }),
+      async (request) => ({ data: await relays.list(principalOf(request), publicOrigin(request)) }),
     );
 
     app.post(
@@ -52,7 +52,7 @@ export function relayRoutes(deps: ApiDeps & { relay: RelayService }): FastifyPlu
         },
       },
       async (request, reply) => {
-        const created = unwrap(await relay.create(principalOf(request), request.body, publicOrigin(request)));
+        const created = unwrap(await relays.create(principalOf(request), request.body, publicOrigin(request)));
         return reply.status(201).send(created);
       },
     );
@@ -70,7 +70,7 @@ export function relayRoutes(deps: ApiDeps & { relay: RelayService }): FastifyPlu
         },
       },
       async (request, reply) => {
-        unwrap(await relay.remove(principalOf(request), request.params.id));
+        unwrap(await relays.remove(principalOf(request), request.params.id));
         return reply.status(204).send(null);
       },
     );
@@ -126,7 +126,7 @@ function parseForm(text: string): FormParams {
  * `X-Twilio-Signature` for the relay's auth token and the public URL it was sent to. Registered as
  * its own plugin so the form parser exists for this route only (the rest of the API takes JSON).
  */
-export function twilioRelayRoutes(deps: { relay: RelayService }): FastifyPluginAsyncTypebox {
+export function twilioRelayRoutes(deps: { relay: RelayService; relays: RelayManagement }): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.removeAllContentTypeParsers();
     app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
@@ -157,7 +157,7 @@ export function twilioRelayRoutes(deps: { relay: RelayService }): FastifyPluginA
         // Before the body's schema check: an unsigned request learns nothing about what it got wrong.
         preValidation: async (request) => {
           const { relay_id } = request.params as { relay_id: string };
-          const found = await deps.relay.twilioRelay(relay_id);
+          const found = await deps.relays.twilioRelay(relay_id);
           if (!found) throw new ApiError('NOT_FOUND', 'relay not found');
           const header = request.headers['x-twilio-signature'];
           const params = (request.body ?? {}) as FormParams;

@@ -1,109 +1,21 @@
 import type { Logger } from 'pino';
-import type { AssistanceView } from '../assistance/repo.js';
-import type { AssistanceService } from '../assistance/service.js';
-import { type Actor, recordAudit } from '../audit/repo.js';
-import { type Extraction, extractCode } from '../core/code-extract.js';
-import type { CodeDescriptor } from '../core/descriptor.js';
-import type { ErrorCode } from '../core/errors.js';
-import type { EventEnvelope } from '../core/events.js';
+import { pendingRequestsOf } from '../assistance/reads.js';
+import { takesSms } from '../assistance/requests.js';
+import { type SubmitDeps, submitCode } from '../assistance/submit.js';
+import type { AssistanceView } from '../assistance/view.js';
+import { recordAudit } from '../audit/repo.js';
 import { newId } from '../core/ids.js';
 import { sameSender, toE164 } from '../core/phone.js';
-import { fail, ok, type Result } from '../core/result.js';
-import type { Clock } from '../core/time.js';
 import type { Bus } from '../events/bus.js';
-import type { Transact } from '../events/outbox.js';
-import { canSeeAccount, type Principal, refuseIfRestricted } from '../keys/principal.js';
-import type { Cipher } from '../security/cipher.js';
-import type { Db } from '../store/db.js';
-import type { AssistanceRequestsTable, HeldSmsTable, RelaysTable } from '../store/schema.js';
-import {
-  accountsOnPhone,
-  anyHeld,
-  claimHeld,
-  deleteRelay,
-  discardExpiredHeld,
-  findRelay,
-  heldFor,
-  insertHeld,
-  insertRelay,
-  listRelays,
-  type PhoneAccount,
-  pendingRequestsOf,
-} from './repo.js';
+import { onEvent } from '../events/subscribe.js';
+import { canSeeAccount } from '../keys/principal.js';
+import type { HeldSmsTable } from '../store/schema.js';
+import { accountsOnPhone, anyHeld, claimHeld, discardExpiredHeld, heldFor, insertHeld } from './repo.js';
+import { codeIn, concernsRequest, eligible, relayReasonFor, type Waiting } from './routing.js';
+import type { InboundSms, Message, RelayOutcome, RelayReason, SmsSource } from './types.js';
 
-export type RelayProvider = RelaysTable['provider'];
-
-/** One SMS as a relay hands it over. */
-export interface InboundSms {
-  to: string;
-  from: string;
-  body: string;
-  /** When the phone received it (ms), if the relay says. */
-  receivedAt: number | null;
-}
-
-/** Who relayed an SMS, and so which accounts it may reach. */
-export interface SmsSource {
-  orgId: string;
-  actor: Actor;
-  /** A restricted API key's accounts; null: every account of the organization. */
-  accountIds: ReadonlySet<string> | null;
-  relayId: string | null;
-}
-
-/** Why a relayed SMS was not (yet) submitted. */
-export type RelayReason =
-  /** `to` is not an international phone number. */
-  | 'invalid_number'
-  /** No account (that this relay may reach) has this `otp_phone`. */
-  | 'no_account'
-  /** Accounts on this number only take SMS from another sender (`sms_sender`). */
-  | 'sender_mismatch'
-  /** Nobody waits yet: kept for OTPILOT_SMS_HOLD_SECONDS and used if a request opens. */
-  | 'held'
-  /** Nobody waits, and the SMS is older than the hold window. */
-  | 'too_old'
-  /** More than one account waits for a code on this number: otpilot does not guess which. */
-  | 'several_waiting_accounts'
-  /** The text holds no code that fits the request. */
-  | 'no_code'
-  /** The text (or the held messages together) hold more than one candidate code. */
-  | 'ambiguous_code'
-  /** The account's `sms_code_pattern` no longer compiles. */
-  | 'bad_pattern'
-  /** The code found does not fit the request's descriptor. */
-  | 'code_format'
-  /** The bank is still judging an earlier code for this request. */
-  | 'code_in_flight'
-  /** The request closed before the code could be stored. */
-  | 'request_closed';
-
-/** The answer to a relayed SMS (api.md): `reason` is null exactly when the code was submitted. */
-export interface RelayOutcome {
-  matched: boolean;
-  request_id: string | null;
-  submitted: boolean;
-  reason: RelayReason | null;
-}
-
-/** A relay as the API shows it; `url` is what to give the provider. */
-export interface RelayView {
-  id: string;
-  provider: RelayProvider;
-  url: string;
-  created_at: string;
-}
-
+/** Routing relayed SMS to waiting requests, and holding the ones that arrive before their request. */
 export interface RelayService {
-  create(
-    principal: Principal,
-    input: { provider: RelayProvider; auth_token?: string },
-    baseUrl: string,
-  ): Promise<Result<RelayView>>;
-  list(principal: Principal, baseUrl: string): Promise<RelayView[]>;
-  remove(principal: Principal, id: string): Promise<Result<null>>;
-  /** A Twilio relay and its auth token (decrypted, to check a request's signature), or null. */
-  twilioRelay(id: string): Promise<{ relay: RelaysTable; authToken: string } | null>;
   /** Routes one SMS to the one request waiting for it, or holds it, or says why not. */
   receive(source: SmsSource, sms: InboundSms): Promise<RelayOutcome>;
   /** Uses held SMS when a request opens (bus events) and drops expired ones. */
@@ -111,110 +23,17 @@ export interface RelayService {
   stop(): void;
 }
 
-export interface RelayDeps {
-  db: Db;
-  transact: Transact;
+export interface RelayDeps extends SubmitDeps {
   bus: Bus;
-  cipher: Cipher;
-  clock: Clock;
-  assistance: AssistanceService;
   log: Logger;
   /** How long an SMS that nobody waits for yet is kept, ms [OTPILOT_SMS_HOLD_SECONDS]. */
   holdMs: number;
 }
 
-/** The inbound URL a provider calls: Twilio's own route, or the JSON route (with an API key). */
-function relayUrl(baseUrl: string, relay: Pick<RelaysTable, 'id' | 'provider'>): string {
-  switch (relay.provider) {
-    case 'twilio':
-      return `${baseUrl}/relay/twilio/${relay.id}`;
-    case 'json':
-      return `${baseUrl}/v1/relay/sms`;
-    default: {
-      const never: never = relay.provider;
-      throw new Error(`unknown provider ${String(never)}`);
-    }
-  }
-}
-
-const tokenContext = (relayId: string) => `${relayId}:auth_token`;
 const heldContext = (heldId: string) => `${heldId}:sms`;
-
-/** A waiting request together with its account's SMS hints. */
-interface Waiting {
-  account: PhoneAccount;
-  request: AssistanceRequestsTable;
-}
-
-/** One SMS being routed: fresh from a relay, or taken out of the hold. */
-interface Message {
-  source: SmsSource;
-  from: string;
-  body: string;
-  held: boolean;
-}
-
-const SUBMIT_FAILURES: Partial<Record<ErrorCode, RelayReason>> = {
-  CODE_FORMAT: 'code_format',
-  CODE_IN_FLIGHT: 'code_in_flight',
-  STALE_REQUEST: 'request_closed',
-  NO_PENDING_REQUEST: 'request_closed',
-};
-
-/** Reasons that concern a waiting request: its account hears about them (`sms_relay_refused`). */
-function concernsRequest(reason: RelayReason): boolean {
-  switch (reason) {
-    case 'several_waiting_accounts':
-    case 'no_code':
-    case 'ambiguous_code':
-    case 'bad_pattern':
-    case 'code_format':
-    case 'code_in_flight':
-      return true;
-    case 'invalid_number':
-    case 'no_account':
-    case 'sender_mismatch':
-    case 'held':
-    case 'too_old':
-    case 'request_closed':
-      return false;
-    default: {
-      const never: never = reason;
-      throw new Error(`unknown reason ${String(never)}`);
-    }
-  }
-}
-
-function extractionReason(extraction: Extract<Extraction, { ok: false }>): RelayReason {
-  switch (extraction.reason) {
-    case 'no_code':
-      return 'no_code';
-    case 'ambiguous':
-      return 'ambiguous_code';
-    case 'bad_pattern':
-      return 'bad_pattern';
-    default: {
-      const never: never = extraction.reason;
-      throw new Error(`unknown extraction failure ${String(never)}`);
-    }
-  }
-}
-
-/** Whether a request can take a code from an SMS: a code request, not an authenticator or app approval. */
-function takesSms(request: Pick<AssistanceRequestsTable, 'type' | 'descriptor'>): boolean {
-  if (request.type !== 'otp') return false;
-  return (JSON.parse(request.descriptor) as CodeDescriptor).channel !== 'authenticator';
-}
 
 export function makeRelayService(deps: RelayDeps): RelayService {
   const { db, transact, cipher, clock, log } = deps;
-  const view = (relay: RelaysTable, baseUrl: string): RelayView => ({
-    id: relay.id,
-    provider: relay.provider,
-    url: relayUrl(baseUrl, relay),
-    created_at: new Date(relay.created_at).toISOString(),
-  });
-
   /** The requests on this number that an SMS could answer, with their accounts' hints. */
   async function waitingOn(orgId: string, phone: string): Promise<Waiting[]> {
     const accounts = await accountsOnPhone(db, orgId, phone);
@@ -228,14 +47,6 @@ export function makeRelayService(deps: RelayDeps): RelayService {
       .filter((r) => r.expires_at > now && takesSms(r))
       .map((request) => ({ account: byAccount.get(request.account_id)!, request }));
   }
-
-  /** The waiting requests one message may answer: reachable by its relay, and from the expected sender. */
-  const eligible = (message: Message, waiting: Waiting[]) =>
-    waiting.filter(
-      (w) =>
-        canSeeAccount(message.source, w.account.account_id) &&
-        (w.account.sms_sender === null || sameSender(w.account.sms_sender, message.from)),
-    );
 
   /** Records what became of one SMS: an audit entry, and an event for each account it left waiting. */
   async function record(message: Message, outcome: RelayOutcome, accountIds: string[]): Promise<RelayOutcome> {
@@ -273,37 +84,22 @@ export function makeRelayService(deps: RelayDeps): RelayService {
   }
 
   /**
-   * Finds the code for one waiting request in its messages and submits it through the same
-   * compare-and-set path as the dashboard and the API. Several messages (held ones) must agree.
+   * Finds the code for one waiting request in its messages and submits it through the same path as
+   * every other source, as the relay's own source. Several messages (held ones) must agree.
    */
   async function answer(target: Waiting, messages: Message[]): Promise<RelayOutcome> {
-    const descriptor = JSON.parse(target.request.descriptor) as CodeDescriptor;
-    const codes = new Set<string>();
-    let refusal: RelayReason | null = null;
-    for (const message of messages) {
-      const found = extractCode(message.body, descriptor, { pattern: target.account.sms_code_pattern });
-      if (found.ok) codes.add(found.code);
-      else if (found.reason !== 'no_code' || refusal === null) refusal = extractionReason(found);
-    }
     const base = { matched: true, request_id: target.request.id, submitted: false };
-    if (codes.size > 1 || refusal === 'ambiguous_code' || refusal === 'bad_pattern')
-      return { ...base, reason: refusal === 'bad_pattern' ? 'bad_pattern' : 'ambiguous_code' };
-    const [code] = [...codes];
-    if (code === undefined) return { ...base, reason: refusal ?? 'no_code' };
+    const found = codeIn(target, messages);
+    if ('reason' in found) return { ...base, reason: found.reason };
     const source = messages[0]!.source;
-    const principal: Principal = {
-      orgId: source.orgId,
-      actor: source.actor,
-      scopes: new Set(['otp:write']),
-      accountIds: source.accountIds,
-    };
-    const submitted = await deps.assistance.submitCode(principal, target.account.account_id, {
-      code,
-      requestId: target.request.id,
-      via: 'sms_relay',
-    });
+    const submitted = await submitCode(
+      deps,
+      { via: 'sms_relay', orgId: source.orgId, actor: source.actor },
+      { accountId: target.account.account_id, requestId: target.request.id },
+      found.code,
+    );
     if (submitted.ok) return { ...base, submitted: true, reason: null };
-    return { ...base, reason: SUBMIT_FAILURES[submitted.code] ?? 'request_closed' };
+    return { ...base, reason: relayReasonFor(submitted.reason) };
   }
 
   /**
@@ -411,70 +207,6 @@ export function makeRelayService(deps: RelayDeps): RelayService {
   let timer: NodeJS.Timeout | null = null;
 
   return {
-    async create(principal, input, baseUrl) {
-      const refused = refuseIfRestricted(principal, 'manage relays');
-      if (refused) return refused;
-      const token = input.auth_token ?? null;
-      if (input.provider === 'twilio' && token === null)
-        return fail('VALIDATION_FAILED', 'a Twilio relay needs the auth token that signs its requests', [
-          { path: '/auth_token', message: 'is required for provider twilio' },
-        ]);
-      if (input.provider === 'json' && token !== null)
-        return fail('VALIDATION_FAILED', 'JSON relays authenticate with an API key (relay:write), not a token', [
-          { path: '/auth_token', message: 'is only for provider twilio' },
-        ]);
-      const now = clock();
-      const id = newId('rly', now);
-      const row: RelaysTable = {
-        id,
-        org_id: principal.orgId,
-        provider: input.provider,
-        auth_token_enc: token === null ? null : cipher.encrypt(token, tokenContext(id)),
-        created_at: now,
-      };
-      await transact(async (trx) => {
-        await insertRelay(trx, row);
-        await recordAudit(
-          trx,
-          {
-            orgId: principal.orgId,
-            actor: principal.actor,
-            action: 'relay.create',
-            targetId: id,
-            outcome: 'ok',
-            details: { provider: input.provider },
-          },
-          now,
-        );
-      });
-      return ok(view(row, baseUrl));
-    },
-
-    async list(principal, baseUrl) {
-      return (await listRelays(db, principal.orgId)).map((relay) => view(relay, baseUrl));
-    },
-
-    async remove(principal, id) {
-      const refused = refuseIfRestricted(principal, 'manage relays');
-      if (refused) return refused;
-      const removed = await transact(async (trx) => {
-        if (!(await deleteRelay(trx, principal.orgId, id))) return false;
-        await recordAudit(
-          trx,
-          { orgId: principal.orgId, actor: principal.actor, action: 'relay.delete', targetId: id, outcome: 'ok' },
-          clock(),
-        );
-        return true;
-      });
-      return removed ? ok(null) : fail('NOT_FOUND', 'relay not found');
-    },
-
-    async twilioRelay(id) {
-      const relay = await findRelay(db, id);
-      if (relay?.provider !== 'twilio' || relay.auth_token_enc === null) return null;
-      return { relay, authToken: cipher.decrypt(relay.auth_token_enc, tokenContext(relay.id)) };
-    },
-
     async receive(source, sms) {
       const now = clock();
       const phone = toE164(sms.to);
@@ -526,13 +258,8 @@ export function makeRelayService(deps: RelayDeps): RelayService {
     },
 
     start() {
-      unsubscribe = deps.bus.subscribe('event', (payload) => {
-        // Any publisher may wake `event` without a payload: only a committed envelope counts.
-        const event = payload as EventEnvelope | undefined;
-        if (event?.type !== 'assistance_required') return;
-        onRequestOpened(event.data as AssistanceView).catch((error: unknown) =>
-          log.error({ err: error }, 'using held SMS failed'),
-        );
+      unsubscribe = onEvent(deps.bus, ['assistance_required'], (event) => {
+        onRequestOpened(event.data).catch((error: unknown) => log.error({ err: error }, 'using held SMS failed'));
       });
       timer = setInterval(
         () =>

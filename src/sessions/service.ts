@@ -5,7 +5,8 @@ import type { Clock } from '../core/time.js';
 import type { Transact } from '../events/outbox.js';
 import type { Principal } from '../keys/principal.js';
 import type { Db } from '../store/db.js';
-import { findActiveSession, findSession, queueSession, type SessionView, sessionView } from './repo.js';
+import { findSession, type SessionView, sessionView } from './repo.js';
+import { queueLogin, requestCancel } from './transitions.js';
 
 export interface QueuedScrape {
   queued: boolean;
@@ -38,8 +39,14 @@ export function makeSessionsService(deps: { db: Db; transact: Transact; clock: C
       if (!found.ok) return found;
       const now = clock();
       const id = await transact(async (trx, uow) => {
-        const queued = await queueSession(trx, { orgId: principal.orgId, accountId, trigger: 'manual', now });
-        if (queued) {
+        const login = await queueLogin(trx, uow, {
+          orgId: principal.orgId,
+          accountId,
+          trigger: 'manual',
+          now,
+          join: false,
+        });
+        if (login) {
           await recordAudit(
             trx,
             {
@@ -47,15 +54,13 @@ export function makeSessionsService(deps: { db: Db; transact: Transact; clock: C
               actor: principal.actor,
               action: 'account.scrape',
               accountId,
-              targetId: queued,
+              targetId: login.sessionId,
               outcome: 'queued',
             },
             now,
           );
-          uow.wake('work');
-          uow.touch(accountId);
         }
-        return queued;
+        return login?.sessionId ?? null;
       });
       if (!id) return fail('CONFLICT', 'a session is already active for this account');
       return ok({ queued: true, session_id: id });
@@ -72,9 +77,14 @@ export function makeSessionsService(deps: { db: Db; transact: Transact; clock: C
             .set({ blocked_at: null, blocked_reason: null, consecutive_failures: 0, updated_at: now })
             .where('id', '=', accountId)
             .execute();
-          const queued = await queueSession(trx, { orgId: principal.orgId, accountId, trigger: 'restart', now });
-          const sessionId = queued ?? (await findActiveSession(trx, accountId))?.id;
-          if (!sessionId) throw new Error('no session queued and none active');
+          const login = await queueLogin(trx, uow, {
+            orgId: principal.orgId,
+            accountId,
+            trigger: 'restart',
+            now,
+            join: true,
+          });
+          if (!login) throw new Error('no session queued and none active');
           await recordAudit(
             trx,
             {
@@ -82,14 +92,13 @@ export function makeSessionsService(deps: { db: Db; transact: Transact; clock: C
               actor: principal.actor,
               action: 'account.restart',
               accountId,
-              targetId: sessionId,
-              outcome: queued ? 'queued' : 'already_active',
+              targetId: login.sessionId,
+              outcome: login.queued ? 'queued' : 'already_active',
             },
             now,
           );
           uow.touch(accountId);
-          if (queued) uow.wake('work');
-          return { queued: queued !== null, session_id: sessionId };
+          return { queued: login.queued, session_id: login.sessionId };
         }),
       );
     },
@@ -114,22 +123,7 @@ export function makeSessionsService(deps: { db: Db; transact: Transact; clock: C
         }
       }
       await transact(async (trx, uow) => {
-        // A queued session nobody holds ends here; a running one is stopped by its worker, woken below.
-        const direct = await trx
-          .updateTable('sessions')
-          .set({ state: 'cancelled', finished_at: now, cancel_requested_at: now })
-          .where('id', '=', sessionId)
-          .where('state', '=', 'queued')
-          .executeTakeFirst();
-        if (Number(direct.numUpdatedRows) === 0) {
-          await trx
-            .updateTable('sessions')
-            .set({ cancel_requested_at: now })
-            .where('id', '=', sessionId)
-            .where('cancel_requested_at', 'is', null)
-            .execute();
-          uow.wake(`session:${sessionId}`);
-        }
+        await requestCancel(trx, uow, sessionId, now);
         await recordAudit(
           trx,
           {

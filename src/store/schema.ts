@@ -1,4 +1,5 @@
 import type { Generated } from 'kysely';
+import type { CodeVia } from '../core/states.js';
 
 /*
  * Typed rows. Portable across SQLite and PostgreSQL by construction: ids are text, timestamps are
@@ -165,6 +166,25 @@ export interface AssistanceRequestsTable {
   resolved_at: number | null;
   resolution_via: string | null;
   resolution_reason: string | null;
+  /** The submission whose code is stored or with the bank (null when none is). */
+  submission_id: string | null;
+}
+
+/** What became of one submitted code. */
+export type SubmissionVerdict = 'pending' | 'accepted' | 'rejected' | 'withdrawn';
+
+export interface CodeSubmissionsTable {
+  id: string;
+  org_id: string;
+  account_id: string;
+  request_id: string;
+  via: CodeVia;
+  actor_type: AuditLogTable['actor_type'];
+  actor_id: string | null;
+  /** `pending` until the bank judged the code; `withdrawn`: the request closed before it could. */
+  verdict: SubmissionVerdict;
+  submitted_at: number;
+  judged_at: number | null;
 }
 
 export interface BankAccountsTable {
@@ -423,6 +443,7 @@ export interface Database {
   account_config: AccountConfigTable;
   sessions: SessionsTable;
   assistance_requests: AssistanceRequestsTable;
+  code_submissions: CodeSubmissionsTable;
   bank_accounts: BankAccountsTable;
   movements: MovementsTable;
   audit_log: AuditLogTable;

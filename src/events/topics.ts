@@ -1,0 +1,18 @@
+/**
+ * Every bus topic, named in one place so publishers and waiters cannot drift apart. A topic is a
+ * doorbell: it says "look again", never what changed (the store is the truth).
+ */
+export const topics = {
+  /** Sessions were queued: workers claim. */
+  work: 'work',
+  /** An outbox event was committed; the payload is its envelope (see `onEvent`). */
+  event: 'event',
+  /** A code was stored on this request: its waiting login takes it. */
+  codeSubmitted: (requestId: string) => `asr:${requestId}`,
+  /** A submission on this request got its verdict, or the request closed. */
+  verdict: (requestId: string) => `verdict:${requestId}`,
+  /** A cancel was requested for this session. */
+  session: (sessionId: string) => `session:${sessionId}`,
+  /** Anything in this account's status changed. */
+  account: (accountId: string) => `account:${accountId}`,
+} as const;
