@@ -334,7 +334,12 @@ describe('reauthorisation (Mono-style)', () => {
     expectError(await api.post('/v1/connect/session', {}), 400, 'VALIDATION_FAILED');
 
     // A code that cannot fit the descriptor never reaches the bank.
-    for (const otp of ['12345', 'abcdef']) expectError(await commit(api, id, { otp }), 422, 'CODE_FORMAT');
+    for (const otp of ['12345', 'abcdef']) {
+      const refused = await commit(api, id, { otp });
+      expectError(refused, 422, 'CODE_FORMAT');
+      // The detail names the caller's own field.
+      expect(refused.body.error.details[0].path).toBe('/otp');
+    }
     const request = (await api.get(`/v1/accounts/${account.id}/otp`)).body.assistance_request;
     expect(request).toMatchObject({ state: 'pending', attempts: 0 });
     // The login still completes.

@@ -56,7 +56,7 @@ export async function requestApproval(
     try {
       status = await session.watchdog.call('check', check);
     } catch (error) {
-      return closeAndRethrow(deps, row, error);
+      return closeAndRethrow(deps, session, row, error);
     }
     switch (status.outcome) {
       case 'approved':

@@ -1,5 +1,6 @@
 import {
   type AssistanceRequest,
+  type Closing,
   closeRequest,
   countResend,
   fulfilRequest,
@@ -15,7 +16,7 @@ import type { Bus } from '../events/bus.js';
 import { topics } from '../events/topics.js';
 import { waitFor } from '../events/wait.js';
 import { type HeldSession, holdSession } from '../sessions/transitions.js';
-import { DeadlinePassed, type Watchdog } from './watchdog.js';
+import { ConnectorTimeout, DeadlinePassed, type Watchdog } from './watchdog.js';
 
 /**
  * Why a request ended without an accepted code; the runner turns it into the session's outcome.
@@ -113,20 +114,26 @@ export async function fulfil(
   session.stage('assistance_fulfilled');
 }
 
-/** Closes the request (the bank failed, a limit passed) and rethrows what ended it. */
-export async function closeAndRethrow(deps: HandoffDeps, request: AssistanceRequest, error: unknown): Promise<never> {
-  const deadline = error instanceof DeadlinePassed;
-  await deps.transact((trx, uow) =>
-    closeRequest(trx, uow, request, {
-      state: deadline ? 'expired' : 'cancelled',
-      reason: deadline
-        ? 'deadline'
-        : error instanceof Error && error.name === 'ConnectorTimeout'
-          ? 'connector_timeout'
-          : 'connector_error',
-      at: deps.clock(),
-    }),
-  );
+/**
+ * A connector call under a request failed: closes the request with why (the bank's error, a limit
+ * that passed) and rethrows. When the session itself was stopped (cancel, shutdown, lost lease), the
+ * session's end closes the request with its own reason instead.
+ */
+export async function closeAndRethrow(
+  deps: HandoffDeps,
+  session: HandoffSession,
+  request: AssistanceRequest,
+  error: unknown,
+): Promise<never> {
+  const closing: Omit<Closing, 'at'> | null =
+    error instanceof DeadlinePassed
+      ? { state: 'expired', reason: 'deadline' }
+      : error instanceof ConnectorTimeout
+        ? { state: 'cancelled', reason: 'connector_timeout' }
+        : session.signal.aborted
+          ? null
+          : { state: 'cancelled', reason: 'connector_error' };
+  if (closing) await deps.transact((trx, uow) => closeRequest(trx, uow, request, { ...closing, at: deps.clock() }));
   throw error;
 }
 
@@ -187,7 +194,7 @@ export async function requestCode<T>(
     } catch (error) {
       // Closed here, so a connector that catches the error and asks again does not find this one
       // still pending with a code "in flight".
-      return closeAndRethrow(deps, row, error);
+      return closeAndRethrow(deps, session, row, error);
     }
     switch (verdict.outcome) {
       case 'accepted':

@@ -1,0 +1,130 @@
+import pino from 'pino';
+import { makeConnectorRegistry } from '../../src/connectors/registry.js';
+import type { BankSession, Connector, LoginContext } from '../../src/connectors/sdk.js';
+import { leaseTerm } from '../../src/engine/claim.js';
+import { type RunnerDeps, runSession } from '../../src/engine/runner.js';
+import type { WatchdogLimits } from '../../src/engine/watchdog.js';
+import { claimSessions, queueLogin } from '../../src/sessions/transitions.js';
+import type { SessionsTable } from '../../src/store/schema.js';
+import { startTestServer, type TestServer } from './server.js';
+
+/** A bank session with nothing in it: the races under test end before any data is read. */
+export const EMPTY_BANK: BankSession = {
+  bankAccounts: async () => [],
+  balances: async () => [],
+  identity: async () => ({ name: 'Harness', email: null, phone: null }),
+  movements: async () => [],
+  close: async () => {},
+};
+
+/**
+ * The engine below HTTP: a real server (real store, real bus) for the API side, and beside it this
+ * worker, which claims sessions itself (queued and claimed in one transaction, so the server's own
+ * pool never sees them) and runs them with `runSession` against a scripted connector.
+ */
+export interface EngineHarness {
+  t: TestServer;
+  /** An account of the scripted bank. */
+  accountId: string;
+  /** What the scripted connector's `login` does; set it per test. */
+  script: (ctx: LoginContext) => Promise<BankSession>;
+  /** The service clock: real time plus `offset`, or frozen at `frozen` when set. */
+  clock: { offset: number; frozen: number | null; now(): number };
+  deps: RunnerDeps;
+  /** Queues and claims a session of the account for this worker. */
+  claim(): Promise<SessionsTable>;
+  /** Claims and runs a session; resolves when the runner is done. */
+  run(options?: { leaseLost?: AbortSignal; shutdown?: AbortSignal }): {
+    sessionId: Promise<string>;
+    done: Promise<void>;
+  };
+  close(): Promise<void>;
+}
+
+const OWNER = 'wkr_harness';
+
+export async function startEngineHarness(
+  options: { limits?: Partial<WatchdogLimits>; env?: Record<string, string> } = {},
+): Promise<EngineHarness> {
+  const clock = {
+    offset: 0,
+    frozen: null as number | null,
+    now: () => clock.frozen ?? Date.now() + clock.offset,
+  };
+  const harness = {} as EngineHarness;
+  const connector: Connector = {
+    id: 'scripted',
+    name: 'Scripted Bank',
+    credentialFields: [{ name: 'username', label: 'Username', type: 'text', required: true }],
+    login: (ctx) => harness.script(ctx),
+  };
+  // A long lease: the server's own recovery must not end the harness's sessions unasked.
+  const t = await startTestServer({
+    clock: () => clock.now(),
+    connectors: (builtin) => [...builtin, connector],
+    env: { OTPILOT_LEASE_MS: '600000', ...options.env },
+  });
+  const created = await t.api.post('/v1/accounts', {
+    bank_id: 'scripted',
+    name: 'Scripted',
+    credentials: { username: 'harness' },
+  });
+  if (created.status !== 201) throw new Error(`account: ${JSON.stringify(created.body)}`);
+  const deps: RunnerDeps = {
+    db: t.server.store.db,
+    transact: t.server.transact,
+    bus: t.server.bus,
+    cipher: t.server.cipher,
+    clock: () => clock.now(),
+    pollMs: 200,
+    registry: makeConnectorRegistry([connector]),
+    owner: OWNER,
+    log: pino({ level: 'silent' }),
+    limits: { sessionMs: 60_000, callMs: 30_000, ...options.limits },
+  };
+  const claim = async (): Promise<SessionsTable> =>
+    t.server.transact(async (trx, uow) => {
+      const now = clock.now();
+      const login = await queueLogin(trx, uow, {
+        orgId: t.orgId,
+        accountId: created.body.id,
+        trigger: 'manual',
+        now,
+        join: false,
+      });
+      if (!login) throw new Error('a session is already active');
+      const [session] = await claimSessions(trx, [login.sessionId], {
+        owner: OWNER,
+        until: now + leaseTerm(600_000),
+        now,
+      });
+      if (!session) throw new Error('claim failed');
+      return session;
+    });
+  Object.assign(harness, {
+    t,
+    accountId: created.body.id as string,
+    script: async () => EMPTY_BANK,
+    clock,
+    deps,
+    claim,
+    run(runOptions: { leaseLost?: AbortSignal; shutdown?: AbortSignal } = {}) {
+      const session = claim();
+      const done = session.then((s) =>
+        runSession(deps, s, runOptions.shutdown ?? new AbortController().signal, runOptions.leaseLost),
+      );
+      return { sessionId: session.then((s) => s.id), done };
+    },
+    close: () => t.close(),
+  });
+  return harness;
+}
+
+/** A promise and the functions that settle it (a bank that answers when the test says). */
+export function gate<T = void>(): { promise: Promise<T>; open(value: T): void } {
+  let open: (value: T) => void = () => {};
+  const promise = new Promise<T>((resolve) => {
+    open = resolve;
+  });
+  return { promise, open };
+}
