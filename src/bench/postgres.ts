@@ -1,10 +1,9 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import pg from 'pg';
@@ -14,6 +13,7 @@ import { type RunningServer, startServer } from '../server.js';
 import { urlWithSchema } from '../store/db.js';
 import type { BenchAccount, Submission } from './client.js';
 import type { PgLoginsReply, PgLoginsTask } from './pg-logins.js';
+import { bankStats, CLI, metric, type Proc, Processes, READY } from './processes.js';
 import { absoluteNow, percentile, round } from './stats.js';
 import { timingConnectors } from './timing.js';
 
@@ -38,118 +38,13 @@ const BANK_SLOW_MS = 3000;
 /** The scheduler queues at most 500 due accounts a tick: a short tick keeps it from pacing the claims. */
 const SCHEDULER_TICK_MS = 100;
 
-const CLI = fileURLToPath(new URL('../cli.js', import.meta.url));
-const READY = /"url":"(http:\/\/[^"]+)"[^\n]*"msg":"otpilot started"/;
-const OUTPUT_KEPT = 20_000;
 /** BENCH_LOG_DIR: where each child's whole output goes (`<name>.log`), for looking into a run. */
-const LOG_DIR = process.env.BENCH_LOG_DIR || null;
+const _LOG_DIR = process.env.BENCH_LOG_DIR || null;
 
 const log = (message: string) => process.stderr.write(`bench: ${message}\n`);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const run = promisify(execFile);
 
-interface Proc {
-  name: string;
-  child: ChildProcess;
-  url: string;
-  /** The last lines the process wrote (stdout and stderr), for error reports. */
-  output(): string;
-}
-
-/** Everything this run started, so it can always be stopped (on success, failure and Ctrl-C alike). */
-class Processes {
-  readonly all: Proc[] = [];
-  private readonly pending = new Set<ChildProcess>();
-
-  /** Starts `node dist/cli.js …args`; resolves once `ready` matches its output (group 1: its URL). */
-  launch(name: string, args: string[], env: NodeJS.ProcessEnv, ready: RegExp, timeoutMs = 30_000): Promise<Proc> {
-    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    this.pending.add(child);
-    let output = '';
-    let matched = false;
-    return new Promise<Proc>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`${name} not ready within ${timeoutMs} ms: ${output}`)),
-        timeoutMs,
-      );
-      const file = LOG_DIR ? join(LOG_DIR, `${name.replace(/\W+/g, '-')}.log`) : null;
-      const look = (chunk: string) => {
-        output = (output + chunk).slice(-OUTPUT_KEPT);
-        if (file) appendFileSync(file, chunk);
-        if (matched) return;
-        const match = ready.exec(output);
-        if (!match) return;
-        matched = true;
-        clearTimeout(timer);
-        const proc: Proc = { name, child, url: match[1]!, output: () => output };
-        this.all.push(proc);
-        resolve(proc);
-      };
-      // Keep reading after it is ready, so a chatty process never blocks on a full pipe.
-      child.stdout!.setEncoding('utf8').on('data', look);
-      child.stderr!.setEncoding('utf8').on('data', look);
-      child.once('error', (error) => {
-        clearTimeout(timer);
-        reject(error);
-      });
-      child.once('exit', (code, signal) => {
-        clearTimeout(timer);
-        this.pending.delete(child);
-        if (!matched) reject(new Error(`${name} exited (${code ?? signal}) before it was ready: ${output}`));
-      });
-    });
-  }
-
-  /** Throws if a started process died on its own (the figures would be meaningless). */
-  assertAlive(): void {
-    for (const proc of this.all)
-      if (proc.child.exitCode !== null || proc.child.signalCode !== null)
-        throw new Error(
-          `${proc.name} exited (${proc.child.exitCode ?? proc.child.signalCode}): ${proc.output().slice(-2000)}`,
-        );
-  }
-
-  /** SIGTERM, then SIGKILL whatever is still running after `graceMs`; resolves when all have exited. */
-  async stopAll(graceMs = 5000): Promise<void> {
-    const children = [...new Set([...this.pending, ...this.all.map((p) => p.child)])];
-    await Promise.all(children.map((child) => stopChild(child, graceMs)));
-  }
-
-  /** Last resort on an interrupt: SIGKILL, no waiting. */
-  killNow(): void {
-    for (const child of [...this.pending, ...this.all.map((p) => p.child)])
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  }
-}
-
-function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const hard = setTimeout(() => child.kill('SIGKILL'), graceMs);
-    // A process that ignores even SIGKILL (it cannot) must still not hang the bench.
-    const giveUp = setTimeout(resolve, graceMs + 5000);
-    child.once('exit', () => {
-      clearTimeout(hard);
-      clearTimeout(giveUp);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
-}
-
-async function metric(proc: Proc, name: string): Promise<number> {
-  const text = await (await fetch(`${proc.url}/metrics`)).text();
-  const match = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
-  if (!match) throw new Error(`no ${name} in ${proc.url}/metrics`);
-  return Number(match[1]);
-}
-
-async function bankStats(bank: Proc): Promise<{ activeLogins: number; maxActiveLogins: number; logins: number }> {
-  const response = await fetch(`${bank.url}stats`);
-  return (await response.json()) as { activeLogins: number; maxActiveLogins: number; logins: number };
-}
-
-/** Creates sandbox accounts through the API, `parallel` at a time. */
 async function createAccounts(
   apiUrl: string,
   key: string,

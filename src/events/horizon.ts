@@ -1,4 +1,5 @@
 import type { Db, Dialect } from '../store/db.js';
+import { singleFlight } from './single-flight.js';
 
 /**
  * How far the outbox can be read without skipping an event. PostgreSQL hands out `seq` when a row is
@@ -33,8 +34,6 @@ export function makeEventHorizon(options: {
   let horizon: number | null = null;
   /** The missing number being waited for, and since when (monotonic ms: test clocks do not move it). */
   let gap: { seq: number; since: number } | null = null;
-  let running: Promise<number> | null = null;
-  let queued: Promise<number> | null = null;
 
   async function advance(): Promise<number> {
     let h = horizon;
@@ -71,22 +70,6 @@ export function makeEventHorizon(options: {
     }
   }
 
-  function limit(): Promise<number> {
-    // A call made while a read runs may ask about rows that read did not see: it gets one more read.
-    if (!running) {
-      running = advance().finally(() => {
-        running = null;
-      });
-      return running;
-    }
-    queued ??= running
-      .catch(() => 0)
-      .then(() => {
-        queued = null;
-        return limit();
-      });
-    return queued;
-  }
-
-  return { limit };
+  // A call made while a read runs may ask about rows that read did not see: it gets one more read.
+  return { limit: singleFlight(advance) };
 }

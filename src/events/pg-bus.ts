@@ -7,6 +7,7 @@ import type { Db } from '../store/db.js';
 import { discardClient } from '../store/pg-client.js';
 import { type Bus, makeMemoryBus } from './bus.js';
 import { toEnvelope } from './outbox.js';
+import { topics as TOPICS } from './topics.js';
 
 /** One NOTIFY payload: who sent it, the topics it wakes and the committed events it announces. */
 interface Message {
@@ -153,13 +154,13 @@ export function makePostgresBus(options: {
     connected = true;
     retryMs = RECONNECT_MIN_MS;
     // Whatever was announced while we were not listening: let the pollers look now, not at their next tick.
-    if (wasDown) for (const topic of ['work', 'deliveries']) local.publish(topic);
+    if (wasDown) for (const topic of [TOPICS.work, TOPICS.deliveries]) local.publish(topic);
   }
 
   return {
     publish(topic, payload) {
       local.publish(topic, payload);
-      if (topic !== 'event') topics.add(topic);
+      if (topic !== TOPICS.event) topics.add(topic);
       else {
         const id = (payload as EventEnvelope | undefined)?.id;
         // Other processes read the event itself from the outbox; a bare wake-up still reaches them.

@@ -5,6 +5,7 @@ import type { EventsTable } from '../store/schema.js';
 import type { Bus } from './bus.js';
 import { type EventHorizon, NO_HORIZON } from './horizon.js';
 import { toEnvelope } from './outbox.js';
+import { singleFlight } from './single-flight.js';
 import { topics } from './topics.js';
 
 /** How often an idle stream sends a comment, so proxies and clients do not drop it. */
@@ -175,8 +176,6 @@ export function streamEvents(options: EventStreamOptions): Promise<void> {
   return new Promise<void>((resolve) => {
     let cursor = options.afterSeq;
     let stopped = false;
-    let reading = false;
-    let again = false;
     let releaseDrain: (() => void) | null = null;
 
     const stop = () => {
@@ -204,35 +203,29 @@ export function streamEvents(options: EventStreamOptions): Promise<void> {
         sink.on('drain', release);
       });
 
-    const read = async () => {
-      reading = true;
+    // One read at a time; a wake-up during a read causes one more.
+    const read = singleFlight(async () => {
+      if (stopped) return;
       try {
-        while (again && !stopped) {
-          again = false;
-          for (;;) {
-            const rows = await readEventsAfter(db, audience.orgId, cursor, await horizon.limit(), batchSize);
-            if (stopped) return;
-            let chunk = '';
-            for (const row of rows) {
-              // The cursor passes invisible rows too, so they are not read again.
-              cursor = row.seq;
-              if (canSeeEvent(audience, row)) chunk += sseEvent(toEnvelope(row));
-            }
-            if (chunk !== '' && !sink.write(chunk)) await drained();
-            if (stopped || rows.length < batchSize) break;
+        for (;;) {
+          const rows = await readEventsAfter(db, audience.orgId, cursor, await horizon.limit(), batchSize);
+          if (stopped) return;
+          let chunk = '';
+          for (const row of rows) {
+            // The cursor passes invisible rows too, so they are not read again.
+            cursor = row.seq;
+            if (canSeeEvent(audience, row)) chunk += sseEvent(toEnvelope(row));
           }
+          if (chunk !== '' && !sink.write(chunk)) await drained();
+          if (stopped || rows.length < batchSize) break;
         }
       } catch (error) {
         options.onError?.(error);
         stop();
-      } finally {
-        reading = false;
       }
-    };
-
+    });
     const wake = () => {
-      again = true;
-      if (!reading && !stopped) void read();
+      if (!stopped) void read();
     };
 
     const unsubscribe = bus.subscribe(topics.event, wake);

@@ -5,6 +5,8 @@
 export const topics = {
   /** Sessions were queued: workers claim. */
   work: 'work',
+  /** Webhook deliveries are due: senders claim. */
+  deliveries: 'deliveries',
   /** An outbox event was committed; the payload is its envelope (see `onEvent`). */
   event: 'event',
   /** A code was stored on this request: its waiting login takes it. */
