@@ -20,7 +20,7 @@ import { assistanceView } from './view.js';
 
 const tags = ['otp'];
 const security = [{ apiKey: [] }];
-/** Longest `?wait=true` on a code submission, ms (api.md: ≤ 30 s). */
+/** Longest `?wait=true` on a code submission, ms (docs/api.md: ≤ 30 s). */
 const SUBMIT_WAIT_MS = 30_000;
 
 /** A person signed in to the dashboard hands codes in through the dashboard; anything else is the API. */

@@ -132,11 +132,11 @@ async function codeLogin(ctx: LoginContext, client: SandboxClient, body: Json): 
   const attempts = code['attempts_left'];
   if (type !== 'numeric' && type !== 'alphanumeric') throw broken('unknown code type');
   ctx.stage('code');
-  let token: string | null = null;
+  let token: string | undefined;
   // Set once the bank has closed the challenge itself (success, lock, expiry): no need to cancel it then.
   let settled = false;
   try {
-    await ctx.requestCode(
+    token = await ctx.requestCode<string>(
       {
         length: typeof length === 'number' ? length : null,
         type,
@@ -153,12 +153,12 @@ async function codeLogin(ctx: LoginContext, client: SandboxClient, body: Json): 
         const verdict = isRecord(answer.body) ? answer.body : {};
         if (answer.status === 200 && verdict['status'] === 'ok') {
           settled = true;
-          token = sessionToken(verdict);
+          const token = sessionToken(verdict);
           const trust = optStr(verdict, 'trust_token');
           const trustEnds = optStr(verdict, 'trust_expires_at');
           if (trust !== null)
             await ctx.trust.set(trust, { expiresAt: trustEnds === null ? null : new Date(trustEnds) });
-          return { outcome: 'accepted' };
+          return { outcome: 'accepted', value: token };
         }
         if (answer.status === 200 && verdict['status'] === 'rejected') {
           const left = verdict['attempts_left'];
@@ -188,7 +188,7 @@ async function codeLogin(ctx: LoginContext, client: SandboxClient, body: Json): 
   } finally {
     if (!settled) client.cancel(challengeId);
   }
-  if (token === null) throw broken('the code request ended without an accepted code');
+  if (token === undefined) throw broken('the code request ended without an accepted code');
   return token;
 }
 

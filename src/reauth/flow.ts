@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
+import type { Static } from 'typebox';
 import { accountFor } from '../accounts/access.js';
 import type { AccountsService } from '../accounts/service.js';
 import { findPendingRequest } from '../assistance/reads.js';
@@ -15,37 +16,22 @@ import { waitFor } from '../events/wait.js';
 import type { Principal } from '../keys/principal.js';
 import type { ConnectSessionsTable } from '../store/schema.js';
 import { actorOf, findConnectSession, markReauthorized } from './repo.js';
-import { isSettled, type LoginStep, loginStep, messageFor, passwordField, type Ui, uiFor } from './step.js';
+import type { CommitResultSchema, ConnectSessionSchema } from './schemas.js';
+import { isSettled, type LoginStep, loginStep, messageFor, passwordField, uiFor } from './step.js';
 
 /** A connect session can be driven this long after it opened (like the token that opened it). */
 export const CONNECT_SESSION_TTL_MS = 10 * 60_000;
 /** Longest one call waits for the login's next step, ms: well under common HTTP client timeouts. */
 export const DEFAULT_STEP_WAIT_MS = 20_000;
 
-export type ResponseCode = 99 | 102;
+/** The connect session object (docs/api.md, "Reauthorisation"). */
+export type ConnectAnswer = Static<typeof ConnectSessionSchema>;
 
-/** The connect session object of api.md ("Reauthorisation flow"). */
-export interface ConnectAnswer {
-  status: 200;
-  message: string;
-  id: string;
-  account_id: string;
-  bank: { id: string; name: string };
-  expires_at: string;
-  ui: Ui | null;
-  reauth: { response_code: ResponseCode; message: string };
-}
-
-/** The commit answer: 99 with `data.code` when done, 102 with the next form otherwise. */
-export interface CommitAnswer {
-  status: 200;
-  response_code: ResponseCode;
-  message: string;
-  id: string;
-  ui: Ui | null;
-  /** `code` is the account id: otpilot's account keeps its id, so there is nothing to exchange. */
-  data: { code: string } | null;
-}
+/**
+ * The commit answer: 99 with `data.code` when done, 102 with the next form otherwise. `code` is the
+ * account id: otpilot's account keeps its id, so there is nothing to exchange.
+ */
+export type CommitAnswer = Static<typeof CommitResultSchema>;
 
 export type CommitInput = { kind: 'otp'; otp: string } | { kind: 'password'; password: string };
 

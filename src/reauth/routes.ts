@@ -1,9 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import '@fastify/rate-limit';
+import type { Config } from '../config.js';
 import { ApiError, type ErrorDetail } from '../core/errors.js';
 import { principalOf } from '../http/auth.js';
-import type { ApiDeps } from '../http/deps.js';
 import { unwrap } from '../http/errors.js';
 import { AccountParams, errorResponses } from '../http/schemas.js';
 import { requestSignal } from '../http/wait.js';
@@ -15,7 +15,7 @@ import {
   ReauthTokenSchema,
   SessionHeaders,
 } from './schemas.js';
-import type { CommitInput } from './service.js';
+import type { CommitInput, ReauthService } from './service.js';
 
 const tags = ['reauthorisation'];
 const security = [{ apiKey: [] }];
@@ -34,8 +34,12 @@ function commitInput(body: { otp?: string; password?: string }): CommitInput {
   return body.otp !== undefined ? { kind: 'otp', otp: body.otp } : { kind: 'password', password: body.password! };
 }
 
-/** Mono-style reauthorisation (api.md): token, connect session, commit. External API only. */
-export function reauthRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
+/** Mono-style reauthorisation (docs/api.md): token, connect session, commit. External API only. */
+export function reauthRoutes(deps: {
+  reauth: ReauthService;
+  config: Pick<Config, 'codeRateLimitPerMinute'>;
+  shutdown: AbortSignal;
+}): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.post(
       '/accounts/:id/reauthorise',

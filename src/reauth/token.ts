@@ -4,7 +4,7 @@ import { hashSecret } from '../security/api-keys.js';
 /** Recognisable in logs and by secret scanners, like `otpk_` for API keys. */
 const PREFIX = 'otpr_';
 
-/** A reauth token lives this long (api.md: 10 minutes). */
+/** A reauth token lives this long: 10 minutes. */
 export const REAUTH_TOKEN_TTL_MS = 10 * 60_000;
 
 /**

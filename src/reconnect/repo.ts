@@ -3,7 +3,7 @@ import { newUnguessableId } from '../core/ids.js';
 import { OPEN_RESULT } from '../store/literals.js';
 import type { Database } from '../store/schema.js';
 
-/** A reconnect id lives 30 days (api.md); results are kept as long. */
+/** A reconnect id lives 30 days; results are kept as long. */
 export const RECONNECT_TTL_MS = 30 * 86_400_000;
 
 /**

@@ -1,14 +1,15 @@
+import type { Static } from 'typebox';
 import { findPendingForSession } from '../assistance/reads.js';
 import { submitFailure } from '../assistance/refusals.js';
 import { awaitVerdict, type CodeOutcome, type SubmitDeps, submitCode } from '../assistance/submit.js';
 import { recordAudit } from '../audit/repo.js';
-import type { ApprovalDescriptor, CodeDescriptor } from '../core/descriptor.js';
 import { fail, ok, type Result } from '../core/result.js';
 import { iso } from '../core/time.js';
 import type { Bus } from '../events/bus.js';
 import { queueLogin } from '../sessions/transitions.js';
 import type { AppToken } from './app-tokens.js';
 import { moveReconnect } from './repo.js';
+import type { ReconnectViewSchema } from './schemas.js';
 
 /**
  * Where a reconnect stands, as the widget shows it:
@@ -17,23 +18,9 @@ import { moveReconnect } from './repo.js';
  * - `login_needed`: the last login ended (its code window passed, or it failed): start a new one;
  * - `completed`: done; the data was fetched.
  */
-export type ReconnectState = 'code_needed' | 'approval_needed' | 'working' | 'login_needed' | 'completed';
+export type ReconnectState = ReconnectView['state'];
 
-export interface ReconnectView {
-  id: string;
-  state: ReconnectState;
-  account: { name: string; bank: string };
-  request: {
-    id: string;
-    type: string;
-    descriptor: CodeDescriptor | ApprovalDescriptor;
-    attempts: number;
-    max_attempts: number;
-    expires_at: string;
-  } | null;
-  message: string | null;
-  expires_at: string;
-}
+export type ReconnectView = Static<typeof ReconnectViewSchema>;
 
 export interface ReconnectService {
   view(token: AppToken, id: string): Promise<Result<ReconnectView>>;

@@ -7,9 +7,10 @@ import { Type } from 'typebox';
 import { ApiError } from '../core/errors.js';
 import { unwrap } from '../http/errors.js';
 import { publicOrigin } from '../http/origin.js';
-import { errorResponses, Nullable } from '../http/schemas.js';
+import { errorResponses } from '../http/schemas.js';
 import type { Db } from '../store/db.js';
 import { type AppToken, findAppToken } from './app-tokens.js';
+import { ReconnectViewSchema } from './schemas.js';
 import type { ReconnectService } from './service.js';
 
 declare module 'fastify' {
@@ -20,30 +21,6 @@ declare module 'fastify' {
 
 /** Built by `npm run build` (Vite, one IIFE file). */
 const WIDGET_FILE = fileURLToPath(new URL('../../dist/widget/widget.js', import.meta.url));
-
-const ReconnectViewSchema = Type.Object({
-  id: Type.String(),
-  state: Type.Union([
-    Type.Literal('code_needed'),
-    Type.Literal('approval_needed'),
-    Type.Literal('working'),
-    Type.Literal('login_needed'),
-    Type.Literal('completed'),
-  ]),
-  account: Type.Object({ name: Type.String(), bank: Type.String() }),
-  request: Nullable(
-    Type.Object({
-      id: Type.String(),
-      type: Type.String(),
-      descriptor: Type.Unknown(),
-      attempts: Type.Integer(),
-      max_attempts: Type.Integer(),
-      expires_at: Type.String(),
-    }),
-  ),
-  message: Nullable(Type.String()),
-  expires_at: Type.String(),
-});
 
 const Params = Type.Object({ id: Type.String({ maxLength: 64 }) }, { additionalProperties: false });
 

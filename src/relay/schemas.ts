@@ -48,18 +48,26 @@ export const TwilioSmsSchema = Type.Object(
 );
 
 export const RelayReasonSchema = Type.Union([
-  Type.Literal('invalid_number'),
-  Type.Literal('no_account'),
-  Type.Literal('sender_mismatch'),
-  Type.Literal('held'),
-  Type.Literal('too_old'),
-  Type.Literal('several_waiting_accounts'),
-  Type.Literal('no_code'),
-  Type.Literal('ambiguous_code'),
-  Type.Literal('bad_pattern'),
-  Type.Literal('code_format'),
-  Type.Literal('code_in_flight'),
-  Type.Literal('request_closed'),
+  Type.Literal('invalid_number', { description: '`to` is not an international phone number.' }),
+  Type.Literal('no_account', { description: 'No account (that this relay may reach) has this `otp_phone`.' }),
+  Type.Literal('sender_mismatch', {
+    description: 'Accounts on this number only take SMS from another sender (`sms_sender`).',
+  }),
+  Type.Literal('held', {
+    description: 'Nobody waits yet: kept for OTPILOT_SMS_HOLD_SECONDS and used if a request opens.',
+  }),
+  Type.Literal('too_old', { description: 'Nobody waits, and the SMS is older than the hold window.' }),
+  Type.Literal('several_waiting_accounts', {
+    description: 'More than one account waits for a code on this number: otpilot does not guess which.',
+  }),
+  Type.Literal('no_code', { description: 'The text holds no code that fits the request.' }),
+  Type.Literal('ambiguous_code', {
+    description: 'The text (or the held messages together) hold more than one candidate code.',
+  }),
+  Type.Literal('bad_pattern', { description: "The account's `sms_code_pattern` no longer compiles." }),
+  Type.Literal('code_format', { description: "The code found does not fit the request's descriptor." }),
+  Type.Literal('code_in_flight', { description: 'The bank is still judging an earlier code for this request.' }),
+  Type.Literal('request_closed', { description: 'The request closed before the code could be stored.' }),
 ]);
 
 export const RelayOutcomeSchema = Type.Object({
