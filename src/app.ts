@@ -26,6 +26,7 @@ import { ErrorSchema } from './http/schemas.js';
 import { type SystemInfo, systemRoutes } from './http/system-routes.js';
 import { installValidators } from './http/validation.js';
 import { installWebApp } from './http/web-app.js';
+import { insightRoutes } from './insights/routes.js';
 import { movementRoutes } from './movements/routes.js';
 import { MovementSchema } from './movements/schemas.js';
 import { reauthRoutes } from './reauth/routes.js';
@@ -71,6 +72,7 @@ const SHARED_ROUTES: ((deps: AppOptions) => FastifyPluginAsyncTypebox)[] = [
   dataRoutes,
   appTokenRoutes,
   relayRoutes,
+  insightRoutes,
 ];
 
 /** Routes in the OpenAPI document: the External API, the dashboard-only routes, and the public probes. */

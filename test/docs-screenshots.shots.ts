@@ -66,7 +66,10 @@ describe('documentation screenshots', { timeout: 180_000 }, () => {
       await settled(page);
       const sessionId = await scrape(t.api, waiting.id);
       await pendingRequest(t.api, waiting.id);
-      await page.getByRole('region', { name: /Code requests|Solicitudes de código/ }).getByRole('textbox').waitFor();
+      await page
+        .getByRole('region', { name: /Code requests|Solicitudes de código/ })
+        .getByRole('textbox')
+        .waitFor();
       await screenshot(page, `prompt-${size}`);
       await t.api.post(`/v1/sessions/${sessionId}/cancel`);
       await sessionEnd(t.api, sessionId);
