@@ -4,6 +4,7 @@ import { MAX_CODE_LENGTH, normalizeCode } from '../../core/descriptor.js';
 import { type AssistanceRequest, api, describe, HttpError } from '../api.js';
 import { clock, describeCode } from '../format.js';
 import { useNow } from '../hooks.js';
+import { useI18n } from '../i18n/index.js';
 
 /** How a request the operator was looking at ended. */
 export interface Ended {
@@ -34,6 +35,8 @@ interface Props {
   ended?: Ended;
   onChanged?: () => void;
   onDismiss?: () => void;
+  /** The newest open prompt: it takes the focus unless the operator is typing in another field. */
+  takesFocus?: boolean;
 }
 
 /** Only the characters a code of this type can hold. */
@@ -41,7 +44,16 @@ const allowed = (type: AssistanceRequest['descriptor']['type'], text: string) =>
   type === 'numeric' ? text.replace(/[^0-9]/g, '') : text.replace(/[^A-Za-z0-9]/g, '');
 
 /** One waiting request: the bank's words, a live countdown, and an input that fits the descriptor. */
-export function PromptCard({ request, accountName, canSubmit, ended, onChanged, onDismiss }: Props) {
+export function PromptCard({
+  request,
+  accountName,
+  canSubmit,
+  ended,
+  onChanged,
+  onDismiss,
+  takesFocus = false,
+}: Props) {
+  const { t } = useI18n();
   const { descriptor } = request;
   const inputId = useId();
   const titleId = useId();
@@ -56,15 +68,20 @@ export function PromptCard({ request, accountName, canSubmit, ended, onChanged, 
   const approval = request.type === 'approval';
   const open = !ended && !timedOut && canSubmit && !approval;
 
-  // The operator's hands go straight to the code (the prompt opened, or the bank asked again).
-  // …and back to it when the bank said no.
-  // Never pulled away from another prompt's input mid-code: typed digits must reach the bank they are for.
+  // The newest prompt takes the operator's hands (it opened, or the bank asked again), and the
+  // focus comes back to a prompt whose code the bank refused. Never pulled away from a field the
+  // operator is typing in (another prompt's half-typed code must reach the bank it is for).
   useEffect(() => {
     if (!open || feedback.kind === 'sending') return;
+    if (!takesFocus && feedback.kind !== 'rejected') return;
     const active = document.activeElement;
-    if (active instanceof HTMLInputElement && active !== input.current && active.closest('.prompts')) return;
+    const typing =
+      (active instanceof HTMLInputElement || active instanceof HTMLTextAreaElement) &&
+      active !== input.current &&
+      active.value !== '';
+    if (typing) return;
     input.current?.focus();
-  }, [open, feedback.kind]);
+  }, [open, feedback.kind, takesFocus]);
 
   async function submit(value: string) {
     if (feedback.kind === 'sending' || value.length === 0) return;
@@ -137,11 +154,9 @@ export function PromptCard({ request, accountName, canSubmit, ended, onChanged, 
   return (
     <article className={`prompt ${tone}`} aria-labelledby={titleId}>
       <header>
-        <h2 id={titleId}>
-          {approval ? 'Approval needed' : 'Code needed'}: {accountName}
-        </h2>
+        <h2 id={titleId}>{t(approval ? 'prompt.approvalNeeded' : 'prompt.codeNeeded', { name: accountName })}</h2>
         {onDismiss && (
-          <button type="button" className="link" onClick={onDismiss} aria-label="Dismiss">
+          <button type="button" className="link" onClick={onDismiss} aria-label={t('prompt.dismiss')}>
             ×
           </button>
         )}
