@@ -49,6 +49,7 @@ export function BalanceChart({
   const build = (width: number): Plot.PlotOptions => ({
     height: 160,
     marginLeft: 56,
+    marginRight: 16,
     ariaLabel: t('account.balances.chart', {
       name,
       days: history.length,
@@ -156,6 +157,7 @@ export function MedianBars({ rows, label }: { rows: { name: string; median_ms: n
   const build = (width: number): Plot.PlotOptions => ({
     height: 28 * rows.length + 30,
     marginLeft: Math.min(160, width / 3),
+    marginRight: 24,
     ariaLabel: `${label}: ${rows.map((r) => `${r.name} ${duration(r.median_ms)}`).join(', ')}`,
     x: { grid: true, label: null, tickFormat: (ms: number) => duration(ms), ticks: width < 480 ? 2 : 5 },
     y: {

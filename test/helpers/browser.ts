@@ -71,3 +71,11 @@ export async function screenshot(page: Page, name: string): Promise<void> {
 export async function horizontalOverflow(page: Page): Promise<number> {
   return page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth');
 }
+
+/** The elements that stick out past the viewport's right edge (for a failing overflow check's message). */
+export async function overflowingElements(page: Page): Promise<string[]> {
+  return page.evaluate<string[]>(`[...document.querySelectorAll('body *')]
+    .filter((el) => el.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5)
+    .slice(0, 8)
+    .map((el) => el.tagName.toLowerCase() + (el.className && typeof el.className === 'string' ? '.' + el.className.trim().replace(/\\s+/g, '.') : '') + ' ' + Math.round(el.getBoundingClientRect().right))`);
+}

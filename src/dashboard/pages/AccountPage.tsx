@@ -343,7 +343,7 @@ function Movements({ id, version }: { id: string; version: number }) {
         >
           {movements.data?.data.map((m) => (
             <tr key={m.id}>
-              <td className="nowrap">{day(m.booked_at)}</td>
+              <td>{day(m.booked_at)}</td>
               <td>
                 {m.name}
                 <div className="muted small">
