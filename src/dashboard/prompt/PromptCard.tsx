@@ -2,9 +2,9 @@ import { type ClipboardEvent, useEffect, useId, useRef, useState } from 'react';
 import { extractCode } from '../../core/code-extract.js';
 import { MAX_CODE_LENGTH, normalizeCode } from '../../core/descriptor.js';
 import { type AssistanceRequest, api, describe, HttpError } from '../api.js';
-import { clock, describeCode } from '../format.js';
+import { clock } from '../format.js';
 import { useNow } from '../hooks.js';
-import { useI18n } from '../i18n/index.js';
+import { type I18n, useI18n } from '../i18n/index.js';
 
 /** How a request the operator was looking at ended. */
 export interface Ended {
@@ -20,13 +20,6 @@ type Feedback =
   | { kind: 'waiting' }
   | { kind: 'rejected'; attemptsLeft: number }
   | { kind: 'error'; message: string };
-
-const ENDED_TEXT: Record<Ended['verdict'], string> = {
-  accepted: 'Accepted: the bank let the login continue.',
-  expired: 'Expired: the code window closed before a code was accepted.',
-  exhausted: 'The bank rejected every attempt, so this login has stopped.',
-  cancelled: 'Withdrawn: the login ended before a code was needed.',
-};
 
 interface Props {
   request: AssistanceRequest;
@@ -112,7 +105,7 @@ export function PromptCard({
     } catch (error) {
       const message =
         error instanceof HttpError && (error.code === 'STALE_REQUEST' || error.code === 'NO_PENDING_REQUEST')
-          ? 'This request has closed; the list is up to date again.'
+          ? t('prompt.closed')
           : describe(error);
       setFeedback({ kind: 'error', message });
     }
@@ -142,13 +135,17 @@ export function PromptCard({
         kind: 'error',
         message:
           found.reason === 'ambiguous'
-            ? `That message holds ${found.candidates.length} possible codes; type the right one.`
-            : `No ${describeCode(descriptor)} found in the pasted text.`,
+            ? t('prompt.ambiguous', { n: found.candidates.length })
+            : t('prompt.notFound', { code: describeCode(descriptor, t) }),
       });
     }
   }
 
-  const status = ended ? ENDED_TEXT[ended.verdict] : timedOut ? ENDED_TEXT.expired : feedbackText(feedback);
+  const status = ended
+    ? t(`prompt.ended.${ended.verdict}`)
+    : timedOut
+      ? t('prompt.ended.expired')
+      : feedbackText(feedback, t);
   const tone = ended?.verdict === 'accepted' || feedback.kind === 'accepted' ? 'ok' : ended || timedOut ? 'bad' : '';
 
   return (
@@ -165,22 +162,18 @@ export function PromptCard({
       {!ended && !timedOut && (
         <p className="meta">
           <span>
-            {approval ? "approve the login in the bank's app; this updates by itself" : describeCode(descriptor)}
+            {approval ? t('prompt.approve') : describeCode(descriptor, t)}
             {approval
               ? ''
               : descriptor.channel === 'sms'
-                ? ' from an SMS'
+                ? t('prompt.fromSms')
                 : descriptor.channel === 'authenticator'
-                  ? ' from an authenticator'
+                  ? t('prompt.fromAuthenticator')
                   : ''}
           </span>
-          {!approval && (
-            <span>
-              {attemptsLeft} {attemptsLeft === 1 ? 'attempt' : 'attempts'} left
-            </span>
-          )}
-          <span role="timer" aria-label="time left" className={remaining < 30_000 ? 'urgent' : ''}>
-            expires in {clock(remaining)}
+          {!approval && <span>{attemptsText(attemptsLeft, t)}</span>}
+          <span role="timer" aria-label={t('prompt.timeLeft')} className={remaining < 30_000 ? 'urgent' : ''}>
+            {t('prompt.expiresIn', { clock: clock(remaining) })}
           </span>
         </p>
       )}
@@ -191,7 +184,7 @@ export function PromptCard({
             void submit(code);
           }}
         >
-          <label htmlFor={inputId}>Enter the {describeCode(descriptor)}</label>
+          <label htmlFor={inputId}>{t('prompt.enter', { code: describeCode(descriptor, t) })}</label>
           <div className="row">
             <input
               ref={input}
@@ -211,14 +204,12 @@ export function PromptCard({
               aria-describedby={`${inputId}-status`}
             />
             <button type="submit" disabled={feedback.kind === 'sending' || code.length === 0}>
-              {feedback.kind === 'sending' ? 'Checking…' : 'Submit code'}
+              {feedback.kind === 'sending' ? t('prompt.checking') : t('prompt.submit')}
             </button>
           </div>
         </form>
       )}
-      {!ended && !timedOut && !canSubmit && !approval && (
-        <p className="muted">Viewers can see prompts but not answer them; an operator or admin must enter the code.</p>
-      )}
+      {!ended && !timedOut && !canSubmit && !approval && <p className="muted">{t('prompt.viewer')}</p>}
       <p
         id={`${inputId}-status`}
         className="status"
@@ -230,20 +221,20 @@ export function PromptCard({
   );
 }
 
-function feedbackText(feedback: Feedback): string {
+function feedbackText(feedback: Feedback, t: I18n['t']): string {
   switch (feedback.kind) {
     case 'idle':
       return '';
     case 'sending':
-      return 'Sending the code to the bank…';
+      return t('prompt.sending');
     case 'accepted':
-      return ENDED_TEXT.accepted;
+      return t('prompt.ended.accepted');
     case 'waiting':
-      return 'Sent. The bank has not answered yet; this updates by itself.';
+      return t('prompt.waiting');
     case 'rejected':
       return feedback.attemptsLeft > 0
-        ? `The bank rejected that code. Check it and try again (${feedback.attemptsLeft} ${feedback.attemptsLeft === 1 ? 'attempt' : 'attempts'} left).`
-        : 'The bank rejected that code.';
+        ? t('prompt.rejectedRetry', { left: attemptsText(feedback.attemptsLeft, t) })
+        : t('prompt.rejected');
     case 'error':
       return feedback.message;
     default: {
@@ -251,4 +242,13 @@ function feedbackText(feedback: Feedback): string {
       throw new Error(`unknown feedback ${String(never)}`);
     }
   }
+}
+
+const attemptsText = (n: number, t: I18n['t']) => (n === 1 ? t('prompt.attemptLeft') : t('prompt.attemptsLeft', { n }));
+
+/** `6-digit code`, in the operator's language. */
+function describeCode(descriptor: { length: number | null; type: 'numeric' | 'alphanumeric' }, t: I18n['t']): string {
+  if (descriptor.length)
+    return t(descriptor.type === 'numeric' ? 'code.digits' : 'code.characters', { n: descriptor.length });
+  return t(descriptor.type === 'numeric' ? 'code.numeric' : 'code.any');
 }
