@@ -1,4 +1,4 @@
-import { createContext, type ReactNode, useCallback, useContext, useMemo, useState } from 'react';
+import { createContext, type ReactNode, useCallback, useContext, useEffect, useMemo, useState } from 'react';
 import { en, es, type MessageKey } from './messages.js';
 
 /** The languages the dashboard speaks; the first is the fallback. */
@@ -47,7 +47,9 @@ export function I18nProvider({ children }: { children: ReactNode }) {
   }, []);
   const value = useMemo<I18n>(() => makeI18n(locale, setLocale), [locale, setLocale]);
   // Screen readers and the browser's own widgets (date pickers) follow the page's language.
-  document.documentElement.lang = locale;
+  useEffect(() => {
+    document.documentElement.lang = locale;
+  }, [locale]);
   return <I18nContext.Provider value={value}>{children}</I18nContext.Provider>;
 }
 
