@@ -64,12 +64,13 @@ export async function runsSince(
   if (accountIds) q = q.where('account_id', 'in', accountIds.length > 0 ? [...accountIds] : ['']);
   const sessions = await q.orderBy('queued_at', 'desc').limit(limit).execute();
   if (sessions.length === 0) return [];
-  const waits = await db
+  let w = db
     .selectFrom('assistance_requests')
     .select(['session_id', 'created_at', 'resolved_at'])
     .where('org_id', '=', orgId)
-    .where('created_at', '>=', since)
-    .execute();
+    .where('created_at', '>=', since);
+  if (accountIds) w = w.where('account_id', 'in', accountIds.length > 0 ? [...accountIds] : ['']);
+  const waits = await w.execute();
   const waited = new Map<string, number>();
   for (const w of waits)
     waited.set(w.session_id, (waited.get(w.session_id) ?? 0) + (w.resolved_at ?? now) - w.created_at);
