@@ -14,7 +14,7 @@ const SCALE = 4;
 function toUnits(decimal: string): bigint {
   const negative = decimal.trim().startsWith('-');
   const [whole = '0', fraction = ''] = decimal.trim().replace(/^[-+]/, '').split('.');
-  const units = BigInt(whole || '0') * 10n ** BigInt(SCALE) + BigInt((fraction + '0000').slice(0, SCALE) || '0');
+  const units = BigInt(whole || '0') * 10n ** BigInt(SCALE) + BigInt(fraction.padEnd(SCALE, '0').slice(0, SCALE));
   return negative ? -units : units;
 }
 function fromUnits(units: bigint): string {
