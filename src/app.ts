@@ -20,12 +20,15 @@ import { newId } from './core/ids.js';
 import { dataRoutes, EnvelopeSchema } from './data/routes.js';
 import { eventStreamRoutes } from './events/routes.js';
 import { installApiKeyAuth } from './http/auth.js';
+import { brandRoutes, LOGO_SVG, LOGO_WITH_NAME_SVG } from './http/brand.js';
 import type { ApiDeps } from './http/deps.js';
 import { installErrorHandling } from './http/errors.js';
+import { API_DESCRIPTION, finishDocument, SECURITY_SCHEMES } from './http/openapi-doc.js';
 import { ErrorSchema } from './http/schemas.js';
 import { type SystemInfo, systemRoutes } from './http/system-routes.js';
 import { installValidators } from './http/validation.js';
 import { installWebApp } from './http/web-app.js';
+import { insightRoutes } from './insights/routes.js';
 import { movementRoutes } from './movements/routes.js';
 import { MovementSchema } from './movements/schemas.js';
 import { reauthRoutes } from './reauth/routes.js';
@@ -71,6 +74,7 @@ const SHARED_ROUTES: ((deps: AppOptions) => FastifyPluginAsyncTypebox)[] = [
   dataRoutes,
   appTokenRoutes,
   relayRoutes,
+  insightRoutes,
 ];
 
 /** Routes in the OpenAPI document: the External API, the dashboard-only routes, and the public probes. */
@@ -81,7 +85,7 @@ const DOCUMENTED = /^\/(v1\/|widget\/v1\/|auth\/|me($|\/)|users$|audit$|health$|
  * database is down every other route answers 503 at once, so a new route is covered by default.
  */
 const WITHOUT_STORAGE =
-  /^\/($|\?|(health|metrics|app|docs|openapi\.json|widget\.js|widget-demo|sandbox-bank)(\/|\?|\.|$))/;
+  /^\/($|\?|(health|metrics|app|docs|openapi\.json|favicon\.(ico|svg)|widget\.js|widget-demo|sandbox-bank)(\/|\?|\.|$))/;
 
 /** A worker's HTTP server: `/health` and `/metrics` only. Does not listen. */
 export async function buildWorkerApp(options: { log: Logger; system: SystemInfo }): Promise<FastifyInstance> {
@@ -163,22 +167,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
-      info: {
-        title: 'otpilot API',
-        version: options.version,
-        description:
-          'Bank logins that pause for one-time codes. Errors: `{ "error": { "code", "message", "details"? } }`.',
-      },
-      components: {
-        securitySchemes: {
-          apiKey: {
-            type: 'apiKey',
-            in: 'header',
-            name: 'Authorization',
-            description: '`Api-Key otpk_…` (or `Bearer otpk_…`, or the `x-api-key` header)',
-          },
-        },
-      },
+      info: { title: 'otpilot API reference', version: options.version, description: API_DESCRIPTION },
+      components: { securitySchemes: SECURITY_SCHEMES as never },
     },
     refResolver: {
       buildLocalReference: (json, _base, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`),
@@ -188,6 +178,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       schema: DOCUMENTED.test(url) ? schema : { ...schema, hide: true },
       url,
     }),
+    transformObject: (document) => finishDocument('openapiObject' in document ? document.openapiObject : {}),
   });
   for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
 
@@ -234,7 +225,25 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     },
   );
   app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
-  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list', deepLinking: true } });
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    uiConfig: {
+      docExpansion: 'list',
+      deepLinking: true,
+      defaultModelsExpandDepth: 0,
+      displayRequestDuration: true,
+      filter: true,
+      persistAuthorization: true,
+    },
+    logo: { type: 'image/svg+xml', content: LOGO_WITH_NAME_SVG, href: '/docs', target: '_self' },
+    theme: {
+      title: 'otpilot API reference',
+      favicon: [{ filename: 'favicon.svg', rel: 'icon', sizes: 'any', type: 'image/svg+xml', content: LOGO_SVG }],
+      // The document's own URL bar says nothing to a reader of the reference.
+      css: [{ filename: 'otpilot.css', content: '.swagger-ui .topbar .download-url-wrapper { display: none; }' }],
+    },
+  });
+  await app.register(brandRoutes);
 
   await installWebApp(app);
   await app.register(widgetRoutes({ db: options.store.db, reconnects: options.reconnects }), { prefix: '/widget/v1' });

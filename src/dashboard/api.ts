@@ -140,3 +140,46 @@ export interface List<T> {
   data: T[];
   next_cursor?: string | null;
 }
+/** `/insights/…` (src/insights): the figures behind the pictures. */
+export interface DayHealth {
+  date: string;
+  succeeded: number;
+  failed: number;
+  waited: number;
+}
+export interface RunHealth {
+  session_id: string;
+  at: string;
+  state: string;
+  failure_category: string | null;
+  waited_ms: number | null;
+}
+export interface BankAccountBalance {
+  id: string;
+  name: string;
+  iban: string | null;
+  currency: string;
+  type: string;
+  balance_current: string | null;
+  balance_available: string | null;
+  balance_as_of: string | null;
+  history: { date: string; balance: string }[];
+}
+export type Verdict = 'pending' | 'accepted' | 'rejected' | 'expired' | 'withdrawn';
+export interface CodeRow {
+  id: string;
+  account_id: string;
+  type: 'otp' | 'approval';
+  source: string | null;
+  verdict: Verdict;
+  created_at: string;
+  resolved_at: string | null;
+  time_to_code_ms: number | null;
+  answered_by: { type: 'user' | 'api_key' | 'app_token' | 'system'; id: string | null; label: string | null } | null;
+}
+export interface MedianGroup {
+  key: string;
+  label: string | null;
+  median_ms: number;
+  count: number;
+}

@@ -10,13 +10,4 @@ export function clock(ms: number): string {
   return `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, '0')}`;
 }
 
-export function describeCode(descriptor: { length: number | null; type: 'numeric' | 'alphanumeric' }): string {
-  const kind = descriptor.type === 'numeric' ? 'digit' : 'character';
-  return descriptor.length
-    ? `${descriptor.length}-${kind} code`
-    : descriptor.type === 'numeric'
-      ? 'numeric code'
-      : 'code';
-}
-
 export const humanize = (value: string) => value.replace(/_/g, ' ');

@@ -106,3 +106,14 @@ export function useAction(): {
   }, []);
   return { error, notice, run };
 }
+
+/** Re-reads resources whenever `version` moves on (a live event said something changed); not on the first render. */
+export function useReloadOn(version: number, ...reloads: (() => void)[]): void {
+  const first = useRef(version);
+  const latest = useRef(reloads);
+  latest.current = reloads;
+  useEffect(() => {
+    if (version === first.current) return;
+    for (const reload of latest.current) reload();
+  }, [version]);
+}

@@ -1,8 +1,8 @@
-import type { InputHTMLAttributes, ReactNode } from 'react';
+import { type InputHTMLAttributes, type ReactNode, useCallback, useState } from 'react';
 import { scopesOf } from '../auth/roles.js';
 import type { Scope } from '../core/scopes.js';
 import { type AccountStatus, describe, type User } from './api.js';
-import { humanize } from './format.js';
+import { useI18n } from './i18n/index.js';
 
 /** What the signed-in user's role allows: the same scope list the server checks. */
 export const can = (user: User, scope: Scope) => scopesOf(user.role).includes(scope);
@@ -16,10 +16,53 @@ const STATUS_TONE: Record<AccountStatus, string> = {
 };
 
 export function StatusBadge({ status }: { status: AccountStatus }) {
+  const { t } = useI18n();
+  return <span className={`badge ${STATUS_TONE[status]}`}>{t(`status.${status}`)}</span>;
+}
+
+/** Cursor paging: the cursors of the pages before this one, so Previous works without a server-side offset. */
+export function useCursorPages(): {
+  cursor: string | null;
+  page: number;
+  next: (cursor: string) => void;
+  previous: () => void;
+  reset: () => void;
+} {
+  const [stack, setStack] = useState<string[]>([]);
+  return {
+    cursor: stack[stack.length - 1] ?? null,
+    page: stack.length + 1,
+    next: useCallback((cursor: string) => setStack((s) => [...s, cursor]), []),
+    previous: useCallback(() => setStack((s) => s.slice(0, -1)), []),
+    reset: useCallback(() => setStack([]), []),
+  };
+}
+
+/** Previous / next under a paged list. */
+export function Pager({
+  pages,
+  nextCursor,
+}: {
+  pages: ReturnType<typeof useCursorPages>;
+  nextCursor: string | null | undefined;
+}) {
+  const { t } = useI18n();
+  if (pages.page === 1 && !nextCursor) return null;
   return (
-    <span className={`badge ${STATUS_TONE[status]}`}>
-      {status === 'awaiting_assistance' ? 'code needed' : humanize(status)}
-    </span>
+    <nav className="pager row" aria-label={t('common.page', { n: pages.page })}>
+      <button type="button" className="secondary" onClick={pages.previous} disabled={pages.page === 1}>
+        {t('common.previous')}
+      </button>
+      <span className="muted small">{t('common.page', { n: pages.page })}</span>
+      <button
+        type="button"
+        className="secondary"
+        onClick={() => nextCursor && pages.next(nextCursor)}
+        disabled={!nextCursor}
+      >
+        {t('common.next')}
+      </button>
+    </nav>
   );
 }
 
@@ -47,13 +90,18 @@ export function ListState({
   children: ReactNode;
 }) {
   if (error && !ready) return <ErrorNote error={error} />;
-  if (!ready) return <p className="muted">Loading…</p>;
+  if (!ready) return <Loading />;
   return (
     <>
       {error ? <ErrorNote error={error} /> : null}
       {empty !== null ? <div className="empty">{empty}</div> : children}
     </>
   );
+}
+
+export function Loading() {
+  const { t } = useI18n();
+  return <p className="muted">{t('common.loading')}</p>;
 }
 
 /** A section with a heading, used on every page. */

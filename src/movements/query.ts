@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { decodeKeyCursor, encodeKeyCursor } from '../http/schemas.js';
 import type { Db } from '../store/db.js';
 import { type MovementView, movementView } from './ingest.js';
@@ -9,6 +10,11 @@ export interface MovementQuery {
   from?: string | undefined;
   to?: string | undefined;
   bank_account_id?: string | undefined;
+  /** Words in the description or reference, any case. */
+  q?: string | undefined;
+  /** Least and greatest amount, compared without the sign (a debit of 120 matches 100–150), decimal strings. */
+  min_amount?: string | undefined;
+  max_amount?: string | undefined;
 }
 
 /** One page of an account's movements, newest booking first (throws VALIDATION_FAILED on a foreign cursor). */
@@ -17,12 +23,28 @@ export async function listMovements(
   accountId: string,
   query: MovementQuery,
 ): Promise<{ data: MovementView[]; next_cursor: string | null }> {
-  const { limit, cursor, from, to, bank_account_id } = query;
+  const { limit, cursor, from, to, bank_account_id, q: text, min_amount, max_amount } = query;
   let q = db.selectFrom('movements').selectAll().where('account_id', '=', accountId);
   if (from) q = q.where('booked_at', '>=', from);
   // booked_at may carry a time; everything on the `to` day is included.
   if (to) q = q.where('booked_at', '<', `${to}\uffff`);
   if (bank_account_id) q = q.where('bank_account_id', '=', bank_account_id);
+  if (text?.trim()) {
+    // The text is a literal: % and _ in it match themselves.
+    const like = `%${text
+      .trim()
+      .toLowerCase()
+      .replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    q = q.where((eb) =>
+      eb.or([
+        eb(sql`lower(name)`, 'like', sql`${like} escape '\\'`),
+        eb(sql`lower(coalesce(reference, ''))`, 'like', sql`${like} escape '\\'`),
+      ]),
+    );
+  }
+  const magnitude = sql<number>`abs(cast(amount as double precision))`;
+  if (min_amount !== undefined) q = q.where(magnitude, '>=', Number(min_amount));
+  if (max_amount !== undefined) q = q.where(magnitude, '<=', Number(max_amount));
   // Newest booking first; the id breaks ties so pages never skip or repeat a movement.
   const after = decodeKeyCursor(cursor, 2);
   if (after) {

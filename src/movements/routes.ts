@@ -13,6 +13,22 @@ import { listMovements } from './query.js';
 const tags = ['movements'];
 const security = [{ apiKey: [] }];
 const DateOnly = Type.String({ format: 'date', description: 'YYYY-MM-DD, inclusive' });
+const Amount = Type.String({
+  pattern: '^[0-9]{1,15}(\\.[0-9]{1,4})?$',
+  description: 'A decimal amount, compared with the size of each movement (its sign ignored)',
+  examples: ['100.00'],
+});
+/** The filters of the list and of its CSV export. */
+const MovementFilters = {
+  from: Type.Optional(DateOnly),
+  to: Type.Optional(DateOnly),
+  bank_account_id: Type.Optional(Type.String({ maxLength: 64 })),
+  q: Type.Optional(Type.String({ maxLength: 200, description: 'Text in the description or reference, any case' })),
+  min_amount: Type.Optional(Amount),
+  max_amount: Type.Optional(Amount),
+};
+/** Rows in one CSV export at most (a spreadsheet's comfortable size). */
+const CSV_MAX_ROWS = 100_000;
 
 export function movementRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
   const { db } = deps.store;
@@ -29,9 +45,7 @@ export function movementRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
           querystring: Type.Object(
             {
               ...ListQuery.properties,
-              from: Type.Optional(DateOnly),
-              to: Type.Optional(DateOnly),
-              bank_account_id: Type.Optional(Type.String({ maxLength: 64 })),
+              ...MovementFilters,
             },
             { additionalProperties: false },
           ),
@@ -41,6 +55,48 @@ export function movementRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
       async (request) => {
         unwrap(await accountFor(db, principalOf(request), request.params.id));
         return listMovements(db, request.params.id, request.query);
+      },
+    );
+
+    app.get(
+      '/accounts/:id/movements.csv',
+      {
+        config: { scopes: ['data:read'] },
+        schema: {
+          tags,
+          security,
+          summary: 'Stored movements as CSV (the same filters as the list, every page)',
+          description: `Columns: booked_at, amount, currency, name, reference, bank_account_id, id. At most ${CSV_MAX_ROWS} rows, newest first.`,
+          params: AccountParams,
+          querystring: Type.Object(MovementFilters, { additionalProperties: false }),
+          produces: ['text/csv'],
+          response: {
+            200: {
+              description: 'CSV (RFC 4180), UTF-8',
+              content: {
+                'text/csv': {
+                  schema: Type.String({ examples: ['booked_at,amount,currency,name,reference,bank_account_id,id'] }),
+                },
+              },
+            },
+            ...errorResponses(400, 403, 404),
+          },
+        },
+      },
+      async (request, reply) => {
+        const account = unwrap(await accountFor(db, principalOf(request), request.params.id));
+        const lines = [CSV_COLUMNS.join(',')];
+        let cursor: string | undefined;
+        do {
+          const page = await listMovements(db, account.id, { ...request.query, limit: 500, cursor });
+          for (const m of page.data) lines.push(CSV_COLUMNS.map((column) => csvCell(m[column])).join(','));
+          cursor = page.next_cursor ?? undefined;
+        } while (cursor && lines.length <= CSV_MAX_ROWS);
+        const name = `movements-${account.name.replace(/[^A-Za-z0-9_-]+/g, '-').slice(0, 60) || account.id}.csv`;
+        return reply
+          .type('text/csv; charset=utf-8')
+          .header('content-disposition', `attachment; filename="${name}"`)
+          .send(`${lines.slice(0, CSV_MAX_ROWS + 1).join('\r\n')}\r\n`);
       },
     );
 
@@ -93,4 +149,13 @@ export function movementRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
       },
     );
   };
+}
+
+const CSV_COLUMNS = ['booked_at', 'amount', 'currency', 'name', 'reference', 'bank_account_id', 'id'] as const;
+
+/** A CSV field: quoted when it holds a separator, a quote or a line break; a leading =+-@ is defused for spreadsheets. */
+function csvCell(value: string | null): string {
+  if (value === null) return '';
+  const safe = /^[=+@\t\r]/.test(value) || (/^-/.test(value) && !/^-[0-9.]+$/.test(value)) ? `'${value}` : value;
+  return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
 }

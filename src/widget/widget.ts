@@ -27,6 +27,73 @@ export interface ReconnectOptions {
   onSuccess?: (result: { reconnect_id: string }) => void;
   onError?: (error: { code: string; message: string }) => void;
   onClose?: () => void;
+  /** `en` or `es`; default: the first of the browser's languages the widget speaks, else English. */
+  locale?: string;
+}
+
+/** The widget's words in each language it speaks (English is the reference). */
+const WORDS = {
+  en: {
+    title: 'Reconnect your bank',
+    titleBank: (bank: string) => `Reconnect ${bank}`,
+    loading: 'Loading…',
+    close: 'Close',
+    sandbox: 'Sandbox',
+    unreachable: 'otpilot cannot be reached from this page, or this site is not allowed to use the app token.',
+    wrong: 'Something went wrong.',
+    expired: 'This reconnect link has expired. Ask for a new one.',
+    continue: 'Continue',
+    code: 'Verification code',
+    checking: 'Checking with your bank…',
+    attemptsLeft: (n: number) => `${n} ${n === 1 ? 'attempt' : 'attempts'} left`,
+    rejected: 'That code was not accepted.',
+    accepted: 'Code accepted. Finishing…',
+    digits: 'digits',
+    lettersDigits: 'letters and digits',
+    sandboxHint: 'Sandbox: the code is on the sandbox bank phone page.',
+    approve: 'Approve this login in your bank app. This window updates by itself.',
+    working: 'Talking to your bank…',
+    again: 'Start again',
+    unfinished: 'The last attempt did not finish.',
+    done: 'Done',
+    connectedAgain: 'Your bank is connected again.',
+    connected: 'Connected.',
+  },
+  es: {
+    title: 'Vuelve a conectar tu banco',
+    titleBank: (bank: string) => `Vuelve a conectar ${bank}`,
+    loading: 'Cargando…',
+    close: 'Cerrar',
+    sandbox: 'Pruebas',
+    unreachable: 'No se puede contactar con otpilot desde esta página, o este sitio no puede usar el token de la app.',
+    wrong: 'Algo salió mal.',
+    expired: 'Este enlace ha caducado. Pide uno nuevo.',
+    continue: 'Continuar',
+    code: 'Código de verificación',
+    checking: 'Comprobando con tu banco…',
+    attemptsLeft: (n: number) => `${n} ${n === 1 ? 'intento restante' : 'intentos restantes'}`,
+    rejected: 'El código no fue aceptado.',
+    accepted: 'Código aceptado. Terminando…',
+    digits: 'dígitos',
+    lettersDigits: 'letras y dígitos',
+    sandboxHint: 'Pruebas: el código está en la página del teléfono del banco de pruebas.',
+    approve: 'Aprueba este acceso en la app de tu banco. Esta ventana se actualiza sola.',
+    working: 'Hablando con tu banco…',
+    again: 'Empezar de nuevo',
+    unfinished: 'El último intento no terminó.',
+    done: 'Hecho',
+    connectedAgain: 'Tu banco vuelve a estar conectado.',
+    connected: 'Conectado.',
+  },
+} as const;
+type Words = (typeof WORDS)[keyof typeof WORDS];
+
+function wordsFor(locale: string | undefined): Words {
+  for (const language of [locale, ...(navigator.languages ?? [navigator.language])]) {
+    const base = language?.toLowerCase().split('-')[0];
+    if (base && base in WORDS) return WORDS[base as keyof typeof WORDS];
+  }
+  return WORDS.en;
 }
 
 class WidgetError extends Error {
@@ -46,6 +113,7 @@ const POLL_MS = 1000;
 
 const STYLE = `
 :host { all: initial; }
+*, *::before, *::after { box-sizing: border-box; }
 .overlay { position: fixed; inset: 0; background: rgb(15 20 30 / 0.55); display: grid; place-items: center; z-index: 2147483000; font: 16px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1c2230; }
 .dialog { background: #fff; border-radius: 14px; width: min(24rem, calc(100vw - 1.5rem)); max-height: calc(100vh - 1.5rem); overflow: auto; padding: 1.25rem; box-shadow: 0 20px 50px rgb(0 0 0 / 0.3); }
 header { display: flex; justify-content: space-between; align-items: start; gap: 0.5rem; }
@@ -64,8 +132,14 @@ button.primary:disabled { opacity: 0.6; cursor: wait; }
 .badge { display: inline-block; font-size: 0.75rem; font-weight: 600; background: #fff1d0; color: #8a5a00; border-radius: 999px; padding: 0.05rem 0.5rem; }
 `;
 
-// biome-ignore lint/suspicious/noExplicitAny: the answer's shape depends on the path; callers read known fields
-async function call(options: ReconnectOptions, method: 'GET' | 'POST', path: string, body?: unknown): Promise<any> {
+async function call(
+  options: ReconnectOptions,
+  w: Words,
+  method: 'GET' | 'POST',
+  path: string,
+  body?: unknown,
+  // biome-ignore lint/suspicious/noExplicitAny: the answer's shape depends on the path; callers read known fields
+): Promise<any> {
   let response: Response;
   try {
     response = await fetch(`${BASE}/widget/v1/reconnects/${encodeURIComponent(options.reconnect_id)}${path}`, {
@@ -75,10 +149,7 @@ async function call(options: ReconnectOptions, method: 'GET' | 'POST', path: str
       credentials: 'omit',
     });
   } catch {
-    throw new WidgetError(
-      'NETWORK',
-      'otpilot cannot be reached from this page, or this site is not allowed to use the app token.',
-    );
+    throw new WidgetError('NETWORK', w.unreachable);
   }
   const payload = await response.json().catch(() => null);
   if (!response.ok) {
@@ -104,22 +175,24 @@ function element<K extends keyof HTMLElementTagNameMap>(
   return node;
 }
 
-function describeCode(d: Descriptor): string {
-  const kind = d.type === 'numeric' ? 'digits' : 'letters and digits';
+function describeCode(d: Descriptor, w: Words): string {
+  const kind = d.type === 'numeric' ? w.digits : w.lettersDigits;
   return d.length ? `${d.length} ${kind}` : kind;
 }
 
 function reconnect(options: ReconnectOptions): { close(): void } {
   if (!options?.app_token || !options.reconnect_id)
     throw new Error('otpilot.reconnect needs app_token and reconnect_id');
+  const w = wordsFor(options.locale);
   const host = element('div');
+  host.setAttribute('lang', w === WORDS.es ? 'es' : 'en');
   host.setAttribute('data-otpilot-widget', '');
   const root = host.attachShadow({ mode: 'open' });
   const previousFocus = document.activeElement as HTMLElement | null;
   const titleId = 'otpilot-title';
-  const title = element('h2', { id: titleId }, 'Reconnect your bank');
-  const sub = element('p', { className: 'sub' }, 'Loading…');
-  const closeButton = element('button', { className: 'close', type: 'button', 'aria-label': 'Close' }, '×');
+  const title = element('h2', { id: titleId }, w.title);
+  const sub = element('p', { className: 'sub' }, w.loading);
+  const closeButton = element('button', { className: 'close', type: 'button', 'aria-label': w.close }, '×');
   const body = element('div');
   const status = element('p', { className: 'status', role: 'status' });
   const dialog = element(
@@ -128,7 +201,7 @@ function reconnect(options: ReconnectOptions): { close(): void } {
     element(
       'header',
       {},
-      element('div', {}, title, ...(options.sandbox ? [element('span', { className: 'badge' }, 'Sandbox')] : [])),
+      element('div', {}, title, ...(options.sandbox ? [element('span', { className: 'badge' }, w.sandbox)] : [])),
       closeButton,
     ),
     sub,
@@ -161,8 +234,8 @@ function reconnect(options: ReconnectOptions): { close(): void } {
   }
 
   function fail(error: unknown) {
-    const e = error instanceof WidgetError ? error : new WidgetError('INTERNAL', 'Something went wrong.');
-    say(e.code === 'GONE' ? 'This reconnect link has expired. Ask for a new one.' : e.message, 'bad');
+    const e = error instanceof WidgetError ? error : new WidgetError('INTERNAL', w.wrong);
+    say(e.code === 'GONE' ? w.expired : e.message, 'bad');
     options.onError?.({ code: e.code, message: e.message });
   }
 
@@ -202,35 +275,25 @@ function reconnect(options: ReconnectOptions): { close(): void } {
       spellcheck: false,
     });
     input.setAttribute('aria-describedby', 'otpilot-hint');
-    const submit = element('button', { className: 'primary', type: 'submit' }, 'Continue');
+    const submit = element('button', { className: 'primary', type: 'submit' }, w.continue);
     hint = element('p', { className: 'hint', id: 'otpilot-hint' });
-    const form = element(
-      'form',
-      {},
-      element('label', { for: 'otpilot-code' }, 'Verification code'),
-      hint,
-      input,
-      submit,
-    );
+    const form = element('form', {}, element('label', { for: 'otpilot-code' }, w.code), hint, input, submit);
     form.addEventListener('submit', async (event) => {
       event.preventDefault();
       const code = input.value.replace(/[\s-]/g, '');
       if (!code) return;
       submit.disabled = true;
-      say('Checking with your bank…');
+      say(w.checking);
       try {
-        const answer = await call(options, 'POST', '/code', { code });
+        const answer = await call(options, w, 'POST', '/code', { code });
         if (answer.outcome === 'rejected') {
           input.value = '';
           const after = answer.reconnect as ReconnectView;
           const remaining = after.request ? after.request.max_attempts - after.request.attempts : 0;
-          say(
-            `That code was not accepted.${remaining > 0 ? ` ${remaining} ${remaining === 1 ? 'attempt' : 'attempts'} left.` : ''}`,
-            'bad',
-          );
+          say(`${w.rejected}${remaining > 0 ? ` ${w.attemptsLeft(remaining)}.` : ''}`, 'bad');
           render(after, true);
         } else {
-          say('Code accepted. Finishing…');
+          say(w.accepted);
           render(answer.reconnect as ReconnectView, true);
         }
       } catch (error) {
@@ -245,7 +308,7 @@ function reconnect(options: ReconnectOptions): { close(): void } {
 
   function render(view: ReconnectView, keepStatus = false) {
     if (closed) return;
-    title.textContent = `Reconnect ${view.account.bank}`;
+    title.textContent = w.titleBank(view.account.bank);
     sub.textContent = view.account.name;
     switch (view.state) {
       case 'code_needed':
@@ -256,47 +319,46 @@ function reconnect(options: ReconnectOptions): { close(): void } {
         if (hint && view.request) {
           const d = view.request.descriptor;
           const left = view.request.max_attempts - view.request.attempts;
-          hint.textContent = `${d.prompt ? `${d.prompt} ` : ''}(${describeCode(d)}; ${left} ${left === 1 ? 'attempt' : 'attempts'} left)`;
+          hint.textContent = `${d.prompt ? `${d.prompt} ` : ''}(${describeCode(d, w)}; ${w.attemptsLeft(left)})`;
         }
-        if (!keepStatus && !status.textContent)
-          say(options.sandbox ? 'Sandbox: the code is on the sandbox bank phone page.' : '');
+        if (!keepStatus && !status.textContent) say(options.sandbox ? w.sandboxHint : '');
         schedule(2 * POLL_MS);
         break;
       case 'approval_needed':
-        body.replaceChildren(element('p', {}, 'Approve this login in your bank app. This window updates by itself.'));
+        body.replaceChildren(element('p', {}, w.approve));
         schedule(POLL_MS);
         break;
       case 'working':
         shownRequest = null;
-        body.replaceChildren(element('p', {}, 'Talking to your bank…'));
+        body.replaceChildren(element('p', {}, w.working));
         schedule(POLL_MS);
         break;
       case 'login_needed': {
         shownRequest = null;
-        const again = element('button', { className: 'primary', type: 'button' }, 'Start again');
+        const again = element('button', { className: 'primary', type: 'button' }, w.again);
         again.addEventListener('click', async () => {
           again.disabled = true;
           try {
             say('');
-            const view = await call(options, 'POST', '/start');
+            const view = await call(options, w, 'POST', '/start');
             if (!closed) render(view);
           } catch (error) {
             again.disabled = false;
             fail(error);
           }
         });
-        body.replaceChildren(element('p', {}, view.message ?? 'The last attempt did not finish.'), again);
+        body.replaceChildren(element('p', {}, view.message ?? w.unfinished), again);
         again.focus();
         break;
       }
       case 'completed': {
         if (finished) return;
         finished = true;
-        const done = element('button', { className: 'primary', type: 'button' }, 'Done');
+        const done = element('button', { className: 'primary', type: 'button' }, w.done);
         done.addEventListener('click', close);
-        body.replaceChildren(element('p', {}, 'Your bank is connected again.'));
+        body.replaceChildren(element('p', {}, w.connectedAgain));
         body.append(done);
-        say('Connected.', 'ok');
+        say(w.connected, 'ok');
         done.focus();
         options.onSuccess?.({ reconnect_id: view.id });
         break;
@@ -313,7 +375,7 @@ function reconnect(options: ReconnectOptions): { close(): void } {
   async function refresh() {
     if (closed || finished) return;
     try {
-      const view = await call(options, 'GET', '');
+      const view = await call(options, w, 'GET', '');
       failures = 0;
       if (!closed) render(view);
     } catch (error) {

@@ -1,5 +1,5 @@
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 
 /** Debian's Chromium (`apt-get install -y chromium`; .ci/run installs it). */
@@ -53,10 +53,29 @@ export async function signInPage(page: Page, baseUrl: string, email: string, pas
   await page.getByRole('navigation', { name: 'Main' }).waitFor();
 }
 
-export const SCREENSHOTS = join(import.meta.dirname, '..', '..', 'docs', 'screenshots');
+/**
+ * Where screenshots go: test-results/screenshots (ignored) during `npm test`; `npm run screenshots`
+ * points SCREENSHOT_DIR at docs/screenshots to refresh the documentation's pictures.
+ */
+export const SCREENSHOTS = process.env.SCREENSHOT_DIR
+  ? resolve(process.env.SCREENSHOT_DIR)
+  : join(import.meta.dirname, '..', '..', 'test-results', 'screenshots');
 
-/** Saves docs/screenshots/<name>.png (the docs show what the test run saw). */
+/** Saves <SCREENSHOTS>/<name>.png. */
 export async function screenshot(page: Page, name: string): Promise<void> {
   mkdirSync(SCREENSHOTS, { recursive: true });
   await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: false, animations: 'disabled' });
+}
+
+/** How far the page scrolls sideways past the viewport, px (0: nothing is cut off or needs a sideways scroll). */
+export async function horizontalOverflow(page: Page): Promise<number> {
+  return page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth');
+}
+
+/** The elements that stick out past the viewport's right edge (for a failing overflow check's message). */
+export async function overflowingElements(page: Page): Promise<string[]> {
+  return page.evaluate<string[]>(`[...document.querySelectorAll('body *')]
+    .filter((el) => el.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5)
+    .slice(0, 8)
+    .map((el) => el.tagName.toLowerCase() + (el.className && typeof el.className === 'string' ? '.' + el.className.trim().replace(/\\s+/g, '.') : '') + ' ' + Math.round(el.getBoundingClientRect().right))`);
 }

@@ -90,7 +90,18 @@ function changes(before: Form, after: Form): Record<string, unknown> {
   return out;
 }
 
-export function AccountSettings({ id, bank, editable }: { id: string; bank: Bank | undefined; editable: boolean }) {
+export function AccountSettings({
+  id,
+  bank,
+  editable,
+  onCredentialsSaved,
+}: {
+  id: string;
+  bank: Bank | undefined;
+  editable: boolean;
+  /** Called after new credentials are saved (the account page lifts a block the old password caused). */
+  onCredentialsSaved?: (() => Promise<void>) | undefined;
+}) {
   const config = useResource<Config>(`/accounts/${id}/config`);
   const [saved, setSaved] = useState<Form | null>(null);
   const [form, setForm] = useState<Form | null>(null);
@@ -143,6 +154,7 @@ export function AccountSettings({ id, bank, editable }: { id: string; bank: Bank
       await api('PUT', `/accounts/${id}/config`, body);
       setCredentials({});
       setNotice('Settings saved.');
+      if (body.credentials) await onCredentialsSaved?.();
       config.reload();
     } catch (failure) {
       setError(failure);

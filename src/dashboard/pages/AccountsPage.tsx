@@ -1,46 +1,55 @@
 import { type FormEvent, useState } from 'react';
 import { Link, useLocation } from 'wouter';
-import { type Account, api, type Bank, type List, type User } from '../api.js';
-import { when } from '../format.js';
+import { type Account, api, type Bank, type DayHealth, type List, type User } from '../api.js';
+import { Sparkline } from '../charts.js';
+import { humanize } from '../format.js';
 import { useResource } from '../hooks.js';
+import { useI18n } from '../i18n/index.js';
 import { useLiveEvents } from '../live.js';
 import { can, ErrorNote, ListState, ListTable, Panel, StatusBadge, TextField } from '../ui.js';
 
 /** Every bank login of the organization, with its status, and a form to connect a new one. */
 export function AccountsPage({ user }: { user: User }) {
+  const { t, when } = useI18n();
   const accounts = useResource<List<Account>>('/accounts?limit=500');
   const banks = useResource<{ data: Bank[] }>('/banks');
+  const health = useResource<{ data: { account_id: string; days: DayHealth[] }[] }>('/insights/login-health?days=30');
   const [adding, setAdding] = useState(false);
   useLiveEvents((event) => {
-    if (event.type !== 'bank_movement') accounts.reload();
+    if (event.type === 'bank_movement') return;
+    accounts.reload();
+    if (event.type === 'connected' || event.type.startsWith('scrape_') || event.type.startsWith('assistance_'))
+      health.reload();
   });
+  const daysOf = (id: string) => health.data?.data.find((h) => h.account_id === id)?.days;
   const bankName = (id: string) => banks.data?.data.find((b) => b.id === id)?.name ?? id;
   const rows = accounts.data?.data ?? [];
 
   return (
     <>
       <div className="page-head">
-        <h1>Accounts</h1>
+        <h1>{t('accounts.title')}</h1>
         {can(user, 'accounts:write') && !adding && (
           <button type="button" onClick={() => setAdding(true)}>
-            Add account
+            {t('accounts.add')}
           </button>
         )}
       </div>
       {adding && <AddAccount banks={banks.data?.data ?? []} onCancel={() => setAdding(false)} />}
-      <Panel title="Bank logins">
+      <Panel title={t('accounts.panel')}>
         <ListState
           ready={accounts.data !== undefined}
           error={accounts.error}
-          empty={rows.length === 0 ? <p>No bank accounts yet. Add one to let otpilot log in on a schedule.</p> : null}
+          empty={rows.length === 0 ? <p>{t('accounts.empty')}</p> : null}
         >
           <ListTable
             columns={[
-              'Name',
-              'Bank',
-              'Status',
-              { label: 'Last success', className: 'wide' },
-              { label: 'Next run', className: 'wide' },
+              t('accounts.name'),
+              { label: t('accounts.bank'), className: 'wide' },
+              t('accounts.status'),
+              t('accounts.health'),
+              { label: t('accounts.lastSuccess'), className: 'wide' },
+              { label: t('accounts.nextRun'), className: 'wide' },
             ]}
           >
             {rows.map((account) => (
@@ -48,13 +57,31 @@ export function AccountsPage({ user }: { user: User }) {
                 <td>
                   <Link href={`/accounts/${account.id}`}>{account.name}</Link>
                 </td>
-                <td>{bankName(account.bank_id)}</td>
+                <td className="wide">{bankName(account.bank_id)}</td>
                 <td>
                   <StatusBadge status={account.status} />
-                  {account.blocked_at && account.status !== 'blocked' && <span className="badge bad">blocked</span>}
+                  {account.blocked_at && account.status !== 'blocked' && <StatusBadge status="blocked" />}
+                </td>
+                <td className="spark-cell">
+                  {daysOf(account.id) ? (
+                    <Sparkline days={daysOf(account.id)!} label={sparkLabel(daysOf(account.id)!, t)} />
+                  ) : (
+                    <span className="muted">—</span>
+                  )}
                 </td>
                 <td className="wide">{when(account.last_success_at)}</td>
-                <td className="wide">{when(account.next_run_at)}</td>
+                <td className="wide">
+                  {account.blocked_at ? (
+                    // No run is coming: say why, and the account page has the way out.
+                    <Link href={`/accounts/${account.id}`} className="blocked-cell">
+                      {t('accounts.blockedCell', { why: humanize(account.blocked_reason ?? '') })}
+                    </Link>
+                  ) : account.next_run_at ? (
+                    when(account.next_run_at)
+                  ) : (
+                    t('accounts.manualOnly')
+                  )}
+                </td>
               </tr>
             ))}
           </ListTable>
@@ -62,6 +89,16 @@ export function AccountsPage({ user }: { user: User }) {
       </Panel>
     </>
   );
+}
+
+function sparkLabel(days: DayHealth[], t: ReturnType<typeof useI18n>['t']): string {
+  const total = (key: 'succeeded' | 'failed' | 'waited') => days.reduce((n, d) => n + d[key], 0);
+  return t('account.health.summary', {
+    ok: total('succeeded'),
+    failed: total('failed'),
+    waited: total('waited'),
+    days: days.length,
+  });
 }
 
 function AddAccount({ banks, onCancel }: { banks: Bank[]; onCancel: () => void }) {

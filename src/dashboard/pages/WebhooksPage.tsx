@@ -79,7 +79,13 @@ export function WebhooksPage({ user }: { user: User }) {
 
 function EndpointState({ endpoint }: { endpoint: Endpoint }) {
   if (!endpoint.enabled) return <span className="badge bad">disabled</span>;
-  if (endpoint.failing_since) return <span className="badge warn">failing since {when(endpoint.failing_since)}</span>;
+  if (endpoint.failing_since)
+    return (
+      <>
+        <span className="badge warn">failing</span>
+        <div className="muted small">since {when(endpoint.failing_since)}</div>
+      </>
+    );
   return <span className="badge ok">enabled</span>;
 }
 

@@ -1,6 +1,7 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
 import type { Account, AssistanceRequest, List, Role } from '../api.js';
 import { useResource, useStoredFlag } from '../hooks.js';
+import { useI18n } from '../i18n/index.js';
 import { useLiveEvents } from '../live.js';
 import { notify, playChime, setTitleCount } from './alerts.js';
 import { type Ended, PromptCard } from './PromptCard.js';
@@ -36,7 +37,10 @@ export function CodePrompt({ role }: { role: Role }) {
   const [ended, setEnded] = useState<Ended[]>([]);
   const [sound] = useStoredFlag(SOUND_KEY, true);
   const [notifications] = useStoredFlag(NOTIFY_KEY, true);
+  const { t } = useI18n();
   const seen = useRef(new Set<string>());
+  /** What the screen reader is told: the newest prompt, once. */
+  const [announcement, setAnnouncement] = useState('');
   const shown = useRef(new Map<string, AssistanceRequest>());
 
   const names = useMemo(() => new Map((accounts.data?.data ?? []).map((a) => [a.id, a.name])), [accounts.data]);
@@ -52,7 +56,12 @@ export function CodePrompt({ role }: { role: Role }) {
     }
   });
 
-  const requests = pending.data?.data ?? [];
+  // Oldest first, so the newest is last: nearest the operator's eyes at the bottom of the stack, and the one focused.
+  const requests = useMemo(
+    () => [...(pending.data?.data ?? [])].sort((a, b) => a.created_at.localeCompare(b.created_at)),
+    [pending.data],
+  );
+  const newest = [...requests].reverse().find((r) => r.type === 'otp' && Date.parse(r.expires_at) > Date.now());
   for (const request of requests) shown.current.set(request.id, request);
 
   // A new request: chime, notify (once per request), and the title count.
@@ -63,6 +72,10 @@ export function CodePrompt({ role }: { role: Role }) {
       // A new account's name arrives with the accounts re-read the same event started: wait for it.
       if (!names.has(request.account_id) && accounts.loading) continue;
       seen.current.add(request.id);
+      const title = t(request.type === 'approval' ? 'prompt.approvalNeeded' : 'prompt.codeNeeded', {
+        name: names.get(request.account_id) ?? request.account_id,
+      });
+      setAnnouncement(t('prompt.announce', { title, prompt: request.descriptor.prompt ?? '' }));
       if (sound) playChime();
       if (notifications) {
         notify(
@@ -72,7 +85,7 @@ export function CodePrompt({ role }: { role: Role }) {
         );
       }
     }
-  }, [requests, names, accounts.loading, sound, notifications]);
+  }, [requests, names, accounts.loading, sound, notifications, t]);
   useEffect(() => () => setTitleCount(0), []);
 
   // Endings fade after a while; an ended request that is pending again (never happens) would show twice.
@@ -87,14 +100,22 @@ export function CodePrompt({ role }: { role: Role }) {
 
   const pendingIds = new Set(requests.map((r) => r.id));
   const closed = ended.filter((e) => !pendingIds.has(e.request.id));
-  if (requests.length === 0 && closed.length === 0) return null;
+  const live = (
+    // Always in the page, so screen readers are already listening when the first prompt arrives.
+    <p className="sr-only" aria-live="assertive" aria-atomic="true">
+      {announcement}
+    </p>
+  );
+  if (requests.length === 0 && closed.length === 0) return live;
 
   return (
-    <section className="prompts" aria-label="Code requests">
+    <section className="prompts" aria-label={t('prompt.region')}>
+      {live}
       {requests.map((request) => (
         <PromptCard
           key={request.id}
           request={request}
+          takesFocus={request.id === newest?.id}
           accountName={names.get(request.account_id) ?? request.account_id}
           canSubmit={role !== 'viewer'}
           onChanged={pending.reload}

@@ -2,8 +2,9 @@ import { type ClipboardEvent, useEffect, useId, useRef, useState } from 'react';
 import { extractCode } from '../../core/code-extract.js';
 import { MAX_CODE_LENGTH, normalizeCode } from '../../core/descriptor.js';
 import { type AssistanceRequest, api, describe, HttpError } from '../api.js';
-import { clock, describeCode } from '../format.js';
+import { clock } from '../format.js';
 import { useNow } from '../hooks.js';
+import { type I18n, useI18n } from '../i18n/index.js';
 
 /** How a request the operator was looking at ended. */
 export interface Ended {
@@ -20,13 +21,6 @@ type Feedback =
   | { kind: 'rejected'; attemptsLeft: number }
   | { kind: 'error'; message: string };
 
-const ENDED_TEXT: Record<Ended['verdict'], string> = {
-  accepted: 'Accepted: the bank let the login continue.',
-  expired: 'Expired: the code window closed before a code was accepted.',
-  exhausted: 'The bank rejected every attempt, so this login has stopped.',
-  cancelled: 'Withdrawn: the login ended before a code was needed.',
-};
-
 interface Props {
   request: AssistanceRequest;
   accountName: string;
@@ -34,6 +28,8 @@ interface Props {
   ended?: Ended;
   onChanged?: () => void;
   onDismiss?: () => void;
+  /** The newest open prompt: it takes the focus unless the operator is typing in another field. */
+  takesFocus?: boolean;
 }
 
 /** Only the characters a code of this type can hold. */
@@ -41,7 +37,16 @@ const allowed = (type: AssistanceRequest['descriptor']['type'], text: string) =>
   type === 'numeric' ? text.replace(/[^0-9]/g, '') : text.replace(/[^A-Za-z0-9]/g, '');
 
 /** One waiting request: the bank's words, a live countdown, and an input that fits the descriptor. */
-export function PromptCard({ request, accountName, canSubmit, ended, onChanged, onDismiss }: Props) {
+export function PromptCard({
+  request,
+  accountName,
+  canSubmit,
+  ended,
+  onChanged,
+  onDismiss,
+  takesFocus = false,
+}: Props) {
+  const { t } = useI18n();
   const { descriptor } = request;
   const inputId = useId();
   const titleId = useId();
@@ -56,15 +61,20 @@ export function PromptCard({ request, accountName, canSubmit, ended, onChanged, 
   const approval = request.type === 'approval';
   const open = !ended && !timedOut && canSubmit && !approval;
 
-  // The operator's hands go straight to the code (the prompt opened, or the bank asked again).
-  // …and back to it when the bank said no.
-  // Never pulled away from another prompt's input mid-code: typed digits must reach the bank they are for.
+  // The newest prompt takes the operator's hands (it opened, or the bank asked again), and the
+  // focus comes back to a prompt whose code the bank refused. Never pulled away from a field the
+  // operator is typing in (another prompt's half-typed code must reach the bank it is for).
   useEffect(() => {
     if (!open || feedback.kind === 'sending') return;
+    if (!takesFocus && feedback.kind !== 'rejected') return;
     const active = document.activeElement;
-    if (active instanceof HTMLInputElement && active !== input.current && active.closest('.prompts')) return;
+    const typing =
+      (active instanceof HTMLInputElement || active instanceof HTMLTextAreaElement) &&
+      active !== input.current &&
+      active.value !== '';
+    if (typing) return;
     input.current?.focus();
-  }, [open, feedback.kind]);
+  }, [open, feedback.kind, takesFocus]);
 
   async function submit(value: string) {
     if (feedback.kind === 'sending' || value.length === 0) return;
@@ -95,7 +105,7 @@ export function PromptCard({ request, accountName, canSubmit, ended, onChanged, 
     } catch (error) {
       const message =
         error instanceof HttpError && (error.code === 'STALE_REQUEST' || error.code === 'NO_PENDING_REQUEST')
-          ? 'This request has closed; the list is up to date again.'
+          ? t('prompt.closed')
           : describe(error);
       setFeedback({ kind: 'error', message });
     }
@@ -125,23 +135,25 @@ export function PromptCard({ request, accountName, canSubmit, ended, onChanged, 
         kind: 'error',
         message:
           found.reason === 'ambiguous'
-            ? `That message holds ${found.candidates.length} possible codes; type the right one.`
-            : `No ${describeCode(descriptor)} found in the pasted text.`,
+            ? t('prompt.ambiguous', { n: found.candidates.length })
+            : t('prompt.notFound', { code: describeCode(descriptor, t) }),
       });
     }
   }
 
-  const status = ended ? ENDED_TEXT[ended.verdict] : timedOut ? ENDED_TEXT.expired : feedbackText(feedback);
+  const status = ended
+    ? t(`prompt.ended.${ended.verdict}`)
+    : timedOut
+      ? t('prompt.ended.expired')
+      : feedbackText(feedback, t);
   const tone = ended?.verdict === 'accepted' || feedback.kind === 'accepted' ? 'ok' : ended || timedOut ? 'bad' : '';
 
   return (
     <article className={`prompt ${tone}`} aria-labelledby={titleId}>
       <header>
-        <h2 id={titleId}>
-          {approval ? 'Approval needed' : 'Code needed'}: {accountName}
-        </h2>
+        <h2 id={titleId}>{t(approval ? 'prompt.approvalNeeded' : 'prompt.codeNeeded', { name: accountName })}</h2>
         {onDismiss && (
-          <button type="button" className="link" onClick={onDismiss} aria-label="Dismiss">
+          <button type="button" className="link" onClick={onDismiss} aria-label={t('prompt.dismiss')}>
             ×
           </button>
         )}
@@ -150,22 +162,18 @@ export function PromptCard({ request, accountName, canSubmit, ended, onChanged, 
       {!ended && !timedOut && (
         <p className="meta">
           <span>
-            {approval ? "approve the login in the bank's app; this updates by itself" : describeCode(descriptor)}
+            {approval ? t('prompt.approve') : describeCode(descriptor, t)}
             {approval
               ? ''
               : descriptor.channel === 'sms'
-                ? ' from an SMS'
+                ? t('prompt.fromSms')
                 : descriptor.channel === 'authenticator'
-                  ? ' from an authenticator'
+                  ? t('prompt.fromAuthenticator')
                   : ''}
           </span>
-          {!approval && (
-            <span>
-              {attemptsLeft} {attemptsLeft === 1 ? 'attempt' : 'attempts'} left
-            </span>
-          )}
-          <span role="timer" aria-label="time left" className={remaining < 30_000 ? 'urgent' : ''}>
-            expires in {clock(remaining)}
+          {!approval && <span>{attemptsText(attemptsLeft, t)}</span>}
+          <span role="timer" aria-label={t('prompt.timeLeft')} className={remaining < 30_000 ? 'urgent' : ''}>
+            {t('prompt.expiresIn', { clock: clock(remaining) })}
           </span>
         </p>
       )}
@@ -176,7 +184,7 @@ export function PromptCard({ request, accountName, canSubmit, ended, onChanged, 
             void submit(code);
           }}
         >
-          <label htmlFor={inputId}>Enter the {describeCode(descriptor)}</label>
+          <label htmlFor={inputId}>{t('prompt.enter', { code: describeCode(descriptor, t) })}</label>
           <div className="row">
             <input
               ref={input}
@@ -196,14 +204,12 @@ export function PromptCard({ request, accountName, canSubmit, ended, onChanged, 
               aria-describedby={`${inputId}-status`}
             />
             <button type="submit" disabled={feedback.kind === 'sending' || code.length === 0}>
-              {feedback.kind === 'sending' ? 'Checking…' : 'Submit code'}
+              {feedback.kind === 'sending' ? t('prompt.checking') : t('prompt.submit')}
             </button>
           </div>
         </form>
       )}
-      {!ended && !timedOut && !canSubmit && !approval && (
-        <p className="muted">Viewers can see prompts but not answer them; an operator or admin must enter the code.</p>
-      )}
+      {!ended && !timedOut && !canSubmit && !approval && <p className="muted">{t('prompt.viewer')}</p>}
       <p
         id={`${inputId}-status`}
         className="status"
@@ -215,20 +221,20 @@ export function PromptCard({ request, accountName, canSubmit, ended, onChanged, 
   );
 }
 
-function feedbackText(feedback: Feedback): string {
+function feedbackText(feedback: Feedback, t: I18n['t']): string {
   switch (feedback.kind) {
     case 'idle':
       return '';
     case 'sending':
-      return 'Sending the code to the bank…';
+      return t('prompt.sending');
     case 'accepted':
-      return ENDED_TEXT.accepted;
+      return t('prompt.ended.accepted');
     case 'waiting':
-      return 'Sent. The bank has not answered yet; this updates by itself.';
+      return t('prompt.waiting');
     case 'rejected':
       return feedback.attemptsLeft > 0
-        ? `The bank rejected that code. Check it and try again (${feedback.attemptsLeft} ${feedback.attemptsLeft === 1 ? 'attempt' : 'attempts'} left).`
-        : 'The bank rejected that code.';
+        ? t('prompt.rejectedRetry', { left: attemptsText(feedback.attemptsLeft, t) })
+        : t('prompt.rejected');
     case 'error':
       return feedback.message;
     default: {
@@ -236,4 +242,13 @@ function feedbackText(feedback: Feedback): string {
       throw new Error(`unknown feedback ${String(never)}`);
     }
   }
+}
+
+const attemptsText = (n: number, t: I18n['t']) => (n === 1 ? t('prompt.attemptLeft') : t('prompt.attemptsLeft', { n }));
+
+/** `6-digit code`, in the operator's language. */
+function describeCode(descriptor: { length: number | null; type: 'numeric' | 'alphanumeric' }, t: I18n['t']): string {
+  if (descriptor.length)
+    return t(descriptor.type === 'numeric' ? 'code.digits' : 'code.characters', { n: descriptor.length });
+  return t(descriptor.type === 'numeric' ? 'code.numeric' : 'code.any');
 }
