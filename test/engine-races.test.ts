@@ -108,19 +108,25 @@ describe('codes racing', () => {
   });
 });
 
+/** A bank that holds each code until the test opens `bank`; `judging` opens when it has one. */
+function slowBank(harness: EngineHarness) {
+  const bank = gate<'accepted'>();
+  const judging = gate();
+  harness.script = async (ctx) => {
+    await ctx.requestCode(SIX_DIGITS, async () => {
+      judging.open();
+      return { outcome: await bank.promise };
+    });
+    return EMPTY_BANK;
+  };
+  return { bank, judging };
+}
+
 describe('a request closed while the bank judges its code', () => {
   it('reports the submission withdrawn when the session is cancelled mid-verdict, and never fulfils it', async () => {
     h = await startEngineHarness();
     const harness = h;
-    const bank = gate<'accepted'>();
-    const judging = gate();
-    harness.script = async (ctx) => {
-      await ctx.requestCode(SIX_DIGITS, async () => {
-        judging.open();
-        return { outcome: await bank.promise };
-      });
-      return EMPTY_BANK;
-    };
+    const { bank, judging } = slowBank(harness);
     const run = harness.run();
     const request = await pendingOf(harness);
     const answer = harness.t.api.post(`/v1/accounts/${harness.accountId}/otp?wait=true`, { code: RIGHT });
@@ -144,15 +150,7 @@ describe('a request closed while the bank judges its code', () => {
   it('ends a session whose worker lost its lease mid-verdict once: recovery’s ending stands', async () => {
     h = await startEngineHarness();
     const harness = h;
-    const bank = gate<'accepted'>();
-    const judging = gate();
-    harness.script = async (ctx) => {
-      await ctx.requestCode(SIX_DIGITS, async () => {
-        judging.open();
-        return { outcome: await bank.promise };
-      });
-      return EMPTY_BANK;
-    };
+    const { bank, judging } = slowBank(harness);
     const run = harness.run();
     const request = await pendingOf(harness);
     const submitted = await submitCode(harness.deps, source(harness), { accountId: harness.accountId }, RIGHT);

@@ -3,7 +3,7 @@ import type { AssistanceState } from '../core/states.js';
 import { PENDING } from '../store/literals.js';
 import { prepared } from '../store/prepared.js';
 import type { CodeSubmissionsTable, Database } from '../store/schema.js';
-import { type AssistanceRequest, toRequest } from './requests.js';
+import { type AssistanceRequest, toRequest } from './request.js';
 
 /** Reads of assistance requests and submissions; every row comes back through `toRequest`. */
 

@@ -7,38 +7,17 @@ import { topics } from '../events/topics.js';
 import type { Cipher } from '../security/cipher.js';
 import { PENDING } from '../store/literals.js';
 import type { AssistanceRequestsTable, CodeSubmissionsTable, Database, SubmissionVerdict } from '../store/schema.js';
+import { type AssistanceRequest, toRequest } from './request.js';
 import { assistanceView } from './view.js';
 
 /*
  * THE owner of `assistance_requests` and `code_submissions`: every write to either table is a
- * compare-and-set in this file, and `toRequest` is the one place a stored descriptor is parsed.
+ * compare-and-set in this file (`toRequest` in request.ts is the one place a stored descriptor is parsed).
  * Callers pass their transaction and unit of work, so a request's change commits together with the
  * session's and the audit entry, and its events and wake-ups go out only after the commit.
  */
 
 type Db = Kysely<Database>;
-
-/** A stored request with its descriptor parsed and narrowed by `type`. */
-export type AssistanceRequest = Omit<AssistanceRequestsTable, 'type' | 'descriptor'> &
-  ({ type: 'otp'; descriptor: CodeDescriptor } | { type: 'approval'; descriptor: ApprovalDescriptor });
-
-export function toRequest(row: AssistanceRequestsTable): AssistanceRequest {
-  switch (row.type) {
-    case 'otp':
-      return { ...row, type: 'otp', descriptor: JSON.parse(row.descriptor) as CodeDescriptor };
-    case 'approval':
-      return { ...row, type: 'approval', descriptor: JSON.parse(row.descriptor) as ApprovalDescriptor };
-    default: {
-      const never: never = row.type;
-      throw new Error(`unknown request type ${String(never)}`);
-    }
-  }
-}
-
-/** Whether an SMS can answer the request: a code request that is not an authenticator's. */
-export function takesSms(request: AssistanceRequest): boolean {
-  return request.type === 'otp' && request.descriptor.channel !== 'authenticator';
-}
 
 /** The context bound into an in-flight code's ciphertext: it only decrypts for this request. */
 const codeContext = (requestId: string) => `${requestId}:code`;

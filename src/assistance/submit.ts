@@ -10,7 +10,8 @@ import { waitFor } from '../events/wait.js';
 import type { Cipher } from '../security/cipher.js';
 import type { Database, SubmissionVerdict } from '../store/schema.js';
 import { findPendingRequest, findRequest, findSubmission } from './reads.js';
-import { type AssistanceRequest, storeCode } from './requests.js';
+import type { AssistanceRequest } from './request.js';
+import { storeCode } from './requests.js';
 
 /** Who hands a code in: every way a code arrives passes its own, and nobody builds one it does not have. */
 export interface CodeSource {

@@ -1,6 +1,6 @@
 import type { Static } from 'typebox';
 import { iso } from '../core/time.js';
-import type { AssistanceRequest } from './requests.js';
+import type { AssistanceRequest } from './request.js';
 import type { ApprovalDescriptorSchema, AssistanceSchema, DescriptorSchema } from './schemas.js';
 
 type Fields = Omit<Static<typeof AssistanceSchema>, 'type' | 'descriptor'>;

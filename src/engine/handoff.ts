@@ -1,5 +1,5 @@
+import type { AssistanceRequest } from '../assistance/request.js';
 import {
-  type AssistanceRequest,
   type Closing,
   closeRequest,
   countResend,

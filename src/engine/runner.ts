@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { findConfig } from '../accounts/repo.js';
 import { availableCodeSources } from '../automation/code-sources.js';
-import { answerWithTotp } from '../automation/totp.js';
+import { answerWithTotp, parseTotpSecret } from '../automation/totp.js';
 import type { ConnectorRegistry } from '../connectors/registry.js';
 import type { BankSession, DateRange, LoginContext } from '../connectors/sdk.js';
 import { ConnectorError } from '../connectors/sdk.js';
@@ -115,7 +115,10 @@ export async function runSession(
       hasCodeSource: async (channel) =>
         (await availableCodeSources(db, { orgId: session.org_id, otpPhone: config.otp_phone, channel, now: clock() }))
           .length > 0,
-      hasTotp: async () => config.totp_secret_enc !== null,
+      hasTotp: async () => {
+        const secret = totpSecret();
+        return secret !== null && parseTotpSecret(secret).ok;
+      },
       answerWithTotp: async (request) => {
         const secret = totpSecret();
         if (!secret) return false;

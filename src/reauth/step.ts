@@ -1,4 +1,4 @@
-import type { AssistanceRequest } from '../assistance/requests.js';
+import type { AssistanceRequest } from '../assistance/request.js';
 import type { FieldSpec } from '../connectors/sdk.js';
 import { type CodeDescriptor, MAX_CODE_LENGTH } from '../core/descriptor.js';
 import type { SessionsTable } from '../store/schema.js';

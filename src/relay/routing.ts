@@ -1,4 +1,4 @@
-import type { AssistanceRequest } from '../assistance/requests.js';
+import type { AssistanceRequest } from '../assistance/request.js';
 import type { SubmitReason } from '../assistance/submit.js';
 import { type Extraction, extractCode } from '../core/code-extract.js';
 import { sameSender } from '../core/phone.js';

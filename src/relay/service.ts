@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { pendingRequestsOf } from '../assistance/reads.js';
-import { takesSms } from '../assistance/requests.js';
+import { takesSms } from '../assistance/request.js';
 import { type SubmitDeps, submitCode } from '../assistance/submit.js';
 import type { AssistanceView } from '../assistance/view.js';
 import { recordAudit } from '../audit/repo.js';
