@@ -533,7 +533,7 @@ describe('pull mode', () => {
       const again = await api.post(`/v1/accounts/${acc.id}/reconciliation/poll`);
       expect(again.body).toMatchObject({ created: 0, cancelled: 1, unchanged: 1 });
       const after = (await api.get(`/v1/expected-payments?account_id=${acc.id}`)).body.data;
-      const byExt = new Map(after.map((p: any) => [p.external_id, p]));
+      const byExt = new Map<string, any>(after.map((p: any) => [p.external_id, p]));
       expect(byExt.get(kept.external_id)).toMatchObject({ state: 'pending' });
       expect(after.find((p: any) => p.external_id !== kept.external_id)).toMatchObject({
         state: 'cancelled',

@@ -70,15 +70,14 @@ export function scoreMatch(payment: OpenPayment, movement: IncomingMovement, win
   if (payment.amount_minor !== movement.amount_minor || payment.currency !== movement.currency) return null;
   if (payment.account_id !== null && payment.account_id !== movement.account_id) return null;
   if (!inWindow(movement.booked_at, payment.created_at, window)) return null;
+  const expected = foldReference(payment.reference);
+  const given = foldReference(movement.reference);
+  const both = expected !== '' && given !== '';
+  if (both && !given.includes(expected)) return null;
   const name = nameSimilarity(payment.payer_name, movement.name);
   const reasons: Reason[] = ['amount', 'currency', 'date_window'];
   const nameReason: Reason[] = name >= 0.999 ? ['name_exact'] : name >= NAME_THRESHOLD ? ['name_similar'] : [];
-  const expected = foldReference(payment.reference);
-  const given = foldReference(movement.reference);
-  if (expected !== '' && given !== '') {
-    if (!given.includes(expected)) return null;
-    return { score: round(0.5 + 0.5 * name), reasons: [...reasons, 'reference', ...nameReason], name };
-  }
+  if (both) return { score: round(0.5 + 0.5 * name), reasons: [...reasons, 'reference', ...nameReason], name };
   if (name < NAME_THRESHOLD) return null;
   return { score: round(0.5 * name), reasons: [...reasons, ...nameReason], name };
 }
