@@ -8,6 +8,7 @@ import { makeKeysService } from '../src/keys/service.js';
 import { type Api, makeApi } from './helpers/api.js';
 import { createSandboxAccount, eventually, nextEvent, scrape, sessionEnd } from './helpers/flows.js';
 import { startReceiver } from './helpers/receiver.js';
+import { launchChromium, newContext, PHONE, screenshot, signInPage } from './helpers/browser.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
 /**
@@ -588,6 +589,45 @@ describe('expiry', () => {
       expect((await clocked.api.post(`/v1/expected-payments/${created.body.id}/cancel`)).status).toBe(409);
     } finally {
       await clocked.close();
+    }
+  });
+});
+
+describe('dashboard', () => {
+  it('shows an ambiguous payment with its candidates side by side at 375 px, and settles it on a click', async () => {
+    const acc = await account();
+    await arrive(acc, [
+      { amount: '42.00', name: 'Pia Kramer', reference: 'Order 7' },
+      { amount: '42.00', name: 'KRAMER PIA', reference: 'order 7' },
+    ]);
+    const payment = await expectPayment({
+      external_id: ext('web'),
+      account_id: acc.id,
+      amount: '42.00',
+      currency: 'EUR',
+      payer_name: 'Pia Kramer',
+      reference: 'ORDER-7',
+    });
+    expect(payment.state).toBe('ambiguous');
+    const browser = await launchChromium();
+    try {
+      const page = await (await newContext(browser, PHONE)).newPage();
+      await signInPage(page, t.url, 'admin@otpilot.local', t.server.bootstrap!.adminPassword);
+      await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Reconciliation' }).click();
+      const region = page.getByRole('region', { name: `Resolve ${payment.external_id}` });
+      const buttons = region.getByRole('button', { name: 'Settle with this' });
+      await buttons.nth(1).waitFor();
+      expect(await buttons.count()).toBe(2);
+      await region.getByText('KRAMER PIA').waitFor();
+      // Nothing sticks out sideways on a phone.
+      expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(PHONE.width);
+      await screenshot(page, 'reconciliation-phone');
+      await buttons.first().click();
+      await page.getByText('Nothing to resolve').waitFor();
+      const settled = (await api.get(`/v1/expected-payments/${payment.id}`)).body;
+      expect(settled).toMatchObject({ state: 'matched', match: { matched_by: expect.stringMatching(/^user:/) } });
+    } finally {
+      await browser.close();
     }
   });
 });

@@ -27,7 +27,8 @@ function random(seed: number): () => number {
 export function reconcileData(payments: number, movements: number) {
   const next = random(18);
   const registered = Date.UTC(2026, 5, 1);
-  const name = (i: number) => `${FIRST[i % FIRST.length]} ${LAST[Math.floor(i / FIRST.length) % LAST.length]} ${i % 97}`;
+  const name = (i: number) =>
+    `${FIRST[i % FIRST.length]} ${LAST[Math.floor(i / FIRST.length) % LAST.length]} ${i % 97}`;
   const open: OpenPayment[] = [];
   const incoming: IncomingMovement[] = [];
   for (let i = 0; i < payments; i++) {

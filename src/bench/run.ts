@@ -274,7 +274,9 @@ async function benchWaiting(server: RunningServer, key: string) {
 }
 
 async function benchReconcile(server: RunningServer, key: string) {
-  log(`reconcile: ${RECONCILE_PAYMENTS} expected payments against ${RECONCILE_MOVEMENTS} movements, then new movements one by one`);
+  log(
+    `reconcile: ${RECONCILE_PAYMENTS} expected payments against ${RECONCILE_MOVEMENTS} movements, then new movements one by one`,
+  );
   return {
     ...benchReconcileBatch(RECONCILE_PAYMENTS, RECONCILE_MOVEMENTS),
     ...(await benchReconcileLive(server, key, RECONCILE_PAYMENTS, 200)),

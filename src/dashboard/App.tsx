@@ -7,6 +7,7 @@ import { AccountsPage } from './pages/AccountsPage.js';
 import { AuditPage } from './pages/AuditPage.js';
 import { KeysPage } from './pages/KeysPage.js';
 import { LoginPage } from './pages/LoginPage.js';
+import { ReconciliationPage } from './pages/ReconciliationPage.js';
 import { SettingsPage } from './pages/SettingsPage.js';
 import { UsersPage } from './pages/UsersPage.js';
 import { WebhookPage, WebhooksPage } from './pages/WebhooksPage.js';
@@ -70,6 +71,7 @@ function Shell({ user, onSignOut }: { user: User; onSignOut: () => void }) {
         <span className="brand">otpilot</span>
         <nav aria-label="Main">
           <NavLink href="/">Accounts</NavLink>
+          <NavLink href="/reconciliation">Reconciliation</NavLink>
           <NavLink href="/webhooks">Webhooks</NavLink>
           <NavLink href="/keys">API keys</NavLink>
           {admin && <NavLink href="/users">Users</NavLink>}
@@ -90,6 +92,7 @@ function Shell({ user, onSignOut }: { user: User; onSignOut: () => void }) {
         <Switch>
           <Route path="/">{() => <AccountsPage user={user} />}</Route>
           <Route path="/accounts/:id">{(params) => <AccountPage id={params.id} user={user} />}</Route>
+          <Route path="/reconciliation">{() => <ReconciliationPage user={user} />}</Route>
           <Route path="/webhooks">{() => <WebhooksPage user={user} />}</Route>
           <Route path="/webhooks/:id">{(params) => <WebhookPage id={params.id} user={user} />}</Route>
           <Route path="/keys">{() => <KeysPage user={user} />}</Route>

@@ -2,7 +2,13 @@ import { full_process, token_set_ratio, token_sort_ratio } from 'fuzzball';
 
 /** Accents off (é → e), lower case, punctuation to spaces: "DUPONT, Jérôme" → "dupont jerome". */
 export function foldName(name: string): string {
-  return full_process(name.normalize('NFKD').replace(/\p{M}+/gu, '').toLowerCase(), { force_ascii: true });
+  return full_process(
+    name
+      .normalize('NFKD')
+      .replace(/\p{M}+/gu, '')
+      .toLowerCase(),
+    { force_ascii: true },
+  );
 }
 
 // Names repeat (the same payers, the same payments scored against many movements): fold each once.
@@ -37,5 +43,9 @@ export function nameSimilarity(a: string, b: string): number {
 
 /** A reference reduced to its letters and digits, upper case: "INV-2024/001" → "INV2024001". */
 export function foldReference(reference: string | null): string {
-  return reference ? foldName(reference).replace(/[^a-z0-9]/g, '').toUpperCase() : '';
+  return reference
+    ? foldName(reference)
+        .replace(/[^a-z0-9]/g, '')
+        .toUpperCase()
+    : '';
 }
