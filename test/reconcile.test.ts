@@ -6,9 +6,9 @@ import type { Connector, Movement } from '../src/connectors/sdk.js';
 import { newId } from '../src/core/ids.js';
 import { makeKeysService } from '../src/keys/service.js';
 import { type Api, makeApi } from './helpers/api.js';
+import { launchChromium, newContext, PHONE, screenshot, signInPage } from './helpers/browser.js';
 import { createSandboxAccount, eventually, nextEvent, scrape, sessionEnd } from './helpers/flows.js';
 import { startReceiver } from './helpers/receiver.js';
-import { launchChromium, newContext, PHONE, screenshot, signInPage } from './helpers/browser.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
 /**
@@ -397,6 +397,71 @@ describe('creating expected payments', () => {
     expect((await api.post(`/v1/expected-payments/${ids[0]}/cancel`)).status).toBe(409);
     expect((await api.get(`/v1/expected-payments?account_id=${acc.id}&state=cancelled`)).body.data).toHaveLength(1);
     expect((await api.get('/v1/expected-payments?cursor=zzz')).status).toBe(400);
+  });
+});
+
+describe('reference', () => {
+  it('documents the routes, the payment object and the new scopes and events in /openapi.json', async () => {
+    const doc = (await api.get('/openapi.json', null)).body;
+    for (const path of [
+      '/v1/expected-payments',
+      '/v1/expected-payments/batch',
+      '/v1/expected-payments/{id}',
+      '/v1/expected-payments/{id}/cancel',
+      '/v1/expected-payments/{id}/resolve',
+      '/v1/reconciliation/settings',
+      '/v1/accounts/{id}/reconciliation',
+      '/v1/accounts/{id}/reconciliation/poll',
+    ])
+      expect(doc.paths[path], path).toBeDefined();
+    expect(doc.paths['/expected-payments']).toBeUndefined();
+    expect(doc.components.schemas.ExpectedPayment.properties.state).toBeDefined();
+    const hook = await api.post('/v1/webhooks', {
+      url: 'http://127.0.0.1:9/x',
+      events: ['payment_expired', 'payment_received'],
+    });
+    expect(hook.status).toBe(201);
+    await api.delete(`/v1/webhooks/${hook.body.id}`);
+  });
+
+  it('keeps the matching window per organization', async () => {
+    expect((await api.get('/v1/reconciliation/settings')).body).toEqual({
+      window_days_before: 5,
+      window_days_after: null,
+    });
+    const bad = await api.put('/v1/reconciliation/settings', { window_days_before: -1, window_days_after: null });
+    expect(bad.status).toBe(400);
+    const acc = await account();
+    await arrive(acc, [
+      {
+        amount: '88.00',
+        name: 'Window Test',
+        booked_at: new Date(Date.now() - 8 * 86_400_000).toISOString().slice(0, 10),
+      },
+    ]);
+    // Booked 8 days before registration: outside the default window.
+    const outside = await expectPayment({
+      external_id: ext('win'),
+      account_id: acc.id,
+      amount: '88.00',
+      currency: 'EUR',
+      payer_name: 'Window Test',
+    });
+    expect(outside.state).toBe('pending');
+    const set = await api.put('/v1/reconciliation/settings', { window_days_before: 10, window_days_after: 30 });
+    expect(set.body).toEqual({ window_days_before: 10, window_days_after: 30 });
+    try {
+      const inside = await expectPayment({
+        external_id: ext('win'),
+        account_id: acc.id,
+        amount: '88.00',
+        currency: 'EUR',
+        payer_name: 'Window Test',
+      });
+      expect(inside.state).toBe('matched');
+    } finally {
+      await api.put('/v1/reconciliation/settings', { window_days_before: 5, window_days_after: null });
+    }
   });
 });
 

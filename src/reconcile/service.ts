@@ -209,7 +209,10 @@ export function makeReconcileService(deps: {
           ),
         ),
       );
-    if (row.account_id) q = q.where('account_id', '=', row.account_id);
+    // By account, so the (account, booking date) index serves the window.
+    q = row.account_id
+      ? q.where('account_id', '=', row.account_id)
+      : q.where('account_id', 'in', (sub) => sub.selectFrom('accounts').select('id').where('org_id', '=', row.org_id));
     const movements = (await q.limit(1000).execute()).flatMap((m) => {
       const parsed = incoming(m);
       return parsed ? [parsed] : [];
