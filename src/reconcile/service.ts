@@ -2,25 +2,20 @@ import type { Logger } from 'pino';
 import { accountFor } from '../accounts/access.js';
 import { recordAudit } from '../audit/repo.js';
 import type { ErrorDetail } from '../core/errors.js';
-import { newId } from '../core/ids.js';
 import { fail, ok, type Result } from '../core/result.js';
 import type { Clock } from '../core/time.js';
 import type { Bus } from '../events/bus.js';
-import type { Transact, Tx, UnitOfWork } from '../events/outbox.js';
+import type { Transact } from '../events/outbox.js';
 import { decodeCursor, page } from '../http/schemas.js';
 import { canSeeAccount, type Principal } from '../keys/principal.js';
-import { movementView } from '../movements/ingest.js';
 import type { Db } from '../store/db.js';
-import type { ExpectedPaymentsTable, MovementsTable } from '../store/schema.js';
-import { duplicateIds, expiryOf, type NewPayment, parsePayment } from './input.js';
-import { type MatchWindow, pickMovement, pickPayment, type Score } from './match.js';
+import type { ExpectedPaymentsTable } from '../store/schema.js';
+import { duplicateIds, type NewPayment, parsePayment } from './input.js';
+import type { Score } from './match.js';
+import { makeMatcher } from './matcher.js';
 import {
   type AccountMode,
-  amountSpellings,
-  incoming,
-  modeOf,
   OPEN_STATES,
-  openPayment,
   type PaymentState,
   type PaymentView,
   paymentView,
@@ -28,6 +23,7 @@ import {
   windowOf,
 } from './repo.js';
 import type { SourceFetcher } from './source.js';
+import { makeReconcileWorker, type PollOutcome } from './worker.js';
 
 export interface ListQuery {
   limit: number;
@@ -51,12 +47,7 @@ export interface OrgSettings {
   window_days_after: number | null;
 }
 
-export interface PollOutcome {
-  created: number;
-  cancelled: number;
-  unchanged: number;
-  error: string | null;
-}
+export type { PollOutcome };
 
 export interface ReconcileService {
   /** Creates payments (all or none); `created[i]` is false when an identical one existed already. */
@@ -88,7 +79,6 @@ export interface ReconcileService {
 
 /** Default pull interval, seconds. */
 export const DEFAULT_POLL_SECONDS = 300;
-const INBOX_BATCH = 200;
 
 export function makeReconcileService(deps: {
   db: Db;
@@ -102,310 +92,8 @@ export function makeReconcileService(deps: {
 }): ReconcileService {
   const { db, transact, clock } = deps;
 
-  async function emitView(
-    trx: Tx,
-    uow: UnitOfWork,
-    row: ExpectedPaymentsTable,
-    type: 'payment_matched' | 'payment_ambiguous' | 'payment_expired',
-  ) {
-    uow.emit({ orgId: row.org_id, accountId: row.account_id, type, data: await paymentView(trx, row) });
-  }
-
-  async function settle(
-    trx: Tx,
-    uow: UnitOfWork,
-    paymentId: string,
-    movementId: string,
-    score: Score | null,
-    by: string,
-  ) {
-    const now = clock();
-    const row = await trx
-      .updateTable('expected_payments')
-      .set({
-        state: 'matched',
-        movement_id: movementId,
-        score: score?.score ?? null,
-        reasons: JSON.stringify(score ? score.reasons : ['manual']),
-        matched_at: now,
-        matched_by: by,
-        updated_at: now,
-      })
-      .where('id', '=', paymentId)
-      .where('state', 'in', OPEN_STATES)
-      .returningAll()
-      .executeTakeFirst();
-    if (!row) return;
-    await trx.deleteFrom('payment_candidates').where('payment_id', '=', paymentId).execute();
-    await emitView(trx, uow, row, 'payment_matched');
-    // Other payments that had this movement as a candidate lose it; left with none, they look again.
-    const others = await trx
-      .selectFrom('payment_candidates')
-      .select('payment_id')
-      .where('movement_id', '=', movementId)
-      .execute();
-    await trx.deleteFrom('payment_candidates').where('movement_id', '=', movementId).execute();
-    for (const { payment_id } of others) {
-      const left = await trx
-        .selectFrom('payment_candidates')
-        .select('movement_id')
-        .where('payment_id', '=', payment_id)
-        .executeTakeFirst();
-      if (left) continue;
-      const reopened = await trx
-        .updateTable('expected_payments')
-        .set({ state: 'pending', updated_at: now })
-        .where('id', '=', payment_id)
-        .where('state', '=', 'ambiguous')
-        .returningAll()
-        .executeTakeFirst();
-      if (reopened) await matchPayment(trx, uow, reopened);
-    }
-  }
-
-  async function markAmbiguous(
-    trx: Tx,
-    uow: UnitOfWork,
-    paymentId: string,
-    candidates: { movementId: string; score: Score }[],
-  ) {
-    const now = clock();
-    for (const c of candidates)
-      await trx
-        .insertInto('payment_candidates')
-        .values({
-          payment_id: paymentId,
-          movement_id: c.movementId,
-          score: c.score.score,
-          reasons: JSON.stringify(c.score.reasons),
-        })
-        .onConflict((oc) => oc.columns(['payment_id', 'movement_id']).doNothing())
-        .execute();
-    const row = await trx
-      .updateTable('expected_payments')
-      .set({ state: 'ambiguous', updated_at: now })
-      .where('id', '=', paymentId)
-      .where('state', 'in', OPEN_STATES)
-      .returningAll()
-      .executeTakeFirst();
-    if (row) await emitView(trx, uow, row, 'payment_ambiguous');
-  }
-
-  /** A new (or reopened) payment looks for an unclaimed movement that settles it. */
-  async function matchPayment(trx: Tx, uow: UnitOfWork, row: ExpectedPaymentsTable, known?: MatchWindow) {
-    const window = known ?? (await windowOf(trx, row.org_id));
-    const from = new Date(Number(row.created_at) - window.daysBefore * 86_400_000).toISOString().slice(0, 10);
-    let q = trx
-      .selectFrom('movements')
-      .selectAll()
-      .where('org_id', '=', row.org_id)
-      .where('currency', '=', row.currency)
-      .where('amount', 'in', amountSpellings(Number(row.amount_minor), row.currency))
-      .where('booked_at', '>=', from)
-      .where((eb) =>
-        eb.not(
-          eb.exists(
-            eb.selectFrom('expected_payments as p').select('p.id').whereRef('p.movement_id', '=', 'movements.id'),
-          ),
-        ),
-      );
-    // By account, so the (account, booking date) index serves the window.
-    q = row.account_id
-      ? q.where('account_id', '=', row.account_id)
-      : q.where('account_id', 'in', (sub) => sub.selectFrom('accounts').select('id').where('org_id', '=', row.org_id));
-    const movements = (await q.limit(1000).execute()).flatMap((m) => {
-      const parsed = incoming(m);
-      return parsed ? [parsed] : [];
-    });
-    // Only accounts that match: a passthrough account's movements are forwarded, never matched.
-    const passthrough = new Set<string>();
-    for (const accountId of new Set(movements.map((m) => m.account_id)))
-      if ((await modeOf(trx, accountId)) === 'passthrough') passthrough.add(accountId);
-    const decision = pickMovement(
-      openPayment(row),
-      movements.filter((m) => !passthrough.has(m.account_id)),
-      window,
-    );
-    switch (decision.kind) {
-      case 'none':
-        return;
-      case 'matched': {
-        // A movement already disputed by an ambiguous payment is not taken from it by a newcomer.
-        const rivals = await trx
-          .selectFrom('payment_candidates')
-          .select(['payment_id', 'score'])
-          .where('movement_id', '=', decision.best.movement.id)
-          .execute();
-        if (rivals.some((r) => decision.best.score - r.score < 0.02)) {
-          await markAmbiguous(trx, uow, row.id, [{ movementId: decision.best.movement.id, score: decision.best }]);
-          return;
-        }
-        await settle(trx, uow, row.id, decision.best.movement.id, decision.best, 'auto');
-        return;
-      }
-      case 'ambiguous':
-        await markAmbiguous(
-          trx,
-          uow,
-          row.id,
-          decision.tied.map((t) => ({ movementId: t.movement.id, score: t })),
-        );
-        return;
-      default: {
-        const never: never = decision;
-        throw new Error(`unknown decision ${String(never)}`);
-      }
-    }
-  }
-
-  /** A newly stored incoming movement: forwarded (passthrough) or matched against open payments. */
-  async function processMovement(trx: Tx, uow: UnitOfWork, movement: MovementsTable) {
-    const parsed = incoming(movement);
-    if (!parsed || parsed.amount_minor <= 0) return;
-    if ((await modeOf(trx, movement.account_id)) === 'passthrough') {
-      uow.emit({
-        orgId: movement.org_id,
-        accountId: movement.account_id,
-        type: 'payment_received',
-        data: movementView(movement),
-      });
-      return;
-    }
-    const claimed = await trx
-      .selectFrom('expected_payments')
-      .select('id')
-      .where('movement_id', '=', movement.id)
-      .executeTakeFirst();
-    if (claimed) return;
-    const rows = await trx
-      .selectFrom('expected_payments')
-      .selectAll()
-      .where('org_id', '=', movement.org_id)
-      .where('state', '=', 'pending')
-      .where('currency', '=', parsed.currency)
-      .where('amount_minor', '=', parsed.amount_minor)
-      .where('expires_at', '>', clock())
-      .where((eb) => eb.or([eb('account_id', 'is', null), eb('account_id', '=', movement.account_id)]))
-      .execute();
-    if (rows.length === 0) return;
-    const byId = new Map(rows.map((r) => [r.id, r]));
-    const decision = pickPayment(parsed, rows.map(openPayment), await windowOf(trx, movement.org_id));
-    switch (decision.kind) {
-      case 'none':
-        return;
-      case 'matched':
-        await settle(trx, uow, decision.best.payment.id, movement.id, decision.best, 'auto');
-        return;
-      case 'ambiguous':
-        for (const tied of decision.tied) {
-          if (byId.has(tied.payment.id))
-            await markAmbiguous(trx, uow, tied.payment.id, [{ movementId: movement.id, score: tied }]);
-        }
-        return;
-      default: {
-        const never: never = decision;
-        throw new Error(`unknown decision ${String(never)}`);
-      }
-    }
-  }
-
-  function sameContent(row: ExpectedPaymentsTable, p: NewPayment): boolean {
-    return (
-      row.account_id === p.account_id &&
-      row.amount === p.amount &&
-      row.currency === p.currency &&
-      row.payer_name === p.payer_name &&
-      row.reference === p.reference &&
-      row.expected_date === p.expected_date &&
-      row.metadata === p.metadata &&
-      (p.expires_at === null || Number(row.expires_at) === p.expires_at)
-    );
-  }
-
-  /** Validates, then inserts what is new and matches it, in the caller's transaction. */
-  async function insertPayments(
-    trx: Tx,
-    uow: UnitOfWork,
-    orgId: string,
-    payments: NewPayment[],
-    source: 'api' | 'pull',
-    path: string,
-  ): Promise<Result<{ rows: ExpectedPaymentsTable[]; created: boolean[] }>> {
-    const now = clock();
-    const existing = new Map<string, ExpectedPaymentsTable>();
-    for (let i = 0; i < payments.length; i += 500) {
-      const ids = payments.slice(i, i + 500).map((p) => p.external_id);
-      for (const row of await trx
-        .selectFrom('expected_payments')
-        .selectAll()
-        .where('org_id', '=', orgId)
-        .where('external_id', 'in', ids)
-        .execute())
-        existing.set(row.external_id, row);
-    }
-    const conflicts: ErrorDetail[] = [];
-    payments.forEach((p, index) => {
-      const row = existing.get(p.external_id);
-      if (row && !sameContent(row, p))
-        conflicts.push({
-          path: `${path}/${index}/external_id`,
-          message: `${p.external_id} exists already with other content (${row.id})`,
-        });
-    });
-    if (conflicts.length > 0)
-      return fail('CONFLICT', 'an expected payment with this external_id exists already with other content', conflicts);
-    const window = await windowOf(trx, orgId);
-    const rows: ExpectedPaymentsTable[] = [];
-    const created: boolean[] = [];
-    for (const p of payments) {
-      const found = existing.get(p.external_id);
-      if (found) {
-        rows.push(found);
-        created.push(false);
-        continue;
-      }
-      const row: ExpectedPaymentsTable = {
-        id: newId('pay', now),
-        org_id: orgId,
-        account_id: p.account_id,
-        external_id: p.external_id,
-        amount: p.amount,
-        amount_minor: p.amount_minor,
-        currency: p.currency,
-        payer_name: p.payer_name,
-        reference: p.reference,
-        expected_date: p.expected_date,
-        expires_at: expiryOf(p, now),
-        metadata: p.metadata,
-        state: 'pending',
-        source,
-        movement_id: null,
-        score: null,
-        reasons: null,
-        matched_at: null,
-        matched_by: null,
-        cancel_reason: null,
-        created_at: now,
-        updated_at: now,
-      };
-      await trx.insertInto('expected_payments').values(row).execute();
-      existing.set(p.external_id, row);
-      await matchPayment(trx, uow, row, window);
-      rows.push(row);
-      created.push(true);
-    }
-    // Matching may have changed their state: read them back.
-    const fresh = new Map<string, ExpectedPaymentsTable>();
-    const ids = rows.map((r) => r.id);
-    for (let i = 0; i < ids.length; i += 500)
-      for (const row of await trx
-        .selectFrom('expected_payments')
-        .selectAll()
-        .where('id', 'in', ids.slice(i, i + 500))
-        .execute())
-        fresh.set(row.id, row);
-    return ok({ rows: rows.map((r) => fresh.get(r.id) ?? r), created });
-  }
+  const matcher = makeMatcher({ clock });
+  const worker = makeReconcileWorker({ ...deps, matcher });
 
   async function visiblePayment(principal: Principal, id: string): Promise<Result<ExpectedPaymentsTable>> {
     const row = await db
@@ -444,144 +132,6 @@ export function makeReconcileService(deps: {
     };
   }
 
-  /** Fetches an account's source and applies its list: new orders created, vanished open ones cancelled. */
-  async function poll(accountId: string, orgId: string, url: string): Promise<PollOutcome> {
-    const now = clock();
-    const fetched = await deps.fetcher.fetchList(url, accountId);
-    const record = async (error: string | null) => {
-      await db
-        .updateTable('reconcile_accounts')
-        .set({ polled_at: now, poll_error: error })
-        .where('account_id', '=', accountId)
-        .execute();
-    };
-    if (!fetched.ok) {
-      await record(fetched.error);
-      return { created: 0, cancelled: 0, unchanged: 0, error: fetched.error };
-    }
-    const parsed: NewPayment[] = [];
-    const details: ErrorDetail[] = [];
-    fetched.payments.forEach((raw, index) => {
-      const result = parsePayment(raw, `/payments/${index}`, now);
-      if (result.ok) parsed.push({ ...result.value, account_id: accountId });
-      else details.push(...result.details);
-    });
-    details.push(...duplicateIds(parsed, '/payments'));
-    if (details.length > 0) {
-      const error = `the source's list was refused: ${details
-        .slice(0, 3)
-        .map((d) => `${d.path} ${d.message}`)
-        .join('; ')}`;
-      await record(error);
-      return { created: 0, cancelled: 0, unchanged: 0, error };
-    }
-    const outcome = await transact(async (trx, uow) => {
-      const inserted = await insertPayments(trx, uow, orgId, parsed, 'pull', '/payments');
-      if (!inserted.ok) return { created: 0, cancelled: 0, unchanged: 0, error: inserted.message };
-      const listed = new Set(parsed.map((p) => p.external_id));
-      const open = await trx
-        .selectFrom('expected_payments')
-        .select(['id', 'external_id'])
-        .where('account_id', '=', accountId)
-        .where('source', '=', 'pull')
-        .where('state', 'in', OPEN_STATES)
-        .execute();
-      const vanished = open.filter((p) => !listed.has(p.external_id)).map((p) => p.id);
-      for (let i = 0; i < vanished.length; i += 500) {
-        const ids = vanished.slice(i, i + 500);
-        await trx
-          .updateTable('expected_payments')
-          .set({ state: 'cancelled', cancel_reason: 'vanished_from_source', updated_at: now })
-          .where('id', 'in', ids)
-          .execute();
-        await trx.deleteFrom('payment_candidates').where('payment_id', 'in', ids).execute();
-      }
-      const created = inserted.value.created.filter(Boolean).length;
-      return { created, cancelled: vanished.length, unchanged: parsed.length - created, error: null };
-    });
-    await record(outcome.error);
-    return outcome;
-  }
-
-  async function drainInbox(): Promise<number> {
-    const queued = await db
-      .selectFrom('reconcile_inbox')
-      .select('movement_id')
-      .orderBy('created_at')
-      .limit(INBOX_BATCH)
-      .execute();
-    for (const { movement_id } of queued) {
-      await transact(async (trx, uow) => {
-        // The delete is the claim: another process that took it first leaves nothing to delete.
-        const taken = await trx.deleteFrom('reconcile_inbox').where('movement_id', '=', movement_id).executeTakeFirst();
-        if (Number(taken.numDeletedRows) === 0) return;
-        const movement = await trx.selectFrom('movements').selectAll().where('id', '=', movement_id).executeTakeFirst();
-        if (movement) await processMovement(trx, uow, movement);
-      });
-    }
-    return queued.length;
-  }
-
-  async function expire(): Promise<number> {
-    const now = clock();
-    const due = await db
-      .selectFrom('expected_payments')
-      .select('id')
-      .where('state', 'in', OPEN_STATES)
-      .where('expires_at', '<=', now)
-      .limit(500)
-      .execute();
-    if (due.length === 0) return 0;
-    return transact(async (trx, uow) => {
-      const rows = await trx
-        .updateTable('expected_payments')
-        .set({ state: 'expired', updated_at: now })
-        .where(
-          'id',
-          'in',
-          due.map((d) => d.id),
-        )
-        .where('state', 'in', OPEN_STATES)
-        .returningAll()
-        .execute();
-      if (rows.length > 0)
-        await trx
-          .deleteFrom('payment_candidates')
-          .where(
-            'payment_id',
-            'in',
-            rows.map((r) => r.id),
-          )
-          .execute();
-      for (const row of rows) await emitView(trx, uow, row, 'payment_expired');
-      return rows.length;
-    });
-  }
-
-  async function pollDue(): Promise<number> {
-    const now = clock();
-    const due = await db.selectFrom('reconcile_accounts').selectAll().where('source_url', 'is not', null).execute();
-    let polled = 0;
-    for (const row of due) {
-      if (row.polled_at !== null && Number(row.polled_at) + row.poll_seconds * 1000 > now) continue;
-      // Claim this round: of several processes, the one whose update lands polls.
-      const claim = await db
-        .updateTable('reconcile_accounts')
-        .set({ polled_at: now })
-        .where('account_id', '=', row.account_id)
-        .where((eb) => (row.polled_at === null ? eb('polled_at', 'is', null) : eb('polled_at', '=', row.polled_at)))
-        .executeTakeFirst();
-      if (Number(claim.numUpdatedRows) === 0 || !row.source_url) continue;
-      await poll(row.account_id, row.org_id, row.source_url);
-      polled++;
-    }
-    return polled;
-  }
-
-  let running = false;
-  let stopping: AbortController | null = null;
-  let loop: Promise<void> | null = null;
-
   const service: ReconcileService = {
     async create(principal, raw, path) {
       const now = clock();
@@ -612,7 +162,7 @@ export function makeReconcileService(deps: {
       }
       const attempt = () =>
         transact(async (trx, uow) => {
-          const result = await insertPayments(trx, uow, principal.orgId, parsed, 'api', path);
+          const result = await matcher.insertPayments(trx, uow, principal.orgId, parsed, 'api', path);
           if (!result.ok) return result;
           const created = result.value.created.filter(Boolean).length;
           if (created > 0)
@@ -734,7 +284,7 @@ export function makeReconcileService(deps: {
           ? { score: candidate.score, reasons: [...(JSON.parse(candidate.reasons) as Score['reasons'])], name: 0 }
           : null;
         const by = `${principal.actor.type}:${principal.actor.id ?? ''}`;
-        await settle(
+        await matcher.settle(
           trx,
           uow,
           id,
@@ -868,41 +418,12 @@ export function makeReconcileService(deps: {
         .where('account_id', '=', accountId)
         .executeTakeFirst();
       if (!row?.source_url) return fail('CONFLICT', 'this account has no source_url to poll');
-      return ok(await poll(accountId, row.org_id, row.source_url));
+      return ok(await worker.poll(accountId, row.org_id, row.source_url));
     },
 
-    async tick() {
-      return (await drainInbox()) + (await expire()) + (await pollDue());
-    },
-
-    start() {
-      if (running) return;
-      running = true;
-      stopping = new AbortController();
-      const signal = stopping.signal;
-      loop = (async () => {
-        while (!signal.aborted) {
-          const wait = deps.bus.waiter('reconcile', deps.pollMs, signal);
-          try {
-            const done = await service.tick();
-            // A full inbox batch: go again at once.
-            if (done >= INBOX_BATCH) {
-              wait.cancel();
-              continue;
-            }
-          } catch (error) {
-            deps.log.error({ err: error }, 'reconciliation pass failed');
-          }
-          await wait.promise;
-        }
-      })();
-    },
-
-    async stop() {
-      stopping?.abort();
-      await loop;
-      running = false;
-    },
+    tick: () => worker.tick(),
+    start: () => worker.start(),
+    stop: () => worker.stop(),
   };
   return service;
 }
