@@ -197,10 +197,13 @@ export function makeMatcher(deps: { clock: Clock }) {
       .where('state', '=', 'pending')
       .where('currency', '=', parsed.currency)
       .where('amount_minor', '=', parsed.amount_minor)
-      .where('expires_at', '>', clock())
       .execute();
-    // The account is checked here, not in SQL: an OR on it would steer the planner to the account index.
-    const rows = open.filter((r) => r.account_id === null || r.account_id === movement.account_id);
+    // Account and expiry are checked here, not in SQL: equalities only keep the planner on the
+    // (org, state, currency, amount) index; an OR or a range would steer it to one that reads every open payment.
+    const now = clock();
+    const rows = open.filter(
+      (r) => (r.account_id === null || r.account_id === movement.account_id) && Number(r.expires_at) > now,
+    );
     if (rows.length === 0) return;
     const byId = new Map(rows.map((r) => [r.id, r]));
     const decision = pickPayment(parsed, rows.map(openPayment), await windowOf(trx, movement.org_id));
