@@ -172,18 +172,22 @@ export function makeMatcher(deps: { clock: Clock }) {
   }
 
   /** A newly stored incoming movement: forwarded (passthrough) or matched against open payments. */
+  /** A passthrough account's incoming movement, forwarded as it is. */
+  function forward(uow: UnitOfWork, movement: MovementsTable) {
+    const parsed = incoming(movement);
+    if (!parsed || parsed.amount_minor <= 0) return;
+    uow.emit({
+      orgId: movement.org_id,
+      accountId: movement.account_id,
+      type: 'payment_received',
+      data: movementView(movement),
+    });
+  }
+
+  /** A newly stored incoming movement of a matching account looks for the open payment it settles. */
   async function processMovement(trx: Tx, uow: UnitOfWork, movement: MovementsTable) {
     const parsed = incoming(movement);
     if (!parsed || parsed.amount_minor <= 0) return;
-    if ((await modeOf(trx, movement.account_id)) === 'passthrough') {
-      uow.emit({
-        orgId: movement.org_id,
-        accountId: movement.account_id,
-        type: 'payment_received',
-        data: movementView(movement),
-      });
-      return;
-    }
     const claimed = await trx
       .selectFrom('expected_payments')
       .select('id')
@@ -324,5 +328,5 @@ export function makeMatcher(deps: { clock: Clock }) {
     return ok({ rows: rows.map((r) => fresh.get(r.id) ?? r), created });
   }
 
-  return { emitView, settle, markAmbiguous, matchPayment, processMovement, insertPayments };
+  return { emitView, settle, markAmbiguous, matchPayment, forward, processMovement, insertPayments };
 }

@@ -4,6 +4,7 @@ import type { Clock } from '../core/time.js';
 import type { Bus } from '../events/bus.js';
 import type { Transact } from '../events/outbox.js';
 import type { Db } from '../store/db.js';
+import { isStorageUnavailable } from '../store/errors.js';
 import { duplicateIds, type NewPayment, parsePayment } from './input.js';
 import type { Matcher } from './matcher.js';
 import { OPEN_STATES } from './repo.js';
@@ -17,7 +18,7 @@ export interface PollOutcome {
   error: string | null;
 }
 
-const INBOX_BATCH = 200;
+const INBOX_BATCH = 100;
 
 /**
  * The background reconciler of a worker process: queued incoming movements (matched or forwarded),
@@ -95,6 +96,11 @@ export function makeReconcileWorker(deps: {
     return outcome;
   }
 
+  /**
+   * Takes up to INBOX_BATCH queued movements in one transaction. Most movements need nothing (their
+   * organization expects no payment, their account is not passthrough): those cost a share of one
+   * delete and two lookups, so a store full of movements and no reconciliation stays cheap.
+   */
   async function drainInbox(): Promise<number> {
     const queued = await db
       .selectFrom('reconcile_inbox')
@@ -102,16 +108,74 @@ export function makeReconcileWorker(deps: {
       .orderBy('created_at')
       .limit(INBOX_BATCH)
       .execute();
-    for (const { movement_id } of queued) {
-      await transact(async (trx, uow) => {
-        // The delete is the claim: another process that took it first leaves nothing to delete.
-        const taken = await trx.deleteFrom('reconcile_inbox').where('movement_id', '=', movement_id).executeTakeFirst();
-        if (Number(taken.numDeletedRows) === 0) return;
-        const movement = await trx.selectFrom('movements').selectAll().where('id', '=', movement_id).executeTakeFirst();
-        if (movement) await matcher.processMovement(trx, uow, movement);
-      });
+    if (queued.length === 0) return 0;
+    const ids = queued.map((q) => q.movement_id);
+    try {
+      await processQueued(ids);
+    } catch (error) {
+      if (isStorageUnavailable(error)) throw error;
+      // One movement failing must not hold the others back: one at a time, and a movement that
+      // fails alone is logged and dropped from the queue (its payment can still be resolved by hand).
+      for (const id of ids) {
+        try {
+          await processQueued([id]);
+        } catch (single) {
+          if (isStorageUnavailable(single)) throw single;
+          deps.log.error({ err: single, movement_id: id }, 'reconciling a movement failed; dropped from the queue');
+          await db.deleteFrom('reconcile_inbox').where('movement_id', '=', id).execute();
+        }
+      }
     }
     return queued.length;
+  }
+
+  async function processQueued(ids: string[]): Promise<void> {
+    await transact(async (trx, uow) => {
+      // The delete is the claim: rows another process took first are not returned.
+      const taken = await trx
+        .deleteFrom('reconcile_inbox')
+        .where('movement_id', 'in', ids)
+        .returning('movement_id')
+        .execute();
+      if (taken.length === 0) return;
+      const movements = await trx
+        .selectFrom('movements')
+        .selectAll()
+        .where(
+          'id',
+          'in',
+          taken.map((t) => t.movement_id),
+        )
+        .orderBy('created_at')
+        .orderBy('id')
+        .execute();
+      // One indexed probe per organization (usually one): does it expect anything at all?
+      const expecting = new Set<string>();
+      for (const org of new Set(movements.map((m) => m.org_id))) {
+        const open = await trx
+          .selectFrom('expected_payments')
+          .select('id')
+          .where('org_id', '=', org)
+          .where('state', '=', 'pending')
+          .limit(1)
+          .executeTakeFirst();
+        if (open) expecting.add(org);
+      }
+      const passthrough = new Set(
+        (
+          await trx
+            .selectFrom('reconcile_accounts')
+            .select('account_id')
+            .where('account_id', 'in', [...new Set(movements.map((m) => m.account_id))])
+            .where('mode', '=', 'passthrough')
+            .execute()
+        ).map((r) => r.account_id),
+      );
+      for (const movement of movements) {
+        if (passthrough.has(movement.account_id)) matcher.forward(uow, movement);
+        else if (expecting.has(movement.org_id)) await matcher.processMovement(trx, uow, movement);
+      }
+    });
   }
 
   async function expire(): Promise<number> {
