@@ -113,13 +113,13 @@ export async function windowOf(db: Db, orgId: string): Promise<MatchWindow> {
   return row ? { daysBefore: row.window_days_before, daysAfter: row.window_days_after } : DEFAULT_WINDOW;
 }
 
+/** The account's reconciliation settings row; undefined while it has the defaults. */
+export function reconcileAccount(db: Db, accountId: string) {
+  return db.selectFrom('reconcile_accounts').selectAll().where('account_id', '=', accountId).executeTakeFirst();
+}
+
 export async function modeOf(db: Db, accountId: string): Promise<AccountMode> {
-  const row = await db
-    .selectFrom('reconcile_accounts')
-    .select('mode')
-    .where('account_id', '=', accountId)
-    .executeTakeFirst();
-  return (row?.mode as AccountMode | undefined) ?? 'match';
+  return ((await reconcileAccount(db, accountId))?.mode as AccountMode | undefined) ?? 'match';
 }
 
 /** Payment rows as matching reads them (bigint columns come back as strings from PostgreSQL). */

@@ -1,14 +1,9 @@
-import type { Logger } from 'pino';
 import { accountFor } from '../accounts/access.js';
 import { recordAudit } from '../audit/repo.js';
 import type { ErrorDetail } from '../core/errors.js';
 import { fail, ok, type Result } from '../core/result.js';
-import type { Clock } from '../core/time.js';
-import type { Bus } from '../events/bus.js';
-import type { Transact } from '../events/outbox.js';
 import { decodeCursor, page } from '../http/schemas.js';
 import { canSeeAccount, type Principal } from '../keys/principal.js';
-import type { Db } from '../store/db.js';
 import type { ExpectedPaymentsTable } from '../store/schema.js';
 import { duplicateIds, type NewPayment, parsePayment } from './input.js';
 import type { Score } from './match.js';
@@ -20,10 +15,10 @@ import {
   type PaymentView,
   paymentView,
   paymentViews,
+  reconcileAccount,
   windowOf,
 } from './repo.js';
-import type { SourceFetcher } from './source.js';
-import { makeReconcileWorker, type PollOutcome } from './worker.js';
+import { makeReconcileWorker, type PollOutcome, type WorkerDeps } from './worker.js';
 
 export interface ListQuery {
   limit: number;
@@ -80,16 +75,11 @@ export interface ReconcileService {
 /** Default pull interval, seconds. */
 export const DEFAULT_POLL_SECONDS = 300;
 
-export function makeReconcileService(deps: {
-  db: Db;
-  transact: Transact;
-  bus: Bus;
-  clock: Clock;
-  log: Logger;
-  pollMs: number;
-  fetcher: SourceFetcher;
-  checkUrl: (url: string) => Promise<{ ok: true; url: URL } | { ok: false; reason: string }>;
-}): ReconcileService {
+export function makeReconcileService(
+  deps: WorkerDeps & {
+    checkUrl: (url: string) => Promise<{ ok: true; url: URL } | { ok: false; reason: string }>;
+  },
+): ReconcileService {
   const { db, transact, clock } = deps;
 
   const matcher = makeMatcher({ clock });
@@ -355,11 +345,7 @@ export function makeReconcileService(deps: {
     async accountSettings(principal, accountId) {
       const account = await accountFor(db, principal, accountId);
       if (!account.ok) return account;
-      const row = await db
-        .selectFrom('reconcile_accounts')
-        .selectAll()
-        .where('account_id', '=', accountId)
-        .executeTakeFirst();
+      const row = await reconcileAccount(db, accountId);
       return ok(accountSettingsView(accountId, row));
     },
 
@@ -401,22 +387,14 @@ export function makeReconcileService(deps: {
           now,
         );
       });
-      const row = await db
-        .selectFrom('reconcile_accounts')
-        .selectAll()
-        .where('account_id', '=', accountId)
-        .executeTakeFirst();
+      const row = await reconcileAccount(db, accountId);
       return ok(accountSettingsView(accountId, row));
     },
 
     async pollNow(principal, accountId) {
       const account = await accountFor(db, principal, accountId);
       if (!account.ok) return account;
-      const row = await db
-        .selectFrom('reconcile_accounts')
-        .selectAll()
-        .where('account_id', '=', accountId)
-        .executeTakeFirst();
+      const row = await reconcileAccount(db, accountId);
       if (!row?.source_url) return fail('CONFLICT', 'this account has no source_url to poll');
       return ok(await worker.poll(accountId, row.org_id, row.source_url));
     },

@@ -20,12 +20,8 @@ export interface PollOutcome {
 
 const INBOX_BATCH = 100;
 
-/**
- * The background reconciler of a worker process: queued incoming movements (matched or forwarded),
- * expiries, and pull sources that are due. Wakes on the `reconcile` bus topic (a scrape's commit) and
- * every `pollMs` otherwise.
- */
-export function makeReconcileWorker(deps: {
+/** What the reconciler needs; `pollMs` is how often it looks without a wake-up. */
+export interface WorkerDeps {
   db: Db;
   transact: Transact;
   bus: Bus;
@@ -33,8 +29,14 @@ export function makeReconcileWorker(deps: {
   log: Logger;
   pollMs: number;
   fetcher: SourceFetcher;
-  matcher: Matcher;
-}) {
+}
+
+/**
+ * The background reconciler of a worker process: queued incoming movements (matched or forwarded),
+ * expiries, and pull sources that are due. Wakes on the `reconcile` bus topic (a scrape's commit) and
+ * every `pollMs` otherwise.
+ */
+export function makeReconcileWorker(deps: WorkerDeps & { matcher: Matcher }) {
   const { db, transact, clock, matcher } = deps;
 
   /** Fetches an account's source and applies its list: new orders created, vanished open ones cancelled. */
