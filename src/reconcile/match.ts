@@ -35,8 +35,8 @@ export interface MatchWindow {
 
 export const DEFAULT_WINDOW: MatchWindow = { daysBefore: 5, daysAfter: null };
 
-/** Why a movement fits a payment. */
-export type Reason = 'amount' | 'currency' | 'date_window' | 'reference' | 'name_exact' | 'name_similar';
+/** Why a movement fits a payment (`manual`: a person chose it). */
+export type Reason = 'amount' | 'currency' | 'date_window' | 'reference' | 'name_exact' | 'name_similar' | 'manual';
 
 export interface Score {
   /** 0..1: 0.5 to 1 with a matching reference (plus the name), 0.4 to 0.5 on the name alone. */

@@ -6,7 +6,7 @@ import type { Tx, UnitOfWork } from '../events/outbox.js';
 import { movementView } from '../movements/ingest.js';
 import type { ExpectedPaymentsTable, MovementsTable } from '../store/schema.js';
 import { expiryOf, type NewPayment } from './input.js';
-import { type MatchWindow, pickMovement, pickPayment, type Score, TIE } from './match.js';
+import { type MatchWindow, pickMovement, pickPayment, type Reason, type Score, TIE } from './match.js';
 import { amountSpellings, incoming, modeOf, OPEN_STATES, openPayment, paymentView, windowOf } from './repo.js';
 
 /** The matching steps, each inside the caller's transaction (events go out with its commit). */
@@ -29,7 +29,7 @@ export function makeMatcher(deps: { clock: Clock }) {
     uow: UnitOfWork,
     paymentId: string,
     movementId: string,
-    score: Score | null,
+    verdict: { score: number | null; reasons: Reason[] },
     by: string,
   ) {
     const now = clock();
@@ -38,8 +38,8 @@ export function makeMatcher(deps: { clock: Clock }) {
       .set({
         state: 'matched',
         movement_id: movementId,
-        score: score?.score ?? null,
-        reasons: JSON.stringify(score ? score.reasons : ['manual']),
+        score: verdict.score,
+        reasons: JSON.stringify(verdict.reasons),
         matched_at: now,
         matched_by: by,
         updated_at: now,
@@ -250,7 +250,7 @@ export function makeMatcher(deps: { clock: Clock }) {
     orgId: string,
     payments: NewPayment[],
     source: 'api' | 'pull',
-    path: string,
+    itemPath: (index: number) => string,
   ): Promise<Result<{ rows: ExpectedPaymentsTable[]; created: boolean[] }>> {
     const now = clock();
     const existing = new Map<string, ExpectedPaymentsTable>();
@@ -269,7 +269,7 @@ export function makeMatcher(deps: { clock: Clock }) {
       const row = existing.get(p.external_id);
       if (row && !sameContent(row, p))
         conflicts.push({
-          path: `${path}/${index}/external_id`,
+          path: `${itemPath(index)}/external_id`,
           message: `${p.external_id} exists already with other content (${row.id})`,
         });
     });

@@ -1,12 +1,12 @@
 import { accountFor } from '../accounts/access.js';
 import { recordAudit } from '../audit/repo.js';
 import type { ErrorDetail } from '../core/errors.js';
-import { fail, ok, type Result } from '../core/result.js';
+import { type Failure, fail, ok, type Result } from '../core/result.js';
 import { decodeCursor, page } from '../http/schemas.js';
 import { canSeeAccount, type Principal } from '../keys/principal.js';
 import type { ExpectedPaymentsTable } from '../store/schema.js';
 import { duplicateIds, type NewPayment, parsePayment } from './input.js';
-import type { Score } from './match.js';
+import type { Reason } from './match.js';
 import { makeMatcher } from './matcher.js';
 import {
   type AccountMode,
@@ -97,6 +97,35 @@ export function makeReconcileService(
     return ok(row);
   }
 
+  /** The first account a caller may not use for these payments (each account is looked up once). */
+  async function refuseAccounts(
+    principal: Principal,
+    payments: NewPayment[],
+    itemPath: (index: number) => string,
+  ): Promise<Failure | null> {
+    const checked = new Map<string, Failure | null>();
+    for (const [index, p] of payments.entries()) {
+      if (p.account_id === null) {
+        if (principal.accountIds !== null)
+          return fail('FORBIDDEN', 'a key restricted to some accounts must name the account_id', [
+            { path: `${itemPath(index)}/account_id`, message: 'is required for this key' },
+          ]);
+        continue;
+      }
+      let refusal = checked.get(p.account_id);
+      if (refusal === undefined) {
+        const account = await accountFor(db, principal, p.account_id);
+        refusal = account.ok ? null : account;
+        checked.set(p.account_id, refusal);
+      }
+      if (refusal)
+        return fail(refusal.code, refusal.message, [
+          { path: `${itemPath(index)}/account_id`, message: refusal.message },
+        ]);
+    }
+    return null;
+  }
+
   const visible = (principal: Principal, row: { account_id: string | null }) =>
     row.account_id === null ? principal.accountIds === null : canSeeAccount(principal, row.account_id);
 
@@ -127,8 +156,10 @@ export function makeReconcileService(
       const now = clock();
       const parsed: NewPayment[] = [];
       const details: ErrorDetail[] = [];
+      // A single create reports `/amount`; a batch `/payments/3/amount`.
+      const itemPath = (index: number) => (path === '' ? '' : `${path}/${index}`);
       raw.forEach((item, index) => {
-        const result = parsePayment(item, raw.length === 1 && path === '' ? '' : `${path}/${index}`, now);
+        const result = parsePayment(item, itemPath(index), now);
         if (result.ok) parsed.push(result.value);
         else details.push(...result.details);
       });
@@ -137,22 +168,11 @@ export function makeReconcileService(
       const duplicates = duplicateIds(parsed, path);
       if (duplicates.length > 0)
         return fail('VALIDATION_FAILED', 'the batch repeats an external_id; none was created', duplicates);
-      for (const [index, p] of parsed.entries()) {
-        const where = raw.length === 1 && path === '' ? '' : `${path}/${index}`;
-        if (p.account_id === null) {
-          if (principal.accountIds !== null)
-            return fail('FORBIDDEN', 'a key restricted to some accounts must name the account_id', [
-              { path: `${where}/account_id`, message: 'is required for this key' },
-            ]);
-          continue;
-        }
-        const account = await accountFor(db, principal, p.account_id);
-        if (!account.ok)
-          return fail(account.code, account.message, [{ path: `${where}/account_id`, message: account.message }]);
-      }
+      const refused = await refuseAccounts(principal, parsed, itemPath);
+      if (refused) return refused;
       const attempt = () =>
         transact(async (trx, uow) => {
-          const result = await matcher.insertPayments(trx, uow, principal.orgId, parsed, 'api', path);
+          const result = await matcher.insertPayments(trx, uow, principal.orgId, parsed, 'api', itemPath);
           if (!result.ok) return result;
           const created = result.value.created.filter(Boolean).length;
           if (created > 0)
@@ -270,16 +290,15 @@ export function makeReconcileService(
           .where('payment_id', '=', id)
           .where('movement_id', '=', movementId)
           .executeTakeFirst();
-        const score: Score | null = candidate
-          ? { score: candidate.score, reasons: [...(JSON.parse(candidate.reasons) as Score['reasons'])], name: 0 }
-          : null;
         const by = `${principal.actor.type}:${principal.actor.id ?? ''}`;
+        // A candidate keeps its score and reasons; any other movement is the person's call alone.
+        const reasons: Reason[] = candidate ? (JSON.parse(candidate.reasons) as Reason[]) : [];
         await matcher.settle(
           trx,
           uow,
           id,
           movementId,
-          score ? { ...score, reasons: [...score.reasons, 'manual' as never] } : null,
+          { score: candidate?.score ?? null, reasons: [...reasons, 'manual'] },
           by,
         );
         const row = await trx

@@ -71,7 +71,7 @@ export function makeReconcileWorker(deps: WorkerDeps & { matcher: Matcher }) {
       return { created: 0, cancelled: 0, unchanged: 0, error };
     }
     const outcome = await transact(async (trx, uow) => {
-      const inserted = await matcher.insertPayments(trx, uow, orgId, parsed, 'pull', '/payments');
+      const inserted = await matcher.insertPayments(trx, uow, orgId, parsed, 'pull', (index) => `/payments/${index}`);
       if (!inserted.ok) return { created: 0, cancelled: 0, unchanged: 0, error: inserted.message };
       const listed = new Set(parsed.map((p) => p.external_id));
       const open = await trx
