@@ -171,7 +171,6 @@ export function makeMatcher(deps: { clock: Clock }) {
     }
   }
 
-  /** A newly stored incoming movement: forwarded (passthrough) or matched against open payments. */
   /** A passthrough account's incoming movement, forwarded as it is. */
   function forward(uow: UnitOfWork, movement: MovementsTable) {
     const parsed = incoming(movement);
@@ -209,7 +208,6 @@ export function makeMatcher(deps: { clock: Clock }) {
       (r) => (r.account_id === null || r.account_id === movement.account_id) && Number(r.expires_at) > now,
     );
     if (rows.length === 0) return;
-    const byId = new Map(rows.map((r) => [r.id, r]));
     const decision = pickPayment(parsed, rows.map(openPayment), await windowOf(trx, movement.org_id));
     switch (decision.kind) {
       case 'none':
@@ -218,10 +216,8 @@ export function makeMatcher(deps: { clock: Clock }) {
         await settle(trx, uow, decision.best.payment.id, movement.id, decision.best, 'auto');
         return;
       case 'ambiguous':
-        for (const tied of decision.tied) {
-          if (byId.has(tied.payment.id))
-            await markAmbiguous(trx, uow, tied.payment.id, [{ movementId: movement.id, score: tied }]);
-        }
+        for (const tied of decision.tied)
+          await markAmbiguous(trx, uow, tied.payment.id, [{ movementId: movement.id, score: tied }]);
         return;
       default: {
         const never: never = decision;
@@ -328,5 +324,5 @@ export function makeMatcher(deps: { clock: Clock }) {
     return ok({ rows: rows.map((r) => fresh.get(r.id) ?? r), created });
   }
 
-  return { emitView, settle, markAmbiguous, matchPayment, forward, processMovement, insertPayments };
+  return { emitView, settle, matchPayment, forward, processMovement, insertPayments };
 }
