@@ -553,12 +553,26 @@ async function startSource(): Promise<{
   url: string;
   list: unknown[];
   headers: IncomingHttpHeaders[];
+  /** Resolves once `count` requests have arrived. */
+  requests(count: number): Promise<void>;
   close(): Promise<void>;
 }> {
-  const state = { url: '', list: [] as unknown[], headers: [] as IncomingHttpHeaders[], close: async () => {} };
+  const waiters: { count: number; resolve: () => void }[] = [];
+  const state = {
+    url: '',
+    list: [] as unknown[],
+    headers: [] as IncomingHttpHeaders[],
+    requests: (count: number) =>
+      new Promise<void>((resolve) => {
+        if (state.headers.length >= count) resolve();
+        else waiters.push({ count, resolve });
+      }),
+    close: async () => {},
+  };
   const server: Server = createServer((req, res) => {
     state.headers.push(req.headers);
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ payments: state.list }));
+    for (const waiter of waiters.filter((w) => state.headers.length >= w.count)) waiter.resolve();
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   state.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/orders`;
@@ -628,6 +642,38 @@ describe('pull mode', () => {
       expect(reply.body.error.message).toContain('private');
     } finally {
       await strict.close();
+    }
+  });
+});
+
+describe('pull schedule', () => {
+  it('polls a source by itself, again once its interval has passed', async () => {
+    let offset = 0;
+    const clocked = await startTestServer({ clock: () => Date.now() + offset });
+    const source = await startSource();
+    try {
+      const acc = await createSandboxAccount(clocked.api, 'alice');
+      source.list = [{ external_id: ext('sched'), amount: '9.00', currency: 'EUR', payer_name: 'Sam Roos' }];
+      const set = await clocked.api.put(`/v1/accounts/${acc.id}/reconciliation`, {
+        source_url: source.url,
+        poll_seconds: 60,
+      });
+      expect(set.status).toBe(200);
+      // Never polled: due at once.
+      await source.requests(1);
+      const created = await eventually(
+        () => clocked.api.get(`/v1/expected-payments?account_id=${acc.id}`),
+        (r) => r.body.data.length === 1,
+      );
+      expect(created.body.data[0]).toMatchObject({ source: 'pull', state: 'pending' });
+      source.list = [];
+      offset += 61_000;
+      await source.requests(2);
+      await until(created.body.data[0].id, 'cancelled', clocked.api);
+      expect(source.headers).toHaveLength(2);
+    } finally {
+      await source.close();
+      await clocked.close();
     }
   });
 });
