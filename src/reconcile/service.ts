@@ -66,8 +66,6 @@ export interface ReconcileService {
   ): Promise<Result<AccountSettings>>;
   /** Polls the account's source now. */
   pollNow(principal: Principal, accountId: string): Promise<Result<PollOutcome>>;
-  /** One pass of background work: queued movements, expiries, due sources. Returns what it did. */
-  tick(): Promise<number>;
   start(): void;
   stop(): Promise<void>;
 }
@@ -418,7 +416,6 @@ export function makeReconcileService(
       return ok(await worker.poll(accountId, row.org_id, row.source_url));
     },
 
-    tick: () => worker.tick(),
     start: () => worker.start(),
     stop: () => worker.stop(),
   };

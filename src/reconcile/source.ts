@@ -8,7 +8,8 @@ export type SourceList = { ok: true; payments: unknown[] } | { ok: false; error:
 
 /** Reads a pull source's list of pending orders. */
 export interface SourceFetcher {
-  fetchList(url: string, accountId: string): Promise<SourceList>;
+  /** `signal` aborts the request (shutdown). */
+  fetchList(url: string, accountId: string, signal?: AbortSignal): Promise<SourceList>;
   close(): Promise<void>;
 }
 
@@ -46,7 +47,7 @@ export function makeSourceFetcher(options: {
     bodyTimeout: timeout,
   });
   return {
-    async fetchList(url, accountId) {
+    async fetchList(url, accountId, signal) {
       try {
         if (!options.allowPrivate) {
           const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
@@ -59,7 +60,12 @@ export function makeSourceFetcher(options: {
           accept: 'application/json',
           'otpilot-account-id': accountId,
         };
-        const response = await request(url, { method: 'GET', headers, dispatcher: agent });
+        const response = await request(url, {
+          method: 'GET',
+          headers,
+          dispatcher: agent,
+          ...(signal ? { signal } : {}),
+        });
         if (response.statusCode < 200 || response.statusCode >= 300) {
           await response.body.dump();
           return { ok: false, error: `the source answered HTTP ${response.statusCode}` };

@@ -40,9 +40,9 @@ export function makeReconcileWorker(deps: WorkerDeps & { matcher: Matcher }) {
   const { db, transact, clock, matcher } = deps;
 
   /** Fetches an account's source and applies its list: new orders created, vanished open ones cancelled. */
-  async function poll(accountId: string, orgId: string, url: string): Promise<PollOutcome> {
+  async function poll(accountId: string, orgId: string, url: string, signal?: AbortSignal): Promise<PollOutcome> {
     const now = clock();
-    const fetched = await deps.fetcher.fetchList(url, accountId);
+    const fetched = await deps.fetcher.fetchList(url, accountId, signal);
     const record = async (error: string | null) => {
       await db
         .updateTable('reconcile_accounts')
@@ -230,7 +230,7 @@ export function makeReconcileWorker(deps: WorkerDeps & { matcher: Matcher }) {
         .where((eb) => (row.polled_at === null ? eb('polled_at', 'is', null) : eb('polled_at', '=', row.polled_at)))
         .executeTakeFirst();
       if (Number(claim.numUpdatedRows) === 0 || !row.source_url) continue;
-      await poll(row.account_id, row.org_id, row.source_url);
+      await poll(row.account_id, row.org_id, row.source_url, stopping?.signal);
       polled++;
     }
     return polled;
@@ -238,14 +238,22 @@ export function makeReconcileWorker(deps: WorkerDeps & { matcher: Matcher }) {
 
   let stopping: AbortController | null = null;
   let loop: Promise<void> | null = null;
+  // Sources are read beside the loop: a slow one (up to 15 s) must not hold back matching.
+  let polling: Promise<void> | null = null;
 
-  async function tick(): Promise<number> {
-    return (await drainInbox()) + (await expire()) + (await pollDue());
+  function pollInBackground() {
+    polling ??= pollDue()
+      .then(
+        () => undefined,
+        (error: unknown) => deps.log.error({ err: error }, 'polling reconciliation sources failed'),
+      )
+      .finally(() => {
+        polling = null;
+      });
   }
 
   return {
     poll,
-    tick,
     start() {
       if (loop) return;
       stopping = new AbortController();
@@ -253,6 +261,7 @@ export function makeReconcileWorker(deps: WorkerDeps & { matcher: Matcher }) {
       loop = (async () => {
         while (!signal.aborted) {
           const wait = deps.bus.waiter('reconcile', deps.pollMs, signal);
+          pollInBackground();
           try {
             // A full inbox batch: go again at once.
             if ((await drainInbox()) >= INBOX_BATCH) {
@@ -260,7 +269,6 @@ export function makeReconcileWorker(deps: WorkerDeps & { matcher: Matcher }) {
               continue;
             }
             await expire();
-            await pollDue();
           } catch (error) {
             deps.log.error({ err: error }, 'reconciliation pass failed');
           }
@@ -271,6 +279,7 @@ export function makeReconcileWorker(deps: WorkerDeps & { matcher: Matcher }) {
     async stop() {
       stopping?.abort();
       await loop;
+      await polling;
       loop = null;
     },
   };
