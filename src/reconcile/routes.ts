@@ -4,6 +4,7 @@ import { principalOf } from '../http/auth.js';
 import type { ApiDeps } from '../http/deps.js';
 import { unwrap } from '../http/errors.js';
 import { AccountParams, errorResponses, ListQuery, listOf, Nullable } from '../http/schemas.js';
+import { refuseIfRestricted } from '../keys/principal.js';
 import {
   AccountSettingsInput,
   AccountSettingsSchema,
@@ -166,12 +167,8 @@ export function reconcileRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
       },
       async (request) => {
         const principal = principalOf(request);
-        if (principal.accountIds !== null)
-          unwrap({
-            ok: false,
-            code: 'FORBIDDEN',
-            message: 'a key restricted to some accounts cannot change organization settings',
-          });
+        const refused = refuseIfRestricted(principal, 'change the organization’s matching window');
+        if (refused) unwrap(refused);
         return service.setOrgSettings(principal, request.body);
       },
     );
