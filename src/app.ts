@@ -32,6 +32,8 @@ import { insightRoutes } from './insights/routes.js';
 import { movementRoutes } from './movements/routes.js';
 import { MovementSchema } from './movements/schemas.js';
 import { reauthRoutes } from './reauth/routes.js';
+import { reconcileRoutes } from './reconcile/routes.js';
+import { ExpectedPaymentSchema } from './reconcile/schemas.js';
 import { appTokenRoutes } from './reconnect/app-tokens.js';
 import { widgetAssetRoutes, widgetRoutes } from './reconnect/widget-routes.js';
 import { relayRoutes, twilioRelayRoutes } from './relay/routes.js';
@@ -61,6 +63,7 @@ const SHARED_SCHEMAS = [
   EndpointSchema,
   DeliverySchema,
   EnvelopeSchema,
+  ExpectedPaymentSchema,
 ];
 
 /** Route plugins mounted twice: under /v1 for API keys, and without the prefix for dashboard sessions. */
@@ -75,6 +78,7 @@ const SHARED_ROUTES: ((deps: AppOptions) => FastifyPluginAsyncTypebox)[] = [
   appTokenRoutes,
   relayRoutes,
   insightRoutes,
+  reconcileRoutes,
 ];
 
 /** Routes in the OpenAPI document: the External API, the dashboard-only routes, and the public probes. */

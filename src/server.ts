@@ -27,6 +27,9 @@ import { makeKeysService } from './keys/service.js';
 import { makeLogger } from './logger.js';
 import { type BootstrapResult, bootstrapIfEmpty, formatBootstrap } from './orgs/bootstrap.js';
 import { makeReauthService } from './reauth/service.js';
+import { makeAccountSecrets } from './reconcile/secret.js';
+import { makeReconcileService } from './reconcile/service.js';
+import { makeSourceFetcher } from './reconcile/source.js';
 import { makeReconnectService } from './reconnect/service.js';
 import { makeRelayManagement } from './relay/management.js';
 import { makeRelayService } from './relay/service.js';
@@ -265,6 +268,21 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     onError: (error) => log.error({ err: error }, 'settling data API results failed'),
   });
   const reconnects = makeReconnectService({ db, transact, cipher, clock, bus, pollMs: config.pollMs });
+  const sourceFetcher = makeSourceFetcher({
+    allowPrivate: config.allowPrivateUrls,
+    secretOf: makeAccountSecrets({ db, cipher }),
+    clock,
+  });
+  const reconcile = makeReconcileService({
+    db,
+    transact,
+    bus,
+    clock,
+    log: log.child({ component: 'reconcile' }),
+    pollMs: config.pollMs,
+    fetcher: sourceFetcher,
+    checkUrl,
+  });
   const engine = makeEngine({
     db,
     control: store.control,
@@ -319,6 +337,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         relay,
         relays,
         reauth,
+        reconcile,
         webhooks,
         shutdown: shutdown.signal,
         log,
@@ -343,6 +362,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     data.start();
     relay.start();
     reauth.start();
+    reconcile.start();
   }
   log.info(
     { url: baseUrl, role, store: store.dialect, data_dir: config.dataDir, sandbox: config.sandbox },
@@ -371,9 +391,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         shutdown.abort();
         relay.stop();
         reauth.stop();
+        await reconcile.stop();
         await engine.stop();
         await delivery.stop();
         await data.stop();
+        await sourceFetcher.close();
         await app.close();
         statusCache.close();
         health.stop();

@@ -67,7 +67,14 @@ describe('my API keys', () => {
     });
     expect(created.status).toBe(201);
     expect(created.body.key).toMatch(/^otpk_/);
-    expect(created.body.scopes).toEqual(['accounts:read', 'status:read', 'otp:read', 'data:read', 'webhooks:read']);
+    expect(created.body.scopes).toEqual([
+      'accounts:read',
+      'status:read',
+      'otp:read',
+      'data:read',
+      'webhooks:read',
+      'reconcile:read',
+    ]);
 
     // The key works on /v1 within its account, and the listing never shows it again.
     const status = await fetch(`${t.url}/v1/accounts/${t.tourAccountId}/status`, {

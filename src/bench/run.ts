@@ -12,6 +12,7 @@ import type { BenchAccount } from './client.js';
 import { makeBenchClient } from './client.js';
 import type { DriverResult, DriverTask } from './driver.js';
 import { runPostgresBenchmarks } from './postgres.js';
+import { benchReconcileBatch, benchReconcileLive } from './reconcile.js';
 import { percentile, round } from './stats.js';
 import { timingConnectors } from './timing.js';
 
@@ -25,6 +26,8 @@ const THROUGHPUT_ROUNDS = 3;
 const LOAD_SECONDS = Number(process.env.BENCH_LOAD_SECONDS ?? '5');
 const INGEST_ROWS = scaled(200_000);
 const WAITING_LOGINS = scaled(10_000);
+const RECONCILE_PAYMENTS = scaled(100_000);
+const RECONCILE_MOVEMENTS = scaled(1_000_000);
 
 const log = (message: string) => process.stderr.write(`bench: ${message}\n`);
 
@@ -270,8 +273,18 @@ async function benchWaiting(server: RunningServer, key: string) {
   return { waiting_logins: { count: pending, rss_mb: rssMb, failed: Number(lost.n) } };
 }
 
+async function benchReconcile(server: RunningServer, key: string) {
+  log(
+    `reconcile: ${RECONCILE_PAYMENTS} expected payments against ${RECONCILE_MOVEMENTS} movements, then new movements one by one`,
+  );
+  return {
+    ...benchReconcileBatch(RECONCILE_PAYMENTS, RECONCILE_MOVEMENTS),
+    ...(await benchReconcileLive(server, key, RECONCILE_PAYMENTS, 200)),
+  };
+}
+
 /** The SQLite benchmarks: one otpilot (role `all`) in this process on a fresh embedded store. */
-async function runSqliteBenchmarks(): Promise<Record<string, unknown>> {
+async function runSqliteBenchmarks(only: string): Promise<Record<string, unknown>> {
   const dataDir = mkdtempSync(join(tmpdir(), 'otpilot-bench-'));
   const loaded = loadConfig({
     OTPILOT_DATA_DIR: dataDir,
@@ -295,10 +308,13 @@ async function runSqliteBenchmarks(): Promise<Record<string, unknown>> {
   const key = server.bootstrap!.apiKey;
   const result: Record<string, unknown> = {};
   try {
-    Object.assign(result, await benchLogins(server, key, holds, prompts));
-    Object.assign(result, await benchStatus(server, key, server.bootstrap!.sandboxAccountId!));
-    Object.assign(result, await benchIngest(server, key));
-    Object.assign(result, await benchWaiting(server, key));
+    if (only !== 'reconcile') {
+      Object.assign(result, await benchLogins(server, key, holds, prompts));
+      Object.assign(result, await benchStatus(server, key, server.bootstrap!.sandboxAccountId!));
+      Object.assign(result, await benchIngest(server, key));
+      Object.assign(result, await benchWaiting(server, key));
+    }
+    Object.assign(result, await benchReconcile(server, key));
   } finally {
     await server.close();
     rmSync(dataDir, { recursive: true, force: true });
@@ -309,11 +325,12 @@ async function runSqliteBenchmarks(): Promise<Record<string, unknown>> {
 /**
  * Runs the benchmarks and prints one JSON object on the last line: the SQLite figures, then with
  * `BENCH_DATABASE_URL` (or `DATABASE_URL`) set the PostgreSQL ones (`pg_*` keys, absent otherwise).
- * `BENCH_ONLY` runs a part: `sqlite`, `pg`, or one PostgreSQL phase (`pg-handoff`, `pg-claims`).
+ * `BENCH_ONLY` runs a part: `sqlite`, `pg`, one PostgreSQL phase (`pg-handoff`, `pg-claims`), or
+ * `reconcile` (the reconciliation figures alone, on SQLite).
  */
 export async function runBenchmarks(): Promise<void> {
   const only = process.env.BENCH_ONLY ?? '';
-  const parts = ['', 'sqlite', 'pg', 'pg-handoff', 'pg-claims'];
+  const parts = ['', 'sqlite', 'pg', 'pg-handoff', 'pg-claims', 'reconcile'];
   if (!parts.includes(only)) throw new Error(`BENCH_ONLY must be one of ${parts.filter(Boolean).join(', ')}`);
   const databaseUrl = process.env.BENCH_DATABASE_URL || process.env.DATABASE_URL || null;
   const pgOnly = only.startsWith('pg');
@@ -322,8 +339,8 @@ export async function runBenchmarks(): Promise<void> {
   const result: Record<string, unknown> = pgOnly
     ? { node: process.version }
     : { store: 'sqlite', node: process.version };
-  if (!pgOnly) Object.assign(result, await runSqliteBenchmarks());
-  if (databaseUrl && only !== 'sqlite')
+  if (!pgOnly) Object.assign(result, await runSqliteBenchmarks(only));
+  if (databaseUrl && only !== 'sqlite' && only !== 'reconcile')
     Object.assign(
       result,
       await runPostgresBenchmarks(databaseUrl, {

@@ -1,6 +1,7 @@
 import { type TSchema, Type } from 'typebox';
 import { AssistanceSchema } from '../assistance/schemas.js';
 import { MovementSchema } from '../movements/schemas.js';
+import { ExpectedPaymentSchema } from '../reconcile/schemas.js';
 import { EVENT_STATUS, type EventType } from './events.js';
 
 /**
@@ -25,6 +26,41 @@ const failure = (category: string, message: string) => ({
   data: '`{ session_id, failure_category, message }`',
   schema: Type.Object({ session_id: Id, failure_category: Type.String(), message: NullableString }),
   example: { session_id: SES, failure_category: category, message },
+});
+
+/** An incoming transfer, as the payment examples carry it. */
+const INCOMING = {
+  id: 'mov_01m812vs1yq6h2w1a5c7e9g3kb',
+  account_id: ACC,
+  bank_account_id: 'bac_01m812vs0d3f5h7k9m1p3r5t7v',
+  external_id: 'tx_ca_455dc851_2956',
+  booked_at: '2026-11-21T08:00:00.000Z',
+  amount: '120.00',
+  currency: 'EUR',
+  name: 'Ana María Pérez',
+  reference: 'Order 1042',
+  received_at: '2026-11-22T07:34:47.800Z',
+};
+
+const payment = (state: string, fields: Record<string, unknown>) => ({
+  id: 'pay_01m812vx3c5e7g9j1l3n5q7s9u',
+  external_id: 'order-1042',
+  account_id: ACC,
+  amount: '120.00',
+  currency: 'EUR',
+  payer_name: 'Ana Maria Perez',
+  reference: 'Order 1042',
+  expected_date: '2026-11-21',
+  expires_at: '2026-12-22T07:30:00.000Z',
+  metadata: {},
+  state,
+  source: 'api',
+  match: null,
+  candidates: [],
+  cancel_reason: null,
+  created_at: '2026-11-21T07:30:00.000Z',
+  updated_at: '2026-11-22T07:34:48.000Z',
+  ...fields,
 });
 
 export const EVENT_CATALOG: Record<EventType, EventDoc> = {
@@ -131,6 +167,43 @@ export const EVENT_CATALOG: Record<EventType, EventDoc> = {
     data: '`{ expires_at }`: the bank stops skipping the code soon ([automation.md](automation.md#trust))',
     schema: Type.Object({ expires_at: Type.String({ format: 'date-time' }) }),
     example: { expires_at: '2026-11-25T07:34:47.000Z' },
+  },
+  payment_matched: {
+    data: 'the [expected payment](reconciliation.md), with `match` (movement, score, reasons)',
+    schema: ExpectedPaymentSchema,
+    example: payment('matched', {
+      match: {
+        movement: INCOMING,
+        score: 0.93,
+        reasons: ['amount', 'currency', 'date_window', 'name_similar'],
+        matched_at: '2026-11-22T07:34:48.000Z',
+        matched_by: 'auto',
+      },
+    }),
+  },
+  payment_ambiguous: {
+    data: 'the expected payment, with its `candidates`: a person must choose',
+    schema: ExpectedPaymentSchema,
+    example: payment('ambiguous', {
+      candidates: [
+        { movement: INCOMING, score: 0.9, reasons: ['amount', 'currency', 'date_window', 'name_similar'] },
+        {
+          movement: { ...INCOMING, id: 'mov_01m812vs1yq6h2w1a5c7e9g3kc', external_id: 'tx_ca_455dc851_2957' },
+          score: 0.9,
+          reasons: ['amount', 'currency', 'date_window', 'name_similar'],
+        },
+      ],
+    }),
+  },
+  payment_expired: {
+    data: 'the expected payment, unpaid at `expires_at`',
+    schema: ExpectedPaymentSchema,
+    example: payment('expired', {}),
+  },
+  payment_received: {
+    data: 'the incoming [movement](api.md#movements) of a [passthrough](reconciliation.md#passthrough-accounts) account',
+    schema: MovementSchema,
+    example: INCOMING,
   },
   webhook_endpoint_disabled: {
     data: '`{ id, url, reason }`; `account_id` is `null`',

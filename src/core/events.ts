@@ -20,6 +20,14 @@ export const EVENT_STATUS = {
   trust_expiring: 'trust.expiring',
   /** Not in api.md's table yet: a webhook endpoint that failed for 5 days was disabled. */
   webhook_endpoint_disabled: 'webhook.disabled',
+  /** Reconciliation: an expected payment was settled by a movement (automatically or by hand). */
+  payment_matched: 'payment.matched',
+  /** Reconciliation: several equally good movements or payments; a human picks. */
+  payment_ambiguous: 'payment.ambiguous',
+  /** Reconciliation: an expected payment reached its expiry unpaid. */
+  payment_expired: 'payment.expired',
+  /** Reconciliation, passthrough accounts: an incoming movement, forwarded without matching. */
+  payment_received: 'payment.received',
 } as const;
 
 export type EventType = keyof typeof EVENT_STATUS;

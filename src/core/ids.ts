@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 /** Prefixes of every public id (api.md "Conventions"). */
 export type IdPrefix =
   | 'acc'
+  | 'pay'
   | 'ses'
   | 'asr'
   | 'sub'

@@ -10,6 +10,8 @@ export const SCOPES = [
   'webhooks:read',
   'webhooks:write',
   'relay:write',
+  'reconcile:read',
+  'reconcile:write',
 ] as const;
 
 export type Scope = (typeof SCOPES)[number];

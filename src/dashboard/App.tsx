@@ -9,6 +9,7 @@ import { AuditPage } from './pages/AuditPage.js';
 import { CodesPage } from './pages/CodesPage.js';
 import { KeysPage } from './pages/KeysPage.js';
 import { LoginPage } from './pages/LoginPage.js';
+import { ReconciliationPage } from './pages/ReconciliationPage.js';
 import { SettingsPage } from './pages/SettingsPage.js';
 import { UsersPage } from './pages/UsersPage.js';
 import { WebhookPage, WebhooksPage } from './pages/WebhooksPage.js';
@@ -76,6 +77,7 @@ function Shell({ user, onSignOut }: { user: User; onSignOut: () => void }) {
         <nav aria-label={t('nav.main')}>
           <NavLink href="/">{t('nav.accounts')}</NavLink>
           <NavLink href="/codes">{t('nav.codes')}</NavLink>
+          <NavLink href="/reconciliation">{t('nav.reconciliation')}</NavLink>
           <NavLink href="/webhooks">{t('nav.webhooks')}</NavLink>
           <NavLink href="/keys">{t('nav.keys')}</NavLink>
           {admin && <NavLink href="/users">{t('nav.users')}</NavLink>}
@@ -102,6 +104,7 @@ function Shell({ user, onSignOut }: { user: User; onSignOut: () => void }) {
           <Switch>
             <Route path="/">{() => <AccountsPage user={user} />}</Route>
             <Route path="/codes">{() => <CodesPage />}</Route>
+            <Route path="/reconciliation">{() => <ReconciliationPage user={user} />}</Route>
             <Route path="/accounts/:id/:tab?">
               {(params) =>
                 (ACCOUNT_TABS as readonly string[]).includes(params.tab ?? 'overview') ? (

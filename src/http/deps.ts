@@ -10,6 +10,7 @@ import type { EventHorizon } from '../events/horizon.js';
 import type { Transact } from '../events/outbox.js';
 import type { KeysService } from '../keys/service.js';
 import type { ReauthService } from '../reauth/service.js';
+import type { ReconcileService } from '../reconcile/service.js';
 import type { ReconnectService } from '../reconnect/service.js';
 import type { RelayManagement } from '../relay/management.js';
 import type { RelayService } from '../relay/service.js';
@@ -38,6 +39,8 @@ export interface ApiDeps {
   relay: RelayService;
   relays: RelayManagement;
   reauth: ReauthService;
+  /** Expected payments and their matching (issue 18). */
+  reconcile: ReconcileService;
   /** Aborted when the server begins to shut down: long-polls answer at once. */
   shutdown: AbortSignal;
   /** How far the outbox can be read without skipping an uncommitted event (PostgreSQL). */

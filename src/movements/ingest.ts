@@ -122,6 +122,7 @@ export async function ingestMovements(trx: Kysely<Database>, uow: UnitOfWork, in
       'on conflict ("account_id", "dedup_key") do nothing returning "id"',
     );
     inserted += added.length;
+    await queueIncoming(trx, uow, rows, added);
     if (!input.silent && added.length > 0) {
       const addedIds = new Set(added.map((r) => r.id));
       for (const row of rows) {
@@ -131,6 +132,21 @@ export async function ingestMovements(trx: Kysely<Database>, uow: UnitOfWork, in
     }
   }
   return inserted;
+}
+
+/**
+ * Queues the new incoming (positive) movements for reconciliation, which runs after the commit so the
+ * login's transaction only pays for one small insert.
+ */
+async function queueIncoming(trx: Kysely<Database>, uow: UnitOfWork, rows: MovementsTable[], added: { id: string }[]) {
+  if (added.length === 0) return;
+  const addedIds = new Set(added.map((r) => r.id));
+  const queued = rows
+    .filter((row) => addedIds.has(row.id) && !row.amount.trim().startsWith('-') && /[1-9]/.test(row.amount))
+    .map((row) => [row.id, row.created_at]);
+  if (queued.length === 0) return;
+  await insertRows(trx, uow.dialect, 'reconcile_inbox', ['movement_id', 'created_at'], queued);
+  uow.wake('reconcile');
 }
 
 /** Upserts the bank's ledgers with their balances; returns bank id → `bac_` id. */

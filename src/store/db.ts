@@ -30,6 +30,7 @@ import { userTwoFactor } from './migrations/0006_user_2fa.js';
 import { integrator } from './migrations/0007_integrator.js';
 import { reauth } from './migrations/0008_reauth.js';
 import { codeSubmissions } from './migrations/0009_code_submissions.js';
+import { reconciliation } from './migrations/0010_reconciliation.js';
 import type { Database } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -97,6 +98,7 @@ function migrations(dialect: Dialect): Record<string, Migration> {
     '0007_integrator': integrator(),
     '0008_reauth': reauth(),
     '0009_code_submissions': codeSubmissions(),
+    '0010_reconciliation': reconciliation(),
   };
 }
 

@@ -434,6 +434,67 @@ export interface AppTokensTable {
   revoked_at: number | null;
 }
 
+/** An expected payment (reconciliation). Amounts are exact: a decimal string and integer minor units. */
+export interface ExpectedPaymentsTable {
+  id: string;
+  org_id: string;
+  /** null: any account of the organization. */
+  account_id: string | null;
+  external_id: string;
+  amount: string;
+  amount_minor: number;
+  currency: string;
+  payer_name: string;
+  reference: string | null;
+  /** YYYY-MM-DD or null. */
+  expected_date: string | null;
+  expires_at: number;
+  /** JSON object. */
+  metadata: string;
+  state: string;
+  source: string;
+  movement_id: string | null;
+  score: number | null;
+  /** JSON array of strings. */
+  reasons: string | null;
+  matched_at: number | null;
+  matched_by: string | null;
+  cancel_reason: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface PaymentCandidatesTable {
+  payment_id: string;
+  movement_id: string;
+  score: number;
+  /** JSON array of strings. */
+  reasons: string;
+}
+
+export interface ReconcileInboxTable {
+  movement_id: string;
+  created_at: number;
+}
+
+export interface ReconcileOrgSettingsTable {
+  org_id: string;
+  window_days_before: number;
+  window_days_after: number | null;
+  updated_at: number;
+}
+
+export interface ReconcileAccountsTable {
+  account_id: string;
+  org_id: string;
+  mode: string;
+  source_url: string | null;
+  poll_seconds: number;
+  polled_at: number | null;
+  poll_error: string | null;
+  updated_at: number;
+}
+
 export interface Database {
   organizations: OrganizationsTable;
   users: UsersTable;
@@ -460,4 +521,9 @@ export interface Database {
   results: ResultsTable;
   reconnects: ReconnectsTable;
   app_tokens: AppTokensTable;
+  expected_payments: ExpectedPaymentsTable;
+  payment_candidates: PaymentCandidatesTable;
+  reconcile_inbox: ReconcileInboxTable;
+  reconcile_org_settings: ReconcileOrgSettingsTable;
+  reconcile_accounts: ReconcileAccountsTable;
 }

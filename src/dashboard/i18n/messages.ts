@@ -5,6 +5,7 @@
 export const en = {
   'nav.accounts': 'Accounts',
   'nav.codes': 'Codes',
+  'nav.reconciliation': 'Reconciliation',
   'nav.webhooks': 'Webhooks',
   'nav.keys': 'API keys',
   'nav.users': 'Users',
@@ -153,6 +154,7 @@ export type MessageKey = keyof typeof en;
 export const es: Record<MessageKey, string> = {
   'nav.accounts': 'Cuentas',
   'nav.codes': 'Códigos',
+  'nav.reconciliation': 'Conciliación',
   'nav.webhooks': 'Webhooks',
   'nav.keys': 'Claves API',
   'nav.users': 'Usuarios',
