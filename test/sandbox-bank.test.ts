@@ -559,7 +559,7 @@ function harness(
         const real = step === 'totp' ? totp(b.clock.t) : await latestCode(b, credentials['username']!);
         const verdict = await tryCode(step === 'wrong' ? wrongOf(real) : real);
         verdicts.push(verdict);
-        if (verdict.outcome === 'accepted') return;
+        if (verdict.outcome === 'accepted') return verdict.value;
       }
       throw new ConnectorError('code_rejected', 'the stand-in engine ran out of codes');
     },
