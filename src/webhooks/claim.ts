@@ -128,11 +128,7 @@ export function recordAttempt(
       .select(['org_id', 'url', 'failing_since', 'enabled'])
       .where('id', '=', endpointId)
       .executeTakeFirst();
-    if (
-      endpoint?.enabled !== 1 ||
-      endpoint.failing_since === null ||
-      at - endpoint.failing_since < DISABLE_AFTER_MS
-    )
+    if (endpoint?.enabled !== 1 || endpoint.failing_since === null || at - endpoint.failing_since < DISABLE_AFTER_MS)
       return { status, disabled: null };
     const reason = 'every delivery failed for 5 days';
     await trx
