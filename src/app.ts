@@ -30,6 +30,7 @@ import { movementRoutes } from './movements/routes.js';
 import { MovementSchema } from './movements/schemas.js';
 import { reauthRoutes } from './reauth/routes.js';
 import { appTokenRoutes } from './reconnect/app-tokens.js';
+import type { ReconnectService } from './reconnect/service.js';
 import { widgetAssetRoutes, widgetRoutes } from './reconnect/widget-routes.js';
 import { relayRoutes, twilioRelayRoutes } from './relay/routes.js';
 import { sessionRoutes } from './sessions/routes.js';
@@ -39,6 +40,7 @@ import { DeliverySchema, EndpointSchema, webhookRoutes } from './webhooks/routes
 
 export interface AppOptions extends ApiDeps {
   log: Logger;
+  reconnects: ReconnectService;
   /** Role, database state and metrics of this process (`/health`, `/metrics`). */
   system: SystemInfo;
   /** The sandbox bank's plugin, mounted at /sandbox-bank when the sandbox is on. */

@@ -11,7 +11,6 @@ import type { EventHorizon } from '../events/horizon.js';
 import type { Transact } from '../events/outbox.js';
 import type { KeysService } from '../keys/service.js';
 import type { ReauthService } from '../reauth/service.js';
-import type { ReconnectService } from '../reconnect/service.js';
 import type { RelayService } from '../relay/service.js';
 import type { SessionsService } from '../sessions/service.js';
 import type { Store } from '../store/db.js';
@@ -28,7 +27,6 @@ export interface ApiDeps {
   auth: AuthService;
   twoFactor: TwoFactor;
   data: DataService;
-  reconnects: ReconnectService;
   webhooks: WebhooksService;
   statusCache: StatusCache;
   accounts: AccountsService;

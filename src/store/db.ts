@@ -29,9 +29,10 @@ import { relays } from './migrations/0005_relays.js';
 import { userTwoFactor } from './migrations/0006_user_2fa.js';
 import { integrator } from './migrations/0007_integrator.js';
 import { reauth } from './migrations/0008_reauth.js';
-import type { Database } from './schema.js';
+import type { Database, Dialect } from './schema.js';
 
-export type Dialect = 'sqlite' | 'postgres';
+// Re-exported for the callers that know the store by its connection.
+export type { Dialect } from './schema.js';
 
 export type Db = Kysely<Database>;
 

@@ -6,6 +6,9 @@ import type { Generated } from 'kysely';
  * text. Secrets live only in `*_enc` columns (AES-256-GCM envelopes, see security/cipher.ts).
  */
 
+/** The SQL dialect a store speaks. */
+export type Dialect = 'sqlite' | 'postgres';
+
 export interface OrganizationsTable {
   id: string;
   name: string;
