@@ -2,8 +2,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { iso } from '../core/time.js';
 import { principalOf } from '../http/auth.js';
-import type { ApiDeps } from '../http/deps.js';
 import { decodeCursor, ListQuery, listOf, Nullable, page, Timestamp } from '../http/schemas.js';
+import type { Store } from '../store/db.js';
 import type { AuditLogTable } from '../store/schema.js';
 
 const EntrySchema = Type.Object({
@@ -28,8 +28,13 @@ const entryView = (row: AuditLogTable) => ({
   at: iso(row.created_at),
 });
 
+/** What the audit log route needs. */
+export interface AuditRoutesDeps {
+  store: Pick<Store, 'db'>;
+}
+
 /** `GET /audit` (admins): who did what, newest first. Entries never hold secrets or codes. */
-export function auditRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
+export function auditRoutes(deps: AuditRoutesDeps): FastifyPluginAsyncTypebox {
   const { db } = deps.store;
   return async (app) => {
     app.get(

@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import type { ApiDeps } from '../http/deps.js';
 import { unwrap } from '../http/errors.js';
 import { errorResponses } from '../http/schemas.js';
+import type { TwoFactor } from './two-factor.js';
 
 const tags = ['dashboard'];
 const StatusSchema = Type.Object({
@@ -12,8 +12,13 @@ const StatusSchema = Type.Object({
 });
 const Code = Type.String({ minLength: 1, maxLength: 32 });
 
+/** What the second-factor routes need. */
+export interface TwoFactorRoutesDeps {
+  twoFactor: TwoFactor;
+}
+
 /** The signed-in user's own second factor: enroll (QR), confirm, disable. */
-export function twoFactorRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
+export function twoFactorRoutes(deps: TwoFactorRoutesDeps): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.get(
       '/me/2fa',

@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { principalOf } from '../http/auth.js';
-import type { ApiDeps } from '../http/deps.js';
 import { unwrap } from '../http/errors.js';
 import { AccountParams, errorResponses, Nullable } from '../http/schemas.js';
 import { requestSignal } from '../http/wait.js';
@@ -42,7 +41,14 @@ const KINDS: [string, DataKind, string][] = [
   ['transactions', 'transactions', 'Transactions, newest booking first'],
 ];
 
-export function dataRoutes(deps: ApiDeps & { data: DataService }): FastifyPluginAsyncTypebox {
+/** What the data API routes need. */
+export interface DataRoutesDeps {
+  data: DataService;
+  /** Aborted at shutdown: a waiting data call answers at once. */
+  shutdown: AbortSignal;
+}
+
+export function dataRoutes(deps: DataRoutesDeps): FastifyPluginAsyncTypebox {
   return async (app) => {
     for (const [segment, kind, summary] of KINDS) {
       const transactions = kind === 'transactions';

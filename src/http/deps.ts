@@ -16,7 +16,10 @@ import type { SessionsService } from '../sessions/service.js';
 import type { Store } from '../store/db.js';
 import type { WebhooksService } from '../webhooks/service.js';
 
-/** What the HTTP routes are given; built once in server.ts. */
+/**
+ * Everything a route plugin may be given; built once in server.ts. Most plugins state the few deps
+ * they need in their own interface instead.
+ */
 export interface ApiDeps {
   config: Config;
   store: Store;

@@ -7,11 +7,14 @@ import { userView } from '../auth/service.js';
 import { ApiError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import { parseScopes, SCOPES } from '../core/scopes.js';
+import type { Clock } from '../core/time.js';
+import type { Transact } from '../events/outbox.js';
 import { principalOf } from '../http/auth.js';
-import type { ApiDeps } from '../http/deps.js';
 import { unwrap } from '../http/errors.js';
 import { errorResponses, Nullable, Timestamp } from '../http/schemas.js';
+import type { KeysService } from '../keys/service.js';
 import { hashPassword } from '../security/passwords.js';
+import type { Store } from '../store/db.js';
 
 const RoleSchema = Type.Union([Type.Literal('admin'), Type.Literal('operator'), Type.Literal('viewer')]);
 const UserSchema = Type.Object({ id: Type.String(), email: Type.String(), role: RoleSchema, created_at: Timestamp });
@@ -26,8 +29,16 @@ const KeySchema = Type.Object({
   revoked_at: Nullable(Timestamp),
 });
 
+/** What the user and API key routes need. */
+export interface UserRoutesDeps {
+  store: Pick<Store, 'db'>;
+  transact: Transact;
+  clock: Clock;
+  keys: Pick<KeysService, 'list' | 'create' | 'revoke'>;
+}
+
 /** Dashboard-only routes: users (admin) and the signed-in user's API keys. */
-export function userRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
+export function userRoutes(deps: UserRoutesDeps): FastifyPluginAsyncTypebox {
   const { db } = deps.store;
   return async (app) => {
     app.get(

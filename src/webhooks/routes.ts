@@ -2,7 +2,6 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { EVENT_TYPES } from '../core/events.js';
 import { principalOf } from '../http/auth.js';
-import type { ApiDeps } from '../http/deps.js';
 import { unwrap } from '../http/errors.js';
 import {
   AccountParams,
@@ -68,7 +67,12 @@ export const DeliverySchema = Type.Object(
 
 const Url = Type.String({ minLength: 1, maxLength: 2048 });
 
-export function webhookRoutes(deps: ApiDeps & { webhooks: WebhooksService }): FastifyPluginAsyncTypebox {
+/** What the webhook routes need. */
+export interface WebhookRoutesDeps {
+  webhooks: WebhooksService;
+}
+
+export function webhookRoutes(deps: WebhookRoutesDeps): FastifyPluginAsyncTypebox {
   const { webhooks } = deps;
   return async (app) => {
     app.get(
