@@ -7,7 +7,7 @@ import { ACTIVE_STATES } from '../store/literals.js';
 import { prepared } from '../store/prepared.js';
 import { accountStatus } from './repo.js';
 
-/** The status object of api.md. */
+/** The status object (docs/api.md "Status"). */
 export interface StatusView {
   account_id: string;
   status: AccountStatus;

@@ -1,6 +1,6 @@
 import { SCOPES, type Scope } from '../core/scopes.js';
 
-/** Dashboard roles (api.md): admin (users, keys, settings), operator (accounts, codes, scrapes), viewer (read only). */
+/** Dashboard roles: admin (users, keys, settings), operator (accounts, codes, scrapes), viewer (read only). */
 export type Role = 'admin' | 'operator' | 'viewer';
 
 /**

@@ -11,7 +11,7 @@ import type { UsersTable } from '../store/schema.js';
 import { type Role, scopesOf } from './roles.js';
 import type { TwoFactor } from './two-factor.js';
 
-/** A session ends 7 days after sign-in, or after 24 hours without a request (api.md). */
+/** A session ends 7 days after sign-in, or after 24 hours without a request. */
 export const SESSION_ABSOLUTE_MS = 7 * 86_400_000;
 export const SESSION_IDLE_MS = 86_400_000;
 /** Wrong second factors per user (from any address) within the window before sign-in is refused. */

@@ -154,7 +154,7 @@ export interface Connector {
   login(ctx: LoginContext): Promise<BankSession>;
 }
 
-/** Typed connector failures (architecture.md "Connectors"). */
+/** Typed connector failures. */
 export type ConnectorErrorKind =
   | 'invalid_credentials'
   | 'account_locked'

@@ -1,4 +1,4 @@
-/** Session states (product.md). `queued`, `running` and `awaiting_assistance` are active. */
+/** Session states. `queued`, `running` and `awaiting_assistance` are active. */
 export type SessionState = 'queued' | 'running' | 'awaiting_assistance' | 'succeeded' | 'failed' | 'cancelled';
 
 export const ACTIVE_SESSION_STATES = [
@@ -10,7 +10,7 @@ export const ACTIVE_SESSION_STATES = [
 /** Assistance request states: pending → fulfilled | cancelled | expired. */
 export type AssistanceState = 'pending' | 'fulfilled' | 'cancelled' | 'expired';
 
-/** How a code reached a request (api.md `resolution.via`). */
+/** How a code reached a request (docs/api.md `resolution.via`). */
 export type CodeVia = 'dashboard' | 'api' | 'sms_relay' | 'totp' | 'widget' | 'connect_commit';
 
 /** What starts a session. */

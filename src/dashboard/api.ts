@@ -5,7 +5,7 @@ export interface ErrorDetail {
   message: string;
 }
 
-/** A refusal in api.md's error shape, or a network fault (status 0). */
+/** A refusal in the documented error shape (docs/api.md "Errors"), or a network fault (status 0). */
 export class HttpError extends Error {
   constructor(
     readonly status: number,

@@ -17,7 +17,7 @@ import { OPEN_RESULT, PENDING } from '../store/literals.js';
 import type { Database, DataKind, ResultStatus, ResultsTable } from '../store/schema.js';
 import { type DataParams, storedPayload } from './payload.js';
 
-/** The data API's answer (api.md "Reconnect flow"); `GET /v1/results/:id` returns the same. */
+/** The data API's answer (docs/api.md "Data API, results and reconnects"); `GET /v1/results/:id` returns the same. */
 export interface Envelope {
   status: ResultStatus;
   payload: unknown;

@@ -127,7 +127,6 @@ function withStatementCache(database: SQLite.Database, size = STATEMENT_CACHE): 
 
 /**
  * Opens the embedded SQLite store at `file` (created with its folder when missing) in WAL mode.
- * PostgreSQL arrives with the scale-out issue behind the same `Store` shape.
  */
 export function openSqliteStore(file: string): Store {
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });

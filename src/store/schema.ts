@@ -369,7 +369,7 @@ export interface SettingsTable {
   value: string;
 }
 
-/** Data API answer statuses (api.md "Reconnect flow"). */
+/** Data API answer statuses (docs/api.md "Data API, results and reconnects"). */
 export type ResultStatus = 'OK' | 'PENDING' | 'RECONNECT_REQUIRED' | 'FAILED';
 export type DataKind = 'identity' | 'bank_accounts' | 'balances' | 'transactions';
 

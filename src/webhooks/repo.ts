@@ -2,7 +2,7 @@ import type { EventType } from '../core/events.js';
 import { iso } from '../core/time.js';
 import type { DeliveriesTable, DeliveryAttemptsTable, DeliveryStatus, WebhookEndpointsTable } from '../store/schema.js';
 
-/** The webhook endpoint object of api.md (the secret only in the create response). */
+/** The webhook endpoint object (docs/webhooks.md; the secret only in the create response). */
 export interface EndpointView {
   id: string;
   url: string;
@@ -35,7 +35,7 @@ export function endpointView(row: WebhookEndpointsTable): EndpointView {
   };
 }
 
-/** The delivery object of api.md, with the last attempt's outcome. */
+/** The delivery object (docs/webhooks.md "Delivery log"), with the last attempt's outcome. */
 export interface DeliveryView {
   id: string;
   event_id: string;
