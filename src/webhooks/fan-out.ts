@@ -1,5 +1,4 @@
 import { type ExpressionBuilder, sql } from 'kysely';
-import type { EventType } from '../core/events.js';
 import { newId } from '../core/ids.js';
 import type { Clock } from '../core/time.js';
 import type { EventHorizon } from '../events/horizon.js';
@@ -104,10 +103,7 @@ export function fanOutPass(options: { transact: Transact; horizon: EventHorizon;
     const now = options.clock();
     const rows: unknown[][] = [];
     for (const event of events) {
-      const to = destinationsFor(
-        { orgId: event.org_id, accountId: event.account_id, type: event.type as EventType },
-        subscribers,
-      );
+      const to = destinationsFor({ orgId: event.org_id, accountId: event.account_id, type: event.type }, subscribers);
       for (const { destination, endpointId } of to) {
         const row = newDelivery(
           {
