@@ -17,7 +17,8 @@ import { authRoutes } from './auth/routes.js';
 import { twoFactorRoutes } from './auth/two-factor-routes.js';
 import { ApiError } from './core/errors.js';
 import { newId } from './core/ids.js';
-import { dataRoutes, EnvelopeSchema } from './data/routes.js';
+import { dataRoutes } from './data/routes.js';
+import { EnvelopeSchema } from './data/schemas.js';
 import { eventStreamRoutes } from './events/routes.js';
 import { installApiKeyAuth } from './http/auth.js';
 import type { ApiDeps } from './http/deps.js';
@@ -36,7 +37,8 @@ import { relayRoutes, twilioRelayRoutes } from './relay/routes.js';
 import { sessionRoutes } from './sessions/routes.js';
 import { SessionSchema } from './sessions/schemas.js';
 import { userRoutes } from './users/routes.js';
-import { DeliverySchema, EndpointSchema, webhookRoutes } from './webhooks/routes.js';
+import { webhookRoutes } from './webhooks/routes.js';
+import { DeliverySchema, EndpointSchema } from './webhooks/schemas.js';
 
 export interface AppOptions extends ApiDeps {
   log: Logger;

@@ -1,23 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type } from 'typebox';
+import { type Static, Type } from 'typebox';
 import { iso } from '../core/time.js';
 import { principalOf } from '../http/auth.js';
-import { decodeCursor, ListQuery, listOf, Nullable, page, Timestamp } from '../http/schemas.js';
+import { decodeCursor, ListQuery, listOf, page } from '../http/schemas.js';
 import type { Store } from '../store/db.js';
 import type { AuditLogTable } from '../store/schema.js';
+import { EntrySchema } from './schemas.js';
 
-const EntrySchema = Type.Object({
-  id: Type.String(),
-  actor: Type.Object({ type: Type.String(), id: Nullable(Type.String()) }),
-  action: Type.String(),
-  account_id: Nullable(Type.String()),
-  target_id: Nullable(Type.String()),
-  outcome: Nullable(Type.String()),
-  details: Type.Unknown(),
-  at: Timestamp,
-});
-
-const entryView = (row: AuditLogTable) => ({
+const entryView = (row: AuditLogTable): Static<typeof EntrySchema> => ({
   id: row.id,
   actor: { type: row.actor_type, id: row.actor_id },
   action: row.action,

@@ -5,11 +5,11 @@ import { ApiError } from '../core/errors.js';
 import { unwrap } from '../http/errors.js';
 import { errorResponses, Timestamp } from '../http/schemas.js';
 import { SESSION_COOKIE } from './plugin.js';
+import { UserSchema } from './schemas.js';
 import type { AuthService } from './service.js';
 import { SESSION_ABSOLUTE_MS } from './service.js';
 
 const tags = ['dashboard'];
-const UserSchema = Type.Object({ id: Type.String(), email: Type.String(), role: Type.String(), created_at: Timestamp });
 
 /** Sign-in attempts per address and email per minute before 429. */
 const LOGIN_LIMIT = 10;

@@ -1,5 +1,6 @@
 /** Session states. `queued`, `running` and `awaiting_assistance` are active. */
-export type SessionState = 'queued' | 'running' | 'awaiting_assistance' | 'succeeded' | 'failed' | 'cancelled';
+export const SESSION_STATES = ['queued', 'running', 'awaiting_assistance', 'succeeded', 'failed', 'cancelled'] as const;
+export type SessionState = (typeof SESSION_STATES)[number];
 
 export const ACTIVE_SESSION_STATES = [
   'queued',
@@ -60,4 +61,5 @@ export function countsTowardBlock(category: FailureCategory): boolean {
 }
 
 /** Account status as shown by the API. */
-export type AccountStatus = 'idle' | 'queued' | 'running' | 'awaiting_assistance' | 'blocked';
+export const ACCOUNT_STATUSES = ['idle', 'queued', 'running', 'awaiting_assistance', 'blocked'] as const;
+export type AccountStatus = (typeof ACCOUNT_STATUSES)[number];
