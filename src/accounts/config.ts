@@ -16,8 +16,6 @@ export const MASK = '********';
 /** Envelope keys a `webhook_extra_fields` entry may not override. */
 export const RESERVED_WEBHOOK_FIELDS = ['id', 'type', 'status', 'account_id', 'data', 'occurred_at'] as const;
 
-type AuthType = 'bearer' | 'api_key';
-
 /** Account config as written (PUT); every field optional, `null` clears, write-only secrets included. */
 export type ConfigInput = Static<typeof ConfigInputSchema>;
 
