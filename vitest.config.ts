@@ -8,7 +8,7 @@ import { defineConfig } from 'vitest/config';
  */
 const postgresUrl = process.env.TEST_DATABASE_URL || process.env.DATABASE_URL;
 const UNIT = ['test/core.test.ts', 'test/code-extract.test.ts', 'test/webhook-destinations.test.ts'];
-const BROWSER = ['test/dashboard-e2e.test.ts', 'test/reconnect.test.ts'];
+const BROWSER = ['test/dashboard-e2e.test.ts', 'test/reconnect-widget.test.ts'];
 
 export default defineConfig({
   test: {
