@@ -1,11 +1,14 @@
 import { defineConfig } from 'vitest/config';
 
 /**
- * The whole suite runs once per store: SQLite always, PostgreSQL when TEST_DATABASE_URL (or
- * DATABASE_URL) names a server. Each test server gets its own SQLite file or PostgreSQL schema, so
- * files run in parallel on both.
+ * The suite runs once per store: SQLite always, PostgreSQL when TEST_DATABASE_URL (or DATABASE_URL)
+ * names a server. Each test server gets its own SQLite file or PostgreSQL schema, so files run in
+ * parallel on both. Tests of pure modules (no store) run once, in the `unit` project; the tests that
+ * drive Chromium run on SQLite only (what they check is the browser's side, the same on both stores).
  */
 const postgresUrl = process.env.TEST_DATABASE_URL || process.env.DATABASE_URL;
+const UNIT = ['test/core.test.ts', 'test/code-extract.test.ts', 'test/webhook-destinations.test.ts'];
+const BROWSER = ['test/dashboard-e2e.test.ts', 'test/reconnect-widget.test.ts'];
 
 export default defineConfig({
   test: {
@@ -20,13 +23,14 @@ export default defineConfig({
     reporters: process.env.CI ? ['default', 'junit'] : ['default'],
     outputFile: { junit: 'test-results/junit.xml' },
     projects: [
+      { extends: true, test: { name: 'unit', include: UNIT } },
       {
         extends: true,
         test: {
           name: 'sqlite',
           include: ['test/**/*.test.ts'],
           // Several processes sharing one store, and a database cut at the network: PostgreSQL only.
-          exclude: ['test/multi-process.test.ts', 'test/db-outage.test.ts', 'test/outbox-order.test.ts'],
+          exclude: [...UNIT, 'test/multi-process.test.ts', 'test/db-outage.test.ts', 'test/outbox-order.test.ts'],
           env: { OTPILOT_TEST_STORE: 'sqlite', DATABASE_URL: '' },
         },
       },
@@ -37,6 +41,7 @@ export default defineConfig({
               test: {
                 name: 'postgres',
                 include: ['test/**/*.test.ts'],
+                exclude: [...UNIT, ...BROWSER],
                 env: { OTPILOT_TEST_STORE: 'postgres', TEST_DATABASE_URL: postgresUrl, DATABASE_URL: '' },
               },
             },

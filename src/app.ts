@@ -17,7 +17,8 @@ import { authRoutes } from './auth/routes.js';
 import { twoFactorRoutes } from './auth/two-factor-routes.js';
 import { ApiError } from './core/errors.js';
 import { newId } from './core/ids.js';
-import { dataRoutes, EnvelopeSchema } from './data/routes.js';
+import { dataRoutes } from './data/routes.js';
+import { EnvelopeSchema } from './data/schemas.js';
 import { eventStreamRoutes } from './events/routes.js';
 import { installApiKeyAuth } from './http/auth.js';
 import { brandRoutes, LOGO_SVG, LOGO_WITH_NAME_SVG } from './http/brand.js';
@@ -35,15 +36,18 @@ import { reauthRoutes } from './reauth/routes.js';
 import { reconcileRoutes } from './reconcile/routes.js';
 import { ExpectedPaymentSchema } from './reconcile/schemas.js';
 import { appTokenRoutes } from './reconnect/app-tokens.js';
+import type { ReconnectService } from './reconnect/service.js';
 import { widgetAssetRoutes, widgetRoutes } from './reconnect/widget-routes.js';
 import { relayRoutes, twilioRelayRoutes } from './relay/routes.js';
 import { sessionRoutes } from './sessions/routes.js';
 import { SessionSchema } from './sessions/schemas.js';
 import { userRoutes } from './users/routes.js';
-import { DeliverySchema, EndpointSchema, webhookRoutes } from './webhooks/routes.js';
+import { webhookRoutes } from './webhooks/routes.js';
+import { DeliverySchema, EndpointSchema } from './webhooks/schemas.js';
 
 export interface AppOptions extends ApiDeps {
   log: Logger;
+  reconnects: ReconnectService;
   /** Role, database state and metrics of this process (`/health`, `/metrics`). */
   system: SystemInfo;
   /** The sandbox bank's plugin, mounted at /sandbox-bank when the sandbox is on. */

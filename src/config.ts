@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
 /**
- * Everything the process reads from its environment (architecture.md "Configuration"), validated
+ * Everything the process reads from its environment (docs/configuration.md), validated
  * once at start. Defaults in brackets; durations in milliseconds unless the name says otherwise.
  */
 export interface Config {

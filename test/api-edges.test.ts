@@ -52,7 +52,7 @@ async function makeKey(scopes: string, accountIds: string[] | null = null, orgId
   return { ...created.value, keys };
 }
 
-/** Asserts the one error shape of api.md, with this status and code, and returns the error. */
+/** Asserts the one error shape (docs/api.md "Errors"), with this status and code, and returns the error. */
 function expectError(reply: Reply, status: number, code: string) {
   expect(reply.status, JSON.stringify(reply.body)).toBe(status);
   expect(reply.headers.get('content-type')).toMatch(/application\/json/);

@@ -1,3 +1,4 @@
+import type { Static } from 'typebox';
 import { parseTotpSecret } from '../automation/totp.js';
 import type { FieldSpec } from '../connectors/sdk.js';
 import type { ErrorDetail } from '../core/errors.js';
@@ -7,6 +8,7 @@ import { checkQuietHours, type QuietHours } from '../core/quiet-hours.js';
 import { parseSchedule } from '../core/schedule.js';
 import type { Cipher } from '../security/cipher.js';
 import type { AccountConfigTable } from '../store/schema.js';
+import type { ConfigInputSchema, ConfigSchema } from './schemas.js';
 
 /** The masked value shown for every write-only secret that is set. */
 export const MASK = '********';
@@ -14,67 +16,11 @@ export const MASK = '********';
 /** Envelope keys a `webhook_extra_fields` entry may not override. */
 export const RESERVED_WEBHOOK_FIELDS = ['id', 'type', 'status', 'account_id', 'data', 'occurred_at'] as const;
 
-type AuthType = 'bearer' | 'api_key';
-
 /** Account config as written (PUT); every field optional, `null` clears, write-only secrets included. */
-export interface ConfigInput {
-  session_type?: 'one-shot' | 'persistent';
-  login_mode?: 'simple' | 'assisted';
-  schedule?: string | null;
-  assist_timeout_seconds?: number;
-  fatal_threshold?: number;
-  credentials?: Record<string, string> | null;
-  otp_phone?: string | null;
-  totp_secret?: string | null;
-  notification_endpoint_url?: string | null;
-  notification_auth_type?: AuthType | null;
-  notification_auth_token?: string | null;
-  notification_events?: EventType[] | null;
-  webhook_url?: string | null;
-  webhook_auth_type?: AuthType | null;
-  webhook_auth_token?: string | null;
-  webhook_extra_fields?: Record<string, string | number | boolean> | null;
-  silent_ingestion?: boolean;
-  quiet_hours?: QuietHours | null;
-  resend_after_seconds?: number | null;
-  max_resends?: number;
-  sms_sender?: string | null;
-  sms_code_pattern?: string | null;
-  on_no_code_source?: NoCodeSource;
-}
+export type ConfigInput = Static<typeof ConfigInputSchema>;
 
 /** Account config as read: secrets replaced by MASK (or null when unset). */
-export interface ConfigView {
-  session_type: 'one-shot' | 'persistent';
-  login_mode: 'simple' | 'assisted';
-  schedule: string | null;
-  assist_timeout_seconds: number;
-  fatal_threshold: number;
-  credentials: Record<string, string> | null;
-  otp_phone: string | null;
-  totp_secret: string | null;
-  notification_endpoint_url: string | null;
-  notification_auth_type: AuthType | null;
-  notification_auth_token: string | null;
-  notification_events: EventType[] | null;
-  webhook_url: string | null;
-  webhook_auth_type: AuthType | null;
-  webhook_auth_token: string | null;
-  webhook_extra_fields: Record<string, string | number | boolean> | null;
-  silent_ingestion: boolean;
-  /** No scheduled login starts inside this daily window (manual scrapes still run). */
-  quiet_hours: QuietHours | null;
-  /** Ask the bank for a new code after this many seconds without one; null: never (default). */
-  resend_after_seconds: number | null;
-  /** At most this many new codes per request [2]. */
-  max_resends: number;
-  /** Relayed SMS are used for this account only when they come from this sender (null: any). */
-  sms_sender: string | null;
-  /** Regular expression for the code in a relayed SMS: its first group, or the whole match. */
-  sms_code_pattern: string | null;
-  /** When a login needs a code and nothing can provide one: `wait` (default) or `fail` at once. */
-  on_no_code_source: NoCodeSource;
-}
+export type ConfigView = Static<typeof ConfigSchema>;
 
 /** See `on_no_code_source` (automation/code-sources.ts says what counts as a source). */
 export type NoCodeSource = 'wait' | 'fail';

@@ -1,28 +1,15 @@
 import type { Kysely } from 'kysely';
+import type { Static } from 'typebox';
 import type { AccountStatus, SessionState } from '../core/states.js';
 import { iso } from '../core/time.js';
 import { ACTIVE_STATES } from '../store/literals.js';
 import type { AccountConfigTable, AccountsTable, Database } from '../store/schema.js';
+import type { AccountSchema } from './schemas.js';
 
 export type AccountRow = AccountsTable & { session_state: SessionState | null };
 
-export interface AccountView {
-  id: string;
-  bank_id: string;
-  name: string;
-  status: AccountStatus;
-  blocked_at: string | null;
-  blocked_reason: string | null;
-  consecutive_failures: number;
-  has_credentials: boolean;
-  last_success_at: string | null;
-  last_run_at: string | null;
-  next_run_at: string | null;
-  /** When the bank stops honouring the stored trust token (null: no trust, or its end is unknown). */
-  trust_expires_at: string | null;
-  created_at: string;
-  updated_at: string;
-}
+/** The account object of the API. */
+export type AccountView = Static<typeof AccountSchema>;
 
 export function accountStatus(blockedAt: number | null, sessionState: SessionState | null): AccountStatus {
   if (sessionState === 'queued' || sessionState === 'running' || sessionState === 'awaiting_assistance')

@@ -1,22 +1,37 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { listBanks } from '../banks/repo.js';
+import type { Config } from '../config.js';
 import { notFound } from '../core/errors.js';
+import type { Bus } from '../events/bus.js';
 import { topics } from '../events/topics.js';
 import { waitFor } from '../events/wait.js';
 import { principalOf } from '../http/auth.js';
-import type { ApiDeps } from '../http/deps.js';
 import { unwrap } from '../http/errors.js';
 import { AccountParams, decodeCursor, errorResponses, ListQuery, listOf, page } from '../http/schemas.js';
 import { requestSignal } from '../http/wait.js';
+import type { Store } from '../store/db.js';
 import { accountFor } from './access.js';
 import { accountView, listAccounts } from './repo.js';
 import { AccountName, ConfigInputSchema, CreateAccountSchema } from './schemas.js';
+import type { AccountsService } from './service.js';
+import type { StatusCache } from './status-cache.js';
 
 const tags = ['accounts'];
 const security = [{ apiKey: [] }];
 
-export function accountRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
+/** What the account routes need. */
+export interface AccountRoutesDeps {
+  store: Pick<Store, 'db'>;
+  accounts: AccountsService;
+  statusCache: StatusCache;
+  bus: Bus;
+  config: Pick<Config, 'pollMs'>;
+  /** Aborted at shutdown: a waiting status call answers at once. */
+  shutdown: AbortSignal;
+}
+
+export function accountRoutes(deps: AccountRoutesDeps): FastifyPluginAsyncTypebox {
   const { db } = deps.store;
   return async (app) => {
     app.get(

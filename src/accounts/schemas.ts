@@ -1,7 +1,8 @@
 import { Type } from 'typebox';
 import { AssistanceSchema } from '../assistance/schemas.js';
 import { EVENT_TYPES } from '../core/events.js';
-import { Nullable, Timestamp } from '../http/schemas.js';
+import { ACCOUNT_STATUSES, SESSION_STATES } from '../core/states.js';
+import { Literals, Nullable, Timestamp } from '../http/schemas.js';
 
 /** At least one visible character (names are trimmed before they are stored). */
 export const AccountName = Type.String({ minLength: 1, maxLength: 200, pattern: '\\S' });
@@ -56,7 +57,7 @@ const configFields = {
   }),
   notification_endpoint_url: Nullable(Url),
   notification_auth_type: AuthType,
-  notification_events: Nullable(Type.Array(Type.Union(EVENT_TYPES.map((t) => Type.Literal(t))), { maxItems: 32 })),
+  notification_events: Nullable(Type.Array(Literals(EVENT_TYPES), { maxItems: 32 })),
   webhook_url: Nullable(Url),
   webhook_auth_type: AuthType,
   webhook_extra_fields: Nullable(ExtraFields),
@@ -120,9 +121,7 @@ export const CreateAccountSchema = Type.Object(
   { additionalProperties: false },
 );
 
-export const AccountStatusSchema = Type.Union(
-  ['idle', 'queued', 'running', 'awaiting_assistance', 'blocked'].map((s) => Type.Literal(s)),
-);
+export const AccountStatusSchema = Literals(ACCOUNT_STATUSES);
 
 export const AccountSchema = Type.Object(
   {
@@ -153,11 +152,15 @@ export const StatusSchema = Type.Object(
     blocked_at: Nullable(Timestamp),
     blocked_reason: Nullable(Type.String()),
     session_running: Type.Boolean(),
-    session: Nullable(Type.Object({ id: Type.String(), state: Type.String(), started_at: Nullable(Timestamp) })),
+    session: Nullable(
+      Type.Object({ id: Type.String(), state: Literals(SESSION_STATES), started_at: Nullable(Timestamp) }),
+    ),
     pending_assistance: Nullable(Type.Ref('AssistanceRequest')),
     last_success_at: Nullable(Timestamp),
     next_run_at: Nullable(Timestamp),
-    trust_expires_at: Nullable(Timestamp),
+    trust_expires_at: Nullable(
+      Type.String({ format: 'date-time', description: 'when the bank stops skipping the code (stored trust)' }),
+    ),
   },
   { $id: 'Status' },
 );

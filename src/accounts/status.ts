@@ -1,27 +1,18 @@
 import { createHash } from 'node:crypto';
+import type { Static } from 'typebox';
 import { findPendingRequest } from '../assistance/reads.js';
 import { type AssistanceView, assistanceView } from '../assistance/view.js';
-import type { AccountStatus, SessionState } from '../core/states.js';
 import { iso } from '../core/time.js';
 import type { Db } from '../store/db.js';
 import { ACTIVE_STATES } from '../store/literals.js';
 import { prepared } from '../store/prepared.js';
 import { accountStatus } from './repo.js';
+import type { StatusSchema } from './schemas.js';
 
-/** The status object of api.md. */
-export interface StatusView {
-  account_id: string;
-  status: AccountStatus;
-  blocked_at: string | null;
-  blocked_reason: string | null;
-  session_running: boolean;
-  session: { id: string; state: SessionState; started_at: string | null } | null;
+/** The status object (docs/api.md "Status"); the request is a schema reference, typed here. */
+export type StatusView = Omit<Static<typeof StatusSchema>, 'pending_assistance'> & {
   pending_assistance: AssistanceView | null;
-  last_success_at: string | null;
-  next_run_at: string | null;
-  /** When the bank stops honouring the stored trust token (null: no trust, or its end is unknown). */
-  trust_expires_at: string | null;
-}
+};
 
 const statusRow = prepared(
   (q, p) =>

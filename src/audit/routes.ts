@@ -1,23 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type } from 'typebox';
+import { type Static, Type } from 'typebox';
 import { iso } from '../core/time.js';
 import { principalOf } from '../http/auth.js';
-import type { ApiDeps } from '../http/deps.js';
-import { decodeCursor, ListQuery, listOf, Nullable, page, Timestamp } from '../http/schemas.js';
+import { decodeCursor, ListQuery, listOf, page } from '../http/schemas.js';
+import type { Store } from '../store/db.js';
 import type { AuditLogTable } from '../store/schema.js';
+import { EntrySchema } from './schemas.js';
 
-const EntrySchema = Type.Object({
-  id: Type.String(),
-  actor: Type.Object({ type: Type.String(), id: Nullable(Type.String()) }),
-  action: Type.String(),
-  account_id: Nullable(Type.String()),
-  target_id: Nullable(Type.String()),
-  outcome: Nullable(Type.String()),
-  details: Type.Unknown(),
-  at: Timestamp,
-});
-
-const entryView = (row: AuditLogTable) => ({
+const entryView = (row: AuditLogTable): Static<typeof EntrySchema> => ({
   id: row.id,
   actor: { type: row.actor_type, id: row.actor_id },
   action: row.action,
@@ -28,8 +18,13 @@ const entryView = (row: AuditLogTable) => ({
   at: iso(row.created_at),
 });
 
+/** What the audit log route needs. */
+export interface AuditRoutesDeps {
+  store: Pick<Store, 'db'>;
+}
+
 /** `GET /audit` (admins): who did what, newest first. Entries never hold secrets or codes. */
-export function auditRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
+export function auditRoutes(deps: AuditRoutesDeps): FastifyPluginAsyncTypebox {
   const { db } = deps.store;
   return async (app) => {
     app.get(

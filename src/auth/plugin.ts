@@ -24,7 +24,7 @@ const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 /**
  * A cookie rides along on any request the browser makes, including ones another site triggers, so an
- * unsafe request authenticated by the cookie must come from our own origin (api.md: Origin or
+ * unsafe request authenticated by the cookie must come from our own origin (by Origin or
  * Sec-Fetch-Site). Bearer tokens are not ambient and need no such check.
  */
 function sameOrigin(request: FastifyRequest): boolean {

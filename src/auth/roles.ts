@@ -1,7 +1,8 @@
 import { SCOPES, type Scope } from '../core/scopes.js';
 
-/** Dashboard roles (api.md): admin (users, keys, settings), operator (accounts, codes, scrapes), viewer (read only). */
-export type Role = 'admin' | 'operator' | 'viewer';
+/** Dashboard roles: admin (users, keys, settings), operator (accounts, codes, scrapes), viewer (read only). */
+export const ROLES = ['admin', 'operator', 'viewer'] as const;
+export type Role = (typeof ROLES)[number];
 
 /**
  * What each role may do, in the scopes the routes already check: the dashboard mounts the same

@@ -2,19 +2,24 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { ApiError } from '../core/errors.js';
-import type { ApiDeps } from '../http/deps.js';
 import { unwrap } from '../http/errors.js';
 import { errorResponses, Timestamp } from '../http/schemas.js';
 import { SESSION_COOKIE } from './plugin.js';
+import { UserSchema } from './schemas.js';
+import type { AuthService } from './service.js';
 import { SESSION_ABSOLUTE_MS } from './service.js';
 
 const tags = ['dashboard'];
-const UserSchema = Type.Object({ id: Type.String(), email: Type.String(), role: Type.String(), created_at: Timestamp });
 
 /** Sign-in attempts per address and email per minute before 429. */
 const LOGIN_LIMIT = 10;
 
-export function authRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
+/** What the sign-in routes need. */
+export interface AuthRoutesDeps {
+  auth: Pick<AuthService, 'login' | 'logout'>;
+}
+
+export function authRoutes(deps: AuthRoutesDeps): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.post(
       '/auth/login',

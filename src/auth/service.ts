@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { Static } from 'typebox';
 import { recordAudit } from '../audit/repo.js';
 import { newId } from '../core/ids.js';
 import { fail, ok, type Result } from '../core/result.js';
@@ -8,10 +9,11 @@ import { hashSecret } from '../security/api-keys.js';
 import { hashPassword, verifyPassword } from '../security/passwords.js';
 import type { Db } from '../store/db.js';
 import type { UsersTable } from '../store/schema.js';
-import { type Role, scopesOf } from './roles.js';
+import { scopesOf } from './roles.js';
+import type { UserSchema } from './schemas.js';
 import type { TwoFactor } from './two-factor.js';
 
-/** A session ends 7 days after sign-in, or after 24 hours without a request (api.md). */
+/** A session ends 7 days after sign-in, or after 24 hours without a request. */
 export const SESSION_ABSOLUTE_MS = 7 * 86_400_000;
 export const SESSION_IDLE_MS = 86_400_000;
 /** Wrong second factors per user (from any address) within the window before sign-in is refused. */
@@ -20,12 +22,7 @@ const SECOND_FACTOR_WINDOW_MS = 15 * 60_000;
 /** last_seen_at is written at most this often, so reads stay reads. */
 const TOUCH_EVERY_MS = 60_000;
 
-export interface UserView {
-  id: string;
-  email: string;
-  role: Role;
-  created_at: string;
-}
+export type UserView = Static<typeof UserSchema>;
 
 export const userView = (row: Pick<UsersTable, 'id' | 'email' | 'role' | 'created_at'>): UserView => ({
   id: row.id,

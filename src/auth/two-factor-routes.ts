@@ -1,25 +1,30 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import type { ApiDeps } from '../http/deps.js';
 import { unwrap } from '../http/errors.js';
 import { errorResponses } from '../http/schemas.js';
+import { EnrollmentSchema, TwoFactorStatusSchema } from './schemas.js';
+import type { TwoFactor } from './two-factor.js';
 
 const tags = ['dashboard'];
-const StatusSchema = Type.Object({
-  enabled: Type.Boolean(),
-  pending: Type.Boolean({ description: 'enrollment started but not confirmed' }),
-  backup_codes_left: Type.Integer(),
-});
 const Code = Type.String({ minLength: 1, maxLength: 32 });
 
+/** What the second-factor routes need. */
+export interface TwoFactorRoutesDeps {
+  twoFactor: TwoFactor;
+}
+
 /** The signed-in user's own second factor: enroll (QR), confirm, disable. */
-export function twoFactorRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
+export function twoFactorRoutes(deps: TwoFactorRoutesDeps): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.get(
       '/me/2fa',
       {
         config: { signedIn: true },
-        schema: { tags, summary: 'Two-factor sign-in state', response: { 200: StatusSchema, ...errorResponses(401) } },
+        schema: {
+          tags,
+          summary: 'Two-factor sign-in state',
+          response: { 200: TwoFactorStatusSchema, ...errorResponses(401) },
+        },
       },
       async (request) => deps.twoFactor.status(request.user!.id),
     );
@@ -38,7 +43,7 @@ export function twoFactorRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
             { additionalProperties: false },
           ),
           response: {
-            200: Type.Object({ secret: Type.String(), otpauth_url: Type.String(), qr_svg: Type.String() }),
+            200: EnrollmentSchema,
             ...errorResponses(400, 401, 403, 409),
           },
         },

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Secret, TOTP } from 'otpauth';
 import QRCode from 'qrcode';
+import type { Static } from 'typebox';
 import { recordAudit } from '../audit/repo.js';
 import { fail, ok, type Result } from '../core/result.js';
 import type { Clock } from '../core/time.js';
@@ -9,6 +10,7 @@ import type { Cipher } from '../security/cipher.js';
 import { verifyPassword } from '../security/passwords.js';
 import type { Db } from '../store/db.js';
 import type { UsersTable } from '../store/schema.js';
+import type { EnrollmentSchema, TwoFactorStatusSchema } from './schemas.js';
 
 /** Backup codes issued at confirmation; each works once. */
 export const BACKUP_CODE_COUNT = 10;
@@ -16,20 +18,9 @@ export const BACKUP_CODE_COUNT = 10;
 const DRIFT_STEPS = 1;
 const ISSUER = 'otpilot';
 
-export interface TwoFactorStatus {
-  enabled: boolean;
-  /** An enrollment was started (a secret exists) but not confirmed yet. */
-  pending: boolean;
-  backup_codes_left: number;
-}
+export type TwoFactorStatus = Static<typeof TwoFactorStatusSchema>;
 
-export interface Enrollment {
-  /** Base32, for typing into an authenticator by hand. */
-  secret: string;
-  otpauth_url: string;
-  /** The otpauth URL as an SVG QR code. */
-  qr_svg: string;
-}
+export type Enrollment = Static<typeof EnrollmentSchema>;
 
 export interface TwoFactor {
   status(userId: string): Promise<TwoFactorStatus>;

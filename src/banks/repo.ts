@@ -1,16 +1,12 @@
+import type { Static } from 'typebox';
+import type { BankSchema } from '../accounts/schemas.js';
 import type { ConnectorRegistry } from '../connectors/registry.js';
 import type { FieldSpec } from '../connectors/sdk.js';
 import type { Db } from '../store/db.js';
 import type { BanksTable } from '../store/schema.js';
 
-export interface BankView {
-  id: string;
-  name: string;
-  connector: string;
-  country: string | null;
-  script_version: string;
-  credential_fields: FieldSpec[];
-}
+/** A bank as the API lists it. */
+export type BankView = Static<typeof BankSchema>;
 
 export function bankView(row: BanksTable): BankView {
   return {

@@ -1,4 +1,4 @@
-/** What the bank asks for when it pauses a login (product.md "Assistance request"). */
+/** What the bank asks for when it pauses a login. */
 export interface CodeDescriptor {
   /** Exact number of characters, or null when the bank does not say. */
   length: number | null;
@@ -26,7 +26,7 @@ export type CodeType = 'numeric' | 'alphanumeric';
 
 export type CodeCheck = { ok: true; code: string } | { ok: false; reason: string };
 
-/** Longest code accepted whatever the descriptor says (api.md). */
+/** Longest code accepted whatever the descriptor says (docs/api.md "One-time codes"). */
 export const MAX_CODE_LENGTH = 32;
 
 /** Drops the spaces and dashes people and SMS texts put inside codes. */

@@ -1,4 +1,4 @@
-/** Error codes of api.md, each with its HTTP status. */
+/** Error codes (docs/api.md "Errors"), each with its HTTP status. */
 export const ERROR_STATUS = {
   UNAUTHORIZED: 401,
   INVALID_API_KEY: 401,
@@ -28,7 +28,7 @@ export interface ErrorDetail {
 
 /**
  * The one error type that crosses the HTTP edge. Services return result unions for expected outcomes;
- * the route turns a failed result into an ApiError, and the error handler renders the api.md shape.
+ * the route turns a failed result into an ApiError, and the error handler renders the documented shape.
  */
 export class ApiError extends Error {
   readonly code: ErrorCode;

@@ -1,10 +1,10 @@
-/** Event types and their `status` (api.md "Events"). */
+/** Event types and their `status` (docs/webhooks.md "Events"). */
 export const EVENT_STATUS = {
   assistance_required: 'assistance.requested',
   assistance_fulfilled: 'assistance.fulfilled',
   assistance_cancelled: 'assistance.cancelled',
   assistance_expired: 'assistance.expired',
-  /** Not in api.md's table yet: the bank was asked to send a new code. */
+  /** The bank was asked to send a new code. */
   assistance_resent: 'assistance.resent',
   login_failed: 'login.failed',
   scrape_failed: 'scrape.failed',
@@ -14,11 +14,11 @@ export const EVENT_STATUS = {
   results_ready: 'results.ready',
   account_reauthorized: 'account.reauthorized',
   bank_movement: 'movement.created',
-  /** Not in api.md's table yet: a relayed SMS reached a waiting request but was not used (data says why). */
+  /** A relayed SMS reached a waiting request but was not used (data says why). */
   sms_relay_refused: 'relay.refused',
-  /** Not in api.md's table yet: the account's bank trust (no code needed) ends soon. */
+  /** The account's bank trust (no code needed) ends soon. */
   trust_expiring: 'trust.expiring',
-  /** Not in api.md's table yet: a webhook endpoint that failed for 5 days was disabled. */
+  /** A webhook endpoint that failed for 5 days was disabled. */
   webhook_endpoint_disabled: 'webhook.disabled',
   /** Reconciliation: an expected payment was settled by a movement (automatically or by hand). */
   payment_matched: 'payment.matched',

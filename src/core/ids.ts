@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 
-/** Prefixes of every public id (api.md "Conventions"). */
+/** Prefixes of every public id (docs/api.md "Conventions"). */
 export type IdPrefix =
   | 'acc'
   | 'pay'

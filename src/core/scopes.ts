@@ -1,4 +1,4 @@
-/** API key scopes (api.md "Authentication"). */
+/** API key scopes (docs/api.md "Authentication"). */
 export const SCOPES = [
   'accounts:read',
   'accounts:write',

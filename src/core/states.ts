@@ -1,5 +1,6 @@
-/** Session states (product.md). `queued`, `running` and `awaiting_assistance` are active. */
-export type SessionState = 'queued' | 'running' | 'awaiting_assistance' | 'succeeded' | 'failed' | 'cancelled';
+/** Session states. `queued`, `running` and `awaiting_assistance` are active. */
+export const SESSION_STATES = ['queued', 'running', 'awaiting_assistance', 'succeeded', 'failed', 'cancelled'] as const;
+export type SessionState = (typeof SESSION_STATES)[number];
 
 export const ACTIVE_SESSION_STATES = [
   'queued',
@@ -10,7 +11,7 @@ export const ACTIVE_SESSION_STATES = [
 /** Assistance request states: pending → fulfilled | cancelled | expired. */
 export type AssistanceState = 'pending' | 'fulfilled' | 'cancelled' | 'expired';
 
-/** How a code reached a request (api.md `resolution.via`). */
+/** How a code reached a request (docs/api.md `resolution.via`). */
 export type CodeVia = 'dashboard' | 'api' | 'sms_relay' | 'totp' | 'widget' | 'connect_commit';
 
 /** What starts a session. */
@@ -68,4 +69,5 @@ export function countsTowardBlock(category: FailureCategory): boolean {
 }
 
 /** Account status as shown by the API. */
-export type AccountStatus = 'idle' | 'queued' | 'running' | 'awaiting_assistance' | 'blocked';
+export const ACCOUNT_STATUSES = ['idle', 'queued', 'running', 'awaiting_assistance', 'blocked'] as const;
+export type AccountStatus = (typeof ACCOUNT_STATUSES)[number];

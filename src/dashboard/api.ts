@@ -1,11 +1,21 @@
 /** The dashboard's view of the server: the same-origin dashboard API (paths without /v1), cookie-authenticated. */
 
+// Types only (erased at build): the dashboard bundles none of the server's code.
+import type { Static } from 'typebox';
+import type { AccountSchema, AccountStatusSchema, BankSchema, ConfigSchema } from '../accounts/schemas.js';
+import type { EntrySchema } from '../audit/schemas.js';
+import type { RoleSchema, TwoFactorStatusSchema, UserSchema } from '../auth/schemas.js';
+import type { KeySchema } from '../keys/schemas.js';
+import type { MovementSchema } from '../movements/schemas.js';
+import type { SessionSchema } from '../sessions/schemas.js';
+import type { DeliverySchema, EndpointSchema } from '../webhooks/schemas.js';
+
 export interface ErrorDetail {
   path: string;
   message: string;
 }
 
-/** A refusal in api.md's error shape, or a network fault (status 0). */
+/** A refusal in the documented error shape (docs/api.md "Errors"), or a network fault (status 0). */
 export class HttpError extends Error {
   constructor(
     readonly status: number,
@@ -62,14 +72,9 @@ export function describe(error: unknown): string {
   return details.length > 0 ? `${error.message} (${details.join('; ')})` : error.message;
 }
 
-// The server's objects, as the dashboard uses them (see the OpenAPI document at /openapi.json).
-export type Role = 'admin' | 'operator' | 'viewer';
-export interface User {
-  id: string;
-  email: string;
-  role: Role;
-  created_at: string;
-}
+// The server's objects, typed from the same schemas the server validates and documents with.
+export type Role = Static<typeof RoleSchema>;
+export type User = Static<typeof UserSchema>;
 export interface Descriptor {
   length: number | null;
   type: 'numeric' | 'alphanumeric';
@@ -92,50 +97,17 @@ export interface AssistanceRequest {
   expires_at: string;
   resolved_at: string | null;
 }
-export type AccountStatus = 'idle' | 'queued' | 'running' | 'awaiting_assistance' | 'blocked';
-export interface Account {
-  id: string;
-  bank_id: string;
-  name: string;
-  status: AccountStatus;
-  blocked_at: string | null;
-  blocked_reason: string | null;
-  consecutive_failures: number;
-  has_credentials: boolean;
-  last_success_at: string | null;
-  last_run_at: string | null;
-  next_run_at: string | null;
-  /** When the bank stops skipping the code for this login (a stored trust token), if known. */
-  trust_expires_at?: string | null;
-  created_at: string;
-}
-export interface Bank {
-  id: string;
-  name: string;
-  connector: string;
-  credential_fields: { name: string; label: string; type: 'text' | 'password'; required: boolean }[];
-}
-export interface Session {
-  id: string;
-  state: string;
-  trigger: string;
-  failure_category: string | null;
-  failure_message: string | null;
-  stages: { name: string; at: string }[];
-  movements_new: number;
-  queued_at: string;
-  started_at: string | null;
-  finished_at: string | null;
-}
-export interface Movement {
-  id: string;
-  bank_account_id: string;
-  booked_at: string;
-  amount: string;
-  currency: string;
-  name: string;
-  reference: string | null;
-}
+export type AccountStatus = Static<typeof AccountStatusSchema>;
+export type Account = Static<typeof AccountSchema>;
+export type AccountConfig = Static<typeof ConfigSchema>;
+export type Bank = Static<typeof BankSchema>;
+export type Session = Static<typeof SessionSchema>;
+export type Movement = Static<typeof MovementSchema>;
+export type ApiKey = Static<typeof KeySchema>;
+export type TwoFactorStatus = Static<typeof TwoFactorStatusSchema>;
+export type AuditEntry = Static<typeof EntrySchema>;
+export type WebhookEndpoint = Static<typeof EndpointSchema>;
+export type WebhookDelivery = Static<typeof DeliverySchema>;
 export interface List<T> {
   data: T[];
   next_cursor?: string | null;

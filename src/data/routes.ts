@@ -1,9 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { principalOf } from '../http/auth.js';
-import type { ApiDeps } from '../http/deps.js';
 import { unwrap } from '../http/errors.js';
-import { AccountParams, errorResponses, Nullable } from '../http/schemas.js';
+import { AccountParams, errorResponses } from '../http/schemas.js';
 import { requestSignal } from '../http/wait.js';
 import type { DataKind } from '../store/schema.js';
 import type { DataService } from './service.js';
@@ -11,24 +10,6 @@ import type { DataService } from './service.js';
 const tags = ['data'];
 const security = [{ apiKey: [] }];
 const DateOnly = Type.String({ format: 'date', description: 'YYYY-MM-DD, inclusive' });
-
-export const EnvelopeSchema = Type.Object(
-  {
-    status: Type.Union([
-      Type.Literal('OK'),
-      Type.Literal('PENDING'),
-      Type.Literal('RECONNECT_REQUIRED'),
-      Type.Literal('FAILED'),
-    ]),
-    payload: Type.Unknown({
-      description: 'the data (OK), `{ reconnect_id, type: "reconnect" }` (RECONNECT_REQUIRED), else null',
-    }),
-    results_id: Type.String(),
-    message: Nullable(Type.String()),
-    timestamp: Type.String({ format: 'date-time' }),
-  },
-  { $id: 'DataEnvelope' },
-);
 
 const Refresh = Type.Optional(
   Type.Boolean({ description: 'log in to the bank now instead of answering from the last stored data' }),
@@ -42,7 +23,14 @@ const KINDS: [string, DataKind, string][] = [
   ['transactions', 'transactions', 'Transactions, newest booking first'],
 ];
 
-export function dataRoutes(deps: ApiDeps & { data: DataService }): FastifyPluginAsyncTypebox {
+/** What the data API routes need. */
+export interface DataRoutesDeps {
+  data: DataService;
+  /** Aborted at shutdown: a waiting data call answers at once. */
+  shutdown: AbortSignal;
+}
+
+export function dataRoutes(deps: DataRoutesDeps): FastifyPluginAsyncTypebox {
   return async (app) => {
     for (const [segment, kind, summary] of KINDS) {
       const transactions = kind === 'transactions';

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import type { Static } from 'typebox';
 import { accountFor } from '../accounts/access.js';
 import { findPendingForSession } from '../assistance/reads.js';
 import { recordAudit } from '../audit/repo.js';
@@ -19,15 +20,10 @@ import type { Db } from '../store/db.js';
 import { OPEN_RESULT } from '../store/literals.js';
 import type { Database, DataKind, ResultStatus, ResultsTable } from '../store/schema.js';
 import { type DataParams, storedPayload } from './payload.js';
+import type { EnvelopeSchema } from './schemas.js';
 
-/** The data API's answer (api.md "Reconnect flow"); `GET /v1/results/:id` returns the same. */
-export interface Envelope {
-  status: ResultStatus;
-  payload: unknown;
-  results_id: string;
-  message: string | null;
-  timestamp: string;
-}
+/** The data API's answer; `GET /v1/results/:id` returns the same. */
+export type Envelope = Static<typeof EnvelopeSchema>;
 
 export interface DataService {
   /**

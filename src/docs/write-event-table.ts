@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { withEventTable } from '../core/event-catalog.js';
+import { withEventTable } from '../events/catalog.js';
 
 /** `npm run docs:events`: rewrites docs/webhooks.md's event table from the code's event list. */
 const path = fileURLToPath(new URL('../../docs/webhooks.md', import.meta.url));

@@ -47,7 +47,7 @@ export function toEnvelope(
 ): EventEnvelope {
   return {
     id: row.id,
-    type: row.type as EventType,
+    type: row.type,
     status: row.status,
     account_id: row.account_id,
     data: JSON.parse(row.data) as unknown,
@@ -114,7 +114,7 @@ export function makeTransact(deps: { db: Db; dialect: Dialect; bus: Bus; clock: 
       // The envelope from the emitted object itself: no JSON round trip on the hot path.
       const envelope: EventEnvelope = {
         id: event.id,
-        type: event.type as EventType,
+        type: event.type,
         status: event.status,
         account_id: event.account_id,
         data: emitted[i],

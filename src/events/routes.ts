@@ -1,11 +1,16 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
+import type { AuthService } from '../auth/service.js';
+import type { Config } from '../config.js';
 import { ApiError } from '../core/errors.js';
 import { presentedApiKey, principalOf } from '../http/auth.js';
-import type { ApiDeps } from '../http/deps.js';
 import { errorResponses } from '../http/schemas.js';
 import { requestSignal } from '../http/wait.js';
+import type { KeysService } from '../keys/service.js';
+import type { Store } from '../store/db.js';
+import type { Bus } from './bus.js';
+import type { EventHorizon } from './horizon.js';
 import {
   latestSeq,
   RETRY_MS,
@@ -35,8 +40,21 @@ const STREAM_DESCRIPTION = [
   'duplicates. Without it the stream starts with events committed after it opened (`since=now`).',
 ].join('\n');
 
+/** What the event stream needs. */
+export interface EventStreamDeps {
+  store: Pick<Store, 'db'>;
+  bus: Bus;
+  horizon: EventHorizon;
+  config: Pick<Config, 'pollMs'>;
+  /** Checks that the stream's credentials still hold. */
+  auth: Pick<AuthService, 'authenticate'>;
+  keys: Pick<KeysService, 'authenticate'>;
+  /** Aborted at shutdown: open streams end. */
+  shutdown: AbortSignal;
+}
+
 /** `GET /v1/events`: the organization's events as Server-Sent Events. */
-export function eventStreamRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
+export function eventStreamRoutes(deps: EventStreamDeps): FastifyPluginAsyncTypebox {
   const { db } = deps.store;
   return async (app) => {
     app.get(

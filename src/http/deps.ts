@@ -11,7 +11,6 @@ import type { Transact } from '../events/outbox.js';
 import type { KeysService } from '../keys/service.js';
 import type { ReauthService } from '../reauth/service.js';
 import type { ReconcileService } from '../reconcile/service.js';
-import type { ReconnectService } from '../reconnect/service.js';
 import type { RelayManagement } from '../relay/management.js';
 import type { RelayService } from '../relay/service.js';
 import type { Cipher } from '../security/cipher.js';
@@ -19,7 +18,10 @@ import type { SessionsService } from '../sessions/service.js';
 import type { Store } from '../store/db.js';
 import type { WebhooksService } from '../webhooks/service.js';
 
-/** What the HTTP routes are given; built once in server.ts. */
+/**
+ * Everything a route plugin may be given; built once in server.ts. Most plugins state the few deps
+ * they need in their own interface instead.
+ */
 export interface ApiDeps {
   config: Config;
   store: Store;
@@ -30,7 +32,6 @@ export interface ApiDeps {
   auth: AuthService;
   twoFactor: TwoFactor;
   data: DataService;
-  reconnects: ReconnectService;
   webhooks: WebhooksService;
   statusCache: StatusCache;
   accounts: AccountsService;

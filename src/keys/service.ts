@@ -1,3 +1,4 @@
+import type { Static } from 'typebox';
 import { missingAccounts } from '../accounts/repo.js';
 import { type Actor, recordAudit } from '../audit/repo.js';
 import { newId } from '../core/ids.js';
@@ -8,18 +9,10 @@ import { generateApiKey, hashSecret, parseApiKey, sameHash } from '../security/a
 import type { Db } from '../store/db.js';
 import type { ApiKeysTable } from '../store/schema.js';
 import type { Principal } from './principal.js';
+import type { KeySchema } from './schemas.js';
 
 /** An API key as listed (never the secret). */
-export interface ApiKeyView {
-  id: string;
-  name: string;
-  prefix: string;
-  scopes: Scope[];
-  account_ids: string[] | null;
-  created_at: string;
-  last_used_at: string | null;
-  revoked_at: string | null;
-}
+export type ApiKeyView = Static<typeof KeySchema>;
 
 export interface CreateKeyInput {
   orgId: string;

@@ -1,24 +1,15 @@
 import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
+import type { Static } from 'typebox';
 import type { Balance, BankAccount, Movement } from '../connectors/sdk.js';
 import { newId } from '../core/ids.js';
 import type { UnitOfWork } from '../events/outbox.js';
 import { insertRows } from '../store/bulk.js';
 import type { Database, MovementsTable } from '../store/schema.js';
+import type { MovementSchema } from './schemas.js';
 
 /** The movement object of the API and of `bank_movement` events. */
-export interface MovementView {
-  id: string;
-  account_id: string;
-  bank_account_id: string;
-  external_id: string | null;
-  booked_at: string;
-  amount: string;
-  currency: string;
-  name: string;
-  reference: string | null;
-  received_at: string;
-}
+export type MovementView = Static<typeof MovementSchema>;
 
 export function movementView(row: MovementsTable): MovementView {
   return {

@@ -3,10 +3,12 @@ import { Type } from 'typebox';
 import { accountFor } from '../accounts/access.js';
 import { recordAudit } from '../audit/repo.js';
 import { notFound } from '../core/errors.js';
+import type { Clock } from '../core/time.js';
+import type { Transact } from '../events/outbox.js';
 import { principalOf } from '../http/auth.js';
-import type { ApiDeps } from '../http/deps.js';
 import { unwrap } from '../http/errors.js';
 import { AccountParams, errorResponses, ListQuery, listOf } from '../http/schemas.js';
+import type { Store } from '../store/db.js';
 import { movementView } from './ingest.js';
 import { listMovements } from './query.js';
 
@@ -30,7 +32,14 @@ const MovementFilters = {
 /** Rows in one CSV export at most (a spreadsheet's comfortable size). */
 const CSV_MAX_ROWS = 100_000;
 
-export function movementRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
+/** What the movement routes need. */
+export interface MovementRoutesDeps {
+  store: Pick<Store, 'db'>;
+  transact: Transact;
+  clock: Clock;
+}
+
+export function movementRoutes(deps: MovementRoutesDeps): FastifyPluginAsyncTypebox {
   const { db } = deps.store;
   return async (app) => {
     app.get(

@@ -3,7 +3,7 @@ import Fastify, { type FastifyPluginAsync } from 'fastify';
 import { bankRoutes } from './routes.js';
 import { type BankConfig, BankState } from './state.js';
 
-/** Knobs of a sandbox bank; every default matches api.md, tests shrink them or inject a clock. */
+/** Knobs of a sandbox bank; every default matches docs/sandbox-bank.md, tests shrink them or inject a clock. */
 export interface SandboxBankOptions {
   /** Millisecond clock, default `Date.now` (tests inject a fake clock). */
   now?: () => number;

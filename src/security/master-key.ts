@@ -18,7 +18,7 @@ export function parseMasterKey(text: string): Buffer | null {
 }
 
 /**
- * Master key rules (architecture.md "Security model"): `OTPILOT_MASTER_KEY` wins; otherwise, in
+ * Master key rules (docs/configuration.md "Master key"): `OTPILOT_MASTER_KEY` wins; otherwise, in
  * embedded mode only, a key file `master.key` in the data folder, created on first start with mode
  * 0600. With PostgreSQL there is no key file: several machines must share the key, so it must be set.
  */

@@ -2,17 +2,24 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { accountFor } from '../accounts/access.js';
 import { principalOf } from '../http/auth.js';
-import type { ApiDeps } from '../http/deps.js';
 import { unwrap } from '../http/errors.js';
 import { AccountParams, decodeCursor, errorResponses, ListQuery, listOf, page } from '../http/schemas.js';
+import type { Store } from '../store/db.js';
 import { listSessions, sessionView } from './repo.js';
 import { QueuedSchema } from './schemas.js';
+import type { SessionsService } from './service.js';
 
 const tags = ['sessions'];
 const security = [{ apiKey: [] }];
 const SessionParams = Type.Object({ id: Type.String({ maxLength: 64 }) }, { additionalProperties: false });
 
-export function sessionRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
+/** What the session routes need. */
+export interface SessionRoutesDeps {
+  store: Pick<Store, 'db'>;
+  sessions: SessionsService;
+}
+
+export function sessionRoutes(deps: SessionRoutesDeps): FastifyPluginAsyncTypebox {
   const { db } = deps.store;
   return async (app) => {
     app.post(

@@ -1,13 +1,12 @@
 import { Type } from 'typebox';
-import { Nullable, Timestamp } from '../http/schemas.js';
+import { SESSION_STATES } from '../core/states.js';
+import { Literals, Nullable, Timestamp } from '../http/schemas.js';
 
 export const SessionSchema = Type.Object(
   {
     id: Type.String(),
     account_id: Type.String(),
-    state: Type.Union(
-      ['queued', 'running', 'awaiting_assistance', 'succeeded', 'failed', 'cancelled'].map((s) => Type.Literal(s)),
-    ),
+    state: Literals(SESSION_STATES),
     trigger: Type.Union([Type.Literal('schedule'), Type.Literal('manual'), Type.Literal('restart')]),
     failure_category: Nullable(Type.String()),
     failure_message: Nullable(Type.String()),

@@ -31,9 +31,10 @@ import { integrator } from './migrations/0007_integrator.js';
 import { reauth } from './migrations/0008_reauth.js';
 import { codeSubmissions } from './migrations/0009_code_submissions.js';
 import { reconciliation } from './migrations/0010_reconciliation.js';
-import type { Database } from './schema.js';
+import type { Database, Dialect } from './schema.js';
 
-export type Dialect = 'sqlite' | 'postgres';
+// Re-exported for the callers that know the store by its connection.
+export type { Dialect } from './schema.js';
 
 export type Db = Kysely<Database>;
 
@@ -130,7 +131,6 @@ function withStatementCache(database: SQLite.Database, size = STATEMENT_CACHE): 
 
 /**
  * Opens the embedded SQLite store at `file` (created with its folder when missing) in WAL mode.
- * PostgreSQL arrives with the scale-out issue behind the same `Store` shape.
  */
 export function openSqliteStore(file: string): Store {
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });

@@ -1,11 +1,15 @@
 import type { Generated } from 'kysely';
-import type { CodeVia } from '../core/states.js';
+import type { EventType } from '../core/events.js';
+import type { AssistanceState, CodeVia, FailureCategory, SessionState, SessionTrigger } from '../core/states.js';
 
 /*
  * Typed rows. Portable across SQLite and PostgreSQL by construction: ids are text, timestamps are
  * integer epoch milliseconds (`*_at`), booleans are 0/1 integers, JSON is text, amounts are decimal
  * text. Secrets live only in `*_enc` columns (AES-256-GCM envelopes, see security/cipher.ts).
  */
+
+/** The SQL dialect a store speaks. */
+export type Dialect = 'sqlite' | 'postgres';
 
 export interface OrganizationsTable {
   id: string;
@@ -126,9 +130,9 @@ export interface SessionsTable {
   id: string;
   org_id: string;
   account_id: string;
-  state: 'queued' | 'running' | 'awaiting_assistance' | 'succeeded' | 'failed' | 'cancelled';
-  trigger: 'schedule' | 'manual' | 'restart';
-  failure_category: string | null;
+  state: SessionState;
+  trigger: SessionTrigger;
+  failure_category: FailureCategory | null;
   failure_message: string | null;
   /** JSON array of { name, at }. */
   stages: string;
@@ -148,7 +152,7 @@ export interface AssistanceRequestsTable {
   session_id: string;
   /** `otp`: a code is needed; `approval`: the bank waits for the user to approve in its app. */
   type: 'otp' | 'approval';
-  state: 'pending' | 'fulfilled' | 'cancelled' | 'expired';
+  state: AssistanceState;
   /** JSON CodeDescriptor (`otp`) or ApprovalDescriptor (`approval`). */
   descriptor: string;
   attempts: number;
@@ -160,7 +164,7 @@ export interface AssistanceRequestsTable {
   code_enc: string | null;
   /** Set while a code is with the bank (submitted, not judged yet): the in-flight guard. */
   code_submitted_at: number | null;
-  code_via: string | null;
+  code_via: CodeVia | null;
   created_at: number;
   expires_at: number;
   resolved_at: number | null;
@@ -241,7 +245,7 @@ export interface EventsTable {
   id: string;
   org_id: string;
   account_id: string | null;
-  type: string;
+  type: EventType;
   status: string;
   /** JSON. */
   data: string;
@@ -386,7 +390,7 @@ export interface SettingsTable {
   value: string;
 }
 
-/** Data API answer statuses (api.md "Reconnect flow"). */
+/** Data API answer statuses (docs/api.md "Data API, results and reconnects"). */
 export type ResultStatus = 'OK' | 'PENDING' | 'RECONNECT_REQUIRED' | 'FAILED';
 export type DataKind = 'identity' | 'bank_accounts' | 'balances' | 'transactions';
 

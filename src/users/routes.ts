@@ -3,31 +3,31 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { recordAudit } from '../audit/repo.js';
 import { scopesOf } from '../auth/roles.js';
+import { RoleSchema, UserSchema } from '../auth/schemas.js';
 import { userView } from '../auth/service.js';
 import { ApiError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import { parseScopes, SCOPES } from '../core/scopes.js';
+import type { Clock } from '../core/time.js';
+import type { Transact } from '../events/outbox.js';
 import { principalOf } from '../http/auth.js';
-import type { ApiDeps } from '../http/deps.js';
 import { unwrap } from '../http/errors.js';
-import { errorResponses, Nullable, Timestamp } from '../http/schemas.js';
+import { errorResponses, Nullable } from '../http/schemas.js';
+import { KeySchema } from '../keys/schemas.js';
+import type { KeysService } from '../keys/service.js';
 import { hashPassword } from '../security/passwords.js';
+import type { Store } from '../store/db.js';
 
-const RoleSchema = Type.Union([Type.Literal('admin'), Type.Literal('operator'), Type.Literal('viewer')]);
-const UserSchema = Type.Object({ id: Type.String(), email: Type.String(), role: RoleSchema, created_at: Timestamp });
-const KeySchema = Type.Object({
-  id: Type.String(),
-  name: Type.String(),
-  prefix: Type.String(),
-  scopes: Type.Array(Type.String()),
-  account_ids: Nullable(Type.Array(Type.String())),
-  created_at: Timestamp,
-  last_used_at: Nullable(Timestamp),
-  revoked_at: Nullable(Timestamp),
-});
+/** What the user and API key routes need. */
+export interface UserRoutesDeps {
+  store: Pick<Store, 'db'>;
+  transact: Transact;
+  clock: Clock;
+  keys: Pick<KeysService, 'list' | 'create' | 'revoke'>;
+}
 
 /** Dashboard-only routes: users (admin) and the signed-in user's API keys. */
-export function userRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
+export function userRoutes(deps: UserRoutesDeps): FastifyPluginAsyncTypebox {
   const { db } = deps.store;
   return async (app) => {
     app.get(

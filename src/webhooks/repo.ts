@@ -1,30 +1,16 @@
-import type { EventType } from '../core/events.js';
+import type { Static } from 'typebox';
 import { iso } from '../core/time.js';
-import type { DeliveriesTable, DeliveryAttemptsTable, DeliveryStatus, WebhookEndpointsTable } from '../store/schema.js';
+import type { DeliveriesTable, DeliveryAttemptsTable, WebhookEndpointsTable } from '../store/schema.js';
+import type { AttemptSchema, DeliverySchema, EndpointSchema } from './schemas.js';
 
-/** The webhook endpoint object of api.md (the secret only in the create response). */
-export interface EndpointView {
-  id: string;
-  url: string;
-  /** null: every event type. */
-  events: EventType[] | null;
-  /** null: every account of the organization. */
-  account_ids: string[] | null;
-  description: string;
-  enabled: boolean;
-  /** Why the endpoint was disabled automatically, if it was. */
-  disabled_reason: string | null;
-  /** Start of the current unbroken run of failures (null while healthy). */
-  failing_since: string | null;
-  created_at: string;
-  updated_at: string;
-}
+/** The webhook endpoint object (docs/webhooks.md; the secret only in the create response). */
+export type EndpointView = Static<typeof EndpointSchema>;
 
 export function endpointView(row: WebhookEndpointsTable): EndpointView {
   return {
     id: row.id,
     url: row.url,
-    events: row.events ? (JSON.parse(row.events) as EventType[]) : null,
+    events: row.events ? (JSON.parse(row.events) as string[]) : null,
     account_ids: row.account_ids ? (JSON.parse(row.account_ids) as string[]) : null,
     description: row.description,
     enabled: row.enabled === 1,
@@ -35,20 +21,8 @@ export function endpointView(row: WebhookEndpointsTable): EndpointView {
   };
 }
 
-/** The delivery object of api.md, with the last attempt's outcome. */
-export interface DeliveryView {
-  id: string;
-  event_id: string;
-  /** Attempts made so far. */
-  attempt: number;
-  status: DeliveryStatus;
-  response_status: number | null;
-  duration_ms: number | null;
-  error: string | null;
-  next_attempt_at: string | null;
-  created_at: string;
-  updated_at: string;
-}
+/** The delivery object (docs/webhooks.md "Delivery log"), with the last attempt's outcome. */
+export type DeliveryView = Static<typeof DeliverySchema>;
 
 export function deliveryView(row: DeliveriesTable): DeliveryView {
   return {
@@ -65,15 +39,7 @@ export function deliveryView(row: DeliveriesTable): DeliveryView {
   };
 }
 
-export interface AttemptView {
-  attempt: number;
-  response_status: number | null;
-  duration_ms: number;
-  error: string | null;
-  /** First 1 KiB of the response body. */
-  response_body: string | null;
-  at: string;
-}
+export type AttemptView = Static<typeof AttemptSchema>;
 
 export function attemptView(row: DeliveryAttemptsTable): AttemptView {
   return {

@@ -1,5 +1,5 @@
 /**
- * The retry schedule of api.md: the first attempt at once, then after 5 s, 5 min, 30 min, 2 h, 5 h,
+ * The retry schedule (docs/webhooks.md): the first attempt at once, then after 5 s, 5 min, 30 min, 2 h, 5 h,
  * 10 h and 10 h (eight attempts over about 27.6 hours), each delay ±20 % jitter; then dead letter.
  */
 export const RETRY_DELAYS_MS = [5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000] as const;

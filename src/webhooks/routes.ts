@@ -2,7 +2,6 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { EVENT_TYPES } from '../core/events.js';
 import { principalOf } from '../http/auth.js';
-import type { ApiDeps } from '../http/deps.js';
 import { unwrap } from '../http/errors.js';
 import {
   AccountParams,
@@ -10,16 +9,17 @@ import {
   encodeCursor,
   errorResponses,
   ListQuery,
+  Literals,
   listOf,
   Nullable,
-  Timestamp,
 } from '../http/schemas.js';
 import type { DeliveryStatus } from '../store/schema.js';
+import { AttemptSchema, DeliverySchema, DeliveryStatusSchema, EndpointSchema } from './schemas.js';
 import type { WebhooksService } from './service.js';
 
 const tags = ['webhooks'];
 const security = [{ apiKey: [] }];
-const EventTypes = Type.Array(Type.Union(EVENT_TYPES.map((t) => Type.Literal(t))), { maxItems: 32 });
+const EventTypes = Type.Array(Literals(EVENT_TYPES), { maxItems: 32 });
 // At least one account, or null for all: an empty list would silently match nothing.
 const AccountIds = Type.Array(Type.String({ maxLength: 64 }), { minItems: 1, maxItems: 500 });
 const Params = Type.Object({ id: Type.String({ maxLength: 64 }) }, { additionalProperties: false });
@@ -27,48 +27,14 @@ const DeliveryParams = Type.Object(
   { id: Type.String({ maxLength: 64 }), delivery_id: Type.String({ maxLength: 64 }) },
   { additionalProperties: false },
 );
-const DeliveryStatusSchema = Type.Union([
-  Type.Literal('pending'),
-  Type.Literal('succeeded'),
-  Type.Literal('failed'),
-  Type.Literal('dead'),
-]);
-
-export const EndpointSchema = Type.Object(
-  {
-    id: Type.String(),
-    url: Type.String(),
-    events: Nullable(Type.Array(Type.String())),
-    account_ids: Nullable(Type.Array(Type.String())),
-    description: Type.String(),
-    enabled: Type.Boolean(),
-    disabled_reason: Nullable(Type.String()),
-    failing_since: Nullable(Timestamp),
-    created_at: Timestamp,
-    updated_at: Timestamp,
-  },
-  { $id: 'WebhookEndpoint' },
-);
-
-export const DeliverySchema = Type.Object(
-  {
-    id: Type.String(),
-    event_id: Type.String(),
-    attempt: Type.Integer(),
-    status: DeliveryStatusSchema,
-    response_status: Nullable(Type.Integer()),
-    duration_ms: Nullable(Type.Integer()),
-    error: Nullable(Type.String()),
-    next_attempt_at: Nullable(Timestamp),
-    created_at: Timestamp,
-    updated_at: Timestamp,
-  },
-  { $id: 'Delivery' },
-);
-
 const Url = Type.String({ minLength: 1, maxLength: 2048 });
 
-export function webhookRoutes(deps: ApiDeps & { webhooks: WebhooksService }): FastifyPluginAsyncTypebox {
+/** What the webhook routes need. */
+export interface WebhookRoutesDeps {
+  webhooks: WebhooksService;
+}
+
+export function webhookRoutes(deps: WebhookRoutesDeps): FastifyPluginAsyncTypebox {
   const { webhooks } = deps;
   return async (app) => {
     app.get(
@@ -216,16 +182,7 @@ export function webhookRoutes(deps: ApiDeps & { webhooks: WebhooksService }): Fa
           response: {
             200: Type.Object({
               ...DeliverySchema.properties,
-              attempts: Type.Array(
-                Type.Object({
-                  attempt: Type.Integer(),
-                  response_status: Nullable(Type.Integer()),
-                  duration_ms: Type.Integer(),
-                  error: Nullable(Type.String()),
-                  response_body: Nullable(Type.String()),
-                  at: Timestamp,
-                }),
-              ),
+              attempts: Type.Array(AttemptSchema),
             }),
             ...errorResponses(403, 404),
           },

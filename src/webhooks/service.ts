@@ -11,6 +11,7 @@ import type { Principal } from '../keys/principal.js';
 import type { Cipher } from '../security/cipher.js';
 import type { Db } from '../store/db.js';
 import type { DeliveryStatus } from '../store/schema.js';
+import { accountSecretContext, endpointSecretContext, ensureSigningSecret } from './account-secret.js';
 import {
   type AttemptView,
   attemptView,
@@ -64,10 +65,6 @@ export interface WebhooksDeps {
   clock: Clock;
   checkUrl(url: string): Promise<UrlCheck>;
 }
-
-/** The context the account signing secret is encrypted under. */
-export const accountSecretContext = (accountId: string) => `${accountId}:signing_secret`;
-export const endpointSecretContext = (endpointId: string) => `${endpointId}:secret`;
 
 export function makeWebhooksService(deps: WebhooksDeps): WebhooksService {
   const { db, transact, clock } = deps;
@@ -344,38 +341,21 @@ export function makeWebhooksService(deps: WebhooksDeps): WebhooksService {
       const now = clock();
       return ok(
         await transact(async (trx) => {
-          const row = await trx
-            .selectFrom('account_config')
-            .select('signing_secret_enc')
-            .where('account_id', '=', accountId)
-            .executeTakeFirstOrThrow();
-          if (row.signing_secret_enc && !rotate) {
-            await recordAudit(
-              trx,
-              {
-                orgId: principal.orgId,
-                actor: principal.actor,
-                action: 'account.signing_secret.read',
-                accountId,
-                targetId: accountId,
-                outcome: 'ok',
-              },
-              now,
-            );
-            return { secret: deps.cipher.decrypt(row.signing_secret_enc, accountSecretContext(accountId)) };
-          }
-          const secret = newSigningSecret();
-          await trx
-            .updateTable('account_config')
-            .set({ signing_secret_enc: deps.cipher.encrypt(secret, accountSecretContext(accountId)) })
-            .where('account_id', '=', accountId)
-            .execute();
+          const current = rotate ? null : await ensureSigningSecret(trx, deps.cipher, accountId);
+          const secret = current?.secret ?? newSigningSecret();
+          if (rotate)
+            await trx
+              .updateTable('account_config')
+              .set({ signing_secret_enc: deps.cipher.encrypt(secret, accountSecretContext(accountId)) })
+              .where('account_id', '=', accountId)
+              .execute();
+          const action = rotate ? 'rotate' : current?.created ? 'create' : 'read';
           await recordAudit(
             trx,
             {
               orgId: principal.orgId,
               actor: principal.actor,
-              action: rotate ? 'account.signing_secret.rotate' : 'account.signing_secret.create',
+              action: `account.signing_secret.${action}`,
               accountId,
               targetId: accountId,
               outcome: 'ok',

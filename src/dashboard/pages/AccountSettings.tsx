@@ -1,26 +1,7 @@
 import { type FormEvent, useEffect, useState } from 'react';
-import { api, type Bank } from '../api.js';
+import { type AccountConfig, api, type Bank } from '../api.js';
 import { useResource } from '../hooks.js';
 import { ErrorNote, Panel, TextField } from '../ui.js';
-
-/** The account config as the API returns it (secrets masked). */
-interface Config {
-  login_mode: 'simple' | 'assisted';
-  schedule: string | null;
-  assist_timeout_seconds: number;
-  fatal_threshold: number;
-  otp_phone: string | null;
-  sms_sender?: string | null;
-  sms_code_pattern?: string | null;
-  on_no_code_source?: 'wait' | 'fail';
-  notification_endpoint_url: string | null;
-  webhook_url: string | null;
-  resend_after_seconds: number | null;
-  max_resends: number;
-  quiet_hours: { start: string; end: string; time_zone: string } | null;
-  credentials: Record<string, string> | null;
-  totp_secret: string | null;
-}
 
 /** Form values: text inputs hold strings; empty means "none" for optional settings. */
 type Form = {
@@ -42,7 +23,7 @@ type Form = {
   totp_secret: string;
 };
 
-const toForm = (c: Config): Form => ({
+const toForm = (c: AccountConfig): Form => ({
   login_mode: c.login_mode,
   schedule: c.schedule ?? '',
   assist_timeout_seconds: String(c.assist_timeout_seconds),
@@ -102,7 +83,7 @@ export function AccountSettings({
   /** Called after new credentials are saved (the account page lifts a block the old password caused). */
   onCredentialsSaved?: (() => Promise<void>) | undefined;
 }) {
-  const config = useResource<Config>(`/accounts/${id}/config`);
+  const config = useResource<AccountConfig>(`/accounts/${id}/config`);
   const [saved, setSaved] = useState<Form | null>(null);
   const [form, setForm] = useState<Form | null>(null);
   const [credentials, setCredentials] = useState<Record<string, string>>({});

@@ -1,19 +1,8 @@
 import { useState } from 'react';
-import type { List } from '../api.js';
+import type { AuditEntry, List } from '../api.js';
 import { humanize, when } from '../format.js';
 import { useResource } from '../hooks.js';
 import { ListState, ListTable, Panel } from '../ui.js';
-
-interface Entry {
-  id: string;
-  actor: { type: string; id: string | null };
-  action: string;
-  account_id: string | null;
-  target_id: string | null;
-  outcome: string | null;
-  details: unknown;
-  at: string;
-}
 
 /** Who did what (code submissions never carry the code). Newest first, 100 per page. */
 export function AuditPage() {
@@ -22,7 +11,7 @@ export function AuditPage() {
   const query = new URLSearchParams({ limit: '100' });
   if (cursor) query.set('cursor', cursor);
   if (action) query.set('action', action);
-  const entries = useResource<List<Entry>>(`/audit?${query}`);
+  const entries = useResource<List<AuditEntry>>(`/audit?${query}`);
   const rows = entries.data?.data ?? [];
   return (
     <>

@@ -1,21 +1,10 @@
 import { type FormEvent, useState } from 'react';
 import { scopesOf } from '../../auth/roles.js';
-import { type Account, api, type List, type User } from '../api.js';
+import { type Account, type ApiKey, api, type List, type User } from '../api.js';
 import { when } from '../format.js';
 import { useResource } from '../hooks.js';
 import { CheckList, ErrorNote, ListState, ListTable, Panel, ShownOnce, TextField } from '../ui.js';
 import { AppTokens } from './AppTokens.js';
-
-interface ApiKey {
-  id: string;
-  name: string;
-  prefix: string;
-  scopes: string[];
-  account_ids: string[] | null;
-  created_at: string;
-  last_used_at: string | null;
-  revoked_at: string | null;
-}
 
 /** API keys for machines (SMS relays, integrations): create with scopes and accounts, shown once; revoke. */
 export function KeysPage({ user }: { user: User }) {

@@ -1,15 +1,9 @@
 import { type FormEvent, useState } from 'react';
-import { api } from '../api.js';
+import { api, type TwoFactorStatus } from '../api.js';
 import { useResource, useStoredFlag } from '../hooks.js';
 import { notificationsSupported, playChime } from '../prompt/alerts.js';
 import { NOTIFY_KEY, SOUND_KEY } from '../prompt/CodePrompt.js';
 import { ErrorNote, Panel, ShownOnce, TextField } from '../ui.js';
-
-interface TwoFactorState {
-  enabled: boolean;
-  pending: boolean;
-  backup_codes_left: number;
-}
 
 /** The signed-in user's own settings: how prompts get attention, and two-factor sign-in. */
 export function SettingsPage() {
@@ -63,7 +57,7 @@ function Alerts() {
 }
 
 function TwoFactor() {
-  const state = useResource<TwoFactorState>('/me/2fa');
+  const state = useResource<TwoFactorStatus>('/me/2fa');
   const [enrollment, setEnrollment] = useState<{ secret: string; qr_svg: string } | null>(null);
   const [code, setCode] = useState('');
   const [password, setPassword] = useState('');

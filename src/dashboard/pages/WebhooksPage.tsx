@@ -1,38 +1,14 @@
 import { type FormEvent, useState } from 'react';
 import { Link, useLocation } from 'wouter';
 import { EVENT_TYPES } from '../../core/events.js';
-import { api, type List, type User } from '../api.js';
+import { api, type List, type User, type WebhookDelivery, type WebhookEndpoint } from '../api.js';
 import { humanize, when } from '../format.js';
 import { useAction, useResource } from '../hooks.js';
 import { CheckList, can, ErrorNote, ListState, ListTable, Panel, ShownOnce, TextField } from '../ui.js';
 
-interface Endpoint {
-  id: string;
-  url: string;
-  events: string[] | null;
-  description: string;
-  enabled: boolean;
-  disabled_reason: string | null;
-  failing_since: string | null;
-  created_at: string;
-}
-
-interface Delivery {
-  id: string;
-  event_id: string;
-  attempt: number;
-  status: string;
-  response_status: number | null;
-  duration_ms: number | null;
-  error: string | null;
-  next_attempt_at: string | null;
-  created_at: string;
-  updated_at: string;
-}
-
 /** The organization's webhook endpoints; admins add them (the signing secret is shown once). */
 export function WebhooksPage({ user }: { user: User }) {
-  const endpoints = useResource<{ data: Endpoint[] }>('/webhooks');
+  const endpoints = useResource<{ data: WebhookEndpoint[] }>('/webhooks');
   const [secret, setSecret] = useState<string | null>(null);
   const rows = endpoints.data?.data ?? [];
   return (
@@ -77,7 +53,7 @@ export function WebhooksPage({ user }: { user: User }) {
   );
 }
 
-function EndpointState({ endpoint }: { endpoint: Endpoint }) {
+function EndpointState({ endpoint }: { endpoint: WebhookEndpoint }) {
   if (!endpoint.enabled) return <span className="badge bad">disabled</span>;
   if (endpoint.failing_since)
     return (
@@ -145,8 +121,8 @@ function AddEndpoint({ onCreated }: { onCreated: (secret: string) => void }) {
 /** One endpoint: its delivery log (attempts, answers, errors), retry, test event, enable/disable, delete. */
 export function WebhookPage({ id, user }: { id: string; user: User }) {
   const [, navigate] = useLocation();
-  const endpoint = useResource<Endpoint>(`/webhooks/${id}`);
-  const deliveries = useResource<List<Delivery>>(`/webhooks/${id}/deliveries?limit=100`);
+  const endpoint = useResource<WebhookEndpoint>(`/webhooks/${id}`);
+  const deliveries = useResource<List<WebhookDelivery>>(`/webhooks/${id}/deliveries?limit=100`);
   const { error, notice, run: perform } = useAction();
   const writable = can(user, 'webhooks:write');
   const run = (action: () => Promise<unknown>, done: string) =>

@@ -1,5 +1,5 @@
 import { type Kysely, type Migration, sql } from 'kysely';
-import type { Dialect } from '../db.js';
+import type { Dialect } from '../schema.js';
 
 /** The core schema: one definition for SQLite and PostgreSQL. */
 export function init(dialect: Dialect): Migration {
