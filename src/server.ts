@@ -1,5 +1,5 @@
 import { setMaxListeners } from 'node:events';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -241,16 +241,6 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     version: VERSION,
     horizon,
   });
-  const bootstrapNow = () =>
-    bootstrapIfEmpty({ db, clock, keys, accounts, sandbox: registry.get('sandbox') !== undefined });
-  // Only processes that serve people bootstrap (the secrets are for them); two starting on an empty
-  // PostgreSQL store take turns, so there is one first organization.
-  const bootstrap = !serveApi
-    ? null
-    : pg
-      ? await withAdvisoryLock(pg.clientConfig, `otpilot:bootstrap:${pg.schema}`, bootstrapNow)
-      : await bootstrapNow();
-
   const shutdown = new AbortController();
   // Every open long-poll listens for shutdown.
   setMaxListeners(0, shutdown.signal);
@@ -333,6 +323,43 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   baseUrl = `http://${loopbackHost(config.host)}:${port}`;
+  const bootstrapNow = () =>
+    bootstrapIfEmpty({
+      db,
+      clock,
+      sandbox: registry.get('sandbox') !== undefined,
+      services: (trx) => ({
+        keys: makeKeysService({ db: trx, clock }),
+        accounts: makeAccountsService({
+          db: trx,
+          transact: makeTransact({ db: trx, dialect: store.dialect, bus, clock }),
+          cipher,
+          clock,
+          random,
+          checkUrl,
+        }),
+      }),
+      // Runs before the bootstrap commits: secrets that cannot be delivered leave nothing behind.
+      deliver: (result) =>
+        options.printBootstrap
+          ? options.printBootstrap(result, baseUrl)
+          : showBootstrap(result, baseUrl, config.dataDir, log),
+    });
+  // Only processes that serve people bootstrap (the secrets are for them); two starting on an empty
+  // PostgreSQL store take turns, so there is one first organization.
+  let bootstrap: BootstrapResult | null = null;
+  try {
+    if (serveApi)
+      bootstrap = pg
+        ? await withAdvisoryLock(pg.clientConfig, `otpilot:bootstrap:${pg.schema}`, bootstrapNow)
+        : await bootstrapNow();
+  } catch (error) {
+    await app.close();
+    await probe.close();
+    await pgBus?.stop();
+    await store.close();
+    throw error;
+  }
   health.start();
   if (runWork) {
     await engine.start();
@@ -345,10 +372,6 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     { url: baseUrl, role, store: store.dialect, data_dir: config.dataDir, sandbox: config.sandbox },
     'otpilot started',
   );
-  if (bootstrap) {
-    if (options.printBootstrap) options.printBootstrap(bootstrap, baseUrl);
-    else showBootstrap(bootstrap, baseUrl, config.dataDir, log);
-  }
 
   let closing: Promise<void> | null = null;
   return {
@@ -394,7 +417,11 @@ function showBootstrap(result: BootstrapResult, baseUrl: string, dataDir: string
     process.stdout.write(text);
     return;
   }
+  // With PostgreSQL nothing else creates the data folder.
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const file = join(dataDir, 'first-start-secrets.txt');
+  // A file left by an earlier start whose bootstrap did not commit is replaced (and kept private).
   writeFileSync(file, text, { mode: 0o600 });
+  chmodSync(file, 0o600);
   log.warn({ file }, 'first-start secrets (admin password, API key) written to this file: read it, then delete it');
 }

@@ -1,30 +1,18 @@
-import { randomBytes } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { recordAudit } from '../audit/repo.js';
 import { scopesOf } from '../auth/roles.js';
 import { userView } from '../auth/service.js';
 import { ApiError } from '../core/errors.js';
-import { newId } from '../core/ids.js';
-import { parseScopes, SCOPES } from '../core/scopes.js';
+import { INSTANCE_SCOPES, parseScopes, SCOPES } from '../core/scopes.js';
 import { principalOf } from '../http/auth.js';
 import type { ApiDeps } from '../http/deps.js';
 import { unwrap } from '../http/errors.js';
 import { errorResponses, Nullable, Timestamp } from '../http/schemas.js';
-import { hashPassword } from '../security/passwords.js';
+import { KeySchema } from '../keys/routes.js';
+import { createUser } from '../orgs/service.js';
 
 const RoleSchema = Type.Union([Type.Literal('admin'), Type.Literal('operator'), Type.Literal('viewer')]);
 const UserSchema = Type.Object({ id: Type.String(), email: Type.String(), role: RoleSchema, created_at: Timestamp });
-const KeySchema = Type.Object({
-  id: Type.String(),
-  name: Type.String(),
-  prefix: Type.String(),
-  scopes: Type.Array(Type.String()),
-  account_ids: Nullable(Type.Array(Type.String())),
-  created_at: Timestamp,
-  last_used_at: Nullable(Timestamp),
-  revoked_at: Nullable(Timestamp),
-});
 
 /** Dashboard-only routes: users (admin) and the signed-in user's API keys. */
 export function userRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
@@ -75,37 +63,17 @@ export function userRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
       },
       async (request, reply) => {
         const principal = principalOf(request);
-        const email = request.body.email.trim().toLowerCase();
-        if (await db.selectFrom('users').select('id').where('email', '=', email).executeTakeFirst()) {
-          throw new ApiError('CONFLICT', 'that email is already in use');
-        }
-        const temporary = request.body.password ? null : randomBytes(12).toString('base64url');
-        const now = deps.clock();
-        const row = {
-          id: newId('usr', now),
-          org_id: principal.orgId,
-          email,
-          password_hash: await hashPassword(request.body.password ?? temporary!),
-          role: request.body.role,
-          created_at: now,
-          updated_at: now,
-        };
-        await deps.transact(async (trx) => {
-          await trx.insertInto('users').values(row).execute();
-          await recordAudit(
-            trx,
-            {
-              orgId: principal.orgId,
-              actor: principal.actor,
-              action: 'user.create',
-              targetId: row.id,
-              outcome: 'ok',
-              details: { email, role: row.role },
-            },
-            now,
-          );
-        });
-        return reply.status(201).send({ user: userView(row), temporary_password: temporary });
+        const created = unwrap(
+          await createUser(deps.transact, {
+            clock: deps.clock,
+            orgId: principal.orgId,
+            email: request.body.email,
+            role: request.body.role,
+            ...(request.body.password ? { password: request.body.password } : {}),
+            actor: principal.actor,
+          }),
+        );
+        return reply.status(201).send({ user: userView(created.row), temporary_password: created.temporaryPassword });
       },
     );
 
@@ -138,7 +106,10 @@ export function userRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
           body: Type.Object(
             {
               name: Type.String({ minLength: 1, maxLength: 100 }),
-              scopes: Type.Array(Type.String({ maxLength: 32 }), { minItems: 1, maxItems: SCOPES.length + 1 }),
+              scopes: Type.Array(Type.String({ maxLength: 32 }), {
+                minItems: 1,
+                maxItems: SCOPES.length + INSTANCE_SCOPES.length + 1,
+              }),
               account_ids: Type.Optional(
                 Nullable(Type.Array(Type.String({ maxLength: 64 }), { minItems: 1, maxItems: 500 })),
               ),
