@@ -46,8 +46,13 @@ async function main(argv: string[]): Promise<void> {
       // Configuration mistakes exit 2, so a supervisor (systemd RestartPreventExitStatus=2) stops retrying.
       const refusal = roleRefusal(role, settings);
       if (refusal) fail(refusal);
-      const server = await startServer({ config: settings, role });
+      // Signals are handled from the start: one that arrives while the server is still starting
+      // stops it as soon as it is up (the default action would kill it without closing anything).
+      let stopSignal: string | null = null;
+      let server: Awaited<ReturnType<typeof startServer>> | null = null;
       const stop = (signal: string) => {
+        stopSignal = signal;
+        if (!server) return;
         server.app.log.info({ signal }, 'shutting down');
         server.close().then(
           () => process.exit(0),
@@ -56,6 +61,8 @@ async function main(argv: string[]): Promise<void> {
       };
       process.once('SIGINT', () => stop('SIGINT'));
       process.once('SIGTERM', () => stop('SIGTERM'));
+      server = await startServer({ config: settings, role });
+      if (stopSignal) stop(stopSignal);
       return;
     }
     case 'migrate': {

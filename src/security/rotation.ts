@@ -20,6 +20,8 @@ interface EncryptedColumn {
  * against the schema's `*_enc` columns).
  */
 export const ENCRYPTED_COLUMNS: readonly EncryptedColumn[] = [
+  // First: the check value tells a wrong current key before anything else is read.
+  { table: 'settings', key: 'key', column: 'value', context: (key) => key },
   { table: 'users', key: 'id', column: 'totp_secret_enc', context: (id) => `${id}:totp` },
   { table: 'accounts', key: 'id', column: 'credentials_enc', context: (id) => `${id}:credentials` },
   { table: 'accounts', key: 'id', column: 'trust_enc', context: (id) => `${id}:trust` },
@@ -41,7 +43,6 @@ export const ENCRYPTED_COLUMNS: readonly EncryptedColumn[] = [
   { table: 'webhook_endpoints', key: 'id', column: 'secret_enc', context: (id) => `${id}:secret` },
   { table: 'relays', key: 'id', column: 'auth_token_enc', context: (id) => `${id}:auth_token` },
   { table: 'held_sms', key: 'id', column: 'message_enc', context: (id) => `${id}:sms` },
-  { table: 'settings', key: 'key', column: 'value', context: (key) => key },
 ];
 
 /** Settings rows whose value is an envelope (the rest are plain text). */
