@@ -1,6 +1,8 @@
 import { mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { ENCRYPTED_COLUMNS } from '../src/security/rotation.js';
+import { migrateToLatest, openSqliteStore } from '../src/store/db.js';
 import { makeApi } from './helpers/api.js';
 import { eventually, pendingRequest, scrape } from './helpers/flows.js';
 import { killAll, otpilot, processEnv, startOtpilot } from './helpers/process.js';
@@ -168,6 +170,23 @@ describe('first start and the way back in', () => {
 });
 
 describe('master key rotation', () => {
+  it('knows every encrypted column of the store', async () => {
+    // The schema is the same on both stores; SQLite's introspection sees only this store's tables.
+    const store = openSqliteStore(join(folder(), 'otpilot.db'));
+    try {
+      await migrateToLatest(store);
+      const tables = await store.db.introspection.getTables();
+      const encrypted = tables.flatMap((table) =>
+        table.columns.filter((c) => c.name.endsWith('_enc')).map((c) => `${table.name}.${c.name}`),
+      );
+      const rotated = ENCRYPTED_COLUMNS.map((spec) => `${spec.table}.${spec.column}`);
+      expect(encrypted.length).toBeGreaterThan(10);
+      for (const column of encrypted) expect(rotated).toContain(column);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('re-encrypts every secret: the store opens with the new key only, and logins still decrypt', async () => {
     const dataDir = folder();
     const oldKey = 'a'.repeat(64);

@@ -16,7 +16,7 @@ interface EncryptedColumn {
 
 /**
  * Every secret otpilot stores, with its context. A new `cipher.encrypt` call site must add its column
- * here, or `otpilot master-key rotate` leaves it under the old key (test/keys-cli.test.ts checks the list
+ * here, or `otpilot master-key rotate` leaves it under the old key (test/operator-cli.test.ts checks the list
  * against the schema's `*_enc` columns).
  */
 export const ENCRYPTED_COLUMNS: readonly EncryptedColumn[] = [
