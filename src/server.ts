@@ -30,6 +30,7 @@ import { type BootstrapResult, bootstrapIfEmpty, formatBootstrap } from './orgs/
 import { makeReauthService } from './reauth/service.js';
 import { makeReconnectService } from './reconnect/service.js';
 import { makeRelayService } from './relay/service.js';
+import { makePruner, type Pruner } from './retention/prune.js';
 import { makeSandboxBank, type SandboxBank, type SandboxBankOptions } from './sandbox-bank/index.js';
 import { type Cipher, makeCipher } from './security/cipher.js';
 import { loadMasterKey } from './security/master-key.js';
@@ -73,6 +74,8 @@ export interface RunningServer {
   engine: Engine;
   /** Webhook fan-out and sending (started only in the `worker` and `all` roles). */
   delivery: DeliveryEngine;
+  /** The retention job (started only in the `worker` and `all` roles). */
+  pruner: Pruner;
   sandboxBank: SandboxBank | null;
   bootstrap: BootstrapResult | null;
   close(): Promise<void>;
@@ -255,6 +258,17 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     onError: (error) => log.error({ err: error }, 'settling data API results failed'),
   });
   const reconnects = makeReconnectService({ db, transact, clock, assistance });
+  const pruner = makePruner({
+    db,
+    clock,
+    log: log.child({ component: 'retention' }),
+    policy: {
+      eventsDays: config.eventsRetentionDays,
+      deliveriesDays: config.deliveriesRetentionDays,
+      resultsDays: config.resultsRetentionDays,
+    },
+    intervalMs: config.retentionIntervalSeconds * 1000,
+  });
   const engine = makeEngine({
     db,
     control: store.control,
@@ -367,6 +381,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     data.start();
     relay.start();
     reauth.start();
+    pruner.start();
   }
   log.info(
     { url: baseUrl, role, store: store.dialect, data_dir: config.dataDir, sandbox: config.sandbox },
@@ -383,22 +398,44 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     transact,
     engine,
     delivery,
+    pruner,
     sandboxBank,
     bootstrap,
     close() {
       closing ??= (async () => {
+        // Each step is bounded: one that hangs (a stuck bank call, a database that stopped answering)
+        // is logged and left behind, so the process still ends and its supervisor can restart it.
+        const step = async (name: string, work: () => unknown) => {
+          const started = performance.now();
+          let timer: NodeJS.Timeout | undefined;
+          const late = new Promise<'late'>((resolve) => {
+            timer = setTimeout(() => resolve('late'), config.shutdownStepMs);
+          });
+          try {
+            const outcome = await Promise.race([Promise.resolve().then(work), late]);
+            if (outcome === 'late')
+              log.warn({ step: name, ms: config.shutdownStepMs }, 'shutdown step still running at its bound; going on');
+            else if (performance.now() - started > config.shutdownStepMs / 2)
+              log.warn({ step: name, ms: Math.round(performance.now() - started) }, 'slow shutdown step');
+          } catch (error) {
+            log.error({ err: error, step: name }, 'shutdown step failed; going on');
+          } finally {
+            clearTimeout(timer);
+          }
+        };
         shutdown.abort();
         relay.stop();
         reauth.stop();
-        await engine.stop();
-        await delivery.stop();
-        await data.stop();
-        await app.close();
+        await step('retention', () => pruner.stop());
+        await step('engine', () => engine.stop());
+        await step('webhooks', () => delivery.stop());
+        await step('data', () => data.stop());
+        await step('http', () => app.close());
         statusCache.close();
         health.stop();
-        await probe.close();
-        await pgBus?.stop();
-        await store.close();
+        await step('probe', () => probe.close());
+        await step('bus', () => pgBus?.stop());
+        await step('store', () => store.close());
         log.info('otpilot stopped');
       })();
       return closing;
