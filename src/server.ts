@@ -26,6 +26,7 @@ import { makeMetrics } from './http/metrics.js';
 import type { Role, SystemInfo } from './http/system-routes.js';
 import { makeKeysService } from './keys/service.js';
 import { makeLogger } from './logger.js';
+import { readStoreFigures } from './metrics/store-figures.js';
 import { type BootstrapResult, bootstrapIfEmpty, formatBootstrap } from './orgs/bootstrap.js';
 import { makeReauthService } from './reauth/service.js';
 import { makeReconnectService } from './reconnect/service.js';
@@ -297,6 +298,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       leader: runWork ? leadership.current : null,
       running: runWork ? engine.pool.active : null,
       claimed: runWork ? engine.pool.claimed : null,
+      figures: () => readStoreFigures(db, clock),
     }),
   };
   const app = !serveApi

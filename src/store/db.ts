@@ -29,6 +29,7 @@ import { relays } from './migrations/0005_relays.js';
 import { userTwoFactor } from './migrations/0006_user_2fa.js';
 import { integrator } from './migrations/0007_integrator.js';
 import { reauth } from './migrations/0008_reauth.js';
+import { retention } from './migrations/0012_retention.js';
 import type { Database } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -95,6 +96,7 @@ function migrations(dialect: Dialect): Record<string, Migration> {
     '0006_user_2fa': userTwoFactor(),
     '0007_integrator': integrator(),
     '0008_reauth': reauth(),
+    '0012_retention': retention(),
   };
 }
 
