@@ -11,7 +11,7 @@ const BATCH = 1000;
  * are not handed to webhooks yet and are never pruned.
  */
 const FAN_OUT_CURSOR = 'webhooks_dispatched_seq';
-/** Events older than this (epoch ms) were pruned: a stream resuming from one answers 410. */
+/** Events pruned so far were all older than this (epoch ms): a stream resuming from an unknown id older than it answers 410. */
 export const EVENTS_PRUNED_BEFORE = 'events_pruned_before';
 
 /** How long each kind of row is kept, in days; 0 keeps it forever. */
@@ -108,39 +108,46 @@ export function makePruner(deps: {
       .executeTakeFirst();
     // Until the fan-out has run once, every event may still be owed to a webhook.
     const fannedOut = cursorRow ? Number(cursorRow.value) : 0;
-    // Recorded before deleting, so a stream that misses an event always gets the 410, never a 400.
-    const previous = await db
-      .selectFrom('settings')
-      .select('value')
-      .where('key', '=', EVENTS_PRUNED_BEFORE)
-      .executeTakeFirst();
-    if (!previous || Number(previous.value) < cutoff)
-      await db
-        .insertInto('settings')
-        .values({ key: EVENTS_PRUNED_BEFORE, value: String(cutoff) })
-        .onConflict((oc) => oc.column('key').doUpdateSet({ value: String(cutoff) }))
-        .execute();
     return inBatches(async () => {
+      const batch = await db
+        .selectFrom('events as e')
+        .select(['e.seq', 'e.occurred_at'])
+        .where('e.occurred_at', '<', cutoff)
+        .where('e.seq', '<=', fannedOut)
+        .where(({ not, exists, selectFrom }) =>
+          not(
+            exists(
+              selectFrom('deliveries as d')
+                .select('d.id')
+                .whereRef('d.event_id', '=', 'e.id')
+                .where('d.status', 'in', ['pending', 'failed']),
+            ),
+          ),
+        )
+        .orderBy('e.seq')
+        .limit(BATCH)
+        .execute();
+      if (batch.length === 0) return 0;
+      // Recorded before deleting, so a stream that resumes from one of these gets the 410, never a 400:
+      // the newest pruned event's time, so ids older than anything ever pruned stay "unknown".
+      const newest = Math.max(...batch.map((row) => Number(row.occurred_at))) + 1;
+      const previous = await db
+        .selectFrom('settings')
+        .select('value')
+        .where('key', '=', EVENTS_PRUNED_BEFORE)
+        .executeTakeFirst();
+      if (!previous || Number(previous.value) < newest)
+        await db
+          .insertInto('settings')
+          .values({ key: EVENTS_PRUNED_BEFORE, value: String(newest) })
+          .onConflict((oc) => oc.column('key').doUpdateSet({ value: String(newest) }))
+          .execute();
       const result = await db
         .deleteFrom('events')
-        .where('seq', 'in', (eb) =>
-          eb
-            .selectFrom('events as e')
-            .select('e.seq')
-            .where('e.occurred_at', '<', cutoff)
-            .where('e.seq', '<=', fannedOut)
-            .where(({ not, exists, selectFrom }) =>
-              not(
-                exists(
-                  selectFrom('deliveries as d')
-                    .select('d.id')
-                    .whereRef('d.event_id', '=', 'e.id')
-                    .where('d.status', 'in', ['pending', 'failed']),
-                ),
-              ),
-            )
-            .orderBy('e.seq')
-            .limit(BATCH),
+        .where(
+          'seq',
+          'in',
+          batch.map((row) => Number(row.seq)),
         )
         .executeTakeFirst();
       return Number(result.numDeletedRows);
