@@ -28,10 +28,17 @@ export function apiKeyRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
         schema: {
           tags: ['api keys'],
           summary: "The organization's API keys, newest first (revoked ones included)",
+          description: 'A key limited to some accounts cannot list keys (`403`).',
           response: { 200: Type.Object({ data: Type.Array(KeySchema) }), ...errorResponses(401, 403) },
         },
       },
-      async (request) => ({ data: await deps.keys.list(principalOf(request).orgId) }),
+      async (request) => {
+        const principal = principalOf(request);
+        // Keys reach every account (their scopes and accounts are the organization's business).
+        const refused = refuseIfRestricted(principal, 'list keys');
+        if (refused) throw new ApiError(refused.code, refused.message);
+        return { data: await deps.keys.list(principal.orgId) };
+      },
     );
 
     app.delete(
