@@ -2,12 +2,10 @@
 import { parseArgs } from 'node:util';
 import { keysList, keysRevoke, orgsCreate, orgsList, rotateKey, usersResetPassword } from './admin/commands.js';
 import { config, fail, organization } from './admin/support.js';
-import { newId } from './core/ids.js';
 import { systemClock } from './core/time.js';
 import { makeKeysService } from './keys/service.js';
-import { emailTaken } from './orgs/service.js';
+import { createUser } from './orgs/service.js';
 import { startSandboxBankServer } from './sandbox-bank/index.js';
-import { hashPassword } from './security/passwords.js';
 import { openStore, roleRefusal, startServer } from './server.js';
 
 const USAGE = `otpilot: bank logins that pause for one-time codes
@@ -132,22 +130,17 @@ async function main(argv: string[]): Promise<void> {
       const store = await openStore(config());
       try {
         const orgId = await organization(store.db, values.org);
-        const now = Date.now();
-        const id = newId('usr', now);
-        if (await emailTaken(store.db, values.email.toLowerCase())) fail('that email is already in use');
-        await store.db
-          .insertInto('users')
-          .values({
-            id,
-            org_id: orgId,
-            email: values.email.toLowerCase(),
-            password_hash: await hashPassword(values.password),
-            role: values.role as 'admin' | 'operator' | 'viewer',
-            created_at: now,
-            updated_at: now,
-          })
-          .execute();
-        const user = { id, email: values.email.toLowerCase(), role: values.role, org_id: orgId };
+        const created = await createUser(store.db, {
+          clock: systemClock,
+          orgId,
+          email: values.email,
+          role: values.role as 'admin' | 'operator' | 'viewer',
+          password: values.password,
+          actor: { type: 'system', id: null },
+        });
+        if (!created.ok) fail(created.message);
+        const { id, email, role } = created.value.row;
+        const user = { id, email, role, org_id: orgId };
         process.stdout.write(
           values.json ? `${JSON.stringify(user)}\n` : `created ${id} (${user.email}, ${user.role})\n`,
         );

@@ -371,6 +371,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         : await bootstrapNow();
   } catch (error) {
     await app.close();
+    statusCache.close();
     await probe.close();
     await pgBus?.stop();
     await store.close();

@@ -140,7 +140,7 @@ export function organizationRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
       async (request, reply) => {
         await orgExists(request.params.id);
         const created = unwrap(
-          await createUser(deps.transact, {
+          await createUser(db, {
             clock: deps.clock,
             orgId: request.params.id,
             email: request.body.email,

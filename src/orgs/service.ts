@@ -3,7 +3,6 @@ import { type Actor, recordAudit } from '../audit/repo.js';
 import { newId } from '../core/ids.js';
 import { fail, ok, type Result } from '../core/result.js';
 import { type Clock, iso } from '../core/time.js';
-import type { Transact } from '../events/outbox.js';
 import type { KeysService } from '../keys/service.js';
 import { hashPassword } from '../security/passwords.js';
 import type { Db } from '../store/db.js';
@@ -163,7 +162,7 @@ export interface CreatedUser {
 
 /** Adds a user to an organization; CONFLICT when the address is taken in any organization. */
 export async function createUser(
-  transact: Transact,
+  db: Db,
   input: { clock: Clock; orgId: string; email: string; role: UsersTable['role']; password?: string; actor: Actor },
 ): Promise<Result<CreatedUser>> {
   const email = input.email.trim().toLowerCase();
@@ -182,7 +181,7 @@ export async function createUser(
     totp_last_step: null,
     backup_codes: null,
   };
-  const created = await transact(async (trx) => {
+  const created = await db.transaction().execute(async (trx) => {
     if (await emailTaken(trx, email)) return false;
     await trx.insertInto('users').values(row).execute();
     await recordAudit(

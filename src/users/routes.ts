@@ -64,7 +64,7 @@ export function userRoutes(deps: ApiDeps): FastifyPluginAsyncTypebox {
       async (request, reply) => {
         const principal = principalOf(request);
         const created = unwrap(
-          await createUser(deps.transact, {
+          await createUser(db, {
             clock: deps.clock,
             orgId: principal.orgId,
             email: request.body.email,
