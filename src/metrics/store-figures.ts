@@ -18,7 +18,7 @@ export interface StoreFigures {
   pendingRequests: Labelled[];
   /** Prompt-to-code time of requests fulfilled in the window: quantiles 0.5, 0.9 and 1 (max), per bank, seconds. */
   handoffSeconds: Labelled[];
-  /** Requests fulfilled in the window, per bank and code source (`dashboard`, `api`, `relay`, `totp`, `widget`, …). */
+  /** Requests fulfilled in the window, per bank and code source (a `CodeVia`: `dashboard`, `api`, `sms_relay`, `totp`, `widget`, `connect_commit`). */
   codes: Labelled[];
   /** Logins ended in the window, per bank and outcome (`succeeded`, `cancelled`, or the failure category). */
   logins: Labelled[];
