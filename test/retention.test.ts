@@ -81,6 +81,11 @@ describe('retention', () => {
     // Once the delivery ends (the endpoint takes it, or, having failed for a month, is disabled and
     // the delivery given up), the event goes at the next pass.
     failing.respond = () => 200;
+    // Its next attempt may be hours away (or the endpoint disabled, having failed for a month of
+    // server time): enable it and retry by hand, as an operator would.
+    await t.api.patch(`/v1/webhooks/${bad.body.id}`, { enabled: true });
+    const owed = (await byEndpoint(bad.body.id))[0]!;
+    await t.api.post(`/v1/webhooks/${bad.body.id}/deliveries/${owed.id}/retry`);
     await eventually(
       () => byEndpoint(bad.body.id),
       (rows) => rows[0]?.status === 'succeeded' || rows[0]?.status === 'dead',
