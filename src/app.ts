@@ -30,8 +30,10 @@ import { type SystemInfo, systemRoutes } from './http/system-routes.js';
 import { installValidators } from './http/validation.js';
 import { installWebApp } from './http/web-app.js';
 import { insightRoutes } from './insights/routes.js';
+import { apiKeyRoutes } from './keys/routes.js';
 import { movementRoutes } from './movements/routes.js';
 import { MovementSchema } from './movements/schemas.js';
+import { organizationRoutes } from './orgs/routes.js';
 import { reauthRoutes } from './reauth/routes.js';
 import { reconcileRoutes } from './reconcile/routes.js';
 import { ExpectedPaymentSchema } from './reconcile/schemas.js';
@@ -196,6 +198,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       for (const routes of SHARED_ROUTES) await v1.register(routes(options));
       // External API only: reauthorisation is an integrator flow, the dashboard has its own prompts.
       await v1.register(reauthRoutes(options));
+      // API-key only: the dashboard manages keys at /me/api-keys, and has no instance administration.
+      await v1.register(apiKeyRoutes(options));
+      await v1.register(organizationRoutes(options));
     },
     { prefix: '/v1' },
   );

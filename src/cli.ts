@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { type Config, loadConfig } from './config.js';
-import { newId } from './core/ids.js';
+import { keysList, keysRevoke, orgsCreate, orgsList, rotateKey, usersResetPassword } from './admin/commands.js';
+import { config, fail, organization } from './admin/support.js';
 import { systemClock } from './core/time.js';
 import { makeKeysService } from './keys/service.js';
+import { createUser } from './orgs/service.js';
 import { startSandboxBankServer } from './sandbox-bank/index.js';
-import { hashPassword } from './security/passwords.js';
 import { openStore, roleRefusal, startServer } from './server.js';
 
 const USAGE = `otpilot: bank logins that pause for one-time codes
@@ -17,37 +17,21 @@ Usage:
                                      HTTP, worker runs logins (see docs/deployment.md)
   otpilot migrate                    bring the store's schema up to date
   otpilot keys create --name N --scopes a,b|* [--accounts acc_1,acc_2] [--org org_…] [--json]
+                                     (--scopes instance:admin: a key for the organizations API)
+  otpilot keys list [--org org_…] [--json]
+  otpilot keys revoke <key_…>
   otpilot users create --email E --password P --role admin|operator|viewer [--org org_…] [--json]
+  otpilot users reset-password --email E [--password P] [--clear-2fa] [--json]
+                                     a new password (printed once unless given), sessions ended
+  otpilot orgs create --name N --admin-email E [--admin-password P] [--json]
+  otpilot orgs list [--json]
+  otpilot master-key rotate          re-encrypt every stored secret with a new master key (every
+                                     otpilot process stopped; see docs/configuration.md)
   otpilot sandbox-bank [--port N] [--slow-ms N]
                                      run the sandbox bank alone (its counters at /sandbox-bank/stats)
   otpilot bench                      run the benchmarks (prints JSON)
 
 Configuration comes from the environment (PORT, HOST, OTPILOT_DATA_DIR, ...): see docs/configuration.md.`;
-
-function fail(message: string): never {
-  process.stderr.write(`otpilot: ${message}\n`);
-  process.exit(2);
-}
-
-function config(): Config {
-  const loaded = loadConfig();
-  if (!loaded.ok) fail(loaded.errors.join('\n'));
-  return loaded.config;
-}
-
-async function organization(
-  db: Awaited<ReturnType<typeof openStore>>['db'],
-  wanted: string | undefined,
-): Promise<string> {
-  const orgs = await db.selectFrom('organizations').select('id').execute();
-  if (wanted) {
-    if (!orgs.some((o) => o.id === wanted)) fail(`no organization ${wanted}`);
-    return wanted;
-  }
-  if (orgs.length === 0) fail('the store is empty: run `otpilot start` once first');
-  if (orgs.length > 1) fail(`several organizations exist; pass --org (${orgs.map((o) => o.id).join(', ')})`);
-  return orgs[0]!.id;
-}
 
 async function main(argv: string[]): Promise<void> {
   const [command, sub, ...rest] = argv;
@@ -60,8 +44,13 @@ async function main(argv: string[]): Promise<void> {
       // Configuration mistakes exit 2, so a supervisor (systemd RestartPreventExitStatus=2) stops retrying.
       const refusal = roleRefusal(role, settings);
       if (refusal) fail(refusal);
-      const server = await startServer({ config: settings, role });
+      // Signals are handled from the start: one that arrives while the server is still starting
+      // stops it as soon as it is up (the default action would kill it without closing anything).
+      let stopSignal: string | null = null;
+      let server: Awaited<ReturnType<typeof startServer>> | null = null;
       const stop = (signal: string) => {
+        stopSignal = signal;
+        if (!server) return;
         server.app.log.info({ signal }, 'shutting down');
         server.close().then(
           () => process.exit(0),
@@ -70,6 +59,8 @@ async function main(argv: string[]): Promise<void> {
       };
       process.once('SIGINT', () => stop('SIGINT'));
       process.once('SIGTERM', () => stop('SIGTERM'));
+      server = await startServer({ config: settings, role });
+      if (stopSignal) stop(stopSignal);
       return;
     }
     case 'migrate': {
@@ -79,7 +70,9 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     case 'keys': {
-      if (sub !== 'create') fail('usage: otpilot keys create --name N --scopes a,b|* [--accounts …] [--json]');
+      if (sub === 'list') return keysList(rest);
+      if (sub === 'revoke') return keysRevoke(rest);
+      if (sub !== 'create') fail('usage: otpilot keys create|list|revoke (see otpilot help)');
       const { values } = parseArgs({
         args: rest,
         options: {
@@ -119,7 +112,8 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     case 'users': {
-      if (sub !== 'create') fail('usage: otpilot users create --email E --password P --role admin|operator|viewer');
+      if (sub === 'reset-password') return usersResetPassword(rest);
+      if (sub !== 'create') fail('usage: otpilot users create|reset-password (see otpilot help)');
       const { values } = parseArgs({
         args: rest,
         options: {
@@ -136,27 +130,17 @@ async function main(argv: string[]): Promise<void> {
       const store = await openStore(config());
       try {
         const orgId = await organization(store.db, values.org);
-        const now = Date.now();
-        const id = newId('usr', now);
-        const taken = await store.db
-          .selectFrom('users')
-          .select('id')
-          .where('email', '=', values.email.toLowerCase())
-          .executeTakeFirst();
-        if (taken) fail('that email is already in use');
-        await store.db
-          .insertInto('users')
-          .values({
-            id,
-            org_id: orgId,
-            email: values.email.toLowerCase(),
-            password_hash: await hashPassword(values.password),
-            role: values.role as 'admin' | 'operator' | 'viewer',
-            created_at: now,
-            updated_at: now,
-          })
-          .execute();
-        const user = { id, email: values.email.toLowerCase(), role: values.role, org_id: orgId };
+        const created = await createUser(store.db, {
+          clock: systemClock,
+          orgId,
+          email: values.email,
+          role: values.role as 'admin' | 'operator' | 'viewer',
+          password: values.password,
+          actor: { type: 'system', id: null },
+        });
+        if (!created.ok) fail(created.message);
+        const { id, email, role } = created.value.row;
+        const user = { id, email, role, org_id: orgId };
         process.stdout.write(
           values.json ? `${JSON.stringify(user)}\n` : `created ${id} (${user.email}, ${user.role})\n`,
         );
@@ -165,6 +149,13 @@ async function main(argv: string[]): Promise<void> {
       }
       return;
     }
+    case 'orgs':
+      if (sub === 'create') return orgsCreate(rest);
+      if (sub === 'list') return orgsList(rest);
+      return fail('usage: otpilot orgs create|list (see otpilot help)');
+    case 'master-key':
+      if (sub === 'rotate') return rotateKey();
+      return fail('usage: otpilot master-key rotate');
     case 'sandbox-bank': {
       const { values } = parseArgs({
         args: argv.slice(1),

@@ -78,6 +78,16 @@ export interface Config {
    * noticed sooner by the health probe (its own connection, 5 s), which makes the API answer 503 at once.
    */
   pgConnectTimeoutMs: number;
+  /** OTPILOT_EVENTS_RETENTION_DAYS [30]: outbox events kept this long (0: forever); see RetentionPolicy. */
+  eventsRetentionDays: number;
+  /** OTPILOT_DELIVERIES_RETENTION_DAYS [30]: finished webhook deliveries and their attempts (0: forever). */
+  deliveriesRetentionDays: number;
+  /** OTPILOT_RESULTS_RETENTION_DAYS [30]: data API results, counted from their expiry (0: forever). */
+  resultsRetentionDays: number;
+  /** OTPILOT_RETENTION_INTERVAL_SECONDS [3600]: between two pruning passes (workers only). */
+  retentionIntervalSeconds: number;
+  /** OTPILOT_SHUTDOWN_STEP_MS [10000]: the longest each shutdown step may take before the next one starts anyway. */
+  shutdownStepMs: number;
 }
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false; errors: string[] };
@@ -135,6 +145,11 @@ export function loadConfig(env: Env = process.env): ConfigResult {
     bankLimits: bankLimits(env.OTPILOT_BANK_CONCURRENCY ?? '', errors),
     pgPoolSize: int('OTPILOT_PG_POOL_SIZE', 10, 1, 1000),
     pgConnectTimeoutMs: int('OTPILOT_PG_CONNECT_TIMEOUT_MS', 30_000, 100, 600_000),
+    eventsRetentionDays: int('OTPILOT_EVENTS_RETENTION_DAYS', 30, 0, 36_500),
+    deliveriesRetentionDays: int('OTPILOT_DELIVERIES_RETENTION_DAYS', 30, 0, 36_500),
+    resultsRetentionDays: int('OTPILOT_RESULTS_RETENTION_DAYS', 30, 0, 36_500),
+    retentionIntervalSeconds: int('OTPILOT_RETENTION_INTERVAL_SECONDS', 3600, 1, 604_800),
+    shutdownStepMs: int('OTPILOT_SHUTDOWN_STEP_MS', 10_000, 100, 600_000),
   };
   if (config.sandboxUrl && !/^https?:\/\//.test(config.sandboxUrl))
     errors.push('OTPILOT_SANDBOX_URL must be an http(s) URL');

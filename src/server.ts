@@ -1,5 +1,5 @@
 import { setMaxListeners } from 'node:events';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -25,6 +25,7 @@ import { makeMetrics } from './http/metrics.js';
 import type { Role, SystemInfo } from './http/system-routes.js';
 import { makeKeysService } from './keys/service.js';
 import { makeLogger } from './logger.js';
+import { readStoreFigures } from './metrics/store-figures.js';
 import { type BootstrapResult, bootstrapIfEmpty, formatBootstrap } from './orgs/bootstrap.js';
 import { makeReauthService } from './reauth/service.js';
 import { makeAccountSecrets } from './reconcile/secret.js';
@@ -33,6 +34,7 @@ import { makeSourceFetcher } from './reconcile/source.js';
 import { makeReconnectService } from './reconnect/service.js';
 import { makeRelayManagement } from './relay/management.js';
 import { makeRelayService } from './relay/service.js';
+import { makePruner, type Pruner } from './retention/prune.js';
 import { makeSandboxBank, type SandboxBank, type SandboxBankOptions } from './sandbox-bank/index.js';
 import { type Cipher, makeCipher } from './security/cipher.js';
 import { loadMasterKey } from './security/master-key.js';
@@ -78,6 +80,8 @@ export interface RunningServer {
   engine: Engine;
   /** Webhook fan-out and sending (started only in the `worker` and `all` roles). */
   delivery: DeliveryEngine;
+  /** The retention job (started only in the `worker` and `all` roles). */
+  pruner: Pruner;
   sandboxBank: SandboxBank | null;
   bootstrap: BootstrapResult | null;
   close(): Promise<void>;
@@ -244,16 +248,6 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     version: VERSION,
     horizon,
   });
-  const bootstrapNow = () =>
-    bootstrapIfEmpty({ db, clock, keys, accounts, sandbox: registry.get('sandbox') !== undefined });
-  // Only processes that serve people bootstrap (the secrets are for them); two starting on an empty
-  // PostgreSQL store take turns, so there is one first organization.
-  const bootstrap = !serveApi
-    ? null
-    : pg
-      ? await withAdvisoryLock(pg.clientConfig, `otpilot:bootstrap:${pg.schema}`, bootstrapNow)
-      : await bootstrapNow();
-
   const shutdown = new AbortController();
   // Every open long-poll listens for shutdown.
   setMaxListeners(0, shutdown.signal);
@@ -282,6 +276,17 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     pollMs: config.pollMs,
     fetcher: sourceFetcher,
     checkUrl,
+  });
+  const pruner = makePruner({
+    db,
+    clock,
+    log: log.child({ component: 'retention' }),
+    policy: {
+      eventsDays: config.eventsRetentionDays,
+      deliveriesDays: config.deliveriesRetentionDays,
+      resultsDays: config.resultsRetentionDays,
+    },
+    intervalMs: config.retentionIntervalSeconds * 1000,
   });
   const engine = makeEngine({
     db,
@@ -313,6 +318,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       leader: runWork ? leadership.current : null,
       running: runWork ? engine.pool.active : null,
       claimed: runWork ? engine.pool.claimed : null,
+      figures: () => readStoreFigures(db, clock),
     }),
   };
   const app = !serveApi
@@ -355,6 +361,44 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   baseUrl = `http://${loopbackHost(config.host)}:${port}`;
+  const bootstrapNow = () =>
+    bootstrapIfEmpty({
+      db,
+      clock,
+      sandbox: registry.get('sandbox') !== undefined,
+      services: (trx) => ({
+        keys: makeKeysService({ db: trx, clock }),
+        accounts: makeAccountsService({
+          db: trx,
+          transact: makeTransact({ db: trx, dialect: store.dialect, bus, clock }),
+          cipher,
+          clock,
+          random,
+          checkUrl,
+        }),
+      }),
+      // Runs before the bootstrap commits: secrets that cannot be delivered leave nothing behind.
+      deliver: (result) =>
+        options.printBootstrap
+          ? options.printBootstrap(result, baseUrl)
+          : showBootstrap(result, baseUrl, config.dataDir, log),
+    });
+  // Only processes that serve people bootstrap (the secrets are for them); two starting on an empty
+  // PostgreSQL store take turns, so there is one first organization.
+  let bootstrap: BootstrapResult | null = null;
+  try {
+    if (serveApi)
+      bootstrap = pg
+        ? await withAdvisoryLock(pg.clientConfig, `otpilot:bootstrap:${pg.schema}`, bootstrapNow)
+        : await bootstrapNow();
+  } catch (error) {
+    await app.close();
+    statusCache.close();
+    await probe.close();
+    await pgBus?.stop();
+    await store.close();
+    throw error;
+  }
   health.start();
   if (runWork) {
     await engine.start();
@@ -363,15 +407,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     relay.start();
     reauth.start();
     reconcile.start();
+    pruner.start();
   }
   log.info(
     { url: baseUrl, role, store: store.dialect, data_dir: config.dataDir, sandbox: config.sandbox },
     'otpilot started',
   );
-  if (bootstrap) {
-    if (options.printBootstrap) options.printBootstrap(bootstrap, baseUrl);
-    else showBootstrap(bootstrap, baseUrl, config.dataDir, log);
-  }
 
   let closing: Promise<void> | null = null;
   return {
@@ -384,24 +425,46 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     cipher,
     engine,
     delivery,
+    pruner,
     sandboxBank,
     bootstrap,
     close() {
       closing ??= (async () => {
+        // Each step is bounded: one that hangs (a stuck bank call, a database that stopped answering)
+        // is logged and left behind, so the process still ends and its supervisor can restart it.
+        const step = async (name: string, work: () => unknown) => {
+          const started = performance.now();
+          let timer: NodeJS.Timeout | undefined;
+          const late = new Promise<'late'>((resolve) => {
+            timer = setTimeout(() => resolve('late'), config.shutdownStepMs);
+          });
+          try {
+            const outcome = await Promise.race([Promise.resolve().then(work), late]);
+            if (outcome === 'late')
+              log.warn({ step: name, ms: config.shutdownStepMs }, 'shutdown step still running at its bound; going on');
+            else if (performance.now() - started > config.shutdownStepMs / 2)
+              log.warn({ step: name, ms: Math.round(performance.now() - started) }, 'slow shutdown step');
+          } catch (error) {
+            log.error({ err: error, step: name }, 'shutdown step failed; going on');
+          } finally {
+            clearTimeout(timer);
+          }
+        };
         shutdown.abort();
         relay.stop();
         reauth.stop();
-        await reconcile.stop();
-        await engine.stop();
-        await delivery.stop();
-        await data.stop();
-        await sourceFetcher.close();
-        await app.close();
+        await step('reconcile', () => reconcile.stop());
+        await step('retention', () => pruner.stop());
+        await step('engine', () => engine.stop());
+        await step('webhooks', () => delivery.stop());
+        await step('data', () => data.stop());
+        await step('reconcile sources', () => sourceFetcher.close());
+        await step('http', () => app.close());
         statusCache.close();
         health.stop();
-        await probe.close();
-        await pgBus?.stop();
-        await store.close();
+        await step('probe', () => probe.close());
+        await step('bus', () => pgBus?.stop());
+        await step('store', () => store.close());
         log.info('otpilot stopped');
       })();
       return closing;
@@ -420,7 +483,11 @@ function showBootstrap(result: BootstrapResult, baseUrl: string, dataDir: string
     process.stdout.write(text);
     return;
   }
+  // With PostgreSQL nothing else creates the data folder.
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const file = join(dataDir, 'first-start-secrets.txt');
+  // A file left by an earlier start whose bootstrap did not commit is replaced (and kept private).
   writeFileSync(file, text, { mode: 0o600 });
+  chmodSync(file, 0o600);
   log.warn({ file }, 'first-start secrets (admin password, API key) written to this file: read it, then delete it');
 }

@@ -13,10 +13,12 @@ export function scopesOf(role: Role): Scope[] {
     case 'admin':
       return [...SCOPES];
     case 'operator':
-      // Everything but managing webhooks and relays (admin settings).
-      return SCOPES.filter((scope) => scope !== 'webhooks:write' && scope !== 'relay:write');
+      // Everything but managing webhooks, relays and API keys (admin settings).
+      return SCOPES.filter(
+        (scope) => scope !== 'webhooks:write' && scope !== 'relay:write' && !scope.startsWith('keys:'),
+      );
     case 'viewer':
-      return SCOPES.filter((scope) => scope.endsWith(':read'));
+      return SCOPES.filter((scope) => scope.endsWith(':read') && scope !== 'keys:read');
     default: {
       const never: never = role;
       throw new Error(`unknown role ${String(never)}`);

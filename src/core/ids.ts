@@ -100,3 +100,15 @@ export function isId(prefix: IdPrefix, value: string): boolean {
     /^[0-9a-z]+$/.test(value.slice(prefix.length + 1))
   );
 }
+
+/** When an id from `newId` was made (epoch ms), or null when `value` is not such an id. */
+export function timeOfId(prefix: IdPrefix, value: string): number | null {
+  if (!isId(prefix, value)) return null;
+  let ms = 0;
+  for (const char of value.slice(prefix.length + 1, prefix.length + 11)) {
+    const digit = ALPHABET.indexOf(char);
+    if (digit === -1) return null;
+    ms = ms * 32 + digit;
+  }
+  return ms;
+}

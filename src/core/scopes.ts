@@ -1,4 +1,4 @@
-/** API key scopes (docs/api.md "Authentication"). */
+/** API key scopes within an organization (docs/api.md "Authentication"); `*` means all of these. */
 export const SCOPES = [
   'accounts:read',
   'accounts:write',
@@ -12,15 +12,23 @@ export const SCOPES = [
   'relay:write',
   'reconcile:read',
   'reconcile:write',
+  'keys:read',
+  'keys:write',
 ] as const;
 
-export type Scope = (typeof SCOPES)[number];
+/**
+ * Scopes over the whole instance, above organizations: never part of `*`, never granted from the
+ * dashboard, only by `otpilot keys create --scopes instance:admin` on the server's own machine.
+ */
+export const INSTANCE_SCOPES = ['instance:admin'] as const;
+
+export type Scope = (typeof SCOPES)[number] | (typeof INSTANCE_SCOPES)[number];
 
 export function isScope(value: string): value is Scope {
-  return (SCOPES as readonly string[]).includes(value);
+  return (SCOPES as readonly string[]).includes(value) || (INSTANCE_SCOPES as readonly string[]).includes(value);
 }
 
-/** Parses `a,b` or `*` (every scope). Unknown names are returned in `unknown`. */
+/** Parses `a,b` or `*` (every organization scope). Unknown names are returned in `unknown`. */
 export function parseScopes(list: string): { scopes: Scope[]; unknown: string[] } {
   const names = list
     .split(',')

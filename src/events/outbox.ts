@@ -74,7 +74,7 @@ function isRetryable(error: unknown): boolean {
  * afresh), up to TRANSACTION_ATTEMPTS times.
  */
 export function makeTransact(deps: { db: Db; dialect: Dialect; bus: Bus; clock: Clock }): Transact {
-  const once: Transact = async (work) => {
+  const once = async <T>(work: (trx: Tx, uow: UnitOfWork) => Promise<T>): Promise<T> => {
     const events: EventsTable[] = [];
     const emitted: unknown[] = [];
     const wakes = new Map<string, unknown>();
@@ -101,7 +101,10 @@ export function makeTransact(deps: { db: Db; dialect: Dialect; bus: Bus; clock: 
       },
       dialect: deps.dialect,
     };
-    const result = await deps.db.transaction().execute(async (trx) => {
+    // Called with a transaction already open (the first-start bootstrap), the work joins it.
+    const inTransaction = (fn: (trx: Tx) => Promise<T>) =>
+      deps.db.isTransaction ? fn(deps.db as Tx) : deps.db.transaction().execute(fn);
+    const result = await inTransaction(async (trx) => {
       const value = await work(trx, uow);
       for (let i = 0; i < events.length; i += EVENT_CHUNK) {
         const rows = events.slice(i, i + EVENT_CHUNK).map((event) => EVENT_COLUMNS.map((column) => event[column]));

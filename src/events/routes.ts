@@ -8,6 +8,7 @@ import { presentedApiKey, principalOf } from '../http/auth.js';
 import { errorResponses } from '../http/schemas.js';
 import { requestSignal } from '../http/wait.js';
 import type { KeysService } from '../keys/service.js';
+import { wasPruned } from '../retention/prune.js';
 import type { Store } from '../store/db.js';
 import type { Bus } from './bus.js';
 import type { EventHorizon } from './horizon.js';
@@ -84,7 +85,7 @@ export function eventStreamRoutes(deps: EventStreamDeps): FastifyPluginAsyncType
               description: 'An endless `text/event-stream`; reconnect with `Last-Event-ID` to resume',
               content: { 'text/event-stream': { schema: Type.String() } },
             },
-            ...errorResponses(400, 401, 403),
+            ...errorResponses(400, 401, 403, 410),
           },
         },
       },
@@ -120,6 +121,13 @@ export function eventStreamRoutes(deps: EventStreamDeps): FastifyPluginAsyncType
           const seq = await seqOfEvent(db, audience, resume.id);
           // Refused before the stream starts, so the client gets the error shape, not a silent full replay.
           if (seq === null) {
+            // An event the retention job removed: the client missed events it can no longer get.
+            if (await wasPruned(db, resume.id))
+              throw new ApiError(
+                'GONE',
+                'Last-Event-ID names an event older than the retention window (OTPILOT_EVENTS_RETENTION_DAYS); events after it may be gone too: reload state from the API, then reconnect without Last-Event-ID',
+                { details: [{ path: resume.path, message: 'was pruned' }] },
+              );
             throw new ApiError('VALIDATION_FAILED', 'unknown Last-Event-ID', {
               details: [{ path: resume.path, message: 'is not an event of this stream' }],
             });

@@ -3,7 +3,7 @@ import { missingAccounts } from '../accounts/repo.js';
 import { type Actor, recordAudit } from '../audit/repo.js';
 import { newId } from '../core/ids.js';
 import { fail, ok, type Result } from '../core/result.js';
-import { parseScopes, SCOPES, type Scope } from '../core/scopes.js';
+import { INSTANCE_SCOPES, parseScopes, SCOPES, type Scope } from '../core/scopes.js';
 import { type Clock, iso } from '../core/time.js';
 import { generateApiKey, hashSecret, parseApiKey, sameHash } from '../security/api-keys.js';
 import type { Db } from '../store/db.js';
@@ -58,7 +58,7 @@ export function makeKeysService(deps: { db: Db; clock: Clock }): KeysService {
       const { scopes, unknown } = parseScopes(input.scopes);
       if (unknown.length > 0) {
         return fail('VALIDATION_FAILED', `unknown scopes: ${unknown.join(', ')}`, [
-          { path: '/scopes', message: `allowed: ${SCOPES.join(', ')} or *` },
+          { path: '/scopes', message: `allowed: ${SCOPES.join(', ')} or * (and ${INSTANCE_SCOPES.join(', ')})` },
         ]);
       }
       if (scopes.length === 0)

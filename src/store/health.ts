@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import pg from 'pg';
 import type { Logger } from 'pino';
-import type { Db, Store } from './db.js';
+import type { Store } from './db.js';
 import { discardClient } from './pg-client.js';
 
 /** Whether the database answers, as seen by a probe every `intervalMs`. */

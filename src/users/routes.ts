@@ -1,13 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { recordAudit } from '../audit/repo.js';
 import { scopesOf } from '../auth/roles.js';
 import { RoleSchema, UserSchema } from '../auth/schemas.js';
 import { userView } from '../auth/service.js';
 import { ApiError } from '../core/errors.js';
-import { newId } from '../core/ids.js';
-import { parseScopes, SCOPES } from '../core/scopes.js';
+import { INSTANCE_SCOPES, parseScopes, SCOPES } from '../core/scopes.js';
 import type { Clock } from '../core/time.js';
 import type { Transact } from '../events/outbox.js';
 import { principalOf } from '../http/auth.js';
@@ -15,7 +12,7 @@ import { unwrap } from '../http/errors.js';
 import { errorResponses, Nullable } from '../http/schemas.js';
 import { KeySchema } from '../keys/schemas.js';
 import type { KeysService } from '../keys/service.js';
-import { hashPassword } from '../security/passwords.js';
+import { createUser } from '../orgs/service.js';
 import type { Store } from '../store/db.js';
 
 /** What the user and API key routes need. */
@@ -75,37 +72,17 @@ export function userRoutes(deps: UserRoutesDeps): FastifyPluginAsyncTypebox {
       },
       async (request, reply) => {
         const principal = principalOf(request);
-        const email = request.body.email.trim().toLowerCase();
-        if (await db.selectFrom('users').select('id').where('email', '=', email).executeTakeFirst()) {
-          throw new ApiError('CONFLICT', 'that email is already in use');
-        }
-        const temporary = request.body.password ? null : randomBytes(12).toString('base64url');
-        const now = deps.clock();
-        const row = {
-          id: newId('usr', now),
-          org_id: principal.orgId,
-          email,
-          password_hash: await hashPassword(request.body.password ?? temporary!),
-          role: request.body.role,
-          created_at: now,
-          updated_at: now,
-        };
-        await deps.transact(async (trx) => {
-          await trx.insertInto('users').values(row).execute();
-          await recordAudit(
-            trx,
-            {
-              orgId: principal.orgId,
-              actor: principal.actor,
-              action: 'user.create',
-              targetId: row.id,
-              outcome: 'ok',
-              details: { email, role: row.role },
-            },
-            now,
-          );
-        });
-        return reply.status(201).send({ user: userView(row), temporary_password: temporary });
+        const created = unwrap(
+          await createUser(db, {
+            clock: deps.clock,
+            orgId: principal.orgId,
+            email: request.body.email,
+            role: request.body.role,
+            ...(request.body.password ? { password: request.body.password } : {}),
+            actor: principal.actor,
+          }),
+        );
+        return reply.status(201).send({ user: userView(created.row), temporary_password: created.temporaryPassword });
       },
     );
 
@@ -138,7 +115,10 @@ export function userRoutes(deps: UserRoutesDeps): FastifyPluginAsyncTypebox {
           body: Type.Object(
             {
               name: Type.String({ minLength: 1, maxLength: 100 }),
-              scopes: Type.Array(Type.String({ maxLength: 32 }), { minItems: 1, maxItems: SCOPES.length + 1 }),
+              scopes: Type.Array(Type.String({ maxLength: 32 }), {
+                minItems: 1,
+                maxItems: SCOPES.length + INSTANCE_SCOPES.length + 1,
+              }),
               account_ids: Type.Optional(
                 Nullable(Type.Array(Type.String({ maxLength: 64 }), { minItems: 1, maxItems: 500 })),
               ),
