@@ -186,7 +186,7 @@ async function textOf(response: Response): Promise<string> {
   return '';
 }
 
-X
+/** Sends one operation's probes in turn, recording each answer's status and any violation. */
 async function send(op: Operation, probes: Probe[], problems: string[], statuses: number[]): Promise<void> {
   for (const probe of probes) {
     const response = await fetch(`${t.url}${probe.url}`, {

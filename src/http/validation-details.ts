@@ -1,8 +1,8 @@
 import type { FastifySchemaValidationError } from 'fastify';
 import type { ErrorDetail } from '../core/errors.js';
 
-/** Keywords a union of fixed values fails with: each branch's `const`/`enum`, or `null`'s `type`. */
-const CHOICE = new Set(['const', 'enum', 'anyOf', 'oneOf']);
+/** Keywords of a branch that allows fixed values. */
+const FIXED = new Set(['const', 'enum']);
 
 /** The longest bad value echoed back, characters. */
 const ECHO_LIMIT = 60;
@@ -30,31 +30,49 @@ function oneOf(values: unknown[], data: unknown, verbose: boolean): string {
 /**
  * Ajv's errors as `{ path, message }` details under `base` (`''` for the body). A union of fixed
  * values (TypeBox literals, enums) fails once per branch; those become one detail that names the
- * value sent and every allowed one.
+ * value sent and every allowed one. A nullable field keeps only what its non-null branch says.
  */
 export function validationDetails(errors: FastifySchemaValidationError[], base: string): ErrorDetail[] {
   const consumed = new Set<FastifySchemaValidationError>();
   const details: ErrorDetail[] = [];
+  /** The errors a union's branches report about the union's own value. */
+  const branchesOf = (union: FastifySchemaValidationError) =>
+    errors.filter(
+      (e) => e !== union && e.instancePath === union.instancePath && e.schemaPath.startsWith(`${union.schemaPath}/`),
+    );
   const unions = errors
     .filter((e) => e.keyword === 'anyOf' || e.keyword === 'oneOf')
     .sort((a, b) => a.schemaPath.length - b.schemaPath.length);
   for (const union of unions) {
     if (consumed.has(union)) continue;
-    const branches = errors.filter(
-      (e) => e !== union && e.instancePath === union.instancePath && e.schemaPath.startsWith(`${union.schemaPath}/`),
-    );
+    const branches = branchesOf(union);
     const values = branches.map(allowed);
-    if (
-      branches.length === 0 ||
-      values.some((v) => v === null) ||
-      branches.some((e) => !CHOICE.has(e.keyword) && e.keyword !== 'type')
-    )
-      continue;
+    // Only a union whose failing branches are all fixed values, one of them at least not null.
+    if (values.some((v) => v === null) || !branches.some((e) => FIXED.has(e.keyword))) continue;
     for (const e of [union, ...branches]) consumed.add(e);
     details.push({
       path: `${base}${union.instancePath}` || '/',
       message: oneOf(values.flat(), (union as { data?: unknown }).data, 'data' in union),
     });
+  }
+  // A nullable value that is not null: the null branch's "must be null" and the union's own error
+  // say nothing the other branch does not.
+  for (const union of unions) {
+    if (consumed.has(union)) continue;
+    const branches = branchesOf(union);
+    const nullBranch = branches.find((e) => e.keyword === 'type' && (e.params as { type?: string }).type === 'null');
+    if (!nullBranch) continue;
+    consumed.add(union);
+    consumed.add(nullBranch);
+    const others = errors.filter((e) => !consumed.has(e) && e.schemaPath.startsWith(`${union.schemaPath}/`));
+    const typeOnly = others.length === 1 && others[0]!.keyword === 'type' ? others[0] : undefined;
+    if (typeOnly) {
+      consumed.add(typeOnly);
+      details.push({
+        path: `${base}${union.instancePath}` || '/',
+        message: `${typeOnly.message ?? 'is invalid'} or null`,
+      });
+    }
   }
   for (const error of errors) {
     if (consumed.has(error)) continue;
