@@ -179,6 +179,21 @@ function placing(pointer: string, value: unknown): Record<string, unknown> {
   return root;
 }
 
+describe('requests racing on one account', () => {
+  it('concurrent restarts and scrapes never answer 5xx (a deadlock victim is retried)', async () => {
+    const { id } = await createSandboxAccount(t.api, 'race');
+    const replies = await Promise.all(
+      Array.from({ length: 24 }, (_, i) => t.api.post(`/v1/accounts/${id}/${i % 2 === 0 ? 'restart' : 'scrape'}`)),
+    );
+    const statuses = replies.map((r) => r.status);
+    expect(
+      statuses.filter((s) => s >= 500),
+      JSON.stringify(replies.filter((r) => r.status >= 500).map((r) => r.body)),
+    ).toEqual([]);
+    expect(statuses.every((s) => s === 202 || s === 409)).toBe(true);
+  });
+});
+
 describe('enum refusals', () => {
   it('an unknown webhook event type: one detail naming the value and every allowed one', async () => {
     const reply = await fetch(

@@ -55,12 +55,26 @@ export function toEnvelope(
   };
 }
 
+/** Times a transaction PostgreSQL aborted as a deadlock or serialization victim is run [5]. */
+const TRANSACTION_ATTEMPTS = 5;
+
+/**
+ * PostgreSQL's deadlock and serialization failures: it rolled the whole transaction back, so running
+ * `work` again is safe and is what it asks for (two requests racing on one account, say).
+ */
+function isRetryable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === '40P01' || code === '40001';
+}
+
 /**
  * Runs `work` in one database transaction together with the outbox rows it emits, then, after the
- * commit, publishes the events and wake-ups on the bus.
+ * commit, publishes the events and wake-ups on the bus. A transaction PostgreSQL aborts as a
+ * deadlock or serialization victim runs again from the start (its events and wake-ups collected
+ * afresh) after a short random pause, up to TRANSACTION_ATTEMPTS times.
  */
 export function makeTransact(deps: { db: Db; dialect: Dialect; bus: Bus; clock: Clock }): Transact {
-  return async (work) => {
+  const once: Transact = async (work) => {
     const events: EventsTable[] = [];
     const emitted: unknown[] = [];
     const topics = new Map<string, unknown>();
@@ -110,5 +124,16 @@ export function makeTransact(deps: { db: Db; dialect: Dialect; bus: Bus; clock: 
     }
     for (const [topic, payload] of topics) deps.bus.publish(topic, payload);
     return result;
+  };
+  return async (work) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await once(work);
+      } catch (error) {
+        if (attempt >= TRANSACTION_ATTEMPTS || !isRetryable(error)) throw error;
+        // A random pause, growing with each attempt, so the transactions that collided do not again.
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * attempt));
+      }
+    }
   };
 }
