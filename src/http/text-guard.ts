@@ -9,6 +9,8 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 
 const unstorableText = (text: string) => text.includes('\0') || LONE_SURROGATE.test(text);
 
+const MESSAGE = 'must not contain NUL characters or unpaired UTF-16 surrogates';
+
 const escapePointer = (key: string) => key.replaceAll('~', '~0').replaceAll('/', '~1');
 
 /** JSON pointers (under `base`) of every key or string value in `value` that holds unstorable text. */
@@ -25,8 +27,6 @@ function unstorable(value: unknown, base: string, found: ErrorDetail[], depth = 
     else unstorable(item, path, found, depth + 1);
   }
 }
-
-const MESSAGE = 'must not contain NUL characters or unpaired UTF-16 surrogates';
 
 function refuse(found: ErrorDetail[]): void {
   if (found.length > 0)

@@ -135,13 +135,23 @@ function restrictSqliteFiles(file: string): void {
   if (created) {
     for (let dir = dirname(file); dir.length >= created.length; dir = dirname(dir)) chmodSync(dir, 0o700);
   }
+  const existed = existsSync(file);
   const fd = openSync(file, 'a', 0o600);
   try {
     fchmodSync(fd, 0o600);
+  } catch (error) {
+    // A file of another owner that we may write to: its mode is that owner's to set.
+    if (!existed) throw error;
   } finally {
     closeSync(fd);
   }
-  for (const suffix of ['-wal', '-shm']) if (existsSync(file + suffix)) chmodSync(file + suffix, 0o600);
+  for (const suffix of ['-wal', '-shm']) {
+    try {
+      chmodSync(file + suffix, 0o600);
+    } catch {
+      // absent (SQLite creates it with the database file's mode), or another owner's
+    }
+  }
 }
 
 /**
