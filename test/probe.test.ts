@@ -33,6 +33,7 @@ const bodies: string[] = [];
 /** The one answer that shows the webhook secret (at creation): the search must find it there. */
 let revealed = '';
 let sessionToken = '';
+let logoutToken = '';
 let appToken = '';
 const realIds: Record<string, string> = {};
 
@@ -68,9 +69,15 @@ async function call(
   return { status: response.status, body: text ? JSON.parse(text) : null };
 }
 
-/** Credentials for an operation: the bootstrap key on /v1, a dashboard session elsewhere. */
+/** Paths of the dashboard's second mounting of the /v1 routes (not in the document). */
+const mirrored = new Set<string>();
+
+/** Credentials for an operation: the bootstrap key on /v1, the session cookie on its dashboard mounting, a bearer session elsewhere. */
 function auth(op: Operation): Record<string, string> {
   if (op.path.startsWith('/v1/')) return { authorization: `Api-Key ${t.key}` };
+  if (mirrored.has(op.path)) return { cookie: `otpilot_session=${sessionToken}`, origin: t.url };
+  // Signing out ends the session it names: that probe gets a session of its own.
+  if (op.path === '/auth/logout') return { authorization: `Bearer ${logoutToken}` };
   if (op.path.startsWith('/widget/')) return { 'x-app-token': appToken };
   if (op.path.startsWith('/relay/twilio/')) return {};
   return { authorization: `Bearer ${sessionToken}` };
@@ -106,6 +113,12 @@ beforeAll(async () => {
   });
   expect(login.status, JSON.stringify(login.body)).toBe(200);
   sessionToken = remember('session token', login.body.token);
+  const second = await call('POST', '/auth/login', {
+    body: { email: bootstrap.adminEmail, password: bootstrap.adminPassword },
+    headers: { authorization: '' },
+    keep: false,
+  });
+  logoutToken = remember('second session token', second.body.token);
 
   const password = remember('bank password', `pw-${crypto.randomUUID()}`);
   const account = await call('POST', '/v1/accounts', {
@@ -225,14 +238,32 @@ describe('probe', () => {
     expect(ops.length).toBeGreaterThan(60);
     const problems: string[] = [];
     const statuses: number[] = [];
-    const queue = ops.map((op) => ({ op, probes: probesFor(op, { auth, id }) }));
+    // The dashboard mounts the /v1 handlers again behind its session: those get the shallow probes.
+    const mirrors = ops
+      .filter((op) => op.path.startsWith('/v1/'))
+      .map((op) => ({ ...op, path: op.path.slice('/v1'.length) }))
+      .filter((op) =>
+        t.server.app.hasRoute({ method: op.method as 'GET', url: op.path.replace(/\{([^}]+)\}/g, ':$1') }),
+      );
+    for (const op of mirrors) mirrored.add(op.path);
+    expect(mirrors.length).toBeGreaterThan(30);
+    const mirrorStatuses: number[] = [];
+    const queue = [
+      ...ops.map((op) => ({ op, probes: probesFor(op, { auth, id }), into: statuses })),
+      ...mirrors.map((op) => ({ op, probes: probesFor(op, { auth, id }, true), into: mirrorStatuses })),
+    ];
     // Four operations at a time: enough to keep the server busy, bounded for a shared machine.
     const workers = Array.from({ length: 4 }, async () => {
-      for (let next = queue.shift(); next; next = queue.shift()) await send(next.op, next.probes, problems, statuses);
+      for (let next = queue.shift(); next; next = queue.shift()) await send(next.op, next.probes, problems, next.into);
     });
     await Promise.all(workers);
+    // The cookie opened the dashboard mountings: their probes reached validation and the handlers.
+    expect(mirrorStatuses.filter((s) => s === 400 || s === 404).length).toBeGreaterThan(mirrorStatuses.length / 2);
+    statuses.push(...mirrorStatuses);
     const fivexx = statuses.filter((s) => s >= 500 || s === 0).length;
-    console.log(`probe fuzz (${TEST_STORE}): ${statuses.length} requests over ${ops.length} operations, ${fivexx} 5xx`);
+    console.log(
+      `probe fuzz (${TEST_STORE}): ${statuses.length} requests over ${ops.length} operations and ${mirrors.length} dashboard mountings, ${fivexx} 5xx`,
+    );
     expect(statuses.length).toBeGreaterThan(2000);
     expect(problems.slice(0, 40), `${problems.length} problems`).toEqual([]);
   }, 120_000);
