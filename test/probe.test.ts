@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import pino from 'pino';
@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_STATUS } from '../src/core/errors.js';
 import { SCOPES } from '../src/core/scopes.js';
 import { makeKeysService } from '../src/keys/service.js';
-import { REDACT_PATHS } from '../src/logger.js';
+import { makeLogger } from '../src/logger.js';
 import { latestCode, startAssistedLogin } from './helpers/flows.js';
 import { type Operation, operations, type Probe, probesFor, sample } from './helpers/probe.js';
 import { startTestServer, type TestServer, tempDir } from './helpers/server.js';
@@ -27,7 +27,7 @@ let ops: Operation[];
 
 /** Every secret this file hands the server. */
 const secrets = new Map<string, string>();
-/** The text of every response body, except the one answer that reveals a secret by design. */
+/** The text of every response body, except the answers that show a secret by design (sign-in, creations). */
 const bodies: string[] = [];
 
 /** The one answer that shows the webhook secret (at creation): the search must find it there. */
@@ -97,28 +97,24 @@ function id(op: Operation, name: string): string {
 beforeAll(async () => {
   t = await startTestServer({
     env: { OTPILOT_DATA_WAIT_SECONDS: '0' },
-    log: pino(
-      { level: 'trace', redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
-      pino.destination({ dest: logFile, sync: true }),
-    ),
+    // The server's own logger, at its most talkative, into a file this test reads.
+    log: makeLogger('trace', pino.destination({ dest: logFile, sync: true })),
   });
   remember('bootstrap API key', t.key);
   const bootstrap = t.server.bootstrap!;
   remember('admin password', bootstrap.adminPassword);
 
-  const login = await call('POST', '/auth/login', {
-    body: { email: bootstrap.adminEmail, password: bootstrap.adminPassword },
-    headers: { authorization: '' },
-    keep: false,
-  });
-  expect(login.status, JSON.stringify(login.body)).toBe(200);
-  sessionToken = remember('session token', login.body.token);
-  const second = await call('POST', '/auth/login', {
-    body: { email: bootstrap.adminEmail, password: bootstrap.adminPassword },
-    headers: { authorization: '' },
-    keep: false,
-  });
-  logoutToken = remember('second session token', second.body.token);
+  const signIn = async () => {
+    const login = await call('POST', '/auth/login', {
+      body: { email: bootstrap.adminEmail, password: bootstrap.adminPassword },
+      headers: { authorization: '' },
+      keep: false,
+    });
+    expect(login.status, JSON.stringify(login.body)).toBe(200);
+    return login.body.token as string;
+  };
+  sessionToken = remember('session token', await signIn());
+  logoutToken = remember('second session token', await signIn());
 
   const password = remember('bank password', `pw-${crypto.randomUUID()}`);
   const account = await call('POST', '/v1/accounts', {
@@ -173,6 +169,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await t?.close();
+  rmSync(logDir, { recursive: true, force: true });
 });
 
 /** What is wrong with one answer (null: nothing). */
