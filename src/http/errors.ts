@@ -14,16 +14,23 @@ export function unwrap<T>(result: { ok: true; value: T } | Failure): T {
   });
 }
 
+const TOO_LARGE = { code: 'PAYLOAD_TOO_LARGE', message: 'the body is larger than the server accepts' } as const;
+const MEDIA_TYPE = {
+  code: 'UNSUPPORTED_MEDIA_TYPE',
+  message: 'this content type is not accepted here (the API takes application/json)',
+} as const;
+const NOT_JSON = { code: 'VALIDATION_FAILED', message: 'the body is not valid JSON' } as const;
+
 /** Fastify's own error codes mapped to ours, with the message a client should read. */
 const FASTIFY_CODES: Record<string, { code: ErrorCode; message: string }> = {
-  FST_ERR_CTP_BODY_TOO_LARGE: { code: 'PAYLOAD_TOO_LARGE', message: 'the body is larger than the server accepts' },
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: { code: 'UNSUPPORTED_MEDIA_TYPE', message: 'send the body as application/json' },
+  FST_ERR_CTP_BODY_TOO_LARGE: TOO_LARGE,
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: MEDIA_TYPE,
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: {
     code: 'VALIDATION_FAILED',
     message: 'the Content-Length does not match the body',
   },
-  FST_ERR_CTP_EMPTY_JSON_BODY: { code: 'VALIDATION_FAILED', message: 'the body is not valid JSON' },
-  FST_ERR_CTP_INVALID_JSON_BODY: { code: 'VALIDATION_FAILED', message: 'the body is not valid JSON' },
+  FST_ERR_CTP_EMPTY_JSON_BODY: NOT_JSON,
+  FST_ERR_CTP_INVALID_JSON_BODY: NOT_JSON,
   FST_ERR_BAD_URL: { code: 'VALIDATION_FAILED', message: 'the URL is not valid percent-encoded UTF-8' },
   FST_ERR_MAX_PARAM_LENGTH: {
     code: 'VALIDATION_FAILED',
@@ -37,8 +44,8 @@ const BY_STATUS: Record<number, { code: ErrorCode; message: string }> = {
   403: { code: 'FORBIDDEN', message: 'this request is not allowed' },
   404: { code: 'NOT_FOUND', message: 'not found' },
   409: { code: 'CONFLICT', message: 'the request conflicts with the current state' },
-  413: { code: 'PAYLOAD_TOO_LARGE', message: 'the body is larger than the server accepts' },
-  415: { code: 'UNSUPPORTED_MEDIA_TYPE', message: 'send the body as application/json' },
+  413: TOO_LARGE,
+  415: MEDIA_TYPE,
   429: { code: 'RATE_LIMITED', message: 'too many requests; retry later' },
 };
 
