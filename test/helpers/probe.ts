@@ -128,7 +128,7 @@ export function sample(schema: Schema, depth = 0): unknown {
 }
 
 /** Strings that break naive SQL, shells, paths, templates and HTML, and text stores cannot keep. */
-export const HOSTILE_STRINGS = [
+const HOSTILE_STRINGS = [
   "' OR '1'='1' --",
   '"; DROP TABLE accounts; --',
   '../../../../etc/passwd',
