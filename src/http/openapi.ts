@@ -7,10 +7,11 @@ const ErrorRef = () => Type.Ref('Error');
 
 /**
  * The error answers every route can give, from what the route declares (`config.public`,
- * `config.scopes`, its method), added to what its schema documents by hand:
- * 400 (malformed URL, unknown query parameter, unstorable text), 401/403 behind credentials, 404
- * where an id is given, 413/415 where a body can be sent, 503 while storage is down. Also the scopes (`x-scopes`) and the
- * API key requirement of each `/v1` route.
+ * `config.scopes`, its method and parameters), added to what its schema documents by hand: 400
+ * (malformed URL, unknown query parameter, unstorable text), 401/403 behind credentials, 404 where
+ * an id is given, 413/415 where a body can be sent, 503 while storage is down. Also the scopes
+ * (`x-scopes`) and the API key requirement of each `/v1` route. The probe suite fails on any
+ * status an operation answers that its document does not list.
  */
 export function documentErrors(given: FastifySchema | undefined, url: string, route: RouteOptions): FastifySchema {
   const schema = given ?? {};
