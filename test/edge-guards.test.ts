@@ -70,6 +70,8 @@ describe('text the stores cannot keep', () => {
     }
     const account = await t.api.get(`/v1/accounts/${accountId}`);
     expect(account.body.name).not.toContain('\u0000');
+    // A plugin with an error handler of its own (the sandbox bank answers in its own shape) gets a 400 too.
+    expect((await fetch(`${t.url}/sandbox-bank/phone/%00`)).status).toBe(400);
   });
 
   it('an unpaired UTF-16 surrogate in a body string: 400 (both drivers would store U+FFFD instead)', async () => {
