@@ -23,10 +23,12 @@ import { eventStreamRoutes } from './events/routes.js';
 import { installApiKeyAuth } from './http/auth.js';
 import { brandRoutes, LOGO_SVG, LOGO_WITH_NAME_SVG } from './http/brand.js';
 import type { ApiDeps } from './http/deps.js';
-import { installErrorHandling } from './http/errors.js';
+import { clientError, frameworkError, installErrorHandling } from './http/errors.js';
+import { documentErrors } from './http/openapi.js';
 import { API_DESCRIPTION, finishDocument, SECURITY_SCHEMES } from './http/openapi-doc.js';
 import { ErrorSchema } from './http/schemas.js';
 import { type SystemInfo, systemRoutes } from './http/system-routes.js';
+import { installTextGuard } from './http/text-guard.js';
 import { installValidators } from './http/validation.js';
 import { installWebApp } from './http/web-app.js';
 import { insightRoutes } from './insights/routes.js';
@@ -103,6 +105,8 @@ export async function buildWorkerApp(options: { log: Logger; system: SystemInfo 
     loggerInstance: options.log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: true,
+    frameworkErrors: frameworkError,
+    clientErrorHandler: clientError,
   }).withTypeProvider<TypeBoxTypeProvider>();
   installErrorHandling(app);
   await app.register(systemRoutes(options.system));
@@ -122,10 +126,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // Requests during shutdown get our own 503 UNAVAILABLE (below), in the documented shape.
     return503OnClosing: false,
     forceCloseConnections: 'idle',
+    frameworkErrors: frameworkError,
+    clientErrorHandler: clientError,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   installValidators(app);
   installErrorHandling(app);
+  app.decorate('configuredOrigin', options.config.publicUrl);
 
   // JSON with prototype-poisoning protection; an empty body is "no body" (POST /scrape with a JSON header).
   // JSON only: any other body type is refused with 415 (Fastify would otherwise read text/plain as a string).
@@ -150,6 +157,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     if (!options.system.databaseUp() && !WITHOUT_STORAGE.test(request.url))
       throw new ApiError('UNAVAILABLE', 'storage is unreachable; retry in a moment');
   });
+  installTextGuard(app);
   // One line per request at debug level; the hook is not installed at all otherwise (hot paths).
   // Errors are logged by the error handler whatever the level.
   if (options.log.isLevelEnabled('debug')) {
@@ -184,8 +192,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       buildLocalReference: (json, _base, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`),
     },
     // The dashboard mounts the /v1 routes a second time without the prefix; document each route once.
-    transform: ({ schema, url }) => ({
-      schema: DOCUMENTED.test(url) ? schema : { ...schema, hide: true },
+    transform: ({ schema, url, route }) => ({
+      schema: DOCUMENTED.test(url) ? documentErrors(schema, url, route) : { ...schema, hide: true },
       url,
     }),
     transformObject: (document) => finishDocument('openapiObject' in document ? document.openapiObject : {}),

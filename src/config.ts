@@ -59,6 +59,12 @@ export interface Config {
    */
   trustProxy: boolean;
   /**
+   * OTPILOT_PUBLIC_URL [unset]: the origin browsers and Twilio use to reach this service
+   * (`https://otpilot.example.com`), stored as the origin alone. When set, same-origin checks and
+   * relay URLs use it instead of the request's `Host` (which a client chooses).
+   */
+  publicUrl: string | null;
+  /**
    * OTPILOT_SMS_HOLD_SECONDS [60]: a relayed SMS that arrives before any request waits for it is kept
    * (encrypted) this long, counted from when the phone received it, and used if a request opens.
    */
@@ -139,6 +145,7 @@ export function loadConfig(env: Env = process.env): ConfigResult {
     codeRateLimitPerMinute: int('OTPILOT_CODE_RATE_LIMIT', 10, 1, 1_000_000),
     bodyLimit: int('OTPILOT_BODY_LIMIT', 1024 * 1024, 1024, 64 * 1024 * 1024),
     trustProxy: bool('OTPILOT_TRUST_PROXY', false),
+    publicUrl: origin('OTPILOT_PUBLIC_URL', env, errors),
     smsHoldSeconds: int('OTPILOT_SMS_HOLD_SECONDS', 60, 1, 3600),
     trustWarningHours: int('OTPILOT_TRUST_WARNING_HOURS', 72, 1, 8760),
     dataWaitSeconds: int('OTPILOT_DATA_WAIT_SECONDS', 50, 0, 600),
@@ -154,6 +161,31 @@ export function loadConfig(env: Env = process.env): ConfigResult {
   if (config.sandboxUrl && !/^https?:\/\//.test(config.sandboxUrl))
     errors.push('OTPILOT_SANDBOX_URL must be an http(s) URL');
   return errors.length > 0 ? { ok: false, errors } : { ok: true, config };
+}
+
+/** An http(s) URL with no path, query or credentials, as its origin (`https://host[:port]`). */
+function origin(name: string, env: Env, errors: string[]): string | null {
+  const raw = env[name];
+  if (!raw) return null;
+  let url: URL | null = null;
+  try {
+    url = new URL(raw);
+  } catch {
+    // reported below
+  }
+  if (
+    !url ||
+    !/^https?:$/.test(url.protocol) ||
+    url.username ||
+    url.password ||
+    url.pathname !== '/' ||
+    url.search ||
+    url.hash
+  ) {
+    errors.push(`${name} must be an http(s) origin such as https://otpilot.example.com (no path)`);
+    return null;
+  }
+  return url.origin;
 }
 
 /** Parses OTPILOT_BANK_CONCURRENCY (`bank=N,bank=N`); a malformed entry is reported in `errors`. */

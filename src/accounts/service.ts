@@ -14,7 +14,7 @@ import type { Db } from '../store/db.js';
 import type { UrlCheck } from '../webhooks/url-safety.js';
 import { accountFor } from './access.js';
 import { applyConfig, type ConfigInput, type ConfigView, configView, DEFAULT_CONFIG } from './config.js';
-import { type AccountView, accountView, findAccount, findConfig } from './repo.js';
+import { type AccountRow, type AccountView, accountView, findAccount, findConfig } from './repo.js';
 
 export interface CreateAccountInput {
   bank_id: string;
@@ -63,6 +63,11 @@ export function scheduleNext(schedule: string | null, from: number, random: numb
   if (!schedule) return null;
   const parsed = parseSchedule(schedule);
   return parsed.ok ? nextRunAt(parsed.schedule, from, random) : null;
+}
+
+/** The account read back after a write: another request may have deleted it meanwhile. */
+function viewOf(row: AccountRow | undefined): Result<AccountView> {
+  return row ? ok(accountView(row)) : fail('NOT_FOUND', 'account not found');
 }
 
 export function makeAccountsService(deps: AccountsDeps): AccountsService {
@@ -167,8 +172,7 @@ export function makeAccountsService(deps: AccountsDeps): AccountsService {
           now,
         );
       });
-      const row = await findAccount(db, principal.orgId, id);
-      return ok(accountView(row!));
+      return viewOf(await findAccount(db, principal.orgId, id));
     },
 
     async rename(principal, accountId, name) {
@@ -195,8 +199,7 @@ export function makeAccountsService(deps: AccountsDeps): AccountsService {
           now,
         );
       });
-      const row = await findAccount(db, principal.orgId, accountId);
-      return ok(accountView(row!));
+      return viewOf(await findAccount(db, principal.orgId, accountId));
     },
 
     async remove(principal, accountId, confirmationName) {

@@ -24,14 +24,14 @@ const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 /**
  * A cookie rides along on any request the browser makes, including ones another site triggers, so an
- * unsafe request authenticated by the cookie must come from our own origin (by Origin or
- * Sec-Fetch-Site). Bearer tokens are not ambient and need no such check.
+ * unsafe request authenticated by the cookie must come from our own origin (docs/security.md: Origin or
+ * Sec-Fetch-Site). `Sec-Fetch-Site: none` (typed in the address bar, opened from a bookmark or another
+ * program) is not same-origin either. Bearer tokens are not ambient and need no such check.
  */
 function sameOrigin(request: FastifyRequest): boolean {
   const origin = request.headers.origin;
   if (origin) return origin === publicOrigin(request);
-  const site = request.headers['sec-fetch-site'];
-  return site === 'same-origin' || site === 'none';
+  return request.headers['sec-fetch-site'] === 'same-origin';
 }
 
 /**
@@ -52,7 +52,10 @@ export async function installSessionAuth(app: FastifyInstance, auth: AuthService
     const signedIn = await auth.authenticate(token);
     if (!signedIn) throw new ApiError('UNAUTHORIZED', 'the session has ended or is unknown; sign in again');
     if (!bearer && UNSAFE.has(request.method) && !sameOrigin(request)) {
-      throw new ApiError('FORBIDDEN', 'cross-site request refused (the Origin does not match)');
+      throw new ApiError(
+        'FORBIDDEN',
+        "cross-site request refused: a write signed in by cookie needs this server's Origin (or Sec-Fetch-Site: same-origin)",
+      );
     }
     const scopes = config.scopes;
     if (config.roles) {

@@ -35,6 +35,8 @@ export class ApiError extends Error {
   readonly details: ErrorDetail[] | undefined;
   /** Seconds, sent as `Retry-After` (RATE_LIMITED). */
   readonly retryAfter: number | undefined;
+  /** The status under Fastify's name, for error handlers other than ours (a plugin's own). */
+  readonly statusCode: number;
 
   constructor(code: ErrorCode, message: string, options: { details?: ErrorDetail[]; retryAfter?: number } = {}) {
     super(message);
@@ -42,6 +44,7 @@ export class ApiError extends Error {
     this.code = code;
     this.details = options.details;
     this.retryAfter = options.retryAfter;
+    this.statusCode = ERROR_STATUS[code];
   }
 
   get status(): number {

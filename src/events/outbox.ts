@@ -55,8 +55,8 @@ export function toEnvelope(
   };
 }
 
-/** Times a transaction PostgreSQL aborted as a deadlock or serialization victim is run [3]. */
-const TRANSACTION_ATTEMPTS = 3;
+/** Times a transaction PostgreSQL aborted as a deadlock or serialization victim is run [5]. */
+const TRANSACTION_ATTEMPTS = 5;
 
 /**
  * PostgreSQL's deadlock and serialization failures: it rolled the whole transaction back, so running
@@ -71,7 +71,7 @@ function isRetryable(error: unknown): boolean {
  * Runs `work` in one database transaction together with the outbox rows it emits, then, after the
  * commit, publishes the events and wake-ups on the bus. A transaction PostgreSQL aborts as a
  * deadlock or serialization victim runs again from the start (its events and wake-ups collected
- * afresh), up to TRANSACTION_ATTEMPTS times.
+ * afresh) after a short random pause, up to TRANSACTION_ATTEMPTS times.
  */
 export function makeTransact(deps: { db: Db; dialect: Dialect; bus: Bus; clock: Clock }): Transact {
   const once = async <T>(work: (trx: Tx, uow: UnitOfWork) => Promise<T>): Promise<T> => {
@@ -134,6 +134,8 @@ export function makeTransact(deps: { db: Db; dialect: Dialect; bus: Bus; clock: 
         return await once(work);
       } catch (error) {
         if (attempt >= TRANSACTION_ATTEMPTS || !isRetryable(error)) throw error;
+        // A random pause, growing with each attempt, so the transactions that collided do not again.
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * attempt));
       }
     }
   };

@@ -12,7 +12,8 @@ const addFormats = addFormatsModule.default ?? addFormatsModule;
  * always text, so they are coerced.
  */
 export function installValidators(app: FastifyInstance): void {
-  const common = { allErrors: true, useDefaults: true, removeAdditional: false, strict: false } as const;
+  // verbose: errors carry the value sent, so a refused enum value can be named in the answer.
+  const common = { allErrors: true, useDefaults: true, removeAdditional: false, strict: false, verbose: true } as const;
   const strict = new Ajv({ ...common, coerceTypes: false });
   const coercing = new Ajv({ ...common, coerceTypes: 'array' });
   addFormats(strict);

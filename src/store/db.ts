@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, fchmodSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import {
@@ -132,10 +132,40 @@ function withStatementCache(database: SQLite.Database, size = STATEMENT_CACHE): 
 }
 
 /**
+ * The store's folder and files readable by their owner only, whatever the umask: folders created
+ * here 0700 (an existing folder is the operator's), the database file 0600. SQLite creates its
+ * `-wal` and `-shm` files with the database file's mode, and the existing ones are set here too.
+ */
+function restrictSqliteFiles(file: string): void {
+  const created = mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  // mkdir's mode is masked by the umask; set it again on each folder this call made.
+  if (created) {
+    for (let dir = dirname(file); dir.length >= created.length; dir = dirname(dir)) chmodSync(dir, 0o700);
+  }
+  const existed = existsSync(file);
+  const fd = openSync(file, 'a', 0o600);
+  try {
+    fchmodSync(fd, 0o600);
+  } catch (error) {
+    // A file of another owner that we may write to: its mode is that owner's to set.
+    if (!existed) throw error;
+  } finally {
+    closeSync(fd);
+  }
+  for (const suffix of ['-wal', '-shm']) {
+    try {
+      chmodSync(file + suffix, 0o600);
+    } catch {
+      // absent (SQLite creates it with the database file's mode), or another owner's
+    }
+  }
+}
+
+/**
  * Opens the embedded SQLite store at `file` (created with its folder when missing) in WAL mode.
  */
 export function openSqliteStore(file: string): Store {
-  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+  if (file !== ':memory:') restrictSqliteFiles(file);
   const sqlite = new SQLite(file);
   sqlite.pragma('journal_mode = WAL');
   // NORMAL is durable across application crashes in WAL mode; only an OS crash may lose the last commits.

@@ -11,8 +11,11 @@ export interface DatabaseHealth {
   stop(): void;
 }
 
-/** A probe that takes longer than this counts as the database being down, ms. */
+/** Each period of this length a probe goes unanswered counts as one failure, ms. */
 const PROBE_TIMEOUT_MS = 5000;
+
+/** Failed probes in a row that mark the database down [3]. */
+export const FAILURES_TO_DOWN = 3;
 
 /**
  * `select 1` on the store. On PostgreSQL over a connection of its own: a pool whose connections are
@@ -35,7 +38,8 @@ export function makeProbe(store: Store): { probe(): Promise<void>; close(): Prom
             settings.clientConfig.connectionTimeoutMillis ?? PROBE_TIMEOUT_MS,
             PROBE_TIMEOUT_MS,
           ),
-          query_timeout: PROBE_TIMEOUT_MS,
+          // Long enough for the health check to count the hang first; then the connection is replaced.
+          query_timeout: PROBE_TIMEOUT_MS * FAILURES_TO_DOWN,
         });
         next.on('error', () => drop(next));
         client = next;
@@ -61,43 +65,67 @@ export function makeProbe(store: Store): { probe(): Promise<void>; close(): Prom
 }
 
 /**
- * Probes the database (default every second): workers stop claiming while it is down and a worker's
- * `/health` answers 503. Transitions are logged once each, not every probe.
+ * Probes the database every `intervalMs`: workers stop claiming while it is down, the API answers
+ * 503 at once and a worker's `/health` answers 503. On a loaded machine a probe's answer can arrive
+ * after its timer has fired (the timer runs first in the loop turn that reads the answer), so one
+ * slow or failed probe proves nothing: the database is down only after `failuresToDown` failed
+ * probes in a row, and any answer, however late, marks it up again. A probe that hangs counts as
+ * one more failure for each `timeoutMs` it runs (at most one per tick, so one stalled loop turn is
+ * one failure). Transitions are logged once each.
  */
 export function makeDatabaseHealth(options: {
   probe(): Promise<void>;
   log: Logger;
   intervalMs: number;
+  /** Each period of this length a probe runs without answering counts as a failure, ms [PROBE_TIMEOUT_MS]. */
+  timeoutMs?: number;
+  /** [FAILURES_TO_DOWN] */
+  failuresToDown?: number;
 }): DatabaseHealth {
+  const timeoutMs = options.timeoutMs ?? PROBE_TIMEOUT_MS;
+  const failuresToDown = options.failuresToDown ?? FAILURES_TO_DOWN;
   let up = true;
+  let failures = 0;
   let timer: NodeJS.Timeout | null = null;
-  let probing: Promise<boolean> | null = null;
+  let probing: { started: number; overdue: number } | null = null;
 
-  async function probe(): Promise<boolean> {
-    let ok: boolean;
-    try {
-      await options.probe();
-      ok = true;
-    } catch (error) {
-      ok = false;
-      if (up) options.log.error({ err: error }, 'the database is unreachable');
+  function failed(error: unknown): void {
+    failures += 1;
+    if (up && failures >= failuresToDown) {
+      up = false;
+      options.log.error({ err: error, failures }, 'the database is unreachable');
     }
-    if (ok && !up) options.log.info('the database is reachable again');
-    up = ok;
-    return ok;
   }
 
-  const check = () => {
-    probing ??= probe().finally(() => {
-      probing = null;
-    });
-    return probing;
-  };
+  function answered(): void {
+    failures = 0;
+    if (!up) options.log.info('the database is reachable again');
+    up = true;
+  }
+
+  function tick(): void {
+    if (probing) {
+      const periods = Math.floor((Date.now() - probing.started) / timeoutMs);
+      if (periods > probing.overdue) {
+        probing.overdue = periods;
+        failed(new Error(`the database probe has not answered for ${periods * timeoutMs} ms`));
+      }
+      return;
+    }
+    const current = { started: Date.now(), overdue: 0 };
+    probing = current;
+    options
+      .probe()
+      .then(answered, failed)
+      .finally(() => {
+        if (probing === current) probing = null;
+      });
+  }
 
   return {
     up: () => up,
     start() {
-      timer ??= setInterval(() => void check(), options.intervalMs);
+      timer ??= setInterval(tick, options.intervalMs);
       timer.unref();
     },
     stop() {

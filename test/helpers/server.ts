@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Logger } from 'pino';
 import { loadConfig } from '../../src/config.js';
 import type { Connector } from '../../src/connectors/sdk.js';
 import type { SandboxBankOptions } from '../../src/sandbox-bank/index.js';
@@ -47,6 +48,8 @@ export async function startTestServer(
     clock?: () => number;
     /** Replaces the built-in connectors (a test wraps the sandbox one to control a bank's timing). */
     connectors?: (builtin: Connector[]) => Connector[];
+    /** The server's logger (default: none, LOG_LEVEL silent). */
+    log?: Logger;
   } = {},
 ): Promise<TestServer> {
   const dataDir = options.dataDir ?? tempDir();
@@ -58,6 +61,7 @@ export async function startTestServer(
     ...(options.sandboxBank ? { sandboxBank: options.sandboxBank } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.connectors ? { connectors: options.connectors } : {}),
+    ...(options.log ? { log: options.log } : {}),
   });
   const bootstrap = options.reopen
     ? { apiKey: options.reopen.key, sandboxAccountId: options.reopen.tourAccountId, orgId: options.reopen.orgId }
