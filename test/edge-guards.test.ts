@@ -215,6 +215,8 @@ describe('enum refusals', () => {
     const checked: string[] = [];
     for (const op of operations(doc)) {
       if (!op.path.startsWith('/v1/') || op.method === 'DELETE') continue;
+      // Instance administration takes a scope the bootstrap key (`*`) never has: refused before validation.
+      if (op.scopes?.includes('instance:admin')) continue;
       const path = op.path.replace(/\{id\}/, accountId).replace(/\{[^}]+\}/g, 'x_00000000000000000000000000');
       const found: [string, unknown[]][] = [];
       if (op.body && op.bodyType === 'application/json') enums(op.body, '', found);

@@ -135,15 +135,23 @@ describe('shutdown', () => {
     const loginStarted = new Promise<void>((resolve) => {
       entered = resolve;
     });
-    // A bank call that never ends and ignores every signal: the engine cannot stop on its own.
+    // A bank that never answers and ignores every signal. The watchdog stops waiting for a stuck call
+    // at once, but closing the bank session still gets its own (longer) limit: the engine step overruns.
+    const never = () => new Promise<never>(() => {});
     const stuck: Connector = {
       id: 'stuck',
       name: 'Stuck bank',
       credentialFields: [],
-      login: () => {
-        entered();
-        return new Promise(() => {});
-      },
+      login: async () => ({
+        bankAccounts: () => {
+          entered();
+          return never();
+        },
+        balances: never,
+        identity: never,
+        movements: never,
+        close: never,
+      }),
     };
     const server = await startServer({
       config: loaded.config,

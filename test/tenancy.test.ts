@@ -137,6 +137,14 @@ describe('isolation between organizations', () => {
     const token = await api.post('/v1/app-tokens', { name: 'Books', allowed_origins: ['https://books.test'] });
     const relay = await api.post('/v1/relays', { provider: 'json' });
     const keyId = (await api.get('/v1/api-keys')).body.data[0].id;
+    const payment = await api.post('/v1/expected-payments', {
+      external_id: 'tenancy-1',
+      account_id: alice.id,
+      amount: '1.00',
+      currency: 'EUR',
+      payer_name: 'Somebody',
+    });
+    expect(payment.status, JSON.stringify(payment.body)).toBe(201);
     const ids: Record<string, string> = {
       accounts: alice.id,
       sessions: sessionId,
@@ -148,6 +156,7 @@ describe('isolation between organizations', () => {
       relays: relay.body.id,
       'api-keys': keyId,
       organizations: t.orgId,
+      'expected-payments': payment.body.id,
     };
     for (const value of Object.values(ids)) expect(value).toMatch(/^[a-z]{3}_/);
     const accountName = (await api.get(`/v1/accounts/${alice.id}`)).body.name;
@@ -158,6 +167,8 @@ describe('isolation between organizations', () => {
       'PUT /v1/accounts/{id}/config': { schedule: null },
       'POST /v1/accounts/{id}/otp': { code: '123456' },
       'PATCH /v1/webhooks/{id}': { enabled: false },
+      'POST /v1/expected-payments/{id}/resolve': { movement_id: movement.id },
+      'PUT /v1/accounts/{id}/reconciliation': { mode: 'match' },
       'POST /v1/organizations/{id}/users': { email: 'intruder@second.test', role: 'admin' },
       'POST /v1/organizations/{id}/api-keys': { name: 'intruder', scopes: ['*'] },
     };
