@@ -43,6 +43,7 @@ import { appTokenRoutes } from './reconnect/app-tokens.js';
 import type { ReconnectService } from './reconnect/service.js';
 import { widgetAssetRoutes, widgetRoutes } from './reconnect/widget-routes.js';
 import { relayRoutes, twilioRelayRoutes } from './relay/routes.js';
+import { rateLimitStore } from './security/rate-limits.js';
 import { sessionRoutes } from './sessions/routes.js';
 import { SessionSchema } from './sessions/schemas.js';
 import { userRoutes } from './users/routes.js';
@@ -176,6 +177,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   await app.register(rateLimit, {
     global: false,
+    // Counted in the store: every process and both mounts of a route (/v1 and the dashboard's) share a count.
+    store: rateLimitStore(options.rateLimits),
     errorResponseBuilder: (_request, context) =>
       new ApiError('RATE_LIMITED', `too many requests; retry in ${context.after}`, {
         retryAfter: Math.ceil(context.ttl / 1000),

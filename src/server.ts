@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { makeAccountsService } from './accounts/service.js';
 import { makeStatusCache } from './accounts/status-cache.js';
 import { buildApp, buildWorkerApp } from './app.js';
+import type { CodeLimit } from './assistance/submit.js';
 import { makeAuthService } from './auth/service.js';
 import { makeTwoFactor } from './auth/two-factor.js';
 import { syncBuiltinBanks } from './banks/repo.js';
@@ -38,6 +39,7 @@ import { makePruner, type Pruner } from './retention/prune.js';
 import { makeSandboxBank, type SandboxBank, type SandboxBankOptions } from './sandbox-bank/index.js';
 import { type Cipher, makeCipher } from './security/cipher.js';
 import { loadMasterKey } from './security/master-key.js';
+import { makeRateLimits } from './security/rate-limits.js';
 import { makeSessionsService } from './sessions/service.js';
 import { migrateToLatest, openPostgresStore, openSqliteStore, type Store } from './store/db.js';
 import { makeDatabaseHealth, makeProbe } from './store/health.js';
@@ -210,6 +212,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     checkUrl,
   });
   const sessions = makeSessionsService({ db, transact, clock });
+  const rateLimits = makeRateLimits({ db, clock });
+  const codeLimit: CodeLimit = { limits: rateLimits, perMinute: config.codeRateLimitPerMinute };
   const relays = makeRelayManagement({ db, transact, cipher, clock });
   const relay = makeRelayService({
     db,
@@ -217,6 +221,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     bus,
     cipher,
     clock,
+    codeLimit,
     log: log.child({ component: 'relay' }),
     holdMs: config.smsHoldSeconds * 1000,
   });
@@ -227,6 +232,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     clock,
     cipher,
     accounts,
+    codeLimit,
     log: log.child({ component: 'reauth' }),
     pollMs: config.pollMs,
   });
@@ -261,7 +267,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     shutdown: shutdown.signal,
     onError: (error) => log.error({ err: error }, 'settling data API results failed'),
   });
-  const reconnects = makeReconnectService({ db, transact, cipher, clock, bus, pollMs: config.pollMs });
+  const reconnects = makeReconnectService({ db, transact, cipher, clock, codeLimit, bus, pollMs: config.pollMs });
   const sourceFetcher = makeSourceFetcher({
     allowPrivate: config.allowPrivateUrls,
     secretOf: makeAccountSecrets({ db, cipher }),
@@ -309,6 +315,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     trustWarningMs: config.trustWarningHours * 3_600_000,
     limits: { sessionMs: config.maxSessionSeconds * 1000, callMs: config.connectorCallSeconds * 1000 },
     soleWorker: store.dialect === 'sqlite',
+    codeLimit,
   });
   const system: SystemInfo = {
     role,
@@ -340,6 +347,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         accounts,
         sessions,
         cipher,
+        codeLimit,
+        rateLimits,
         relay,
         relays,
         reauth,

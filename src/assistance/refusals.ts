@@ -9,6 +9,7 @@ const CODES: Record<SubmitReason, ErrorCode> = {
   session_lost: 'SESSION_LOST',
   format: 'CODE_FORMAT',
   in_flight: 'CODE_IN_FLIGHT',
+  rate_limited: 'RATE_LIMITED',
 };
 
 /**
@@ -17,5 +18,8 @@ const CODES: Record<SubmitReason, ErrorCode> = {
  */
 export function submitFailure(result: Extract<SubmitResult, { ok: false }>, field: string): Failure {
   const details = result.detail !== undefined ? [{ path: field, message: result.detail }] : undefined;
-  return fail(CODES[result.reason], result.message, details);
+  const failure = fail(CODES[result.reason], result.message, details);
+  return result.retryAfterMs !== undefined
+    ? { ...failure, retryAfter: Math.ceil(result.retryAfterMs / 1000) }
+    : failure;
 }

@@ -1,8 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { accountFor } from '../accounts/access.js';
-import '@fastify/rate-limit';
 import type { Config } from '../config.js';
 import type { CodeVia } from '../core/states.js';
 import type { Bus } from '../events/bus.js';
@@ -30,12 +28,18 @@ export function assistanceRoutes(
   deps: Omit<SubmitDeps, 'db'> & {
     store: Pick<Store, 'db'>;
     bus: Bus;
-    config: Pick<Config, 'codeRateLimitPerMinute' | 'pollMs'>;
+    config: Pick<Config, 'pollMs'>;
     shutdown: AbortSignal;
   },
 ): FastifyPluginAsyncTypebox {
   const { db } = deps.store;
-  const submitDeps: SubmitDeps = { db, transact: deps.transact, cipher: deps.cipher, clock: deps.clock };
+  const submitDeps: SubmitDeps = {
+    db,
+    transact: deps.transact,
+    cipher: deps.cipher,
+    clock: deps.clock,
+    codeLimit: deps.codeLimit,
+  };
   return async (app) => {
     app.get(
       '/accounts/:id/otp',
@@ -64,14 +68,6 @@ export function assistanceRoutes(
       {
         config: {
           scopes: ['otp:write'],
-          rateLimit: {
-            max: deps.config.codeRateLimitPerMinute,
-            timeWindow: 60_000,
-            hook: 'preHandler',
-            // Per organization and account (auth ran first): nobody outside the organization can spend the budget.
-            keyGenerator: (request: FastifyRequest) =>
-              `otp:${request.principal?.orgId ?? '-'}:${(request.params as { id: string }).id}`,
-          },
         },
         schema: {
           tags,

@@ -8,6 +8,7 @@ import type { Transact } from '../events/outbox.js';
 import { topics } from '../events/topics.js';
 import { waitFor } from '../events/wait.js';
 import type { Cipher } from '../security/cipher.js';
+import type { RateLimits } from '../security/rate-limits.js';
 import type { Database, SubmissionVerdict } from '../store/schema.js';
 import { findPendingRequest, findRequest, findSubmission } from './reads.js';
 import type { AssistanceRequest } from './request.js';
@@ -33,20 +34,50 @@ export interface CodeTarget {
  * - `approval`: the pending request waits for an approval in the bank's app and takes no code;
  * - `session_lost`: the login behind the request stopped (its worker died) and can take no code;
  * - `format`: the code does not fit the descriptor (`detail` says how);
- * - `in_flight`: the bank is still judging an earlier code for this request.
+ * - `in_flight`: the bank is still judging an earlier code for this request;
+ * - `rate_limited`: the account's codes for this minute reached the bank, or this sender's refused
+ *   submissions used up its own budget (`retryAfterMs` says when to try again).
  */
-export type SubmitReason = 'no_pending' | 'stale' | 'approval' | 'session_lost' | 'format' | 'in_flight';
+export type SubmitReason =
+  | 'no_pending'
+  | 'stale'
+  | 'approval'
+  | 'session_lost'
+  | 'format'
+  | 'in_flight'
+  | 'rate_limited';
 
 export type SubmitResult =
   | { ok: true; requestId: string; submissionId: string }
-  | { ok: false; reason: SubmitReason; message: string; requestId: string | null; detail?: string };
+  | {
+      ok: false;
+      reason: SubmitReason;
+      message: string;
+      requestId: string | null;
+      detail?: string;
+      retryAfterMs?: number;
+    };
+
+/**
+ * The code budget (OTPILOT_CODE_RATE_LIMIT per minute), counted in the store so every path and
+ * process shares it. Two counts: codes handed to the bank, per account (what protects the bank), and
+ * refused submissions, per sender and account (so a sender that keeps sending malformed or stale
+ * codes spends its own budget, never the account's). TOTP, computed by otpilot itself, is not counted.
+ */
+export interface CodeLimit {
+  limits: RateLimits;
+  perMinute: number;
+}
 
 export interface SubmitDeps {
   db: Kysely<Database>;
   transact: Transact;
   cipher: Cipher;
   clock: Clock;
+  codeLimit: CodeLimit;
 }
+
+const MINUTE = 60_000;
 
 const REFUSALS: Record<SubmitReason, string> = {
   no_pending: 'this account has no pending assistance request',
@@ -55,6 +86,7 @@ const REFUSALS: Record<SubmitReason, string> = {
   session_lost: 'the login waiting for this code stopped (its worker was lost); a new login will ask again',
   format: 'the code does not fit the request',
   in_flight: 'the bank is still judging an earlier code for this request',
+  rate_limited: 'too many codes for this account this minute',
 };
 
 /**
@@ -69,13 +101,15 @@ export async function submitCode(
   rawCode: string,
 ): Promise<SubmitResult> {
   const { db, clock } = deps;
-  const refuse = async (
-    reason: SubmitReason,
-    requestId: string | null,
-    message = REFUSALS[reason],
-    detail?: string,
-  ): Promise<SubmitResult> => {
-    await recordAudit(
+  const counted = source.via !== 'totp';
+  const { limits, perMinute } = deps.codeLimit;
+  const senderKey = `code-sender:${source.orgId}:${source.actor.type}:${source.actor.id ?? '-'}:${target.accountId}`;
+  const limited = async (requestId: string | null, retryAfterMs: number): Promise<SubmitResult> => {
+    await audit('rate_limited', requestId);
+    return { ok: false, reason: 'rate_limited', message: REFUSALS.rate_limited, requestId, retryAfterMs };
+  };
+  const audit = (outcome: string, requestId: string | null) =>
+    recordAudit(
       db,
       {
         orgId: source.orgId,
@@ -83,14 +117,30 @@ export async function submitCode(
         action: 'otp.submit',
         accountId: target.accountId,
         targetId: requestId,
-        outcome: AUDIT_OUTCOME[reason],
+        outcome,
         details: { via: source.via },
       },
       clock(),
     );
+  const refuse = async (
+    reason: SubmitReason,
+    requestId: string | null,
+    message = REFUSALS[reason],
+    detail?: string,
+  ): Promise<SubmitResult> => {
+    // A refusal is the sender's to pay for: past its budget it is told to slow down instead.
+    if (counted) {
+      const spent = await limits.hit(senderKey, perMinute, MINUTE);
+      if (!spent.allowed) return limited(requestId, spent.retryAfterMs);
+    }
+    await audit(AUDIT_OUTCOME[reason], requestId);
     return { ok: false, reason, message, requestId, ...(detail !== undefined ? { detail } : {}) };
   };
 
+  if (counted) {
+    const sender = await limits.peek(senderKey, perMinute, MINUTE);
+    if (!sender.allowed) return limited(target.requestId ?? null, sender.retryAfterMs);
+  }
   const now = clock();
   const pending = await findPendingRequest(db, target.accountId);
   if (!pending || pending.expires_at <= now) return refuse('no_pending', pending?.id ?? target.requestId ?? null);
@@ -102,6 +152,10 @@ export async function submitCode(
   const check = checkCode(rawCode, pending.descriptor);
   if (!check.ok) return refuse('format', pending.id, `${REFUSALS.format}: ${check.reason}`, check.reason);
   if (pending.code_submitted_at !== null) return refuse('in_flight', pending.id);
+  if (counted) {
+    const account = await limits.hit(`code:${source.orgId}:${target.accountId}`, perMinute, MINUTE);
+    if (!account.allowed) return limited(pending.id, account.retryAfterMs);
+  }
 
   const stored = await deps.transact(async (trx, uow) => {
     const result = await storeCode(trx, uow, deps.cipher, {
@@ -140,6 +194,7 @@ const AUDIT_OUTCOME: Record<SubmitReason, string> = {
   session_lost: 'session_lost',
   format: 'code_format',
   in_flight: 'code_in_flight',
+  rate_limited: 'rate_limited',
 };
 
 /**

@@ -4,6 +4,7 @@ import { Type } from 'typebox';
 import { ApiError } from '../core/errors.js';
 import { unwrap } from '../http/errors.js';
 import { errorResponses, Timestamp } from '../http/schemas.js';
+import type { RateLimits } from '../security/rate-limits.js';
 import { SESSION_COOKIE } from './plugin.js';
 import { UserSchema } from './schemas.js';
 import type { AuthService } from './service.js';
@@ -13,10 +14,13 @@ const tags = ['dashboard'];
 
 /** Sign-in attempts per address and email per minute before 429. */
 const LOGIN_LIMIT = 10;
+/** Sign-in attempts per address per minute, whatever the emails, before 429 (one office behind one address fits). */
+const LOGIN_ADDRESS_LIMIT = 60;
 
 /** What the sign-in routes need. */
 export interface AuthRoutesDeps {
   auth: Pick<AuthService, 'login' | 'logout'>;
+  rateLimits: Pick<RateLimits, 'hit'>;
 }
 
 export function authRoutes(deps: AuthRoutesDeps): FastifyPluginAsyncTypebox {
@@ -62,6 +66,14 @@ export function authRoutes(deps: AuthRoutesDeps): FastifyPluginAsyncTypebox {
         },
       },
       async (request, reply) => {
+        // Trying many emails from one address is guessing too.
+        const address = await deps.rateLimits.hit(`login-address:${request.ip}`, LOGIN_ADDRESS_LIMIT, 60_000);
+        if (!address.allowed) {
+          const retryAfter = Math.ceil(address.retryAfterMs / 1000);
+          throw new ApiError('RATE_LIMITED', `too many sign-in attempts from this address; retry in ${retryAfter} s`, {
+            retryAfter,
+          });
+        }
         const session = unwrap(
           await deps.auth.login(request.body.email, request.body.password, {
             userAgent: request.headers['user-agent'] ?? null,

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
+import type { CodeLimit } from '../assistance/submit.js';
 import type { ConnectorRegistry } from '../connectors/registry.js';
 import type { Clock } from '../core/time.js';
 import type { Bus } from '../events/bus.js';
@@ -49,6 +50,8 @@ export interface EngineOptions {
    * session still held by an earlier process is known dead and is ended at once, not after its lease.
    */
   soleWorker: boolean;
+  /** The code budget; the engine's own TOTP codes are not counted against it. */
+  codeLimit: CodeLimit;
 }
 
 export interface Engine {

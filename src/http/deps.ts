@@ -1,5 +1,6 @@
 import type { AccountsService } from '../accounts/service.js';
 import type { StatusCache } from '../accounts/status-cache.js';
+import type { CodeLimit } from '../assistance/submit.js';
 import type { AuthService } from '../auth/service.js';
 import type { TwoFactor } from '../auth/two-factor.js';
 import type { Config } from '../config.js';
@@ -14,6 +15,7 @@ import type { ReconcileService } from '../reconcile/service.js';
 import type { RelayManagement } from '../relay/management.js';
 import type { RelayService } from '../relay/service.js';
 import type { Cipher } from '../security/cipher.js';
+import type { RateLimits } from '../security/rate-limits.js';
 import type { SessionsService } from '../sessions/service.js';
 import type { Store } from '../store/db.js';
 import type { WebhooksService } from '../webhooks/service.js';
@@ -37,6 +39,10 @@ export interface ApiDeps {
   accounts: AccountsService;
   sessions: SessionsService;
   cipher: Cipher;
+  /** The code budget every submission path shares. */
+  codeLimit: CodeLimit;
+  /** Store-backed counters behind every rate limit. */
+  rateLimits: RateLimits;
   relay: RelayService;
   relays: RelayManagement;
   reauth: ReauthService;

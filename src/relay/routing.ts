@@ -26,6 +26,7 @@ export function concernsRequest(reason: RelayReason): boolean {
     case 'bad_pattern':
     case 'code_format':
     case 'code_in_flight':
+    case 'rate_limited':
       return true;
     case 'invalid_number':
     case 'no_account':
@@ -88,6 +89,8 @@ export function relayReasonFor(reason: SubmitReason): RelayReason {
       return 'code_format';
     case 'in_flight':
       return 'code_in_flight';
+    case 'rate_limited':
+      return 'rate_limited';
     case 'no_pending':
     case 'stale':
     case 'approval':

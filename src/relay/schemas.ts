@@ -68,6 +68,9 @@ export const RelayReasonSchema = Type.Union([
   Type.Literal('code_format', { description: "The code found does not fit the request's descriptor." }),
   Type.Literal('code_in_flight', { description: 'The bank is still judging an earlier code for this request.' }),
   Type.Literal('request_closed', { description: 'The request closed before the code could be stored.' }),
+  Type.Literal('rate_limited', {
+    description: "The account's codes for this minute are used up (OTPILOT_CODE_RATE_LIMIT); the SMS was not used.",
+  }),
 ]);
 
 export const RelayOutcomeSchema = Type.Object({

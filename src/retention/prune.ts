@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { timeOfId } from '../core/ids.js';
 import type { Clock } from '../core/time.js';
+import { singleFlight } from '../events/single-flight.js';
 import type { Db } from '../store/db.js';
 
 const DAY_MS = 86_400_000;
@@ -30,7 +31,12 @@ export interface PruneCounts {
   deliveries: number;
   delivery_attempts: number;
   results: number;
+  /** Rate-limit windows that ended over an hour ago. */
+  rate_limits: number;
 }
+
+/** Rate-limit windows are a minute long; an hour's worth is kept for looking into an incident. */
+const RATE_LIMIT_KEEP_MS = 3_600_000;
 
 export interface Pruner {
   /** One full pass; returns what it deleted. */
@@ -66,7 +72,6 @@ export function makePruner(deps: {
 }): Pruner {
   const { db, policy } = deps;
   let timer: NodeJS.Timeout | null = null;
-  let running: Promise<PruneCounts> | null = null;
 
   async function pruneDeliveries(now: number): Promise<{ deliveries: number; attempts: number }> {
     if (policy.deliveriesDays === 0) return { deliveries: 0, attempts: 0 };
@@ -172,23 +177,31 @@ export function makePruner(deps: {
     const { deliveries, attempts } = await pruneDeliveries(now);
     const events = await pruneEvents(now);
     const results = await pruneResults(now);
-    const counts = { events, deliveries, delivery_attempts: attempts, results };
+    const limits = await db
+      .deleteFrom('rate_limits')
+      .where('window_start', '<', now - RATE_LIMIT_KEEP_MS)
+      .executeTakeFirst();
+    const counts = {
+      events,
+      deliveries,
+      delivery_attempts: attempts,
+      results,
+      rate_limits: Number(limits.numDeletedRows),
+    };
     if (events + deliveries + attempts + results > 0) deps.log.info({ deleted: counts }, 'retention: old rows pruned');
     return counts;
   }
 
-  function pruneOnce(): Promise<PruneCounts> {
-    running ??= pass().finally(() => {
-      running = null;
-    });
-    return running;
-  }
+  // A pass asked for while one runs shares it.
+  const pruneOnce = singleFlight(pass, { whenBusy: 'skip' });
+  let running: Promise<PruneCounts> | null = null;
 
   return {
     pruneOnce,
     start() {
       const tick = () => {
-        pruneOnce().then(
+        running = pruneOnce();
+        running.then(
           () => {},
           (error: unknown) => deps.log.warn({ err: error }, 'retention: pruning failed; retrying at the next pass'),
         );

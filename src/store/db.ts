@@ -32,6 +32,7 @@ import { reauth } from './migrations/0008_reauth.js';
 import { codeSubmissions } from './migrations/0009_code_submissions.js';
 import { reconciliation } from './migrations/0010_reconciliation.js';
 import { retention } from './migrations/0012_retention.js';
+import { rateLimits } from './migrations/0013_rate_limits.js';
 import type { Database, Dialect } from './schema.js';
 
 // Re-exported for the callers that know the store by its connection.
@@ -102,6 +103,7 @@ function migrations(dialect: Dialect): Record<string, Migration> {
     '0009_code_submissions': codeSubmissions(),
     '0010_reconciliation': reconciliation(),
     '0012_retention': retention(),
+    '0013_rate_limits': rateLimits(),
   };
 }
 

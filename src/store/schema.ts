@@ -174,6 +174,14 @@ export interface AssistanceRequestsTable {
   submission_id: string | null;
 }
 
+/** One key's count in its current window (security/rate-limits.ts). */
+export interface RateLimitsTable {
+  key: string;
+  /** When the window began (the first hit after the last window ended), ms. */
+  window_start: number;
+  hits: number;
+}
+
 /** What became of one submitted code. */
 export type SubmissionVerdict = 'pending' | 'accepted' | 'rejected' | 'withdrawn';
 
@@ -509,6 +517,7 @@ export interface Database {
   sessions: SessionsTable;
   assistance_requests: AssistanceRequestsTable;
   code_submissions: CodeSubmissionsTable;
+  rate_limits: RateLimitsTable;
   bank_accounts: BankAccountsTable;
   movements: MovementsTable;
   audit_log: AuditLogTable;

@@ -4,6 +4,7 @@ import type { BankSession, Connector, LoginContext } from '../../src/connectors/
 import { leaseTerm } from '../../src/engine/claim.js';
 import { type RunnerDeps, runSession } from '../../src/engine/runner.js';
 import type { WatchdogLimits } from '../../src/engine/watchdog.js';
+import { makeRateLimits } from '../../src/security/rate-limits.js';
 import { claimSessions, queueLogin } from '../../src/sessions/transitions.js';
 import type { SessionsTable } from '../../src/store/schema.js';
 import { startTestServer, type TestServer } from './server.js';
@@ -81,6 +82,7 @@ export async function startEngineHarness(
     owner: OWNER,
     log: pino({ level: 'silent' }),
     limits: { sessionMs: 60_000, callMs: 30_000, ...options.limits },
+    codeLimit: { limits: makeRateLimits({ db: t.server.store.db, clock: () => clock.now() }), perMinute: 1000 },
   };
   const claim = async (): Promise<SessionsTable> =>
     t.server.transact(async (trx, uow) => {
