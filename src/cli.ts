@@ -6,7 +6,8 @@ import { systemClock } from './core/time.js';
 import { makeKeysService } from './keys/service.js';
 import { createUser } from './orgs/service.js';
 import { startSandboxBankServer } from './sandbox-bank/index.js';
-import { openStore, roleRefusal, startServer } from './server.js';
+import { startServer } from './server.js';
+import { openStore, roleRefusal } from './startup.js';
 
 const USAGE = `otpilot: bank logins that pause for one-time codes
 

@@ -8,7 +8,7 @@ import { createOrganization, emailTaken, listOrganizations, resetPassword } from
 import { makeCipher } from '../security/cipher.js';
 import { parseMasterKey } from '../security/master-key.js';
 import { rotateMasterKey } from '../security/rotation.js';
-import { openCipher, openStore } from '../server.js';
+import { openCipher, openStore } from '../startup.js';
 import type { Store } from '../store/db.js';
 import { config, fail, organization } from './support.js';
 
