@@ -192,6 +192,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     pollMs: config.pollMs,
     // A send may take 15 s and its lease is not renewed: never shorter than a minute.
     leaseMs: Math.max(config.leaseMs, 60_000),
+    soleWorker: store.dialect === 'sqlite',
     concurrency: 50,
     version: VERSION,
     horizon,
