@@ -43,11 +43,17 @@ export function makeBenchClient(url: string, key: string) {
   }
 
   return {
-    async createAccount(username: string, name: string): Promise<string> {
+    /** `config` overrides account settings (e.g. a longer `assist_timeout_seconds`). */
+    async createAccount(username: string, name: string, config?: Record<string, unknown>): Promise<string> {
       const response = await fetch(`${url}/v1/accounts`, {
         method: 'POST',
         headers: json,
-        body: JSON.stringify({ bank_id: 'sandbox', name, credentials: { username, password: 'bench' } }),
+        body: JSON.stringify({
+          bank_id: 'sandbox',
+          name,
+          credentials: { username, password: 'bench' },
+          ...(config ? { config } : {}),
+        }),
       });
       if (response.status !== 201) throw new Error(`create answered ${response.status}: ${await response.text()}`);
       return ((await response.json()) as { id: string }).id;

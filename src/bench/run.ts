@@ -2,10 +2,13 @@ import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { setTimeout as delay } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import Fastify from 'fastify';
 import { loadConfig } from '../config.js';
+import { FALLBACK_MAX_MS } from '../events/wait.js';
 import { ingestMovements } from '../movements/ingest.js';
 import { type RunningServer, startServer } from '../server.js';
 import type { BenchAccount } from './client.js';
@@ -86,13 +89,14 @@ async function createAccounts(
   key: string,
   prefix: string,
   count: number,
+  config?: Record<string, unknown>,
 ): Promise<BenchAccount[]> {
   const client = makeBenchClient(server.url, key);
   const accounts: BenchAccount[] = [];
   const batch = 50;
   for (let start = 0; start < count; start += batch) {
     const usernames = Array.from({ length: Math.min(batch, count - start) }, (_, i) => `otp+${prefix}${start + i}`);
-    const ids = await Promise.all(usernames.map((username) => client.createAccount(username, username)));
+    const ids = await Promise.all(usernames.map((username) => client.createAccount(username, username, config)));
     for (const [i, username] of usernames.entries()) accounts.push({ id: ids[i]!, username });
   }
   return accounts;
@@ -242,9 +246,31 @@ async function benchIngest(server: RunningServer, key: string) {
   };
 }
 
+/**
+ * What waiting costs while nothing happens: once the waits have backed off to their longest fallback
+ * (`FALLBACK_MAX_MS`), the process's CPU share (of one core) and the event loop's delay p99 over two
+ * such intervals. The server runs in this process and nothing else is sent meanwhile.
+ */
+async function measureIdle(): Promise<{ cpu_share: number; loop_delay_p99_ms: number }> {
+  await delay(FALLBACK_MAX_MS * 1.5);
+  const histogram = monitorEventLoopDelay({ resolution: 10 });
+  histogram.enable();
+  const cpuBefore = process.cpuUsage();
+  const started = performance.now();
+  await delay(FALLBACK_MAX_MS * 2);
+  const cpu = process.cpuUsage(cpuBefore);
+  const elapsedMs = performance.now() - started;
+  histogram.disable();
+  return {
+    cpu_share: round((cpu.user + cpu.system) / 1000 / elapsedMs, 3),
+    loop_delay_p99_ms: round(histogram.percentile(99) / 1e6, 1),
+  };
+}
+
 async function benchWaiting(server: RunningServer, key: string) {
   log(`waiting: ${WAITING_LOGINS} assisted logins paused at once`);
-  const accounts = await createAccounts(server, key, 'w', WAITING_LOGINS);
+  // The longest code window, so no wait ends while the idle cost is measured.
+  const accounts = await createAccounts(server, key, 'w', WAITING_LOGINS, { assist_timeout_seconds: 3600 });
   const client = makeBenchClient(server.url, key);
   for (let start = 0; start < accounts.length; start += 100) {
     await Promise.all(accounts.slice(start, start + 100).map((a) => client.scrape(a.id)));
@@ -263,6 +289,7 @@ async function benchWaiting(server: RunningServer, key: string) {
       .executeTakeFirstOrThrow();
     pending = Number(row.n);
   }
+  const idle = await measureIdle();
   global.gc?.();
   const rssMb = Math.round(process.memoryUsage().rss / 1024 / 1024);
   const lost = await db
@@ -270,7 +297,10 @@ async function benchWaiting(server: RunningServer, key: string) {
     .select((eb) => eb.fn.countAll<number>().as('n'))
     .where('state', '=', 'failed')
     .executeTakeFirstOrThrow();
-  return { waiting_logins: { count: pending, rss_mb: rssMb, failed: Number(lost.n) } };
+  return {
+    waiting_logins: { count: pending, rss_mb: rssMb, failed: Number(lost.n) },
+    idle_wait_cpu: { waiting: pending, ...idle },
+  };
 }
 
 async function benchReconcile(server: RunningServer, key: string) {
