@@ -338,6 +338,7 @@ async function runSqliteBenchmarks(only: string): Promise<Record<string, unknown
   const key = server.bootstrap!.apiKey;
   const result: Record<string, unknown> = {};
   try {
+    if (only === 'waiting') return await benchWaiting(server, key);
     if (only !== 'reconcile') {
       Object.assign(result, await benchLogins(server, key, holds, prompts));
       Object.assign(result, await benchStatus(server, key, server.bootstrap!.sandboxAccountId!));
@@ -356,11 +357,12 @@ async function runSqliteBenchmarks(only: string): Promise<Record<string, unknown
  * Runs the benchmarks and prints one JSON object on the last line: the SQLite figures, then with
  * `BENCH_DATABASE_URL` (or `DATABASE_URL`) set the PostgreSQL ones (`pg_*` keys, absent otherwise).
  * `BENCH_ONLY` runs a part: `sqlite`, `pg`, one PostgreSQL phase (`pg-handoff`, `pg-claims`), or
- * `reconcile` (the reconciliation figures alone, on SQLite).
+ * `reconcile` (the reconciliation figures alone, on SQLite), or `waiting` (the paused logins and
+ * their idle cost alone, on SQLite).
  */
 export async function runBenchmarks(): Promise<void> {
   const only = process.env.BENCH_ONLY ?? '';
-  const parts = ['', 'sqlite', 'pg', 'pg-handoff', 'pg-claims', 'reconcile'];
+  const parts = ['', 'sqlite', 'pg', 'pg-handoff', 'pg-claims', 'reconcile', 'waiting'];
   if (!parts.includes(only)) throw new Error(`BENCH_ONLY must be one of ${parts.filter(Boolean).join(', ')}`);
   const databaseUrl = process.env.BENCH_DATABASE_URL || process.env.DATABASE_URL || null;
   const pgOnly = only.startsWith('pg');
@@ -370,7 +372,7 @@ export async function runBenchmarks(): Promise<void> {
     ? { node: process.version }
     : { store: 'sqlite', node: process.version };
   if (!pgOnly) Object.assign(result, await runSqliteBenchmarks(only));
-  if (databaseUrl && only !== 'sqlite' && only !== 'reconcile')
+  if (databaseUrl && only !== 'sqlite' && only !== 'reconcile' && only !== 'waiting')
     Object.assign(
       result,
       await runPostgresBenchmarks(databaseUrl, {
