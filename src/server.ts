@@ -10,6 +10,7 @@ import { makeAuthService } from './auth/service.js';
 import { makeTwoFactor } from './auth/two-factor.js';
 import { syncBuiltinBanks } from './banks/repo.js';
 import type { Config } from './config.js';
+import { makeFintsConnector } from './connectors/fints/connector.js';
 import { makeConnectorRegistry } from './connectors/registry.js';
 import { makeSandboxConnector } from './connectors/sandbox.js';
 import type { Connector } from './connectors/sdk.js';
@@ -136,6 +137,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     config.sandbox || config.sandboxUrl
       ? [makeSandboxConnector({ baseUrl: () => config.sandboxUrl ?? `${baseUrl}/sandbox-bank/` })]
       : [];
+  builtin.push(makeFintsConnector(config.fints));
   const registry = makeConnectorRegistry(options.connectors ? options.connectors(builtin) : builtin);
   await syncBuiltinBanks(db, registry, clock());
 

@@ -1,0 +1,224 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type FintsBankServer, startFintsBankServer } from '../src/fints-bank/index.js';
+import { FINTS_PIN } from '../src/fints-bank/users.js';
+import type { Api } from './helpers/api.js';
+import { pendingRequest, scrape, sessionEnd } from './helpers/flows.js';
+import { startTestServer, type TestServer } from './helpers/server.js';
+
+let t: TestServer;
+let bank: FintsBankServer;
+/** The FinTS bank's clock runs this far ahead of the real one (tests move it to end TAN exemptions). */
+let bankOffsetMs = 0;
+
+beforeAll(async () => {
+  bank = await startFintsBankServer({ port: 0, host: '127.0.0.1', bank: { now: () => Date.now() + bankOffsetMs } });
+  t = await startTestServer({ env: { OTPILOT_FINTS_PRODUCT_ID: 'OTPILOTTEST' } });
+});
+afterAll(async () => {
+  await t?.close();
+  await bank?.close();
+});
+
+let counter = 0;
+
+/** A `fints` account for a test-bank user `behaviour+n` (its own bank user per test). */
+async function createFintsAccount(
+  api: Api,
+  behaviour: string,
+  options: { pin?: string; config?: Record<string, unknown> } = {},
+): Promise<{ id: string; user: string }> {
+  const user = `${behaviour}+${process.pid}x${++counter}`;
+  const reply = await api.post('/v1/accounts', {
+    bank_id: 'fints',
+    name: `FinTS ${user}`,
+    credentials: { blz: '12345678', server_url: bank.endpoint, user_id: user, pin: options.pin ?? FINTS_PIN },
+    config: options.config ?? {},
+  });
+  expect(reply.status, JSON.stringify(reply.body)).toBe(201);
+  return { id: reply.body.id, user };
+}
+
+/** The newest smsTAN on the test-bank user's phone page. */
+async function latestTan(user: string): Promise<string> {
+  const res = await fetch(`${bank.url}phone/${encodeURIComponent(user)}`);
+  expect(res.status).toBe(200);
+  const body = (await res.json()) as { messages: Array<{ code: string | null }> };
+  const code = body.messages[0]?.code;
+  if (typeof code !== 'string') throw new Error(`no TAN on ${user}'s phone`);
+  return code;
+}
+
+async function movementsOf(accountId: string): Promise<any[]> {
+  const reply = await t.api.get(`/v1/accounts/${accountId}/movements?limit=100`);
+  expect(reply.status).toBe(200);
+  expect(reply.body.next_cursor).toBeNull();
+  return reply.body.data;
+}
+
+function stageNames(session: any): string[] {
+  return session.stages.map((s: { name: string }) => s.name);
+}
+
+describe('the FinTS connector against the local FinTS bank', () => {
+  it('lists the fints bank with its credential fields', async () => {
+    const banks = await t.api.get('/v1/banks');
+    const fints = banks.body.data.find((b: { id: string }) => b.id === 'fints');
+    expect(fints.credential_fields.map((f: { name: string }) => f.name)).toEqual([
+      'blz',
+      'server_url',
+      'user_id',
+      'customer_id',
+      'pin',
+      'tan_method',
+      'tan_medium',
+    ]);
+  });
+
+  it('asks for the smsTAN on the first login, takes it over the API, and needs none on the next (stored system id)', async () => {
+    const { api } = t;
+    const account = await createFintsAccount(api, 'newsys');
+    const first = await scrape(api, account.id);
+    const request = await pendingRequest(api, account.id);
+    expect(request).toMatchObject({
+      type: 'otp',
+      state: 'pending',
+      max_attempts: 2,
+      descriptor: {
+        length: null,
+        type: 'numeric',
+        purpose: 'login',
+        channel: 'sms',
+        prompt: 'Bitte geben Sie die TAN ein, die wir per SMS an Ihr Mobiltelefon gesendet haben.',
+      },
+    });
+    const tan = await latestTan(account.user);
+    const submitted = await api.post(`/v1/accounts/${account.id}/otp?wait=true`, { code: tan, request_id: request.id });
+    expect(submitted.body).toMatchObject({ submitted: true, outcome: 'accepted' });
+    const session = await sessionEnd(api, first, 30_000);
+    expect(session).toMatchObject({ state: 'succeeded', movements_new: 7 });
+    expect(stageNames(session)).toEqual(expect.arrayContaining(['login', 'code', 'logged_in', 'movements']));
+
+    const ledgers = (await api.get(`/v1/accounts/${account.id}/insights/balances`)).body.data;
+    expect(ledgers).toHaveLength(2);
+    expect(ledgers.map((l: any) => l.name).sort()).toEqual(['Girokonto', 'Tagesgeld']);
+    for (const l of ledgers) {
+      expect(l.iban).toMatch(/^DE\d{2}12345678\d{10}$/);
+      expect(l.balance_current).toMatch(/^-?\d+\.\d{2}$/);
+    }
+    const movements = await movementsOf(account.id);
+    expect(movements).toHaveLength(7);
+    expect(movements.map((m) => m.name)).toEqual(expect.arrayContaining(['Arbeitgeber GmbH', 'Zinsen']));
+
+    // The scheduled login reuses the registered system id: no TAN, no new movements.
+    const second = await sessionEnd(api, await scrape(api, account.id), 30_000);
+    expect(second).toMatchObject({ state: 'succeeded', movements_new: 0 });
+    expect(stageNames(second)).not.toContain('awaiting_assistance');
+    expect(JSON.stringify(second)).not.toContain(FINTS_PIN);
+  });
+
+  it('counts a wrong TAN as rejected with the bank words, then accepts the right one', async () => {
+    const { api } = t;
+    const account = await createFintsAccount(api, 'tan');
+    const sessionId = await scrape(api, account.id);
+    const request = await pendingRequest(api, account.id);
+    const right = await latestTan(account.user);
+    const wrong = right === '000000' ? '111111' : '000000';
+    const refused = await api.post(`/v1/accounts/${account.id}/otp?wait=true`, { code: wrong, request_id: request.id });
+    expect(refused.body).toMatchObject({ outcome: 'rejected' });
+    expect(refused.body.assistance_request).toMatchObject({ state: 'pending', attempts: 1 });
+    expect(JSON.stringify(refused.body)).not.toContain(right);
+    const accepted = await api.post(`/v1/accounts/${account.id}/otp?wait=true`, {
+      code: right,
+      request_id: request.id,
+    });
+    expect(accepted.body).toMatchObject({ outcome: 'accepted' });
+    expect((await sessionEnd(api, sessionId, 30_000)).state).toBe('succeeded');
+
+    // Within the bank's exemption window the next login needs no TAN; after it, the bank asks again.
+    expect((await sessionEnd(api, await scrape(api, account.id), 30_000)).state).toBe('succeeded');
+    bankOffsetMs += 6 * 60_000;
+    const third = await scrape(api, account.id);
+    const again = await pendingRequest(api, account.id);
+    expect(again.id).not.toBe(request.id);
+    const tan = await latestTan(account.user);
+    expect((await api.post(`/v1/accounts/${account.id}/otp?wait=true`, { code: tan })).body.outcome).toBe('accepted');
+    expect((await sessionEnd(api, third, 30_000)).state).toBe('succeeded');
+  });
+
+  it('waits for a decoupled approval given on the phone', async () => {
+    const { api } = t;
+    const account = await createFintsAccount(api, 'decoupled');
+    const sessionId = await scrape(api, account.id);
+    const request = await pendingRequest(api, account.id);
+    expect(request).toMatchObject({
+      type: 'approval',
+      descriptor: { purpose: 'login', prompt: 'Bitte bestätigen Sie die Anmeldung in Ihrer pushTAN-App.' },
+    });
+    const approved = await fetch(`${bank.url}phone/${encodeURIComponent(account.user)}/approve`, { method: 'POST' });
+    expect(approved.status).toBe(200);
+    const session = await sessionEnd(api, sessionId, 30_000);
+    expect(session).toMatchObject({ state: 'succeeded', movements_new: 7 });
+  });
+
+  it('ends the login code_rejected when the phone refuses the approval', async () => {
+    const { api } = t;
+    const account = await createFintsAccount(api, 'decoupled');
+    const sessionId = await scrape(api, account.id);
+    await pendingRequest(api, account.id);
+    const refused = await fetch(`${bank.url}phone/${encodeURIComponent(account.user)}/refuse`, { method: 'POST' });
+    expect(refused.status).toBe(200);
+    expect(await sessionEnd(api, sessionId, 30_000)).toMatchObject({
+      state: 'failed',
+      failure_category: 'code_rejected',
+    });
+  });
+
+  it('reads statements across touchdown pages and de-duplicates them on re-fetch', async () => {
+    const { api } = t;
+    const account = await createFintsAccount(api, 'pages');
+    const first = await scrape(api, account.id);
+    const request = await pendingRequest(api, account.id);
+    await api.post(`/v1/accounts/${account.id}/otp?wait=true`, {
+      code: await latestTan(account.user),
+      request_id: request.id,
+    });
+    expect(await sessionEnd(api, first, 30_000)).toMatchObject({ state: 'succeeded', movements_new: 24 });
+    const movements = await movementsOf(account.id);
+    expect(movements).toHaveLength(24);
+    expect(new Set(movements.map((m) => m.bank_movement_id ?? m.id)).size).toBe(24);
+    expect(await sessionEnd(api, await scrape(api, account.id), 30_000)).toMatchObject({
+      state: 'succeeded',
+      movements_new: 0,
+    });
+    expect(await movementsOf(account.id)).toHaveLength(24);
+  });
+
+  it('blocks the account at once on a wrong PIN', async () => {
+    const { api } = t;
+    const account = await createFintsAccount(api, 'notan', { pin: 'wrong-pin' });
+    const session = await sessionEnd(api, await scrape(api, account.id), 30_000);
+    expect(session).toMatchObject({ state: 'failed', failure_category: 'invalid_credentials' });
+    expect(session.failure_message).toContain('9942');
+    expect(JSON.stringify(session)).not.toContain('wrong-pin');
+    expect((await api.get(`/v1/accounts/${account.id}`)).body).toMatchObject({
+      status: 'blocked',
+      blocked_reason: 'invalid_credentials',
+    });
+  });
+
+  it('blocks a locked access at once', async () => {
+    const { api } = t;
+    const account = await createFintsAccount(api, 'locked');
+    const session = await sessionEnd(api, await scrape(api, account.id), 30_000);
+    expect(session).toMatchObject({ state: 'failed', failure_category: 'account_locked' });
+    expect((await api.get(`/v1/accounts/${account.id}`)).body.blocked_reason).toBe('account_locked');
+  });
+
+  it('reports a bank that answers 503 as unavailable, without blocking the account', async () => {
+    const { api } = t;
+    const account = await createFintsAccount(api, 'down');
+    const session = await sessionEnd(api, await scrape(api, account.id), 30_000);
+    expect(session).toMatchObject({ state: 'failed', failure_category: 'bank_unavailable' });
+    expect((await api.get(`/v1/accounts/${account.id}`)).body.blocked_reason).toBeNull();
+  });
+});
