@@ -179,6 +179,7 @@ function initDialog(state: FintsBankState, req: Request, out: Out): BankReply {
   dialog.userId = user.id;
   if (hksyn && field(hksyn, 0) === '0') {
     dialog.newSystemId = state.newId('S');
+    state.systemIds.add(dialog.newSystemId);
     dialog.systemId = dialog.newSystemId;
   }
   state.dialogs.set(dialog.id, dialog);

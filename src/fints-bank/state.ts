@@ -80,6 +80,8 @@ export class FintsBankState {
   private readonly users = new Map<string, UserState>();
   readonly dialogs = new Map<string, DialogState>();
   readonly challenges = new Map<string, Challenge>();
+  /** Every system id this bank has handed out (HISYN). */
+  readonly systemIds = new Set<string>();
 
   constructor(options: FintsBankOptions = {}) {
     this.blz = options.blz ?? '12345678';
