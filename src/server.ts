@@ -22,6 +22,7 @@ import { type Bus, makeMemoryBus } from './events/bus.js';
 import { makeEventHorizon } from './events/horizon.js';
 import { makeTransact, type Transact } from './events/outbox.js';
 import { makePostgresBus } from './events/pg-bus.js';
+import { makeFintsBank } from './fints-bank/index.js';
 import { makeMetrics } from './http/metrics.js';
 import type { Role, SystemInfo } from './http/system-routes.js';
 import { makeKeysService } from './keys/service.js';
@@ -301,6 +302,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         shutdown: shutdown.signal,
         log,
         sandboxBank: sandboxBank?.plugin ?? null,
+        fintsBank: sandboxBank ? makeFintsBank().plugin : null,
         version: VERSION,
       });
   try {

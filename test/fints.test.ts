@@ -25,13 +25,18 @@ let counter = 0;
 async function createFintsAccount(
   api: Api,
   behaviour: string,
-  options: { pin?: string; config?: Record<string, unknown> } = {},
+  options: { pin?: string; config?: Record<string, unknown>; endpoint?: string } = {},
 ): Promise<{ id: string; user: string }> {
   const user = `${behaviour}+${process.pid}x${++counter}`;
   const reply = await api.post('/v1/accounts', {
     bank_id: 'fints',
     name: `FinTS ${user}`,
-    credentials: { blz: '12345678', server_url: bank.endpoint, user_id: user, pin: options.pin ?? FINTS_PIN },
+    credentials: {
+      blz: '12345678',
+      server_url: options.endpoint ?? bank.endpoint,
+      user_id: user,
+      pin: options.pin ?? FINTS_PIN,
+    },
     config: options.config ?? {},
   });
   expect(reply.status, JSON.stringify(reply.body)).toBe(201);
@@ -212,6 +217,15 @@ describe('the FinTS connector against the local FinTS bank', () => {
     const session = await sessionEnd(api, await scrape(api, account.id), 30_000);
     expect(session).toMatchObject({ state: 'failed', failure_category: 'account_locked' });
     expect((await api.get(`/v1/accounts/${account.id}`)).body.blocked_reason).toBe('account_locked');
+  });
+
+  it('logs in to the FinTS bank mounted in-process at /fints-bank (the tour set-up)', async () => {
+    const { api } = t;
+    const account = await createFintsAccount(api, 'notan', { endpoint: `${t.url}/fints-bank/fints` });
+    const session = await sessionEnd(api, await scrape(api, account.id), 30_000);
+    expect(session).toMatchObject({ state: 'succeeded', movements_new: 7 });
+    const phone = await api.get(`/fints-bank/phone/${encodeURIComponent(account.user)}`, null);
+    expect(phone.body).toEqual({ user: account.user, messages: [] });
   });
 
   it('reports a bank that answers 503 as unavailable, without blocking the account', async () => {
