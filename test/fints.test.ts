@@ -79,6 +79,31 @@ describe('the FinTS connector against the local FinTS bank', () => {
     ]);
   });
 
+  it('refuses malformed credentials at account creation (400 VALIDATION_FAILED, the field at fault)', async () => {
+    const { api } = t;
+    const base = { blz: '12345678', server_url: bank.endpoint, user_id: 'notan', pin: FINTS_PIN };
+    const cases: Array<[Record<string, string>, string, RegExp]> = [
+      [{ server_url: 'ftp://bank.example/fints' }, '/credentials/server_url', /FinTS server URL/],
+      [{ server_url: 'not a url' }, '/credentials/server_url', /FinTS server URL/],
+      [{ blz: '1234567' }, '/credentials/blz', /8-digit/],
+      [{ blz: 'DEUTDEFF' }, '/credentials/blz', /8-digit/],
+      [{ pin: 'pin€with-euro' }, '/credentials/pin', /FinTS can carry/],
+      [{ pin: 'line\nbreak' }, '/credentials/pin', /FinTS can carry/],
+      [{ tan_method: '999' }, '/credentials/tan_method', /900 to 997/],
+    ];
+    for (const [change, path, message] of cases) {
+      const reply = await api.post('/v1/accounts', {
+        bank_id: 'fints',
+        name: 'FinTS bad input',
+        credentials: { ...base, ...change },
+      });
+      expect(reply.status, JSON.stringify(change)).toBe(400);
+      expect(reply.body.error.code).toBe('VALIDATION_FAILED');
+      expect(reply.body.error.details).toEqual([{ path, message: expect.stringMatching(message) }]);
+      if (change.pin) expect(JSON.stringify(reply.body)).not.toContain(change.pin);
+    }
+  });
+
   it('asks for the smsTAN on the first login, takes it over the API, and needs none on the next (stored system id)', async () => {
     const { api } = t;
     const account = await createFintsAccount(api, 'newsys');

@@ -1,5 +1,5 @@
 import { type BankSession, type Connector, ConnectorError, type LoginContext } from '../sdk.js';
-import { readCredentials } from './credentials.js';
+import { CREDENTIAL_PATTERNS, readCredentials } from './credentials.js';
 import { type FintsSettings, fintsLogin } from './login.js';
 import { makeFintsSession } from './session.js';
 
@@ -14,13 +14,43 @@ export function makeFintsConnector(settings: FintsSettings): Connector {
     id: 'fints',
     name: 'FinTS (PIN/TAN)',
     credentialFields: [
-      { name: 'blz', label: 'Bank code (BLZ)', type: 'text', required: true },
-      { name: 'server_url', label: 'FinTS server URL', type: 'text', required: true },
-      { name: 'user_id', label: 'User id (Benutzerkennung)', type: 'text', required: true },
-      { name: 'customer_id', label: 'Customer id (if different)', type: 'text', required: false },
-      { name: 'pin', label: 'PIN', type: 'password', required: true },
-      { name: 'tan_method', label: 'Preferred TAN method (e.g. 942)', type: 'text', required: false },
-      { name: 'tan_medium', label: 'TAN medium (phone or device name)', type: 'text', required: false },
+      { name: 'blz', label: 'Bank code (BLZ)', type: 'text', required: true, ...CREDENTIAL_PATTERNS.blz },
+      {
+        name: 'server_url',
+        label: 'FinTS server URL',
+        type: 'text',
+        required: true,
+        ...CREDENTIAL_PATTERNS.server_url,
+      },
+      {
+        name: 'user_id',
+        label: 'User id (Benutzerkennung)',
+        type: 'text',
+        required: true,
+        ...CREDENTIAL_PATTERNS.user_id,
+      },
+      {
+        name: 'customer_id',
+        label: 'Customer id (if different)',
+        type: 'text',
+        required: false,
+        ...CREDENTIAL_PATTERNS.customer_id,
+      },
+      { name: 'pin', label: 'PIN', type: 'password', required: true, ...CREDENTIAL_PATTERNS.pin },
+      {
+        name: 'tan_method',
+        label: 'Preferred TAN method (e.g. 942)',
+        type: 'text',
+        required: false,
+        ...CREDENTIAL_PATTERNS.tan_method,
+      },
+      {
+        name: 'tan_medium',
+        label: 'TAN medium (phone or device name)',
+        type: 'text',
+        required: false,
+        ...CREDENTIAL_PATTERNS.tan_medium,
+      },
     ],
     async login(ctx: LoginContext): Promise<BankSession> {
       const read = readCredentials(ctx.credentials);

@@ -17,7 +17,28 @@ export interface FintsCredentials {
 export type CredentialsRead = { ok: true; value: FintsCredentials } | { ok: false; problem: string };
 
 /** FinTS text is ISO-8859-1 without control characters; anything else cannot travel in a message. */
-const FINTS_TEXT = /^[\u0020-\u007e\u00a0-\u00ff]+$/;
+const LATIN1 = '[\\u0020-\\u007e\\u00a0-\\u00ff]';
+const FINTS_TEXT = new RegExp(`^${LATIN1}+$`);
+
+/**
+ * The credential fields' formats (FieldSpec patterns, checked when an account is created or changed),
+ * the same rules `readCredentials` applies at login.
+ */
+export const CREDENTIAL_PATTERNS = {
+  blz: { pattern: '^[0-9]{8}$', hint: 'must be the 8-digit German bank code (BLZ)' },
+  server_url: { pattern: '^https?://[^\\s/?#@]+(/\\S*)?$', hint: "must be the bank's FinTS server URL (https://…)" },
+  user_id: { pattern: `^${LATIN1}{1,30}$`, hint: 'must be 1 to 30 letters, digits or punctuation (ISO-8859-1)' },
+  customer_id: { pattern: `^${LATIN1}{1,30}$`, hint: 'must be 1 to 30 letters, digits or punctuation (ISO-8859-1)' },
+  pin: {
+    pattern: `^${LATIN1}{1,64}$`,
+    hint: 'may hold only characters FinTS can carry (ISO-8859-1 letters, digits, punctuation), at most 64',
+  },
+  tan_method: {
+    pattern: '^9([0-8][0-9]|9[0-7])$',
+    hint: 'must be a TAN method number from 900 to 997, as the bank lists it',
+  },
+  tan_medium: { pattern: `^${LATIN1}{1,32}$`, hint: 'must be 1 to 32 letters, digits or punctuation (ISO-8859-1)' },
+} as const;
 
 /** A TAN method id (security function) as the bank lists it: 900 to 997. */
 export function parseTanMethod(raw: string | undefined | null): number | null | 'invalid' {
