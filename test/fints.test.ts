@@ -146,6 +146,28 @@ describe('the FinTS connector against the local FinTS bank', () => {
     expect(JSON.stringify(second)).not.toContain(FINTS_PIN);
   });
 
+  it('synchronizes afresh when the bank has dropped the stored system id', async () => {
+    const { api } = t;
+    const account = await createFintsAccount(api, 'newsys');
+    const first = await scrape(api, account.id);
+    await pendingRequest(api, account.id);
+    await api.post(`/v1/accounts/${account.id}/otp?wait=true`, { code: await latestTan(account.user) });
+    expect((await sessionEnd(api, first, 30_000)).state).toBe('succeeded');
+    const stored = [...bank.state.systemIds];
+    // The bank forgets every system id it handed out: the stored one now fails the dialog init (9010).
+    bank.state.systemIds.clear();
+    const second = await scrape(api, account.id);
+    const request = await pendingRequest(api, account.id);
+    expect(request.descriptor.channel).toBe('sms');
+    await api.post(`/v1/accounts/${account.id}/otp?wait=true`, { code: await latestTan(account.user) });
+    expect(await sessionEnd(api, second, 30_000)).toMatchObject({ state: 'succeeded', movements_new: 0 });
+    for (const id of stored) bank.state.systemIds.add(id);
+    // The new system id is stored: the next login needs no TAN.
+    const third = await sessionEnd(api, await scrape(api, account.id), 30_000);
+    expect(third.state).toBe('succeeded');
+    expect(stageNames(third)).not.toContain('awaiting_assistance');
+  });
+
   it('counts a wrong TAN as rejected with the bank words, then accepts the right one', async () => {
     const { api } = t;
     const account = await createFintsAccount(api, 'tan');

@@ -1,4 +1,4 @@
-import { mt940Statement } from './mt940.js';
+import { balance, statements } from './orders.js';
 import {
   type Answer,
   bpd,
@@ -13,8 +13,8 @@ import {
   upd,
 } from './segments.js';
 import type { Challenge, DialogState, FintsBankState, UserState } from './state.js';
-import { accountsOf, FINTS_PIN, holderOf, movementsOf } from './users.js';
-import { decodeSegments, field, fintsAmount, fintsDate, fintsTime, type Parsed } from './wire.js';
+import { accountsOf, FINTS_PIN, holderOf } from './users.js';
+import { decodeSegments, field, type Parsed } from './wire.js';
 
 /** What the HTTP layer sends back: a FinTS message, or a bare HTTP status (the bank is down). */
 export type BankReply = { status: 200; message: string } | { status: 503 };
@@ -177,6 +177,9 @@ function initDialog(state: FintsBankState, req: Request, out: Out): BankReply {
   const refused = checkAccess(state, user, req);
   if (refused) return out('0', refused, user);
   dialog.userId = user.id;
+  // A system id this bank never handed out (or has dropped) cannot sign: the client must synchronize again.
+  if (dialog.systemId !== '0' && !state.systemIds.has(dialog.systemId))
+    return out('0', [hirmg([ABORTED]), hirms(hkidn.nr, [['9010', 'Kundensystem-ID ungültig.']])], user);
   if (hksyn && field(hksyn, 0) === '0') {
     dialog.newSystemId = state.newId('S');
     state.systemIds.add(dialog.newSystemId);
@@ -322,81 +325,4 @@ function continueChallenge(
     ],
     user,
   );
-}
-
-/** The account named in HKSAL/HKKAZ version 7 (international account: IBAN, BIC, number, …). */
-function accountOf(state: FintsBankState, user: UserState, segment: Parsed) {
-  const number = field(segment, 0, 2);
-  const iban = field(segment, 0, 0);
-  return accountsOf(user.id, state.blz).find((a) => a.number === number || (iban !== '' && a.iban === iban)) ?? null;
-}
-
-function balance(state: FintsBankState, user: UserState, hksal: Parsed): Draft[] {
-  const account = accountOf(state, user, hksal);
-  if (!account) return [hirmg([ERRORS]), hirms(hksal.nr, [['9010', 'Konto unbekannt.']])];
-  const cents = movementsOf(user.id, accountsOf(user.id, state.blz))
-    .filter((m) => m.accountNumber === account.number)
-    .reduce((sum, m) => sum + m.cents, account.openingCents);
-  const now = new Date(state.now());
-  return [
-    hirmg([RECEIVED]),
-    hirms(hksal.nr, [['0020', 'Auftrag ausgeführt.']]),
-    {
-      id: 'HISAL',
-      version: 7,
-      ref: hksal.nr,
-      elements: [
-        [account.iban, '', account.number, '', '280', state.blz],
-        account.product,
-        'EUR',
-        [cents < 0 ? 'D' : 'C', fintsAmount(cents), 'EUR', fintsDate(now), fintsTime(now)],
-        '',
-        '',
-        [fintsAmount(Math.max(cents, 0) + 100_000), 'EUR'],
-      ],
-    },
-  ];
-}
-
-function parseDate(value: string): number | null {
-  const m = /^(\d{4})(\d{2})(\d{2})$/.exec(value);
-  return m ? Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])) : null;
-}
-
-function statements(state: FintsBankState, user: UserState, hkkaz: Parsed): Draft[] {
-  const account = accountOf(state, user, hkkaz);
-  if (!account) return [hirmg([ERRORS]), hirms(hkkaz.nr, [['9010', 'Konto unbekannt.']])];
-  const now = state.now();
-  const today = Date.UTC(new Date(now).getUTCFullYear(), new Date(now).getUTCMonth(), new Date(now).getUTCDate());
-  const from = parseDate(field(hkkaz, 2)) ?? today - 90 * 86_400_000;
-  const to = parseDate(field(hkkaz, 3)) ?? today;
-  const all = movementsOf(user.id, accountsOf(user.id, state.blz))
-    .filter((m) => m.accountNumber === account.number)
-    .map((m) => ({ ...m, booked: new Date(today - m.daysAgo * 86_400_000) }))
-    .sort((a, b) => a.booked.getTime() - b.booked.getTime());
-  const inRange = all.filter((m) => m.booked.getTime() >= from && m.booked.getTime() <= to);
-  // The continuation mark is the index of the next movement: opaque to the client, as the spec wants.
-  const mark = field(hkkaz, 5);
-  const start = /^K\d+$/.test(mark) ? Number(mark.slice(1)) : 0;
-  const page = inRange.slice(start, start + state.pageSize);
-  const before = all.filter((m) => m.booked.getTime() < (page[0]?.booked.getTime() ?? from));
-  const opening = before.reduce((sum, m) => sum + m.cents, account.openingCents);
-  const mt940 = mt940Statement({
-    blz: state.blz,
-    account: account.number,
-    number: Math.floor(start / state.pageSize) + 1,
-    openingCents: opening,
-    openingDate: new Date(from),
-    entries: page.map((m) => ({ ref: m.ref, booked: m.booked, cents: m.cents, name: m.name, purpose: m.purpose })),
-  });
-  const next = start + state.pageSize;
-  const answers: Answer[] =
-    next < inRange.length
-      ? [['3040', 'Es liegen weitere Informationen vor.', `K${next}`]]
-      : [['0020', 'Auftrag ausgeführt.']];
-  return [
-    hirmg([RECEIVED]),
-    hirms(hkkaz.nr, answers),
-    { id: 'HIKAZ', version: 7, ref: hkkaz.nr, elements: [{ bin: mt940 }] },
-  ];
 }

@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import Fastify, { type FastifyPluginAsync } from 'fastify';
+import Fastify, { type FastifyPluginAsync, type FastifySchema } from 'fastify';
 import { handleMessage } from './dialog.js';
 import { type FintsBankOptions, FintsBankState } from './state.js';
 import { FINTS_BEHAVIOURS, FINTS_PIN } from './users.js';
@@ -16,13 +16,21 @@ export interface FintsBank {
 /** The largest FinTS message the bank reads (base64), bytes. */
 const BODY_LIMIT = 1_048_576;
 
+/**
+ * Options of every route (fresh per route): hidden from the host's OpenAPI document, skipped by its auth
+ * hook and exempt from its rate limits, as the sandbox bank's.
+ */
+function route() {
+  return { schema: { hide: true } as FastifySchema, config: { public: true as const, rateLimit: false as const } };
+}
+
 function routes(state: FintsBankState): FastifyPluginAsync {
   return async (app) => {
     // FinTS clients post base64 text under whatever content type they like (text/plain, octet-stream).
     app.removeAllContentTypeParsers();
     app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: BODY_LIMIT }, (_req, body, done) => done(null, body));
 
-    app.post('/fints', async (request, reply) => {
+    app.post('/fints', route(), async (request, reply) => {
       const body = typeof request.body === 'string' ? request.body.replace(/\s+/g, '') : '';
       const answer = handleMessage(state, Buffer.from(body, 'base64').toString('latin1'));
       if (answer.status === 503)
@@ -30,7 +38,7 @@ function routes(state: FintsBankState): FastifyPluginAsync {
       return reply.type('text/plain').send(Buffer.from(answer.message, 'latin1').toString('base64'));
     });
 
-    app.get('/', async () => ({
+    app.get('/', route(), async () => ({
       bank: 'otpilot FinTS test bank',
       blz: state.blz,
       endpoint: 'POST fints (base64 FinTS 3.0 messages)',
@@ -39,14 +47,14 @@ function routes(state: FintsBankState): FastifyPluginAsync {
     }));
 
     // The phone: smsTANs and approval requests, newest first.
-    app.get<{ Params: { user: string } }>('/phone/:user', async (request, reply) => {
+    app.get<{ Params: { user: string } }>('/phone/:user', route(), async (request, reply) => {
       const user = state.user(request.params.user);
       if (!user) return reply.code(404).send({ error: 'unknown user' });
       return { user: user.id, messages: user.phone };
     });
 
     for (const action of ['approve', 'refuse'] as const) {
-      app.post<{ Params: { user: string } }>(`/phone/:user/${action}`, async (request, reply) => {
+      app.post<{ Params: { user: string } }>(`/phone/:user/${action}`, route(), async (request, reply) => {
         const pending = state.pendingApproval(request.params.user);
         if (!pending) return reply.code(404).send({ error: 'no approval is waiting' });
         pending.state = action === 'approve' ? 'approved' : 'refused';

@@ -2,7 +2,7 @@ import { FinTSClient, FinTSConfig } from 'lib-fints';
 import { ConnectorError, type LoginContext } from '../sdk.js';
 import type { FintsCredentials } from './credentials.js';
 import { call, describe, failureOf, has, WRONG_TAN } from './errors.js';
-import { decodeTrust, encodeTrust } from './trust.js';
+import { decodeTrust, encodeTrust, type FintsTrust } from './trust.js';
 
 /** What the connector is configured with (instance settings, docs/configuration.md). */
 export interface FintsSettings {
@@ -52,7 +52,20 @@ export interface FintsLogin {
   config: FinTSConfig;
 }
 
-/** Dialog init with the stored bank data, or a fresh synchronization (system id, BPD, UPD), then the TAN step. */
+/** What one login works with: the credentials, the instance settings and the choices made from both. */
+interface Plan {
+  creds: FintsCredentials;
+  productId: string;
+  productVersion: string;
+  preferred: number | null;
+  medium: string | null;
+}
+
+/**
+ * Dialog init with the stored bank data, or a fresh synchronization (system id, BPD, UPD), then the TAN
+ * step. When the bank does not take the stored data (it dropped the system id, say), the login forgets
+ * it and synchronizes afresh, once.
+ */
 export async function fintsLogin(
   ctx: LoginContext,
   creds: FintsCredentials,
@@ -64,58 +77,84 @@ export async function fintsLogin(
       'connector_broken',
       'OTPILOT_FINTS_PRODUCT_ID is not set: FinTS banks need a registered product id',
     );
+  const plan: Plan = {
+    creds,
+    productId,
+    productVersion: settings.productVersion,
+    preferred: creds.tanMethod ?? settings.tanMethod,
+    medium: creds.tanMedium ?? settings.tanMedium,
+  };
   ctx.stage('login');
   const stored = decodeTrust(creds, await ctx.trust.get());
   if (stored.discarded) ctx.log.info('discarding the stored FinTS bank data', { reason: stored.discarded });
-  const preferred = creds.tanMethod ?? settings.tanMethod;
-  const medium = creds.tanMedium ?? settings.tanMedium;
-  let config: FinTSConfig | null = null;
-  if (stored.trust) {
+  const config = stored.trust ? fromTrust(ctx, plan, stored.trust) : null;
+  if (config) {
     try {
-      config = FinTSConfig.fromBankingInformation(
-        productId,
-        settings.productVersion,
-        stored.trust.info,
-        creds.userId,
-        creds.pin,
-        undefined,
-        undefined,
-        creds.customerId,
-      );
-      const method = chooseMethod(ctx, config.availableTanMethods, preferred ?? stored.trust.tanMethod);
-      if (method) config.selectTanMethod(method.id);
+      return await initDialog(ctx, plan, config);
     } catch (err) {
-      ctx.log.info('the stored FinTS bank data cannot be used; synchronizing afresh', { error: String(err) });
-      config = null;
+      if (!(err instanceof ConnectorError) || err.kind !== 'connector_broken' || ctx.signal.aborted) throw err;
+      ctx.log.info('the bank did not take the stored FinTS bank data; synchronizing afresh', { error: err.message });
+      await ctx.trust.set(null);
     }
   }
-  if (config === null) {
-    config = FinTSConfig.forFirstTimeUse(
-      productId,
-      settings.productVersion,
-      creds.url,
-      creds.blz,
+  return initDialog(ctx, plan, await synchronize(ctx, plan));
+}
+
+/** A client configuration from the stored bank data, or null when lib-fints cannot use it. */
+function fromTrust(ctx: LoginContext, plan: Plan, trust: FintsTrust): FinTSConfig | null {
+  const { creds } = plan;
+  try {
+    const config = FinTSConfig.fromBankingInformation(
+      plan.productId,
+      plan.productVersion,
+      trust.info,
       creds.userId,
       creds.pin,
+      undefined,
+      undefined,
       creds.customerId,
     );
-    // Without a TAN method the bank answers with its parameters and the methods this user may use (3920).
-    const first = await call(ctx.signal, 'the synchronization', () =>
-      new FinTSClient(config as FinTSConfig).synchronize(),
-    );
-    if (!first.success) throw failureOf(first.bankAnswers, 'the synchronization');
-    const method = chooseMethod(ctx, config.availableTanMethods, preferred);
+    const method = chooseMethod(ctx, config.availableTanMethods, plan.preferred ?? trust.tanMethod);
     if (method) config.selectTanMethod(method.id);
+    return config;
+  } catch (err) {
+    ctx.log.info('the stored FinTS bank data cannot be used; synchronizing afresh', { error: String(err) });
+    return null;
   }
+}
+
+/** First contact: the bank's parameters and the TAN methods this user may use (3920), then the method chosen. */
+async function synchronize(ctx: LoginContext, plan: Plan): Promise<FinTSConfig> {
+  const { creds } = plan;
+  const config = FinTSConfig.forFirstTimeUse(
+    plan.productId,
+    plan.productVersion,
+    creds.url,
+    creds.blz,
+    creds.userId,
+    creds.pin,
+    creds.customerId,
+  );
+  const first = await call(ctx.signal, 'the synchronization', () => new FinTSClient(config).synchronize());
+  if (!first.success) throw failureOf(first.bankAnswers, 'the synchronization');
+  const method = chooseMethod(ctx, config.availableTanMethods, plan.preferred);
+  if (method) config.selectTanMethod(method.id);
+  return config;
+}
+
+/** The dialog init with a TAN method: the TAN step when the bank asks, then the bank data kept for next time. */
+async function initDialog(ctx: LoginContext, plan: Plan, config: FinTSConfig): Promise<FintsLogin> {
   // lib-fints only accepts a medium the bank listed (HKTAB); banks that need one name it themselves.
-  if (medium !== null) config.tanMediaName = medium;
+  if (plan.medium !== null) config.tanMediaName = plan.medium;
   const client = new FinTSClient(config);
   const answer = await call(ctx.signal, 'the dialog initialization', () => client.synchronize());
   const done = answer.requiresTan ? await tanStep(ctx, client, config, answer) : answer;
   if (!done.success) throw failureOf(done.bankAnswers, 'the dialog initialization');
   if (!config.bankingInformation.upd)
     throw new ConnectorError('connector_broken', 'the bank sent no user parameter data (accounts)');
-  await ctx.trust.set(encodeTrust(creds, { info: config.bankingInformation, tanMethod: config.tanMethodId ?? null }));
+  await ctx.trust.set(
+    encodeTrust(plan.creds, { info: config.bankingInformation, tanMethod: config.tanMethodId ?? null }),
+  );
   ctx.stage('logged_in');
   return { client, config };
 }
