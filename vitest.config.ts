@@ -12,6 +12,7 @@ const UNIT = [
   'test/code-extract.test.ts',
   'test/webhook-destinations.test.ts',
   'test/fints-aqbanking.test.ts',
+  'test/fints-wire.test.ts',
 ];
 const BROWSER = ['test/dashboard-e2e.test.ts', 'test/reconnect-widget.test.ts'];
 
