@@ -197,6 +197,33 @@ describe('the FinTS connector against the local FinTS bank', () => {
     expect((await sessionEnd(api, third, 30_000)).state).toBe('succeeded');
   });
 
+  it('takes the TAN from a signed-in dashboard user (the dashboard API)', async () => {
+    const { api } = t;
+    const signIn = await fetch(`${t.url}/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: 'admin@otpilot.local', password: t.server.bootstrap?.adminPassword }),
+    });
+    expect(signIn.status).toBe(200);
+    const { token } = (await signIn.json()) as { token: string };
+    const account = await createFintsAccount(api, 'tan');
+    const sessionId = await scrape(api, account.id);
+    const request = await pendingRequest(api, account.id);
+    const submitted = await fetch(`${t.url}/accounts/${account.id}/otp?wait=true`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ code: await latestTan(account.user), request_id: request.id }),
+    });
+    expect(submitted.status).toBe(200);
+    expect(await submitted.json()).toMatchObject({ outcome: 'accepted' });
+    expect((await sessionEnd(api, sessionId, 30_000)).state).toBe('succeeded');
+    const list = (await api.get(`/v1/assistance-requests?account_id=${account.id}`)).body.data;
+    expect(list.find((r: { id: string }) => r.id === request.id)).toMatchObject({
+      state: 'fulfilled',
+      resolution: { via: 'dashboard' },
+    });
+  });
+
   it('waits for a decoupled approval given on the phone', async () => {
     const { api } = t;
     const account = await createFintsAccount(api, 'decoupled');
