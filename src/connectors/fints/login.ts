@@ -212,17 +212,16 @@ async function approval(
 ): Promise<SyncResponse> {
   ctx.stage('approval');
   const params = method.decoupled;
-  const seconds = Math.max(
-    params?.waitingSecondsBetweenStatusRequests ?? 0,
-    params?.waitingSecondsBeforeFirstStatusRequest ?? 0,
-    1,
-  );
+  // The bank says how long to wait before the first status request and between two (HITANS 7).
+  const firstAt = Date.now() + (params?.waitingSecondsBeforeFirstStatusRequest ?? 0) * 1000;
+  const seconds = Math.max(params?.waitingSecondsBetweenStatusRequests ?? 0, 1);
   const maxPolls = params?.maxStatusRequests || Number.POSITIVE_INFINITY;
   let polls = 0;
   let approved: SyncResponse | null = null;
   await ctx.requestApproval(
     { purpose: 'login', prompt },
     async () => {
+      if (Date.now() < firstAt) return { outcome: 'pending' };
       if (polls >= maxPolls) return { outcome: 'expired' };
       polls++;
       const res = await call(ctx.signal, 'the approval status', () => client.synchronizeWithTan(reference));
