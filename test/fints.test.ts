@@ -13,7 +13,8 @@ let bankOffsetMs = 0;
 beforeAll(async () => {
   bank = await startFintsBankServer({ port: 0, host: '127.0.0.1', bank: { now: () => Date.now() + bankOffsetMs } });
   t = await startTestServer({ env: { OTPILOT_FINTS_PRODUCT_ID: 'OTPILOTTEST' } });
-});
+  // Two servers starting on a busy machine: more than the default hook time.
+}, 60_000);
 afterAll(async () => {
   await t?.close();
   await bank?.close();
@@ -41,6 +42,14 @@ async function createFintsAccount(
   });
   expect(reply.status, JSON.stringify(reply.body)).toBe(201);
   return { id: reply.body.id, user };
+}
+
+/** A new account of `behaviour`, a scrape, and the assistance request it opens. */
+async function startFintsLogin(behaviour: string) {
+  const account = await createFintsAccount(t.api, behaviour);
+  const sessionId = await scrape(t.api, account.id);
+  const request = await pendingRequest(t.api, account.id);
+  return { account, sessionId, request };
 }
 
 /** The newest smsTAN on the test-bank user's phone page. */
@@ -106,9 +115,7 @@ describe('the FinTS connector against the local FinTS bank', () => {
 
   it('asks for the smsTAN on the first login, takes it over the API, and needs none on the next (stored system id)', async () => {
     const { api } = t;
-    const account = await createFintsAccount(api, 'newsys');
-    const first = await scrape(api, account.id);
-    const request = await pendingRequest(api, account.id);
+    const { account, sessionId: first, request } = await startFintsLogin('newsys');
     expect(request).toMatchObject({
       type: 'otp',
       state: 'pending',
@@ -148,9 +155,7 @@ describe('the FinTS connector against the local FinTS bank', () => {
 
   it('synchronizes afresh when the bank has dropped the stored system id', async () => {
     const { api } = t;
-    const account = await createFintsAccount(api, 'newsys');
-    const first = await scrape(api, account.id);
-    await pendingRequest(api, account.id);
+    const { account, sessionId: first } = await startFintsLogin('newsys');
     await api.post(`/v1/accounts/${account.id}/otp?wait=true`, { code: await latestTan(account.user) });
     expect((await sessionEnd(api, first, 30_000)).state).toBe('succeeded');
     const stored = [...bank.state.systemIds];
@@ -170,9 +175,7 @@ describe('the FinTS connector against the local FinTS bank', () => {
 
   it('counts a wrong TAN as rejected with the bank words, then accepts the right one', async () => {
     const { api } = t;
-    const account = await createFintsAccount(api, 'tan');
-    const sessionId = await scrape(api, account.id);
-    const request = await pendingRequest(api, account.id);
+    const { account, sessionId, request } = await startFintsLogin('tan');
     const right = await latestTan(account.user);
     const wrong = right === '000000' ? '111111' : '000000';
     const refused = await api.post(`/v1/accounts/${account.id}/otp?wait=true`, { code: wrong, request_id: request.id });
@@ -206,9 +209,7 @@ describe('the FinTS connector against the local FinTS bank', () => {
     });
     expect(signIn.status).toBe(200);
     const { token } = (await signIn.json()) as { token: string };
-    const account = await createFintsAccount(api, 'tan');
-    const sessionId = await scrape(api, account.id);
-    const request = await pendingRequest(api, account.id);
+    const { account, sessionId, request } = await startFintsLogin('tan');
     const submitted = await fetch(`${t.url}/accounts/${account.id}/otp?wait=true`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
@@ -226,9 +227,7 @@ describe('the FinTS connector against the local FinTS bank', () => {
 
   it('waits for a decoupled approval given on the phone', async () => {
     const { api } = t;
-    const account = await createFintsAccount(api, 'decoupled');
-    const sessionId = await scrape(api, account.id);
-    const request = await pendingRequest(api, account.id);
+    const { account, sessionId, request } = await startFintsLogin('decoupled');
     expect(request).toMatchObject({
       type: 'approval',
       descriptor: { purpose: 'login', prompt: 'Bitte bestätigen Sie die Anmeldung in Ihrer pushTAN-App.' },
@@ -241,9 +240,7 @@ describe('the FinTS connector against the local FinTS bank', () => {
 
   it('ends the login code_rejected when the phone refuses the approval', async () => {
     const { api } = t;
-    const account = await createFintsAccount(api, 'decoupled');
-    const sessionId = await scrape(api, account.id);
-    await pendingRequest(api, account.id);
+    const { account, sessionId } = await startFintsLogin('decoupled');
     const refused = await fetch(`${bank.url}phone/${encodeURIComponent(account.user)}/refuse`, { method: 'POST' });
     expect(refused.status).toBe(200);
     expect(await sessionEnd(api, sessionId, 30_000)).toMatchObject({
@@ -254,9 +251,7 @@ describe('the FinTS connector against the local FinTS bank', () => {
 
   it('reads statements across touchdown pages and de-duplicates them on re-fetch', async () => {
     const { api } = t;
-    const account = await createFintsAccount(api, 'pages');
-    const first = await scrape(api, account.id);
-    const request = await pendingRequest(api, account.id);
+    const { account, sessionId: first, request } = await startFintsLogin('pages');
     await api.post(`/v1/accounts/${account.id}/otp?wait=true`, {
       code: await latestTan(account.user),
       request_id: request.id,

@@ -32,22 +32,11 @@ export async function benchFints(
     if (created.status !== 201) throw new Error(`create answered ${created.status}: ${await created.text()}`);
     const accountId = ((await created.json()) as { id: string }).id;
     const started = absoluteNow();
-    await client.scrape(accountId);
-    await client.statusUntil(accountId, (s) => s.pending_assistance !== null);
-    const phone = await fetch(`${server.url}/fints-bank/phone/${encodeURIComponent(user)}`);
-    const code = ((await phone.json()) as { messages: { code: string }[] }).messages[0]?.code;
-    if (!code) throw new Error(`no TAN on ${user}'s phone`);
-    const sentAt = absoluteNow();
-    const response = await fetch(`${server.url}/v1/accounts/${accountId}/otp`, {
-      method: 'POST',
-      headers: json,
-      body: JSON.stringify({ code }),
-    });
-    const answeredAt = absoluteNow();
-    if (response.status !== 202) throw new Error(`otp answered ${response.status}: ${await response.text()}`);
-    await response.arrayBuffer();
-    const end = await client.statusUntil(accountId, (s) => s.session === null);
-    if (end.last_success_at === null) throw new Error(`FinTS login of ${user} did not succeed`);
+    const { sentAt, answeredAt } = await client.assistedLogin(
+      { id: accountId, username: user },
+      0,
+      `${server.url}/fints-bank/`,
+    );
     durations.push(absoluteNow() - started);
     const held = holds.get(user)?.[0];
     if (held === undefined) throw new Error(`no hold recorded for ${user}`);

@@ -1,5 +1,5 @@
-import type { AddressInfo } from 'node:net';
-import Fastify, { type FastifyPluginAsync, type FastifySchema } from 'fastify';
+import type { FastifyPluginAsync, FastifySchema } from 'fastify';
+import { listenStandalone } from '../http/standalone.js';
 import { handleMessage } from './dialog.js';
 import { type FintsBankOptions, FintsBankState } from './state.js';
 import { FINTS_BEHAVIOURS, FINTS_PIN } from './users.js';
@@ -86,16 +86,11 @@ export async function startFintsBankServer(opts: {
   bank?: FintsBankOptions;
 }): Promise<FintsBankServer> {
   const bank = makeFintsBank(opts.bank);
-  const app = Fastify({ logger: false });
-  await app.register(bank.plugin, { prefix: '/fints-bank' });
-  try {
-    await app.listen({ port: opts.port, host: opts.host });
-  } catch (err) {
-    await app.close();
-    throw err;
-  }
-  const address = app.server.address() as AddressInfo;
-  const host = opts.host === '0.0.0.0' || opts.host === '' ? '127.0.0.1' : opts.host;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}/fints-bank/`;
+  const { app, url } = await listenStandalone({
+    plugin: bank.plugin,
+    prefix: '/fints-bank',
+    port: opts.port,
+    host: opts.host,
+  });
   return { url, endpoint: `${url}fints`, state: bank.state, close: () => app.close() };
 }

@@ -1,4 +1,4 @@
-import { FinTSClient, FinTSConfig } from 'lib-fints';
+import type { FinTSClient, FinTSConfig } from 'lib-fints';
 import { ConnectorError, type LoginContext } from '../sdk.js';
 import type { FintsCredentials } from './credentials.js';
 import { call, describe, failureOf, has, WRONG_TAN } from './errors.js';
@@ -54,6 +54,8 @@ export interface FintsLogin {
 
 /** What one login works with: the credentials, the instance settings and the choices made from both. */
 interface Plan {
+  /** lib-fints, loaded on the first FinTS login (it is not needed to start the server). */
+  lib: typeof import('lib-fints');
   creds: FintsCredentials;
   productId: string;
   productVersion: string;
@@ -78,6 +80,7 @@ export async function fintsLogin(
       'OTPILOT_FINTS_PRODUCT_ID is not set: FinTS banks need a registered product id',
     );
   const plan: Plan = {
+    lib: await import('lib-fints'),
     creds,
     productId,
     productVersion: settings.productVersion,
@@ -104,7 +107,7 @@ export async function fintsLogin(
 function fromTrust(ctx: LoginContext, plan: Plan, trust: FintsTrust): FinTSConfig | null {
   const { creds } = plan;
   try {
-    const config = FinTSConfig.fromBankingInformation(
+    const config = plan.lib.FinTSConfig.fromBankingInformation(
       plan.productId,
       plan.productVersion,
       trust.info,
@@ -126,7 +129,7 @@ function fromTrust(ctx: LoginContext, plan: Plan, trust: FintsTrust): FinTSConfi
 /** First contact: the bank's parameters and the TAN methods this user may use (3920), then the method chosen. */
 async function synchronize(ctx: LoginContext, plan: Plan): Promise<FinTSConfig> {
   const { creds } = plan;
-  const config = FinTSConfig.forFirstTimeUse(
+  const config = plan.lib.FinTSConfig.forFirstTimeUse(
     plan.productId,
     plan.productVersion,
     creds.url,
@@ -135,7 +138,7 @@ async function synchronize(ctx: LoginContext, plan: Plan): Promise<FinTSConfig> 
     creds.pin,
     creds.customerId,
   );
-  const first = await call(ctx.signal, 'the synchronization', () => new FinTSClient(config).synchronize());
+  const first = await call(ctx.signal, 'the synchronization', () => new plan.lib.FinTSClient(config).synchronize());
   if (!first.success) throw failureOf(first.bankAnswers, 'the synchronization');
   const method = chooseMethod(ctx, config.availableTanMethods, plan.preferred);
   if (method) config.selectTanMethod(method.id);
@@ -146,7 +149,7 @@ async function synchronize(ctx: LoginContext, plan: Plan): Promise<FinTSConfig> 
 async function initDialog(ctx: LoginContext, plan: Plan, config: FinTSConfig): Promise<FintsLogin> {
   // lib-fints only accepts a medium the bank listed (HKTAB); banks that need one name it themselves.
   if (plan.medium !== null) config.tanMediaName = plan.medium;
-  const client = new FinTSClient(config);
+  const client = new plan.lib.FinTSClient(config);
   const answer = await call(ctx.signal, 'the dialog initialization', () => client.synchronize());
   const done = answer.requiresTan ? await tanStep(ctx, client, config, answer) : answer;
   if (!done.success) throw failureOf(done.bankAnswers, 'the dialog initialization');
