@@ -267,6 +267,27 @@ describe('the FinTS connector against the local FinTS bank', () => {
     expect(await movementsOf(account.id)).toHaveLength(24);
   });
 
+  it('reads camt.052 statements (HKCAZ) when the account offers them, across pages, de-duplicated', async () => {
+    const { api } = t;
+    const camtOrders = bank.state.orders.get('HKCAZ') ?? 0;
+    const { account, sessionId, request } = await startFintsLogin('camt');
+    await api.post(`/v1/accounts/${account.id}/otp?wait=true`, {
+      code: await latestTan(account.user),
+      request_id: request.id,
+    });
+    expect(await sessionEnd(api, sessionId, 30_000)).toMatchObject({ state: 'succeeded', movements_new: 24 });
+    const movements = await movementsOf(account.id);
+    expect(movements).toHaveLength(24);
+    const rent = movements.find((m) => m.name === 'Vermieter');
+    expect(rent).toMatchObject({ amount: '-950.00', currency: 'EUR', reference: 'Miete 4' });
+    // 24 movements of two accounts, 5 a page: 5 pages on the giro account, 1 on savings.
+    expect((bank.state.orders.get('HKCAZ') ?? 0) - camtOrders).toBe(6);
+    expect(await sessionEnd(api, await scrape(api, account.id), 30_000)).toMatchObject({
+      state: 'succeeded',
+      movements_new: 0,
+    });
+  });
+
   it('blocks the account at once on a wrong PIN', async () => {
     const { api } = t;
     const account = await createFintsAccount(api, 'notan', { pin: 'wrong-pin' });

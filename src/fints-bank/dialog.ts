@@ -95,10 +95,13 @@ export function handleMessage(state: FintsBankState, text: string): BankReply {
     return continueChallenge(state, req, dialog, user, hktan, out);
   if (!dialog.authenticated)
     return out(dialog.id, [hirmg([ERRORS]), hirms(1, [['9075', 'Starke Kundenauthentifizierung notwendig.']])], user);
+  for (const s of req.segments)
+    if (s.id === 'HKSAL' || s.id === 'HKKAZ' || s.id === 'HKCAZ')
+      state.orders.set(s.id, (state.orders.get(s.id) ?? 0) + 1);
   const hksal = req.find('HKSAL');
   if (hksal) return out(dialog.id, balance(state, user, hksal), user);
-  const hkkaz = req.find('HKKAZ');
-  if (hkkaz) return out(dialog.id, statements(state, user, hkkaz), user);
+  const statementRequest = req.find('HKKAZ') ?? req.find('HKCAZ');
+  if (statementRequest) return out(dialog.id, statements(state, user, statementRequest), user);
   return out(dialog.id, [hirmg([['9010', 'Geschäftsvorfall wird nicht unterstützt.']])], user);
 }
 
@@ -152,8 +155,10 @@ function initDialog(state: FintsBankState, req: Request, out: Out): BankReply {
   if (!field(hkvvb, 3)) return out('0', [hirmg([ABORTED]), hirms(hkvvb.nr, [['9078', 'Produkt nicht registriert.']])]);
   const hksyn = req.find('HKSYN');
   const hktan = req.find('HKTAN');
+  state.prune();
   const dialog: DialogState = {
     id: state.newId('D'),
+    openedAt: state.now(),
     userId: null,
     systemId: req.systemId,
     challenge: null,
@@ -256,7 +261,7 @@ function initAnswer(state: FintsBankState, dialog: DialogState, user: UserState,
       ['3920', 'Zugelassene Zwei-Schritt-Verfahren für den Benutzer.', ...allowedMethods(user).map(String)],
     ]),
     ...bpd(refs.hkvvb, state.blz),
-    ...upd(refs.hkvvb, state.blz, user.id, holderOf(user.id), accounts),
+    ...upd(refs.hkvvb, state.blz, user.id, holderOf(user.id), accounts, user.behaviour === 'camt' ? 'HKCAZ' : 'HKKAZ'),
     ...(dialog.newSystemId ? [hisyn(refs.hksyn ?? refs.hkidn, dialog.newSystemId)] : []),
   ];
 }

@@ -1,10 +1,11 @@
+import { CAMT_052, camtReport } from './camt.js';
 import { mt940Statement } from './mt940.js';
 import { type Answer, type Draft, hirmg, hirms } from './segments.js';
 import type { FintsBankState, UserState } from './state.js';
 import { accountsOf, movementsOf } from './users.js';
 import { field, fintsAmount, fintsDate, fintsTime, type Parsed } from './wire.js';
 
-/** Business transactions of an authenticated dialog: balances (HKSAL) and MT940 statements (HKKAZ). */
+/** Business transactions of an authenticated dialog: balances (HKSAL), statements (HKKAZ/MT940, HKCAZ/camt). */
 
 const RECEIVED: Answer = ['0010', 'Nachricht entgegengenommen.'];
 const ERRORS: Answer = ['9050', 'Die Nachricht enthält Fehler.'];
@@ -48,40 +49,60 @@ function parseDate(value: string): number | null {
   return m ? Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])) : null;
 }
 
-export function statements(state: FintsBankState, user: UserState, hkkaz: Parsed): Draft[] {
-  const account = accountOf(state, user, hkkaz);
-  if (!account) return [hirmg([ERRORS]), hirms(hkkaz.nr, [['9010', 'Konto unbekannt.']])];
+/** Where the fields of the two statement requests sit: HKKAZ 7 (MT940) and HKCAZ 1 (camt). */
+const LAYOUT = {
+  HKKAZ: { from: 2, to: 3, mark: 5 },
+  HKCAZ: { from: 3, to: 4, mark: 6 },
+} as const;
+
+/** Statements for HKKAZ (MT940 in HIKAZ) or HKCAZ (camt.052 in HICAZ), a page per message (touchdown 3040). */
+export function statements(state: FintsBankState, user: UserState, request: Parsed): Draft[] {
+  const kind = request.id === 'HKCAZ' ? 'HKCAZ' : 'HKKAZ';
+  const layout = LAYOUT[kind];
+  const account = accountOf(state, user, request);
+  if (!account) return [hirmg([ERRORS]), hirms(request.nr, [['9010', 'Konto unbekannt.']])];
   const now = state.now();
   const today = Date.UTC(new Date(now).getUTCFullYear(), new Date(now).getUTCMonth(), new Date(now).getUTCDate());
-  const from = parseDate(field(hkkaz, 2)) ?? today - 90 * 86_400_000;
-  const to = parseDate(field(hkkaz, 3)) ?? today;
+  const from = parseDate(field(request, layout.from)) ?? today - 90 * 86_400_000;
+  const to = parseDate(field(request, layout.to)) ?? today;
   const all = movementsOf(user.id, accountsOf(user.id, state.blz))
     .filter((m) => m.accountNumber === account.number)
     .map((m) => ({ ...m, booked: new Date(today - m.daysAgo * 86_400_000) }))
     .sort((a, b) => a.booked.getTime() - b.booked.getTime());
   const inRange = all.filter((m) => m.booked.getTime() >= from && m.booked.getTime() <= to);
   // The continuation mark is the index of the next movement: opaque to the client, as the spec wants.
-  const mark = field(hkkaz, 5);
+  const mark = field(request, layout.mark);
   const start = /^K\d+$/.test(mark) ? Number(mark.slice(1)) : 0;
   const page = inRange.slice(start, start + state.pageSize);
   const before = all.filter((m) => m.booked.getTime() < (page[0]?.booked.getTime() ?? from));
-  const opening = before.reduce((sum, m) => sum + m.cents, account.openingCents);
-  const mt940 = mt940Statement({
-    blz: state.blz,
-    account: account.number,
+  const report = {
     number: Math.floor(start / state.pageSize) + 1,
-    openingCents: opening,
+    openingCents: before.reduce((sum, m) => sum + m.cents, account.openingCents),
     openingDate: new Date(from),
     entries: page.map((m) => ({ ref: m.ref, booked: m.booked, cents: m.cents, name: m.name, purpose: m.purpose })),
-  });
+  };
   const next = start + state.pageSize;
   const answers: Answer[] =
     next < inRange.length
       ? [['3040', 'Es liegen weitere Informationen vor.', `K${next}`]]
       : [['0020', 'Auftrag ausgeführt.']];
-  return [
-    hirmg([RECEIVED]),
-    hirms(hkkaz.nr, answers),
-    { id: 'HIKAZ', version: 7, ref: hkkaz.nr, elements: [{ bin: mt940 }] },
-  ];
+  const data: Draft =
+    kind === 'HKCAZ'
+      ? {
+          id: 'HICAZ',
+          version: 1,
+          ref: request.nr,
+          elements: [
+            [account.iban, '', account.number, '', '280', state.blz],
+            CAMT_052,
+            [{ bin: camtReport({ iban: account.iban, now: new Date(now), ...report }) }],
+          ],
+        }
+      : {
+          id: 'HIKAZ',
+          version: 7,
+          ref: request.nr,
+          elements: [{ bin: mt940Statement({ blz: state.blz, account: account.number, ...report }) }],
+        };
+  return [hirmg([RECEIVED]), hirms(request.nr, answers), data];
 }

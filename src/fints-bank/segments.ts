@@ -1,3 +1,4 @@
+import { CAMT_052 } from './camt.js';
 import { type Bin, type Element, encodeSegment, fintsDate, fintsTime, type Part, type Segment } from './wire.js';
 
 /** A return code with its text and parameters (HIRMG/HIRMS). */
@@ -96,6 +97,8 @@ export function bpd(ref: number, blz: string): Draft[] {
           'N',
           'HKKAZ',
           'N',
+          'HKCAZ',
+          'N',
           'HKEND',
           'N',
         ],
@@ -110,6 +113,7 @@ export function bpd(ref: number, blz: string): Draft[] {
     },
     { id: 'HISALS', version: 7, ref, elements: ['1', '1', '0'] },
     { id: 'HIKAZS', version: 7, ref, elements: ['1', '1', '0', ['90', 'J', 'N']] },
+    { id: 'HICAZS', version: 1, ref, elements: ['1', '1', '0', ['90', 'J', 'N', CAMT_052]] },
   ];
 }
 
@@ -121,7 +125,14 @@ export interface UpdAccount {
 }
 
 /** The user parameter data: HIUPA and one HIUPD per account. */
-export function upd(ref: number, blz: string, userId: string, holder: string, accounts: UpdAccount[]): Draft[] {
+export function upd(
+  ref: number,
+  blz: string,
+  userId: string,
+  holder: string,
+  accounts: UpdAccount[],
+  statements: 'HKKAZ' | 'HKCAZ',
+): Draft[] {
   return [
     { id: 'HIUPA', version: 4, ref, elements: [userId, String(UPD_VERSION), '0', holder] },
     ...accounts.map(
@@ -140,7 +151,7 @@ export function upd(ref: number, blz: string, userId: string, holder: string, ac
           a.product,
           '',
           ['HKSAL', '1'],
-          ['HKKAZ', '1'],
+          [statements, '1'],
         ],
       }),
     ),

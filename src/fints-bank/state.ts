@@ -19,6 +19,8 @@ export interface FintsBankOptions {
   challengeValidityMs?: number;
 }
 
+const DIALOG_LIFETIME_MS = 60 * 60_000;
+
 export type ChallengeState = 'pending' | 'approved' | 'refused' | 'used' | 'locked';
 
 /** One open strong authentication (an smsTAN or a decoupled approval) of a dialog init. */
@@ -55,6 +57,8 @@ export interface UserState {
 
 export interface DialogState {
   id: string;
+  /** When the dialog was opened (ms); dialogs a client never ended are dropped after an hour. */
+  openedAt: number;
   userId: string | null;
   systemId: string;
   /** The order references of this dialog's open challenge, if any. */
@@ -80,6 +84,8 @@ export class FintsBankState {
   private readonly users = new Map<string, UserState>();
   readonly dialogs = new Map<string, DialogState>();
   readonly challenges = new Map<string, Challenge>();
+  /** Business transactions served, by segment (HKSAL, HKKAZ, HKCAZ): what tests check the client asked for. */
+  readonly orders = new Map<string, number>();
   /** Every system id this bank has handed out (HISYN). */
   readonly systemIds = new Set<string>();
 
@@ -152,6 +158,13 @@ export class FintsBankState {
     });
     user.phone.length = Math.min(user.phone.length, 20);
     return challenge;
+  }
+
+  /** Forgets challenges past their validity and dialogs open for over an hour (clients that never sent HKEND). */
+  prune(): void {
+    const now = this.now();
+    for (const [ref, c] of this.challenges) if (this.expired(c)) this.challenges.delete(ref);
+    for (const [id, d] of this.dialogs) if (d.openedAt + DIALOG_LIFETIME_MS <= now) this.dialogs.delete(id);
   }
 
   expired(challenge: Challenge): boolean {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 
 /** How a FinTS test-bank user behaves, fixed by the part of the user id before any `+`. */
-export type FintsBehaviour = 'notan' | 'tan' | 'newsys' | 'decoupled' | 'pages' | 'locked' | 'down';
+export type FintsBehaviour = 'notan' | 'tan' | 'newsys' | 'decoupled' | 'pages' | 'camt' | 'locked' | 'down';
 
 /** The behaviour table, in the order docs/fints.md lists it. */
 export const FINTS_BEHAVIOURS: ReadonlyArray<{ readonly user: FintsBehaviour; readonly description: string }> = [
@@ -10,6 +10,7 @@ export const FINTS_BEHAVIOURS: ReadonlyArray<{ readonly user: FintsBehaviour; re
   { user: 'newsys', description: 'smsTAN only for a system id that has not been strongly authenticated yet.' },
   { user: 'decoupled', description: 'Decoupled TAN: approve or refuse the login on the phone page.' },
   { user: 'pages', description: 'Like newsys, with 23 movements served 5 per message (touchdown 3040).' },
+  { user: 'camt', description: 'Like pages, its statements as camt.052 (HKCAZ) instead of MT940 (HKKAZ).' },
   { user: 'locked', description: 'The bank reports the access locked (3938).' },
   { user: 'down', description: 'The bank answers HTTP 503 (temporarily unavailable).' },
 ];
@@ -83,7 +84,8 @@ const PAYEES: ReadonlyArray<[string, string, number]> = [
 export function movementsOf(userId: string, accounts: SeedAccount[]): SeedMovement[] {
   const [giro, savings] = accounts;
   if (!giro || !savings) return [];
-  const count = behaviourOf(userId) === 'pages' ? 23 : 6;
+  const behaviour = behaviourOf(userId);
+  const count = behaviour === 'pages' || behaviour === 'camt' ? 23 : 6;
   const list: SeedMovement[] = [];
   for (let i = 0; i < count; i++) {
     const [name, purpose, cents] = PAYEES[i % PAYEES.length] ?? ['?', '?', 0];

@@ -52,7 +52,8 @@ function toMovement(t: Transaction, accountId: string, currency: string): Moveme
     booked_at: localDate(t.entryDate ?? t.valueDate),
     amount: decimal(t.amount),
     currency,
-    name: (t.remoteName ?? t.bookingText ?? '').trim(),
+    // camt gives '' for a missing party, MT940 undefined.
+    name: (t.remoteName || t.bookingText || '').trim(),
     reference: t.purpose?.trim() || null,
   };
 }
