@@ -200,6 +200,48 @@ describe('the FinTS connector against the local FinTS bank', () => {
     expect((await sessionEnd(api, third, 30_000)).state).toBe('succeeded');
   });
 
+  it("stops after two wrong TANs and never spends the bank's third: the access stays open", async () => {
+    const { api } = t;
+    const { account, sessionId, request } = await startFintsLogin('tan');
+    const right = await latestTan(account.user);
+    const wrong = right === '000000' ? '111111' : '000000';
+    for (let i = 0; i < 2; i++)
+      expect((await api.post(`/v1/accounts/${account.id}/otp?wait=true`, { code: wrong })).body.outcome).toBe(
+        'rejected',
+      );
+    expect(await sessionEnd(api, sessionId, 30_000)).toMatchObject({
+      state: 'failed',
+      failure_category: 'attempts_exhausted',
+    });
+    expect(bank.state.user(account.user)?.locked).toBe(false);
+    expect(request.max_attempts).toBe(2);
+  });
+
+  it('ends the login code_rejected when the bank says the TAN expired (9951)', async () => {
+    const { api } = t;
+    const { account, sessionId } = await startFintsLogin('newsys');
+    const tan = await latestTan(account.user);
+    bankOffsetMs += 6 * 60_000;
+    await api.post(`/v1/accounts/${account.id}/otp?wait=true`, { code: tan });
+    const session = await sessionEnd(api, sessionId, 30_000);
+    expect(session).toMatchObject({ state: 'failed', failure_category: 'code_rejected' });
+    expect(session.failure_message).toContain('9951');
+    expect(session.failure_message).not.toContain(tan);
+  });
+
+  it('reports an answer it does not expect as connector_broken, with the code and text', async () => {
+    const { api } = t;
+    const reply = await api.post('/v1/accounts', {
+      bank_id: 'fints',
+      name: 'FinTS unknown bank code',
+      credentials: { blz: '87654321', server_url: bank.endpoint, user_id: 'notan', pin: FINTS_PIN },
+    });
+    const session = await sessionEnd(api, await scrape(api, reply.body.id), 30_000);
+    expect(session).toMatchObject({ state: 'failed', failure_category: 'connector_broken' });
+    expect(session.failure_message).toContain('9210 Bankleitzahl unbekannt.');
+    expect(session.failure_message).not.toContain(FINTS_PIN);
+  });
+
   it('takes the TAN from a signed-in dashboard user (the dashboard API)', async () => {
     const { api } = t;
     const signIn = await fetch(`${t.url}/auth/login`, {
