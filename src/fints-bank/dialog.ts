@@ -64,7 +64,6 @@ function parseRequest(text: string): Request {
 
 /** Handles one FinTS message (already base64-decoded, ISO-8859-1) and returns the answer. */
 export function handleMessage(state: FintsBankState, text: string): BankReply {
-  if (state.unavailable) return { status: 503 };
   let req: Request;
   try {
     req = parseRequest(text);

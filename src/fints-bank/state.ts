@@ -79,8 +79,6 @@ export class FintsBankState {
   readonly pageSize: number;
   readonly attempts: number;
   readonly challengeValidityMs: number;
-  /** When set, every request answers 503 (the whole bank is down). */
-  unavailable = false;
   private readonly users = new Map<string, UserState>();
   readonly dialogs = new Map<string, DialogState>();
   readonly challenges = new Map<string, Challenge>();
