@@ -360,6 +360,26 @@ describe('the FinTS connector against the local FinTS bank', () => {
     expect(phone.body).toEqual({ user: account.user, messages: [] });
   });
 
+  it('fails connector_broken without contacting the bank when OTPILOT_FINTS_PRODUCT_ID is not set', async () => {
+    const bare = await startTestServer();
+    // A first contact always asks the bank for a system id: none handed out means nothing reached it.
+    const handedOut = bank.state.systemIds.size;
+    try {
+      const reply = await bare.api.post('/v1/accounts', {
+        bank_id: 'fints',
+        name: 'FinTS without a product id',
+        credentials: { blz: '12345678', server_url: bank.endpoint, user_id: 'notan+noproduct', pin: FINTS_PIN },
+      });
+      const session = await sessionEnd(bare.api, await scrape(bare.api, reply.body.id), 30_000);
+      expect(session).toMatchObject({ state: 'failed', failure_category: 'connector_broken' });
+      expect(session.failure_message).toContain('OTPILOT_FINTS_PRODUCT_ID is not set');
+      expect(bank.state.systemIds.size).toBe(handedOut);
+      expect((await bare.api.get(`/v1/accounts/${reply.body.id}`)).body.blocked_reason).toBeNull();
+    } finally {
+      await bare.close();
+    }
+  }, 60_000);
+
   it('reports a bank that answers 503 as unavailable, without blocking the account', async () => {
     const { api } = t;
     const account = await createFintsAccount(api, 'down');
