@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { keysList, keysRevoke, orgsCreate, orgsList, rotateKey, usersResetPassword } from './admin/commands.js';
 import { config, fail, organization } from './admin/support.js';
 import { systemClock } from './core/time.js';
+import { startFintsBankServer } from './fints-bank/index.js';
 import { makeKeysService } from './keys/service.js';
 import { createUser } from './orgs/service.js';
 import { startSandboxBankServer } from './sandbox-bank/index.js';
@@ -30,6 +31,8 @@ Usage:
                                      otpilot process stopped; see docs/configuration.md)
   otpilot sandbox-bank [--port N] [--slow-ms N]
                                      run the sandbox bank alone (its counters at /sandbox-bank/stats)
+  otpilot fints-bank [--port N]      run the local FinTS 3.0 test bank alone (FinTS endpoint
+                                     <url>fints, phone pages <url>phone/<user>)
   otpilot bench                      run the benchmarks (prints JSON)
 
 Configuration comes from the environment (PORT, HOST, OTPILOT_DATA_DIR, ...): see docs/configuration.md.`;
@@ -172,6 +175,20 @@ async function main(argv: string[]): Promise<void> {
       if (!Number.isInteger(slowMs) || slowMs < 0) fail('--slow-ms must be a whole number of milliseconds');
       const bank = await startSandboxBankServer({ port, host: values.host, bank: { slowMs } });
       process.stdout.write(`sandbox bank at ${bank.url}\n`);
+      const stop = () => void bank.close().then(() => process.exit(0));
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      return;
+    }
+    case 'fints-bank': {
+      const { values } = parseArgs({
+        args: argv.slice(1),
+        options: { port: { type: 'string', default: '4011' }, host: { type: 'string', default: '127.0.0.1' } },
+      });
+      const port = Number(values.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) fail('--port must be a port number');
+      const bank = await startFintsBankServer({ port, host: values.host });
+      process.stdout.write(`FinTS bank at ${bank.url} (FinTS endpoint ${bank.endpoint}, BLZ ${bank.state.blz})\n`);
       const stop = () => void bank.close().then(() => process.exit(0));
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);

@@ -10,6 +10,7 @@ import { makeAuthService } from './auth/service.js';
 import { makeTwoFactor } from './auth/two-factor.js';
 import { syncBuiltinBanks } from './banks/repo.js';
 import type { Config } from './config.js';
+import { makeFintsConnector } from './connectors/fints/connector.js';
 import { makeConnectorRegistry } from './connectors/registry.js';
 import { makeSandboxConnector } from './connectors/sandbox.js';
 import type { Connector } from './connectors/sdk.js';
@@ -21,6 +22,7 @@ import { type Bus, makeMemoryBus } from './events/bus.js';
 import { makeEventHorizon } from './events/horizon.js';
 import { makeTransact, type Transact } from './events/outbox.js';
 import { makePostgresBus } from './events/pg-bus.js';
+import { makeFintsBank } from './fints-bank/index.js';
 import { makeMetrics } from './http/metrics.js';
 import type { Role, SystemInfo } from './http/system-routes.js';
 import { makeKeysService } from './keys/service.js';
@@ -136,6 +138,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     config.sandbox || config.sandboxUrl
       ? [makeSandboxConnector({ baseUrl: () => config.sandboxUrl ?? `${baseUrl}/sandbox-bank/` })]
       : [];
+  builtin.push(makeFintsConnector(config.fints));
   const registry = makeConnectorRegistry(options.connectors ? options.connectors(builtin) : builtin);
   await syncBuiltinBanks(db, registry, clock());
 
@@ -300,6 +303,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         shutdown: shutdown.signal,
         log,
         sandboxBank: sandboxBank?.plugin ?? null,
+        fintsBank: sandboxBank ? makeFintsBank().plugin : null,
         version: VERSION,
       });
   try {

@@ -78,8 +78,10 @@ export function checkCredentials(
     if (!known.has(name)) details.push({ path: `${path}/${name}`, message: 'is not a credential field of this bank' });
   }
   for (const field of fields) {
-    if (field.required && !credentials[field.name])
-      details.push({ path: `${path}/${field.name}`, message: 'is required' });
+    const value = credentials[field.name];
+    if (field.required && !value) details.push({ path: `${path}/${field.name}`, message: 'is required' });
+    else if (value && field.pattern && !new RegExp(field.pattern).test(value))
+      details.push({ path: `${path}/${field.name}`, message: field.hint ?? 'has the wrong format' });
   }
   return details.length > 0 ? { ok: false, details } : { ok: true };
 }

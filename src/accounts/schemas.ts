@@ -178,6 +178,8 @@ export const BankSchema = Type.Object(
         label: Type.String(),
         type: Type.Union([Type.Literal('text'), Type.Literal('password')]),
         required: Type.Boolean(),
+        pattern: Type.Optional(Type.String({ description: 'A regular expression a given value must match.' })),
+        hint: Type.Optional(Type.String({ description: 'What a value must look like.' })),
       }),
     ),
   },

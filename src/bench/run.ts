@@ -14,6 +14,7 @@ import { type RunningServer, startServer } from '../server.js';
 import type { BenchAccount } from './client.js';
 import { makeBenchClient } from './client.js';
 import type { DriverResult, DriverTask } from './driver.js';
+import { benchFints } from './fints.js';
 import { runPostgresBenchmarks } from './postgres.js';
 import { benchReconcileBatch, benchReconcileLive } from './reconcile.js';
 import { percentile, round } from './stats.js';
@@ -31,6 +32,7 @@ const INGEST_ROWS = scaled(200_000);
 const WAITING_LOGINS = scaled(10_000);
 const RECONCILE_PAYMENTS = scaled(100_000);
 const RECONCILE_MOVEMENTS = scaled(1_000_000);
+const FINTS_LOGINS = scaled(100);
 
 const log = (message: string) => process.stderr.write(`bench: ${message}\n`);
 
@@ -326,6 +328,8 @@ async function runSqliteBenchmarks(only: string): Promise<Record<string, unknown
     OTPILOT_SCHEDULER_TICK_MS: '60000',
     // The benchmark's webhook receiver listens on loopback.
     OTPILOT_ALLOW_PRIVATE_URLS: 'true',
+    // The local FinTS bank takes any registration id.
+    OTPILOT_FINTS_PRODUCT_ID: 'OTPILOTBENCH',
   });
   if (!loaded.ok) throw new Error(loaded.errors.join('; '));
   const holds = new Map<string, number[]>();
@@ -339,8 +343,10 @@ async function runSqliteBenchmarks(only: string): Promise<Record<string, unknown
   const result: Record<string, unknown> = {};
   try {
     if (only === 'waiting') return await benchWaiting(server, key);
+    if (only === 'fints') return Object.assign(result, await benchFints(server, key, holds, FINTS_LOGINS, log));
     if (only !== 'reconcile') {
       Object.assign(result, await benchLogins(server, key, holds, prompts));
+      Object.assign(result, await benchFints(server, key, holds, FINTS_LOGINS, log));
       Object.assign(result, await benchStatus(server, key, server.bootstrap!.sandboxAccountId!));
       Object.assign(result, await benchIngest(server, key));
       Object.assign(result, await benchWaiting(server, key));
@@ -357,12 +363,12 @@ async function runSqliteBenchmarks(only: string): Promise<Record<string, unknown
  * Runs the benchmarks and prints one JSON object on the last line: the SQLite figures, then with
  * `BENCH_DATABASE_URL` (or `DATABASE_URL`) set the PostgreSQL ones (`pg_*` keys, absent otherwise).
  * `BENCH_ONLY` runs a part: `sqlite`, `pg`, one PostgreSQL phase (`pg-handoff`, `pg-claims`), or
- * `reconcile` (the reconciliation figures alone, on SQLite), or `waiting` (the paused logins and
- * their idle cost alone, on SQLite).
+ * `reconcile` (the reconciliation figures alone, on SQLite), `waiting` (the paused logins and their
+ * idle cost alone, on SQLite) or `fints` (the FinTS logins alone, on SQLite).
  */
 export async function runBenchmarks(): Promise<void> {
   const only = process.env.BENCH_ONLY ?? '';
-  const parts = ['', 'sqlite', 'pg', 'pg-handoff', 'pg-claims', 'reconcile', 'waiting'];
+  const parts = ['', 'sqlite', 'pg', 'pg-handoff', 'pg-claims', 'reconcile', 'waiting', 'fints'];
   if (!parts.includes(only)) throw new Error(`BENCH_ONLY must be one of ${parts.filter(Boolean).join(', ')}`);
   const databaseUrl = process.env.BENCH_DATABASE_URL || process.env.DATABASE_URL || null;
   const pgOnly = only.startsWith('pg');
@@ -372,7 +378,7 @@ export async function runBenchmarks(): Promise<void> {
     ? { node: process.version }
     : { store: 'sqlite', node: process.version };
   if (!pgOnly) Object.assign(result, await runSqliteBenchmarks(only));
-  if (databaseUrl && only !== 'sqlite' && only !== 'reconcile' && only !== 'waiting')
+  if (databaseUrl && (only === '' || pgOnly))
     Object.assign(
       result,
       await runPostgresBenchmarks(databaseUrl, {

@@ -7,6 +7,14 @@ export interface FieldSpec {
   /** `password` fields are never echoed back. */
   type: 'text' | 'password';
   required: boolean;
+  /**
+   * A JavaScript regular expression a given value must match (anchor it with ^…$); checked when an
+   * account is created or its credentials change, so a malformed value is refused then (422), not at
+   * the first login. Absent: any value.
+   */
+  pattern?: string;
+  /** What a value must look like, the error message when it does not match `pattern`. */
+  hint?: string;
 }
 
 /** One ledger inside a bank login. Amounts are decimal strings in the currency's major unit ("-12.34"). */
