@@ -171,7 +171,8 @@ export const BankSchema = Type.Object(
     name: Type.String(),
     connector: Type.String(),
     country: Nullable(Type.String()),
-    script_version: Type.String(),
+    version: Type.String({ description: "the connector's own version (as of this bank's last start)" }),
+    script_version: Type.String({ description: 'the same as version (kept for older clients)' }),
     credential_fields: Type.Array(
       Type.Object({
         name: Type.String(),

@@ -4,7 +4,7 @@ import { availableCodeSources } from '../automation/code-sources.js';
 import { answerWithTotp, parseTotpSecret } from '../automation/totp.js';
 import type { ConnectorRegistry } from '../connectors/registry.js';
 import type { BankSession, DateRange, LoginContext } from '../connectors/sdk.js';
-import { ConnectorError } from '../connectors/sdk.js';
+import { ConnectorError, ENGINE_STOP, isConnectorError } from '../connectors/sdk.js';
 import type { Tx, UnitOfWork } from '../events/outbox.js';
 import { topics } from '../events/topics.js';
 import { ingestMovements, upsertBankAccounts } from '../movements/ingest.js';
@@ -60,7 +60,8 @@ export async function runSession(
     if (abortCause) return;
     abortCause = cause;
     abortError = error ?? null;
-    controller.abort(error ?? new Error(`session stopped: ${cause}`));
+    // Branded, so a connector can tell the engine's stop from a bank error (`isEngineStop`).
+    controller.abort(error ?? Object.assign(new Error(`session stopped: ${cause}`), { [ENGINE_STOP]: true }));
   };
   const onShutdown = () => abort('shutdown');
   const onLeaseLost = () => abort('lease_lost');
@@ -143,6 +144,7 @@ export async function runSession(
         debug: (msg, data) => log.debug({ ...data, session_id: session.id }, msg),
         info: (msg, data) => log.info({ ...data, session_id: session.id }, msg),
         warn: (msg, data) => log.warn({ ...data, session_id: session.id }, msg),
+        error: (msg, data) => log.error({ ...data, session_id: session.id }, msg),
       },
       stage,
     };
@@ -186,7 +188,7 @@ export async function runSession(
     });
   } catch (error) {
     const outcome = classifyFailure(abortError ?? error, abortCause);
-    if (outcome.state === 'failed' && outcome.category === 'connector_broken' && !(error instanceof ConnectorError)) {
+    if (outcome.state === 'failed' && outcome.category === 'connector_broken' && !isConnectorError(error)) {
       log.error(
         { session_id: session.id, err: { name: (error as Error)?.name, stack: (error as Error)?.stack } },
         'connector failed unexpectedly',

@@ -66,7 +66,7 @@ export function makeTrustStore(deps: { db: Db; transact: Transact; cipher: Ciphe
       return row?.trust_enc ? deps.cipher.decrypt(row.trust_enc, context) : null;
     },
     async set(value, options = {}) {
-      const expiresAt = value === null ? null : (options.expiresAt?.getTime() ?? null);
+      const expiresAt = value === null ? null : (options.expires_at?.getTime() ?? null);
       await deps.transact(async (trx, uow) => {
         await trx
           .updateTable('accounts')

@@ -56,7 +56,8 @@ export async function startEngineHarness(
   const connector: Connector = {
     id: 'scripted',
     name: 'Scripted Bank',
-    credentialFields: [{ name: 'username', label: 'Username', type: 'text', required: true }],
+    version: '1.0.0',
+    credential_fields: [{ name: 'username', label: 'Username', type: 'text', required: true }],
     login: (ctx) => harness.script(ctx),
   };
   // A long lease: the server's own recovery must not end the harness's sessions unasked.
