@@ -97,6 +97,11 @@ export interface Config {
    * folder, or installed package names) whose default export is a connector or an array of them.
    */
   connectors: string[];
+  /**
+   * OTPILOT_PERSISTENT_SESSIONS [100]: open bank sessions (accounts with `session_type: persistent`)
+   * one worker process keeps between scrapes; past it, sessions are closed after their scrape.
+   */
+  persistentSessions: number;
   /** OTPILOT_SHUTDOWN_STEP_MS [10000]: the longest each shutdown step may take before the next one starts anyway. */
   shutdownStepMs: number;
 }
@@ -162,6 +167,7 @@ export function loadConfig(env: Env = process.env): ConfigResult {
     resultsRetentionDays: int('OTPILOT_RESULTS_RETENTION_DAYS', 30, 0, 36_500),
     retentionIntervalSeconds: int('OTPILOT_RETENTION_INTERVAL_SECONDS', 3600, 1, 604_800),
     shutdownStepMs: int('OTPILOT_SHUTDOWN_STEP_MS', 10_000, 100, 600_000),
+    persistentSessions: int('OTPILOT_PERSISTENT_SESSIONS', 100, 0, 100_000),
     connectors: (env.OTPILOT_CONNECTORS ?? '')
       .split(',')
       .map((s) => s.trim())

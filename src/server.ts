@@ -279,6 +279,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     limits: { sessionMs: config.maxSessionSeconds * 1000, callMs: config.connectorCallSeconds * 1000 },
     soleWorker: store.dialect === 'sqlite',
     codeLimit,
+    persistentSessions: config.persistentSessions,
   });
   const system: SystemInfo = {
     role,

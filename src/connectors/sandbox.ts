@@ -300,6 +300,8 @@ function makeSession(ctx: LoginContext, client: SandboxClient, token: string): B
     async movements(range: DateRange): Promise<Movement[]> {
       ctx.stage('movements');
       const list = await loadAccounts();
+      // Movements end a scrape: a kept session's next scrape reads fresh ledgers and balances.
+      accounts = null;
       const query = `from=${encodeURIComponent(range.from)}&to=${encodeURIComponent(range.to)}`;
       const perAccount = await Promise.all(
         list.map(async ({ account }) => {
@@ -309,6 +311,12 @@ function makeSession(ctx: LoginContext, client: SandboxClient, token: string): B
         }),
       );
       return perAccount.flat();
+    },
+    async keepAlive() {
+      const answer = await client.call('GET', 'api/session', { token });
+      if (answer.status === 200) return true;
+      if (answer.status === 401) return false;
+      throw broken(`the session check answered ${answer.status}`);
     },
     async close() {
       // Sandbox sessions simply expire; there is nothing to log out of.

@@ -32,6 +32,8 @@ const SCAN_FACTOR = 4;
  *   plus how many sessions the organization already runs, so a big organization cannot starve a small one;
  * - **bank caps**: a bank with a limit gets at most `limit − running` new logins, counted under a
  *   per-bank transaction lock (PostgreSQL) so two workers can never both take the last slot;
+ * - **kept sessions**: an account whose open bank session another live worker keeps
+ *   (`session_type: persistent`) is left to that worker, so its scrape reuses the session;
  * - **no double run**: on PostgreSQL rows are locked `FOR UPDATE SKIP LOCKED` (another worker's claim
  *   skips them instead of waiting), and the update itself re-checks `state = 'queued'`.
  */
@@ -64,6 +66,7 @@ export function makeClaimer(options: ClaimOptions): (limit: number) => Promise<S
                  row_number() over (partition by s.org_id order by s.queued_at, s.id) as rn
           from sessions s join accounts a on a.id = s.account_id
           where s.state = ${QUEUED}
+          and (a.live_session_owner is null or a.live_session_owner = ${owner} or a.live_session_until < ${options.clock()})
           ${excluded.length > 0 ? sql`and a.bank_id not in (${sql.join(excluded)})` : sql``}
         ) q
         left join (

@@ -83,3 +83,14 @@ export function makeTrustStore(deps: { db: Db; transact: Transact; cipher: Ciphe
     },
   };
 }
+
+/** Records that the bank asked for a code (or an approval) although trust was stored for the account. */
+export async function noteTrustChallenged(
+  deps: { transact: Transact; clock: Clock },
+  accountId: string,
+): Promise<void> {
+  await deps.transact(async (trx, uow) => {
+    await trx.updateTable('accounts').set({ trust_challenged_at: deps.clock() }).where('id', '=', accountId).execute();
+    uow.touch(accountId);
+  });
+}

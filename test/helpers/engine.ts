@@ -80,6 +80,7 @@ export async function startEngineHarness(
     clock: () => clock.now(),
     pollMs: 200,
     registry: makeConnectorRegistry([connector]),
+    keeper: t.server.engine.keeper,
     owner: OWNER,
     log: pino({ level: 'silent' }),
     limits: { sessionMs: 60_000, callMs: 30_000, ...options.limits },
