@@ -11,7 +11,7 @@ import { makeTwoFactor } from './auth/two-factor.js';
 import { syncBuiltinBanks } from './banks/repo.js';
 import type { Config } from './config.js';
 import { loadPlugins } from './connectors/plugins.js';
-import { type ConnectorRegistry, makeConnectorRegistry } from './connectors/registry.js';
+import { bankLimitsOf, type ConnectorRegistry, makeConnectorRegistry } from './connectors/registry.js';
 import { makeSandboxConnector } from './connectors/sandbox.js';
 import type { Connector } from './connectors/sdk.js';
 import { type Clock, systemClock } from './core/time.js';
@@ -263,7 +263,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     dialect: store.dialect,
     leadership,
     databaseUp: health.up,
-    bankLimits: config.bankLimits,
+    // OTPILOT_BANK_CONCURRENCY combined with the connectors' own limits.
+    ...bankLimitsOf(registry, config.bankLimits),
     transact,
     bus,
     cipher,

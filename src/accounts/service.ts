@@ -29,6 +29,8 @@ export interface AccountsService {
   remove(principal: Principal, accountId: string, confirmationName: string): Promise<Result<null>>;
   getConfig(principal: Principal, accountId: string): Promise<Result<ConfigView>>;
   putConfig(principal: Principal, accountId: string, input: ConfigInput): Promise<Result<ConfigView>>;
+  /** Forgets the bank trust stored for the account (the next login asks for a code again). */
+  forgetTrust(principal: Principal, accountId: string): Promise<Result<AccountView>>;
 }
 
 export interface AccountsDeps {
@@ -242,6 +244,34 @@ export function makeAccountsService(deps: AccountsDeps): AccountsService {
         uow.touch(accountId);
       });
       return ok(null);
+    },
+
+    async forgetTrust(principal, accountId) {
+      const found = await accountFor(db, principal, accountId);
+      if (!found.ok) return found;
+      const now = clock();
+      await transact(async (trx, uow) => {
+        await trx
+          .updateTable('accounts')
+          .set({ trust_enc: null, trust_expires_at: null, trust_warned_at: null, updated_at: now })
+          .where('id', '=', accountId)
+          .execute();
+        await recordAudit(
+          trx,
+          {
+            orgId: principal.orgId,
+            actor: principal.actor,
+            action: 'account.trust.forget',
+            accountId,
+            targetId: accountId,
+            outcome: 'ok',
+            details: { had_trust: found.value.trust_enc !== null },
+          },
+          now,
+        );
+        uow.touch(accountId);
+      });
+      return viewOf(await findAccount(db, principal.orgId, accountId));
     },
 
     async getConfig(principal, accountId) {

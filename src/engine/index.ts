@@ -31,6 +31,8 @@ export interface EngineOptions {
   databaseUp(): boolean;
   /** Bank id → most simultaneous logins across all workers (OTPILOT_BANK_CONCURRENCY). */
   bankLimits: ReadonlyMap<string, number>;
+  /** Bank id → least time between two logins to it across all workers, ms (connectors' `limits`). */
+  bankSpacing?: ReadonlyMap<string, number>;
   transact: Transact;
   bus: Bus;
   cipher: Cipher;
@@ -91,6 +93,7 @@ export function makeEngine(options: EngineOptions): Engine {
       owner,
       leaseMs: options.leaseMs,
       bankLimits: options.bankLimits,
+      ...(options.bankSpacing ? { bankSpacing: options.bankSpacing } : {}),
     }),
     databaseUp: options.databaseUp,
     clock: options.clock,

@@ -76,6 +76,8 @@ export interface BanksTable {
   /** JSON array of FieldSpec. */
   credential_fields: string;
   created_at: number;
+  /** When a worker last claimed a login to this bank (connectors' `min_login_spacing_seconds`). */
+  last_login_at: number | null;
 }
 
 export interface AccountsTable {
