@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -135,6 +135,13 @@ describe('otpilot connectors list', () => {
 });
 
 describe('the example connector', () => {
+  it('is shown whole in docs/connectors.md (its test file, as the walkthrough says)', () => {
+    const doc = readFileSync(resolve(import.meta.dirname, '..', 'docs', 'connectors.md'), 'utf8');
+    // The file minus its header comment is the doc's block.
+    const file = readFileSync(join(EXAMPLE, 'connector.test.js'), 'utf8').replace(/^(\/\/.*\n)+/, '');
+    expect(doc).toContain(`\`\`\`js\n${file}\`\`\``);
+  });
+
   it("passes its own tests (node --test, the SDK's test kit, its own bank)", async () => {
     const { stdout } = await run(process.execPath, ['--test', join(EXAMPLE, 'connector.test.js')]);
     expect(stdout).toMatch(/# pass 4\n# fail 0/);
