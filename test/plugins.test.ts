@@ -27,7 +27,9 @@ afterAll(async () => {
 
 /** Starts the example bank as its own process; resolves with its URL. */
 function startBank(): Promise<string> {
-  const child: ChildProcess = spawn(process.execPath, [join(EXAMPLE, 'bank.js')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(process.execPath, [join(EXAMPLE, 'bank.js')], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   stops.push(() => child.kill('SIGKILL'));
   let output = '';
   return new Promise((resolveUrl, reject) => {

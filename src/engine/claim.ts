@@ -67,7 +67,11 @@ export function makeClaimer(options: ClaimOptions): (limit: number) => Promise<S
       }
       const now = options.clock();
       if (spaced.length > 0) {
-        const recent = await trx.selectFrom('banks').select(['id', 'last_login_at']).where('id', 'in', spaced).execute();
+        const recent = await trx
+          .selectFrom('banks')
+          .select(['id', 'last_login_at'])
+          .where('id', 'in', spaced)
+          .execute();
         for (const bank of recent)
           if (bank.last_login_at !== null && now - bank.last_login_at < spacing.get(bank.id)!) full.add(bank.id);
       }
@@ -128,7 +132,11 @@ export function makeClaimer(options: ClaimOptions): (limit: number) => Promise<S
         }
         if (gap !== undefined) {
           // One login per spacing interval: re-read under the lock, then take the slot by moving the mark.
-          const bank = await trx.selectFrom('banks').select('last_login_at').where('id', '=', bankId).executeTakeFirst();
+          const bank = await trx
+            .selectFrom('banks')
+            .select('last_login_at')
+            .where('id', '=', bankId)
+            .executeTakeFirst();
           const free = bank?.last_login_at == null || now - bank.last_login_at >= gap;
           left = free ? Math.min(left, 1) : 0;
         }
@@ -149,7 +157,11 @@ export function makeClaimer(options: ClaimOptions): (limit: number) => Promise<S
       if (chosen.length === 0) return [];
       const spacedChosen = new Set(chosen.map((id) => bankOf.get(id)!).filter((bankId) => spacing.has(bankId)));
       if (spacedChosen.size > 0)
-        await trx.updateTable('banks').set({ last_login_at: now }).where('id', 'in', [...spacedChosen]).execute();
+        await trx
+          .updateTable('banks')
+          .set({ last_login_at: now })
+          .where('id', 'in', [...spacedChosen])
+          .execute();
       return claimSessions(trx, chosen, { owner, until: now + leaseTerm(leaseMs), now });
     });
   };
