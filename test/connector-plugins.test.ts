@@ -5,8 +5,17 @@ import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConnectorLoadError, loadPlugins } from '../src/connectors/plugins.js';
 import { makeConnectorRegistry } from '../src/connectors/registry.js';
-import type { Connector, LoginContext } from '../src/connectors/sdk.js';
+import type {
+  Connector,
+  LoginContext,
+  ApprovalDescriptor as SdkApprovalDescriptor,
+  CodeDescriptor as SdkCodeDescriptor,
+} from '../src/connectors/sdk.js';
 import { defineConnector, isConnectorError, isEngineStop } from '../src/connectors/sdk.js';
+import type {
+  ApprovalDescriptor as CoreApprovalDescriptor,
+  CodeDescriptor as CoreCodeDescriptor,
+} from '../src/core/descriptor.js';
 import { AssistanceEnded } from '../src/engine/handoff.js';
 import { classifyFailure } from '../src/engine/outcome.js';
 import { ConnectorTimeout } from '../src/engine/watchdog.js';
@@ -170,6 +179,13 @@ describe('SDK 1.0', () => {
     expect(list[0]!.credential_fields.map((f) => f.name)).toEqual(['user', 'pin']);
     const login: (ctx: LoginContext) => unknown = connector.login;
     expect(typeof login).toBe('function');
+  });
+
+  it('keeps the descriptor types the same as the engine’s (the SDK has its own copy: it imports nothing)', () => {
+    type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+    const code: Same<SdkCodeDescriptor, CoreCodeDescriptor> = true;
+    const approval: Same<SdkApprovalDescriptor, CoreApprovalDescriptor> = true;
+    expect([code, approval]).toEqual([true, true]);
   });
 
   it('honours connector errors by shape, and tells engine stops apart', () => {

@@ -67,6 +67,22 @@ export function scheduleNext(schedule: string | null, from: number, random: numb
   return parsed.ok ? nextRunAt(parsed.schedule, from, random) : null;
 }
 
+/** One audit entry of an account change made by `principal`. */
+function auditAccount(
+  trx: Parameters<typeof recordAudit>[0],
+  principal: Principal,
+  accountId: string,
+  action: string,
+  details: Record<string, unknown>,
+  at: number,
+) {
+  return recordAudit(
+    trx,
+    { orgId: principal.orgId, actor: principal.actor, action, accountId, targetId: accountId, outcome: 'ok', details },
+    at,
+  );
+}
+
 /** The account read back after a write: another request may have deleted it meanwhile. */
 function viewOf(row: AccountRow | undefined): Result<AccountView> {
   return row ? ok(accountView(row)) : fail('NOT_FOUND', 'account not found');
@@ -192,17 +208,12 @@ export function makeAccountsService(deps: AccountsDeps): AccountsService {
           .set({ name: name.trim(), updated_at: now })
           .where('id', '=', accountId)
           .execute();
-        await recordAudit(
+        await auditAccount(
           trx,
-          {
-            orgId: principal.orgId,
-            actor: principal.actor,
-            action: 'account.rename',
-            accountId,
-            targetId: accountId,
-            outcome: 'ok',
-            details: { from: found.value.name, to: name.trim() },
-          },
+          principal,
+          accountId,
+          'account.rename',
+          { from: found.value.name, to: name.trim() },
           now,
         );
       });
@@ -228,19 +239,7 @@ export function makeAccountsService(deps: AccountsDeps): AccountsService {
         await deleteSessionsOf(trx, accountId);
         await trx.deleteFrom('account_config').where('account_id', '=', accountId).execute();
         await trx.deleteFrom('accounts').where('id', '=', accountId).execute();
-        await recordAudit(
-          trx,
-          {
-            orgId: principal.orgId,
-            actor: principal.actor,
-            action: 'account.delete',
-            accountId,
-            targetId: accountId,
-            outcome: 'ok',
-            details: { name: found.value.name },
-          },
-          clock(),
-        );
+        await auditAccount(trx, principal, accountId, 'account.delete', { name: found.value.name }, clock());
         uow.touch(accountId);
       });
       return ok(null);
@@ -256,17 +255,12 @@ export function makeAccountsService(deps: AccountsDeps): AccountsService {
           .set({ trust_enc: null, trust_expires_at: null, trust_warned_at: null, updated_at: now })
           .where('id', '=', accountId)
           .execute();
-        await recordAudit(
+        await auditAccount(
           trx,
-          {
-            orgId: principal.orgId,
-            actor: principal.actor,
-            action: 'account.trust.forget',
-            accountId,
-            targetId: accountId,
-            outcome: 'ok',
-            details: { had_trust: found.value.trust_enc !== null },
-          },
+          principal,
+          accountId,
+          'account.trust.forget',
+          { had_trust: found.value.trust_enc !== null },
           now,
         );
         uow.touch(accountId);
@@ -305,19 +299,7 @@ export function makeAccountsService(deps: AccountsDeps): AccountsService {
         if (applied.scheduleChanged)
           accountUpdate.next_run_at = scheduleNext(applied.update.schedule ?? null, now, deps.random());
         await trx.updateTable('accounts').set(accountUpdate).where('id', '=', accountId).execute();
-        await recordAudit(
-          trx,
-          {
-            orgId: principal.orgId,
-            actor: principal.actor,
-            action: 'account.config.update',
-            accountId,
-            targetId: accountId,
-            outcome: 'ok',
-            details: { fields: applied.changed },
-          },
-          now,
-        );
+        await auditAccount(trx, principal, accountId, 'account.config.update', { fields: applied.changed }, now);
         uow.touch(accountId);
       });
       return ok(await readConfig(accountId));
