@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { defineConnector, isEngineStop } from '../src/connectors/sdk.js';
 import {
   createSandboxAccount,
   eventually,
@@ -112,5 +113,111 @@ describe('persistent sessions', () => {
     const done = await sessionEnd(t.api, second);
     expect(done.stages.map((s: { name: string }) => s.name)).toContain('login');
     expect((await t.api.get(`/v1/accounts/${account.id}`)).body.live_session_since).toBeNull();
+  });
+});
+
+describe('kept sessions in one worker: cap, keepAlive failures, shutdown, engine stops', () => {
+  /** A bank whose sessions count their logins, keepAlives and closes; keepAlive answers what `alive` says. */
+  const bank = {
+    logins: 0,
+    keepAlives: 0,
+    closes: 0,
+    alive: true as boolean | 'throw',
+    stopSeen: null as boolean | null,
+  };
+  const entered: Array<() => void> = [];
+  const connector = defineConnector({
+    id: 'keepable',
+    name: 'Keepable Bank',
+    version: '1.0.0',
+    credential_fields: [{ name: 'mode', label: 'Mode', type: 'text', required: false }],
+    async login(ctx) {
+      if (ctx.credentials.mode === 'hang') {
+        // Waits for the engine to stop the login, and notes whether it can tell that from a bank error.
+        await new Promise<void>((resolve) => {
+          ctx.signal.addEventListener('abort', () => resolve(), { once: true });
+          entered.splice(0).forEach((wake) => wake());
+        });
+        bank.stopSeen = isEngineStop(ctx.signal.reason);
+        throw ctx.signal.reason;
+      }
+      bank.logins++;
+      return {
+        bankAccounts: async () => [
+          { id: 'l1', name: 'Ledger', iban: null, number: null, currency: 'EUR', type: 'current' },
+        ],
+        balances: async () => [],
+        identity: async () => ({ name: 'Keep', email: null, phone: null }),
+        movements: async () => [],
+        async keepAlive() {
+          bank.keepAlives++;
+          if (bank.alive === 'throw') throw new Error('the bank hung up');
+          return bank.alive;
+        },
+        async close() {
+          bank.closes++;
+        },
+      };
+    },
+  });
+  let s: TestServer;
+  beforeAll(async () => {
+    s = await startTestServer({
+      connectors: (builtin) => [...builtin, connector],
+      env: { OTPILOT_PERSISTENT_SESSIONS: '1' },
+    });
+  });
+  afterAll(async () => {
+    await s?.close();
+  });
+
+  async function account(mode = ''): Promise<string> {
+    const created = await s.api.post('/v1/accounts', {
+      bank_id: 'keepable',
+      name: `Keep ${mode || 'ok'} ${Math.random()}`,
+      credentials: { mode },
+      config: { session_type: 'persistent', keep_alive_seconds: 1 },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    return created.body.id;
+  }
+  const scrapeOk = async (id: string) =>
+    expect(await sessionEnd(s.api, (await s.api.post(`/v1/accounts/${id}/scrape`)).body.session_id)).toMatchObject({
+      state: 'succeeded',
+    });
+
+  it('keeps at most OTPILOT_PERSISTENT_SESSIONS, ends a session whose keepAlive throws, and closes the rest at shutdown', async () => {
+    const a = await account();
+    await scrapeOk(a);
+    await statusUntil(s.api, a, (st) => st.live_session_since !== null);
+    // The cap (1) is reached: the second account's session is closed after its scrape.
+    const b = await account();
+    await scrapeOk(b);
+    expect(bank.closes).toBe(1);
+    expect((await s.api.get(`/v1/accounts/${b}`)).body.live_session_since).toBeNull();
+
+    bank.alive = 'throw';
+    await statusUntil(s.api, a, (st) => st.live_session_since === null);
+    expect(bank.closes).toBe(2);
+    bank.alive = true;
+    await scrapeOk(a);
+    expect(bank.logins).toBe(3);
+    await statusUntil(s.api, a, (st) => st.live_session_since !== null);
+    await scrapeOk(a);
+    expect(bank.logins).toBe(3);
+
+    // A cancelled login sees the engine's stop as such (isEngineStop on its signal's reason).
+    const hanging = await account('hang');
+    const waiting = new Promise<void>((resolve) => entered.push(resolve));
+    const sessionId = (await s.api.post(`/v1/accounts/${hanging}/scrape`)).body.session_id;
+    await waiting;
+    expect((await s.api.post(`/v1/sessions/${sessionId}/cancel`)).status).toBe(202);
+    expect(await sessionEnd(s.api, sessionId)).toMatchObject({ state: 'cancelled' });
+    expect(bank.stopSeen).toBe(true);
+
+    expect(s.server.engine.keeper.size()).toBe(1);
+    await s.server.close();
+    expect(s.server.engine.keeper.size()).toBe(0);
+    expect(bank.closes).toBe(3);
   });
 });
