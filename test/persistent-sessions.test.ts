@@ -136,7 +136,7 @@ describe('kept sessions in one worker: cap, keepAlive failures, shutdown, engine
         // Waits for the engine to stop the login, and notes whether it can tell that from a bank error.
         await new Promise<void>((resolve) => {
           ctx.signal.addEventListener('abort', () => resolve(), { once: true });
-          entered.splice(0).forEach((wake) => wake());
+          for (const wake of entered.splice(0)) wake();
         });
         bank.stopSeen = isEngineStop(ctx.signal.reason);
         throw ctx.signal.reason;
