@@ -69,6 +69,8 @@ export function makeSessionKeeper(deps: KeeperDeps): SessionKeeper {
   const { db, clock, log, owner } = deps;
   const held = new Map<string, Held>();
   let renewTimer: NodeJS.Timeout | null = null;
+  /** Places taken by keeps still writing their claim (so the cap holds under concurrent keeps). */
+  let reserved = 0;
 
   /** Writes (`since`) or clears (null: only our own) the account's claim on its open session. */
   const mark = (accountId: string, since: number | null) =>
@@ -114,12 +116,12 @@ export function makeSessionKeeper(deps: KeeperDeps): SessionKeeper {
   /** One keepAlive round of one session: still wanted and still alive, or released. */
   async function tend(accountId: string, entry: Held): Promise<void> {
     if (entry.busy || held.get(accountId) !== entry) return;
-    let config: { session_type: string; blocked_at: number | null } | undefined;
+    let config: { session_type: string; blocked_at: number | null; live_session_owner: string | null } | undefined;
     try {
       config = await db
         .selectFrom('account_config as c')
         .innerJoin('accounts as a', 'a.id', 'c.account_id')
-        .select(['c.session_type', 'a.blocked_at'])
+        .select(['c.session_type', 'a.blocked_at', 'a.live_session_owner'])
         .where('c.account_id', '=', accountId)
         .executeTakeFirst();
     } catch {
@@ -127,6 +129,8 @@ export function makeSessionKeeper(deps: KeeperDeps): SessionKeeper {
     }
     if (config?.session_type !== 'persistent' || config.blocked_at !== null)
       return release(accountId, entry, 'the account no longer keeps a session');
+    // Another worker logged the account in meanwhile (our claim had lapsed): its session is the one kept.
+    if (config.live_session_owner !== owner) return release(accountId, entry, 'another worker holds the session');
     if (!entry.session.keepAlive) return;
     let alive: boolean;
     try {
@@ -175,12 +179,18 @@ export function makeSessionKeeper(deps: KeeperDeps): SessionKeeper {
         await mark(accountId, kept.since);
         return true;
       }
-      if (held.size >= deps.cap) return false;
+      if (held.size + reserved >= deps.cap) return false;
+      // The claim first: if it cannot be written, nothing is held (the caller closes the session).
+      reserved++;
+      try {
+        await mark(accountId, kept.since);
+      } finally {
+        reserved--;
+      }
       const entry: Held = { ...kept, busy: false, timer: undefined as unknown as NodeJS.Timeout };
       entry.timer = setInterval(() => void tend(accountId, entry), keepAliveMs);
       entry.timer.unref();
       held.set(accountId, entry);
-      await mark(accountId, kept.since);
       return true;
     },
     release,
