@@ -1,12 +1,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { makeApi } from './helpers/api.js';
-import { pendingRequest, scrape, sessionEnd } from './helpers/flows.js';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Api, makeApi } from './helpers/api.js';
+import { pendingRequest, scrape, sessionEnd, statusUntil } from './helpers/flows.js';
 import { killAll, type OtpilotProcess, processEnv, startOtpilot } from './helpers/process.js';
 import { tempDir } from './helpers/server.js';
-import { dropStore, TEST_STORE } from './helpers/store.js';
+import { dropStore, schemaFor, TEST_STORE, testDatabaseUrl, urlWithSchema } from './helpers/store.js';
 
 /*
  * A connector written outside otpilot (examples/connector: plain JavaScript, its own HTTP bank), loaded
@@ -46,23 +47,36 @@ async function bankGet(bank: string, path: string): Promise<any> {
   return (await fetch(new URL(path, bank))).json();
 }
 
+let bank: string;
+let api: Api;
+let workers: OtpilotProcess[];
+
+beforeAll(async () => {
+  bank = await startBank();
+  const env = await processEnv(dataDir, {
+    OTPILOT_SANDBOX: 'false',
+    // A path relative to the working folder, as an operator would write it.
+    OTPILOT_CONNECTORS: './examples/connector/index.js',
+    EXAMPLE_BANK_URL: bank,
+    OTPILOT_LEASE_MS: '3000',
+  });
+  // PostgreSQL: an API process (which never runs logins) and two workers; SQLite: one process.
+  const processes: OtpilotProcess[] =
+    TEST_STORE === 'postgres'
+      ? [
+          await startOtpilot(['--role', 'api'], env),
+          await startOtpilot(['--role', 'worker'], env),
+          await startOtpilot(['--role', 'worker'], env),
+        ]
+      : [await startOtpilot([], env)];
+  for (const p of processes) stops.push(() => p.stop());
+  workers = TEST_STORE === 'postgres' ? processes.slice(1) : processes;
+  const key = /API key\s+(otpk_\S+)/.exec(readFileSync(join(dataDir, 'first-start-secrets.txt'), 'utf8'))![1]!;
+  api = makeApi(processes[0]!.url, key);
+});
+
 describe('a plain-JavaScript connector loaded with OTPILOT_CONNECTORS', () => {
   it('completes an assisted login whose code is posted over the External API, and remembers the device', async () => {
-    const bank = await startBank();
-    const env = await processEnv(dataDir, {
-      OTPILOT_SANDBOX: 'false',
-      // A path relative to the working folder, as an operator would write it.
-      OTPILOT_CONNECTORS: './examples/connector/index.js',
-      EXAMPLE_BANK_URL: bank,
-    });
-    const processes: OtpilotProcess[] =
-      TEST_STORE === 'postgres'
-        ? [await startOtpilot(['--role', 'api'], env), await startOtpilot(['--role', 'worker'], env)]
-        : [await startOtpilot([], env)];
-    for (const p of processes) stops.push(() => p.stop());
-    const key = /API key\s+(otpk_\S+)/.exec(readFileSync(join(dataDir, 'first-start-secrets.txt'), 'utf8'))![1]!;
-    const api = makeApi(processes[0]!.url, key);
-
     const banks = await api.get('/v1/banks');
     expect(banks.body.data).toEqual([
       {
@@ -107,4 +121,61 @@ describe('a plain-JavaScript connector loaded with OTPILOT_CONNECTORS', () => {
     expect(await sessionEnd(api, second, 30_000)).toMatchObject({ state: 'succeeded' });
     expect(await bankGet(bank, 'stats')).toEqual({ logins: 2, codes_sent: 1 });
   });
+
+  it('keeps a persistent session on the worker that holds it, and logs in elsewhere once that worker dies', async () => {
+    const created = await api.post('/v1/accounts', {
+      bank_id: 'example',
+      name: 'Persistent example',
+      credentials: { username: 'pat', password: 'pw' },
+      config: { session_type: 'persistent', keep_alive_seconds: 1 },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const accountId = created.body.id as string;
+    const first = await scrape(api, accountId);
+    const request = await pendingRequest(api, accountId);
+    const { code } = await bankGet(bank, 'outbox/pat');
+    expect((await api.post(`/v1/accounts/${accountId}/otp?wait=true`, { code, request_id: request.id })).status).toBe(
+      200,
+    );
+    expect(await sessionEnd(api, first, 30_000)).toMatchObject({ state: 'succeeded' });
+    await statusUntil(api, accountId, (s) => s.live_session_since !== null);
+    const logins = (await bankGet(bank, 'stats')).logins;
+
+    // With two workers, each scrape goes to the one keeping the session: no new login.
+    for (let i = 0; i < 3; i++) {
+      const reused = await sessionEnd(api, await scrape(api, accountId), 30_000);
+      expect(reused).toMatchObject({ state: 'succeeded' });
+      expect(reused.stages.map((x: { name: string }) => x.name)).toContain('reuse_session');
+    }
+    expect((await bankGet(bank, 'stats')).logins).toBe(logins);
+    if (TEST_STORE !== 'postgres') return;
+
+    // The holder dies: its claim lapses within the lease, and the other worker logs in (the device
+    // token spares the code) and keeps the new session.
+    const owner = await ownerOf(accountId);
+    const holder = workers.find((w) => owner.split('_').includes(String(w.child.pid)))!;
+    expect(await holder.stop('SIGKILL')).toBeNull();
+    await statusUntil(api, accountId, (s) => s.live_session_since === null, 20_000);
+    const again = await sessionEnd(api, await scrape(api, accountId), 30_000);
+    expect(again).toMatchObject({ state: 'succeeded' });
+    expect(again.stages.map((x: { name: string }) => x.name)).toContain('login');
+    expect((await bankGet(bank, 'stats')).logins).toBe(logins + 1);
+    await statusUntil(api, accountId, (s) => s.live_session_since !== null);
+    expect(await ownerOf(accountId)).not.toBe(owner);
+  });
 });
+
+/** The worker holding the account's kept session (PostgreSQL: read from its schema). */
+async function ownerOf(accountId: string): Promise<string> {
+  const client = new pg.Client({ connectionString: urlWithSchema(testDatabaseUrl(), schemaFor(dataDir)) });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ live_session_owner: string }>(
+      'select live_session_owner from accounts where id = $1',
+      [accountId],
+    );
+    return rows[0]!.live_session_owner;
+  } finally {
+    await client.end();
+  }
+}
