@@ -49,6 +49,8 @@ interface Held extends KeptSession {
   timer: NodeJS.Timeout;
   /** Out with a scrape: keepAlive skips it. */
   busy: boolean;
+  /** A keepAlive round is under way (a slow bank must not stack them up). */
+  tending: boolean;
 }
 
 /** Resolves with what `run` gives, or rejects when it has not answered within `ms`. */
@@ -187,8 +189,16 @@ export function makeSessionKeeper(deps: KeeperDeps): SessionKeeper {
       } finally {
         reserved--;
       }
-      const entry: Held = { ...kept, busy: false, timer: undefined as unknown as NodeJS.Timeout };
-      entry.timer = setInterval(() => void tend(accountId, entry), keepAliveMs);
+      const entry: Held = { ...kept, busy: false, tending: false, timer: undefined as unknown as NodeJS.Timeout };
+      entry.timer = setInterval(() => {
+        if (entry.tending) return;
+        entry.tending = true;
+        void tend(accountId, entry)
+          .catch((error: unknown) => log.warn({ err: error, account_id: accountId }, 'keepAlive round failed'))
+          .finally(() => {
+            entry.tending = false;
+          });
+      }, keepAliveMs);
       entry.timer.unref();
       held.set(accountId, entry);
       return true;
