@@ -84,9 +84,10 @@ async function importModule(specifier: string, cwd: string): Promise<Record<stri
 
 function describeImportFailure(error: unknown): string {
   const code = (error as { code?: string }).code;
-  if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') return 'the module was not found';
-  const message = error instanceof Error ? error.message : String(error);
-  return `loading it threw: ${message.split('\n')[0]}`;
+  const message = (error instanceof Error ? error.message : String(error)).split('\n')[0];
+  // Node's own words say which module: the one named, or a package it imports that is not installed.
+  if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') return `the module was not found (${message})`;
+  return `loading it threw: ${message}`;
 }
 
 /**
