@@ -13,6 +13,7 @@ const UNIT = [
   'test/webhook-destinations.test.ts',
   'test/fints-aqbanking.test.ts',
   'test/fints-wire.test.ts',
+  'test/connector-plugins.test.ts',
 ];
 const BROWSER = ['test/dashboard-e2e.test.ts', 'test/reconnect-widget.test.ts'];
 

@@ -2,6 +2,8 @@
 import { parseArgs } from 'node:util';
 import { keysList, keysRevoke, orgsCreate, orgsList, rotateKey, usersResetPassword } from './admin/commands.js';
 import { config, fail, organization } from './admin/support.js';
+import { connectorsList } from './connectors/list-command.js';
+import { ConnectorLoadError } from './connectors/plugins.js';
 import { systemClock } from './core/time.js';
 import { startFintsBankServer } from './fints-bank/index.js';
 import { makeKeysService } from './keys/service.js';
@@ -29,6 +31,8 @@ Usage:
   otpilot orgs list [--json]
   otpilot master-key rotate          re-encrypt every stored secret with a new master key (every
                                      otpilot process stopped; see docs/configuration.md)
+  otpilot connectors list [--json]   the connectors this configuration loads (built in and
+                                     OTPILOT_CONNECTORS), with their versions and credential fields
   otpilot sandbox-bank [--port N] [--slow-ms N]
                                      run the sandbox bank alone (its counters at /sandbox-bank/stats)
   otpilot fints-bank [--port N]      run the local FinTS 3.0 test bank alone (FinTS endpoint
@@ -157,6 +161,9 @@ async function main(argv: string[]): Promise<void> {
       if (sub === 'create') return orgsCreate(rest);
       if (sub === 'list') return orgsList(rest);
       return fail('usage: otpilot orgs create|list (see otpilot help)');
+    case 'connectors':
+      if (sub === 'list') return connectorsList(rest);
+      return fail('usage: otpilot connectors list [--json]');
     case 'master-key':
       if (sub === 'rotate') return rotateKey();
       return fail('usage: otpilot master-key rotate');
@@ -211,6 +218,8 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {
+  // A bad connector module is a configuration mistake: exit 2, like every other one.
+  if (error instanceof ConnectorLoadError) fail(error.message);
   process.stderr.write(`otpilot: ${error instanceof Error ? error.message : String(error)}\n`);
   process.exit(1);
 });

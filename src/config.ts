@@ -92,6 +92,16 @@ export interface Config {
   resultsRetentionDays: number;
   /** OTPILOT_RETENTION_INTERVAL_SECONDS [3600]: between two pruning passes (workers only). */
   retentionIntervalSeconds: number;
+  /**
+   * OTPILOT_CONNECTORS [none]: comma-separated module specifiers (paths, relative to the working
+   * folder, or installed package names) whose default export is a connector or an array of them.
+   */
+  connectors: string[];
+  /**
+   * OTPILOT_PERSISTENT_SESSIONS [100]: open bank sessions (accounts with `session_type: persistent`)
+   * one worker process keeps between scrapes; past it, sessions are closed after their scrape.
+   */
+  persistentSessions: number;
   /** OTPILOT_SHUTDOWN_STEP_MS [10000]: the longest each shutdown step may take before the next one starts anyway. */
   shutdownStepMs: number;
   /**
@@ -163,6 +173,11 @@ export function loadConfig(env: Env = process.env): ConfigResult {
     retentionIntervalSeconds: int('OTPILOT_RETENTION_INTERVAL_SECONDS', 3600, 1, 604_800),
     shutdownStepMs: int('OTPILOT_SHUTDOWN_STEP_MS', 10_000, 100, 600_000),
     fints: fintsSettings(env, errors),
+    persistentSessions: int('OTPILOT_PERSISTENT_SESSIONS', 100, 0, 100_000),
+    connectors: (env.OTPILOT_CONNECTORS ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
   };
   if (config.sandboxUrl && !/^https?:\/\//.test(config.sandboxUrl))
     errors.push('OTPILOT_SANDBOX_URL must be an http(s) URL');

@@ -11,7 +11,8 @@ import { makeTwoFactor } from './auth/two-factor.js';
 import { syncBuiltinBanks } from './banks/repo.js';
 import type { Config } from './config.js';
 import { makeFintsConnector } from './connectors/fints/connector.js';
-import { makeConnectorRegistry } from './connectors/registry.js';
+import { loadPlugins } from './connectors/plugins.js';
+import { bankLimitsOf, type ConnectorRegistry, makeConnectorRegistry } from './connectors/registry.js';
 import { makeSandboxConnector } from './connectors/sandbox.js';
 import type { Connector } from './connectors/sdk.js';
 import { type Clock, systemClock } from './core/time.js';
@@ -101,6 +102,30 @@ export interface RunningServer {
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string })
   .version;
 
+/** The connectors compiled in; their bank ids are reserved (a plugin may not claim one). */
+export function builtinConnectors(config: Config, baseUrl: () => string): Connector[] {
+  const builtin: Connector[] =
+    config.sandbox || config.sandboxUrl
+      ? [makeSandboxConnector({ baseUrl: () => config.sandboxUrl ?? `${baseUrl()}/sandbox-bank/` })]
+      : [];
+  builtin.push(makeFintsConnector(config.fints));
+  return builtin;
+}
+
+/**
+ * The built-in connectors (through `replace`, when given) and those of OTPILOT_CONNECTORS; throws a
+ * ConnectorLoadError (a configuration mistake, exit 2) for a bad module or an id claimed twice.
+ */
+export async function loadConnectors(
+  config: Config,
+  baseUrl: () => string,
+  replace?: (builtin: Connector[]) => Connector[],
+): Promise<ConnectorRegistry> {
+  const builtin = builtinConnectors(config, baseUrl);
+  const plugins = await loadPlugins(config.connectors, process.cwd());
+  return makeConnectorRegistry([...(replace ? replace(builtin) : builtin), ...plugins]);
+}
+
 /** Starts everything in one process: store, engine, HTTP API and (optionally) the sandbox bank. */
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
@@ -113,6 +138,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const clock = options.clock ?? systemClock;
   const random = options.random ?? Math.random;
   const log = options.log ?? makeLogger(config.logLevel);
+  let baseUrl = '';
+  // Connectors first: a bad plugin module stops the start before anything is opened.
+  const registry = await loadConnectors(config, () => baseUrl, options.connectors);
   const store = await openStore(config);
   const cipher = openCipher(config);
   await verifyMasterKey(store, cipher);
@@ -131,15 +159,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     : soleLeader;
   const transact = makeTransact({ db, dialect: store.dialect, bus, clock });
   const horizon = makeEventHorizon({ db, dialect: store.dialect });
-  let baseUrl = '';
   // With several processes the bank's state (phones, codes) must live in one place: its own process.
   const sandboxBank = config.sandbox && role === 'all' ? makeSandboxBank(options.sandboxBank) : null;
-  const builtin: Connector[] =
-    config.sandbox || config.sandboxUrl
-      ? [makeSandboxConnector({ baseUrl: () => config.sandboxUrl ?? `${baseUrl}/sandbox-bank/` })]
-      : [];
-  builtin.push(makeFintsConnector(config.fints));
-  const registry = makeConnectorRegistry(options.connectors ? options.connectors(builtin) : builtin);
   await syncBuiltinBanks(db, registry, clock());
 
   const checkUrl = (url: string) => checkWebhookUrl(url, { allowPrivate: config.allowPrivateUrls });
@@ -246,7 +267,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     dialect: store.dialect,
     leadership,
     databaseUp: health.up,
-    bankLimits: config.bankLimits,
+    // OTPILOT_BANK_CONCURRENCY combined with the connectors' own limits.
+    ...bankLimitsOf(registry, config.bankLimits),
     transact,
     bus,
     cipher,
@@ -262,6 +284,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     limits: { sessionMs: config.maxSessionSeconds * 1000, callMs: config.connectorCallSeconds * 1000 },
     soleWorker: store.dialect === 'sqlite',
     codeLimit,
+    persistentSessions: config.persistentSessions,
   });
   const system: SystemInfo = {
     role,

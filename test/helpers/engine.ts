@@ -63,7 +63,8 @@ export async function startEngineHarness(
   const connector: Connector = {
     id: 'scripted',
     name: 'Scripted Bank',
-    credentialFields: [{ name: 'username', label: 'Username', type: 'text', required: true }],
+    version: '1.0.0',
+    credential_fields: [{ name: 'username', label: 'Username', type: 'text', required: true }],
     login: (ctx) => harness.script(ctx),
   };
   // A long lease: the server's own recovery must not end the harness's sessions unasked.
@@ -86,6 +87,7 @@ export async function startEngineHarness(
     clock: () => clock.now(),
     pollMs: 200,
     registry: makeConnectorRegistry([connector]),
+    keeper: t.server.engine.keeper,
     owner: OWNER,
     log: pino({ level: 'silent' }),
     limits: { sessionMs: 60_000, callMs: 30_000, ...options.limits },

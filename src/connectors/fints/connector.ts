@@ -5,6 +5,9 @@ import { makeFintsSession } from './session.js';
 
 export type { FintsSettings } from './login.js';
 
+/** This connector's version (shown in `GET /v1/banks`); bump it when its behaviour towards banks changes. */
+export const FINTS_CONNECTOR_VERSION = '1.0.0';
+
 /**
  * The FinTS 3.0 PIN/TAN connector (bank id `fints`), built on lib-fints (LGPL-2.1-or-later, used
  * unmodified as a dependency). This file is the connector's only contact with the Connector shape.
@@ -13,7 +16,8 @@ export function makeFintsConnector(settings: FintsSettings): Connector {
   return {
     id: 'fints',
     name: 'FinTS (PIN/TAN)',
-    credentialFields: [
+    version: FINTS_CONNECTOR_VERSION,
+    credential_fields: [
       { name: 'blz', label: 'Bank code (BLZ)', type: 'text', required: true, ...CREDENTIAL_PATTERNS.blz },
       {
         name: 'server_url',

@@ -1,5 +1,5 @@
 import type { FinTSClient, FinTSConfig } from 'lib-fints';
-import { ConnectorError, type LoginContext } from '../sdk.js';
+import { ConnectorError, isConnectorError, type LoginContext } from '../sdk.js';
 import type { FintsCredentials } from './credentials.js';
 import { call, describe, failureOf, has, WRONG_TAN } from './errors.js';
 import { decodeTrust, encodeTrust, type FintsTrust } from './trust.js';
@@ -95,7 +95,7 @@ export async function fintsLogin(
     try {
       return await initDialog(ctx, plan, config);
     } catch (err) {
-      if (!(err instanceof ConnectorError) || err.kind !== 'connector_broken' || ctx.signal.aborted) throw err;
+      if (!isConnectorError(err) || err.kind !== 'connector_broken' || ctx.signal.aborted) throw err;
       ctx.log.info('the bank did not take the stored FinTS bank data; synchronizing afresh', { error: err.message });
       await ctx.trust.set(null);
     }
@@ -237,7 +237,7 @@ async function approval(
       if (failure.kind !== 'connector_broken') throw failure;
       throw new ConnectorError('code_rejected', `the approval was not given (${describe(res.bankAnswers)})`);
     },
-    { pollMs: seconds * 1000 },
+    { poll_ms: seconds * 1000 },
   );
   if (approved === null) throw new ConnectorError('connector_broken', 'the approval ended without an answer');
   return approved;
