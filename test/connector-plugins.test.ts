@@ -55,6 +55,7 @@ describe('otpilot connectors list', () => {
     expect(listed.code, listed.stderr).toBe(0);
     expect(JSON.parse(listed.stdout)).toEqual([
       expect.objectContaining({ id: 'sandbox', version: '1.0.0', source: 'builtin' }),
+      expect.objectContaining({ id: 'fints', version: '1.0.0', source: 'builtin' }),
       {
         id: 'example',
         name: 'Example Bank',
@@ -69,7 +70,7 @@ describe('otpilot connectors list', () => {
       expect.objectContaining({ id: 'two', source: two }),
     ]);
     const text = await otpilot(['connectors', 'list'], env(join(EXAMPLE, 'index.js'), { OTPILOT_SANDBOX: 'false' }));
-    expect(text.stdout).toBe(
+    expect(text.stdout).toContain(
       `example\tExample Bank\t0.1.0\t${join(EXAMPLE, 'index.js')}\n  credentials: username (text, required), password (password, required)\n`,
     );
   });
