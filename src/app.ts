@@ -15,6 +15,9 @@ import { auditRoutes } from './audit/routes.js';
 import { installSessionAuth } from './auth/plugin.js';
 import { authRoutes } from './auth/routes.js';
 import { twoFactorRoutes } from './auth/two-factor-routes.js';
+import { evidenceRoutes } from './browser/evidence-routes.js';
+import { scriptRoutes } from './browser/script-routes.js';
+import type { ScriptCatalog } from './browser/scripts.js';
 import { ApiError } from './core/errors.js';
 import { newId } from './core/ids.js';
 import { dataRoutes } from './data/routes.js';
@@ -57,6 +60,8 @@ export interface AppOptions extends ApiDeps {
   system: SystemInfo;
   /** The sandbox bank's plugin, mounted at /sandbox-bank when the sandbox is on. */
   sandboxBank: FastifyPluginAsync | null;
+  /** Versioned bank scripts of browser-script connectors. */
+  browserScripts: ScriptCatalog;
   version: string;
 }
 
@@ -88,6 +93,7 @@ const SHARED_ROUTES: ((deps: AppOptions) => FastifyPluginAsyncTypebox)[] = [
   relayRoutes,
   insightRoutes,
   reconcileRoutes,
+  evidenceRoutes,
 ];
 
 /** Routes in the OpenAPI document: the External API, the dashboard-only routes, and the public probes. */
@@ -212,6 +218,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       // API-key only: the dashboard manages keys at /me/api-keys, and has no instance administration.
       await v1.register(apiKeyRoutes(options));
       await v1.register(organizationRoutes(options));
+      await v1.register(scriptRoutes(options));
     },
     { prefix: '/v1' },
   );

@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import type { BrowserSettings } from './browser/runtime.js';
 
 /** Logger levels accepted by LOG_LEVEL. */
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -94,6 +95,8 @@ export interface Config {
   retentionIntervalSeconds: number;
   /** OTPILOT_SHUTDOWN_STEP_MS [10000]: the longest each shutdown step may take before the next one starts anyway. */
   shutdownStepMs: number;
+  /** Browser-script connectors: CHROMIUM_PATH, OTPILOT_BROWSER_* (docs/browser-scripts.md). */
+  browser: BrowserSettings;
 }
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false; errors: string[] };
@@ -118,6 +121,13 @@ export function loadConfig(env: Env = process.env): ConfigResult {
     if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
     if (['0', 'false', 'no', 'off'].includes(raw)) return false;
     errors.push(`${name} must be true or false`);
+    return fallback;
+  };
+  const oneOf = <T extends string>(name: string, allowed: readonly T[], fallback: T): T => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    if ((allowed as readonly string[]).includes(raw)) return raw as T;
+    errors.push(`${name} must be one of ${allowed.join(', ')}`);
     return fallback;
   };
   const levels: LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -157,6 +167,12 @@ export function loadConfig(env: Env = process.env): ConfigResult {
     resultsRetentionDays: int('OTPILOT_RESULTS_RETENTION_DAYS', 30, 0, 36_500),
     retentionIntervalSeconds: int('OTPILOT_RETENTION_INTERVAL_SECONDS', 3600, 1, 604_800),
     shutdownStepMs: int('OTPILOT_SHUTDOWN_STEP_MS', 10_000, 100, 600_000),
+    browser: {
+      chromiumPath: env.CHROMIUM_PATH || '/usr/bin/chromium',
+      isolation: oneOf('OTPILOT_BROWSER_ISOLATION', ['context', 'process'] as const, 'context'),
+      concurrency: int('OTPILOT_BROWSER_CONCURRENCY', 4, 1, 1000),
+      evidenceDays: int('OTPILOT_BROWSER_EVIDENCE_DAYS', 14, 0, 36_500),
+    },
   };
   if (config.sandboxUrl && !/^https?:\/\//.test(config.sandboxUrl))
     errors.push('OTPILOT_SANDBOX_URL must be an http(s) URL');

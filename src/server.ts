@@ -9,6 +9,7 @@ import type { CodeLimit } from './assistance/submit.js';
 import { makeAuthService } from './auth/service.js';
 import { makeTwoFactor } from './auth/two-factor.js';
 import { syncBuiltinBanks } from './banks/repo.js';
+import { makeBrowserRuntime } from './browser/runtime.js';
 import type { Config } from './config.js';
 import { makeConnectorRegistry } from './connectors/registry.js';
 import { makeSandboxConnector } from './connectors/sandbox.js';
@@ -130,14 +131,19 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const transact = makeTransact({ db, dialect: store.dialect, bus, clock });
   const horizon = makeEventHorizon({ db, dialect: store.dialect });
   let baseUrl = '';
+  const browser = makeBrowserRuntime({ db, clock, settings: config.browser });
   // With several processes the bank's state (phones, codes) must live in one place: its own process.
   const sandboxBank = config.sandbox && role === 'all' ? makeSandboxBank(options.sandboxBank) : null;
   const builtin: Connector[] =
     config.sandbox || config.sandboxUrl
-      ? [makeSandboxConnector({ baseUrl: () => config.sandboxUrl ?? `${baseUrl}/sandbox-bank/` })]
+      ? [
+          makeSandboxConnector({ baseUrl: () => config.sandboxUrl ?? `${baseUrl}/sandbox-bank/` }),
+          browser.sandboxWebConnector(() => new URL('web/', config.sandboxUrl ?? `${baseUrl}/sandbox-bank/`).href),
+        ]
       : [];
   const registry = makeConnectorRegistry(options.connectors ? options.connectors(builtin) : builtin);
   await syncBuiltinBanks(db, registry, clock());
+  await browser.seed(registry.all());
 
   const checkUrl = (url: string) => checkWebhookUrl(url, { allowPrivate: config.allowPrivateUrls });
   const keys = makeKeysService({ db, clock });
@@ -299,6 +305,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         shutdown: shutdown.signal,
         log,
         sandboxBank: sandboxBank?.plugin ?? null,
+        browserScripts: browser.scripts,
         version: VERSION,
       });
   try {
@@ -388,6 +395,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         await step('reconcile', () => reconcile.stop());
         await step('retention', () => pruner.stop());
         await step('engine', () => engine.stop());
+        await step('browser', () => browser.close());
         await step('webhooks', () => delivery.stop());
         await step('data', () => data.stop());
         await step('reconcile sources', () => sourceFetcher.close());

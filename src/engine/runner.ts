@@ -5,6 +5,7 @@ import { answerWithTotp, parseTotpSecret } from '../automation/totp.js';
 import type { ConnectorRegistry } from '../connectors/registry.js';
 import type { BankSession, DateRange, LoginContext } from '../connectors/sdk.js';
 import { ConnectorError } from '../connectors/sdk.js';
+import { withSessionRef } from '../connectors/session-ref.js';
 import type { Tx, UnitOfWork } from '../events/outbox.js';
 import { topics } from '../events/topics.js';
 import { ingestMovements, upsertBankAccounts } from '../movements/ingest.js';
@@ -133,19 +134,22 @@ export async function runSession(
       watchdog,
     };
     const handoffDeps: HandoffDeps = { ...deps, callLimitMs: deps.limits.callMs };
-    const ctx: LoginContext = {
-      credentials,
-      requestCode: (request, tryCode, options) => requestCode(handoffDeps, handoff, request, tryCode, options),
-      requestApproval: (request, check, options) => requestApproval(handoffDeps, handoff, request, check, options),
-      trust: makeTrustStore({ db, transact: deps.transact, cipher, accountId: account.id }),
-      signal: controller.signal,
-      log: {
-        debug: (msg, data) => log.debug({ ...data, session_id: session.id }, msg),
-        info: (msg, data) => log.info({ ...data, session_id: session.id }, msg),
-        warn: (msg, data) => log.warn({ ...data, session_id: session.id }, msg),
-      },
-      stage,
-    };
+    const ctx: LoginContext = withSessionRef(
+      {
+        credentials,
+        requestCode: (request, tryCode, options) => requestCode(handoffDeps, handoff, request, tryCode, options),
+        requestApproval: (request, check, options) => requestApproval(handoffDeps, handoff, request, check, options),
+        trust: makeTrustStore({ db, transact: deps.transact, cipher, accountId: account.id }),
+        signal: controller.signal,
+        log: {
+          debug: (msg, data) => log.debug({ ...data, session_id: session.id }, msg),
+          info: (msg, data) => log.info({ ...data, session_id: session.id }, msg),
+          warn: (msg, data) => log.warn({ ...data, session_id: session.id }, msg),
+        },
+        stage,
+      } satisfies LoginContext,
+      { sessionId: session.id, orgId: session.org_id, accountId: account.id },
+    );
 
     stage('login');
     bankSession = await watchdog.call('login', () => connector.login(ctx));

@@ -33,6 +33,7 @@ import { codeSubmissions } from './migrations/0009_code_submissions.js';
 import { reconciliation } from './migrations/0010_reconciliation.js';
 import { retention } from './migrations/0012_retention.js';
 import { rateLimits } from './migrations/0013_rate_limits.js';
+import { browserScripts } from './migrations/0016_browser_scripts.js';
 import type { Database, Dialect } from './schema.js';
 
 // Re-exported for the callers that know the store by its connection.
@@ -104,6 +105,7 @@ function migrations(dialect: Dialect): Record<string, Migration> {
     '0010_reconciliation': reconciliation(),
     '0012_retention': retention(),
     '0013_rate_limits': rateLimits(),
+    '0016_browser_scripts': browserScripts(),
   };
 }
 
