@@ -78,3 +78,149 @@ describe('a browser login through the API', () => {
     expect(movements.body.data[0]).toMatchObject({ currency: 'EUR' });
   });
 });
+
+describe('trust and the bank’s answers', () => {
+  it('keeps the browser’s cookies as the account’s trust: the next login needs no code', async () => {
+    const account = await webAccount('trust');
+    const first = await scrape(t.api, account.id);
+    const request = await pendingRequest(t.api, account.id);
+    const code = await latestCode(t.api, account.username);
+    await t.api.post(`/v1/accounts/${account.id}/otp?wait=true`, { code, request_id: request.id });
+    expect((await sessionEnd(t.api, first, 60_000)).state).toBe('succeeded');
+    // The device cookie's end is the trust's end (30 days).
+    const read = await t.api.get(`/v1/accounts/${account.id}`);
+    expect(Date.parse(read.body.trust_expires_at)).toBeGreaterThan(Date.now() + 29 * 86_400_000);
+
+    const second = await scrape(t.api, account.id);
+    const session = await sessionEnd(t.api, second, 60_000);
+    expect(session.state, JSON.stringify(session)).toBe('succeeded');
+    expect(session.stages.map((s: { name: string }) => s.name)).not.toContain('awaiting_assistance');
+    const requests = await t.server.store.db
+      .selectFrom('assistance_requests')
+      .select('id')
+      .where('account_id', '=', account.id)
+      .execute();
+    expect(requests).toHaveLength(1);
+  });
+
+  it('holds a decoupled approval until the phone approves it', async () => {
+    const account = await webAccount('approve');
+    const sessionId = await scrape(t.api, account.id);
+    const status = await statusUntil(t.api, account.id, (s) => s.pending_assistance?.type === 'approval');
+    expect(status.pending_assistance.type).toBe('approval');
+    const approved = await t.api.post(`/sandbox-bank/phone/${encodeURIComponent(account.username)}/approve`, {}, null);
+    expect(approved.status).toBe(200);
+    const session = await sessionEnd(t.api, sessionId, 60_000);
+    expect(session.state, JSON.stringify(session)).toBe('succeeded');
+  });
+
+  it.each([
+    ['locked', 'account_locked', PASSWORD],
+    ['alice', 'invalid_credentials', 'wrong'],
+    ['flaky', 'bank_unavailable', PASSWORD],
+  ])('ends a %s login with the bank’s failure (%s)', async (user, category, password) => {
+    const account = await webAccount(user, password);
+    const sessionId = await scrape(t.api, account.id);
+    const session = await sessionEnd(t.api, sessionId, 60_000);
+    expect(session).toMatchObject({ state: 'failed', failure_category: category });
+    const run = await runOf(sessionId);
+    expect(run.failed_at).not.toBeNull();
+    expect(JSON.stringify(run)).not.toContain(PASSWORD);
+  });
+});
+
+/** The reference script with another version and, optionally, its login replaced. */
+async function scriptVersion(version: string, loginBody?: string): Promise<string> {
+  const active = await t.api.get('/v1/banks/sandbox-web/scripts/1.0.0', adminKey);
+  expect(active.status).toBe(200);
+  let source: string = active.body.source.replace("export const version = '1.0.0';", `export const version = '${version}';`);
+  if (loginBody !== undefined) source = source.replace('export async function login(page, ctx) {', `export async function login(page, ctx) {\n${loginBody}`);
+  return source;
+}
+
+describe('versioned bank scripts', () => {
+  it('lists the reference script as active, refuses malformed pushes and non-administrators', async () => {
+    const list = await t.api.get('/v1/banks/sandbox-web/scripts', adminKey);
+    expect(list.status).toBe(200);
+    expect(list.body.data).toEqual(
+      expect.arrayContaining([expect.objectContaining({ version: '1.0.0', state: 'active' })]),
+    );
+    expect(list.body.data[0].source).toBeUndefined();
+    expect((await t.api.get('/v1/banks/sandbox-web/scripts')).status).toBe(403);
+    expect((await t.api.get('/v1/banks/nope/scripts', adminKey)).status).toBe(404);
+
+    const push = (source: string) => t.api.post('/v1/banks/sandbox-web/scripts', { source }, adminKey);
+    const syntax = await push('export const bank = ;');
+    expect(syntax.status).toBe(400);
+    expect(syntax.body.error.message).toMatch(/does not load/);
+    const otherBank = await push((await scriptVersion('9.0.0')).replace("'sandbox-web'", "'sandbox'"));
+    expect(otherBank.status).toBe(400);
+    const badVersion = await push(await scriptVersion('one'));
+    expect(badVersion.status).toBe(400);
+    const again = await push(await scriptVersion('1.0.0'));
+    expect(again.status).toBe(409);
+    const deprecateActive = await t.api.post('/v1/banks/sandbox-web/scripts/1.0.0/deprecate', {}, adminKey);
+    expect(deprecateActive.status).toBe(409);
+  });
+
+  it('runs a pinned draft for one account, keeps its failure evidence, then promotes a fixed version', async () => {
+    // 1.1.0 types the credentials, then breaks: the evidence must show the page without them.
+    const broken = await scriptVersion(
+      '1.1.0',
+      `  await page.goto(new URL('login', ctx.baseUrl).toString());
+  await page.getByLabel('Username').fill(ctx.credentials.username);
+  await page.getByLabel('Password').fill(ctx.credentials.password);
+  console.log(ctx.credentials.password);
+  await page.locator('#no-such-button').click({ timeout: 500 });`,
+    );
+    const pushed = await t.api.post('/v1/banks/sandbox-web/scripts', { source: broken }, adminKey);
+    expect(pushed.status, JSON.stringify(pushed.body)).toBe(201);
+    expect(pushed.body).toMatchObject({ version: '1.1.0', state: 'draft' });
+
+    const tried = await webAccount('alice');
+    const other = await webAccount('alice');
+    const pin = await t.api.put(`/v1/banks/sandbox-web/scripts/pins/${tried.id}`, { version: '1.1.0' }, adminKey);
+    expect(pin.body).toEqual({ account_id: tried.id, version: '1.1.0' });
+
+    const failedId = await scrape(t.api, tried.id);
+    const failed = await sessionEnd(t.api, failedId, 60_000);
+    expect(failed).toMatchObject({ state: 'failed', failure_category: 'connector_broken' });
+    const run = await runOf(failedId);
+    expect(run).toMatchObject({ script_version: '1.1.0', url: expect.stringContaining('/sandbox-bank/web/login') });
+    expect(run.error).toMatch(/no-such-button/);
+    expect(run.html).toContain('id="password"');
+    expect(run.stages.map((s: { name: string }) => s.name)).toContain('failed');
+    const evidence = JSON.stringify(run);
+    expect(evidence).not.toContain(PASSWORD);
+    expect(evidence).not.toContain(tried.username);
+    const shot = await t.api.get(`/v1/sessions/${failedId}/browser/screenshot`);
+    expect(shot.status).toBe(200);
+    expect(shot.headers.get('content-type')).toBe('image/png');
+
+    // The account that is not pinned still runs the active version.
+    const fine = await sessionEnd(t.api, await scrape(t.api, other.id), 60_000);
+    expect(fine.state).toBe('succeeded');
+    expect((await runOf(fine.id)).script_version).toBe('1.0.0');
+
+    // A fixed 1.2.0 goes through review and becomes the active one; 1.0.0 is deprecated, 1.1.0 retired.
+    const fixed = await t.api.post('/v1/banks/sandbox-web/scripts', { source: await scriptVersion('1.2.0') }, adminKey);
+    expect(fixed.status).toBe(201);
+    expect((await t.api.post('/v1/banks/sandbox-web/scripts/1.2.0/promote', {}, adminKey)).status).toBe(409);
+    expect((await t.api.post('/v1/banks/sandbox-web/scripts/1.2.0/review', {}, adminKey)).body.state).toBe('review');
+    expect((await t.api.post('/v1/banks/sandbox-web/scripts/1.2.0/promote', {}, adminKey)).body.state).toBe('active');
+    expect((await t.api.post('/v1/banks/sandbox-web/scripts/1.1.0/deprecate', {}, adminKey)).body.state).toBe('deprecated');
+    const versions = await t.api.get('/v1/banks/sandbox-web/scripts', adminKey);
+    expect(Object.fromEntries(versions.body.data.map((s: { version: string; state: string }) => [s.version, s.state]))).toEqual({
+      '1.2.0': 'active',
+      '1.1.0': 'deprecated',
+      '1.0.0': 'deprecated',
+    });
+    const bank = (await t.api.get('/v1/banks')).body.data.find((b: { id: string }) => b.id === 'sandbox-web');
+    expect(bank.script_version).toBe('1.2.0');
+
+    // The pin to a retired version no longer applies: the account runs the active one again.
+    const after = await sessionEnd(t.api, await scrape(t.api, tried.id), 60_000);
+    expect(after.state, JSON.stringify(after)).toBe('succeeded');
+    expect((await runOf(after.id)).script_version).toBe('1.2.0');
+  });
+});
