@@ -58,7 +58,10 @@ describe('a browser login through the API', () => {
 
     const code = await latestCode(t.api, account.username);
     const wrong = code === '000000' ? '111111' : '000000';
-    const rejected = await t.api.post(`/v1/accounts/${account.id}/otp?wait=true`, { code: wrong, request_id: request.id });
+    const rejected = await t.api.post(`/v1/accounts/${account.id}/otp?wait=true`, {
+      code: wrong,
+      request_id: request.id,
+    });
     expect(rejected.body).toMatchObject({ outcome: 'rejected' });
     await pendingRequest(t.api, account.id);
     const accepted = await t.api.post(`/v1/accounts/${account.id}/otp?wait=true`, { code, request_id: request.id });
@@ -133,8 +136,15 @@ describe('trust and the bank’s answers', () => {
 async function scriptVersion(version: string, loginBody?: string): Promise<string> {
   const active = await t.api.get('/v1/banks/sandbox-web/scripts/1.0.0', adminKey);
   expect(active.status).toBe(200);
-  let source: string = active.body.source.replace("export const version = '1.0.0';", `export const version = '${version}';`);
-  if (loginBody !== undefined) source = source.replace('export async function login(page, ctx) {', `export async function login(page, ctx) {\n${loginBody}`);
+  let source: string = active.body.source.replace(
+    "export const version = '1.0.0';",
+    `export const version = '${version}';`,
+  );
+  if (loginBody !== undefined)
+    source = source.replace(
+      'export async function login(page, ctx) {',
+      `export async function login(page, ctx) {\n${loginBody}`,
+    );
   return source;
 }
 
@@ -208,9 +218,13 @@ describe('versioned bank scripts', () => {
     expect((await t.api.post('/v1/banks/sandbox-web/scripts/1.2.0/promote', {}, adminKey)).status).toBe(409);
     expect((await t.api.post('/v1/banks/sandbox-web/scripts/1.2.0/review', {}, adminKey)).body.state).toBe('review');
     expect((await t.api.post('/v1/banks/sandbox-web/scripts/1.2.0/promote', {}, adminKey)).body.state).toBe('active');
-    expect((await t.api.post('/v1/banks/sandbox-web/scripts/1.1.0/deprecate', {}, adminKey)).body.state).toBe('deprecated');
+    expect((await t.api.post('/v1/banks/sandbox-web/scripts/1.1.0/deprecate', {}, adminKey)).body.state).toBe(
+      'deprecated',
+    );
     const versions = await t.api.get('/v1/banks/sandbox-web/scripts', adminKey);
-    expect(Object.fromEntries(versions.body.data.map((s: { version: string; state: string }) => [s.version, s.state]))).toEqual({
+    expect(
+      Object.fromEntries(versions.body.data.map((s: { version: string; state: string }) => [s.version, s.state])),
+    ).toEqual({
       '1.2.0': 'active',
       '1.1.0': 'deprecated',
       '1.0.0': 'deprecated',

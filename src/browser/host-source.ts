@@ -6,7 +6,7 @@
  * Messages both ways: `{ kind: 'req', id, type, payload }` answered by `{ kind: 'res', id, ok, value | error }`,
  * and `{ kind: 'event', type, ... }` (stage, log) from the worker. See rpc.ts for the parent's side.
  */
-export const HOST_SOURCE = String.raw`
+export const HOST_SOURCE = `
 'use strict';
 const { parentPort, workerData } = require('node:worker_threads');
 const { chromium } = require(workerData.playwright);

@@ -17,7 +17,7 @@ export const MAX_SCRIPT_BYTES = 256 * 1024;
 const SEMVER = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]{1,40})?$/;
 
 /** Loads the module in a throwaway worker (never in this thread) and reads its exports. */
-const INSPECT_SOURCE = String.raw`
+const INSPECT_SOURCE = `
 'use strict';
 const { parentPort, workerData } = require('node:worker_threads');
 (async () => {
