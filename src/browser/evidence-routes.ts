@@ -71,7 +71,17 @@ export function evidenceRoutes(deps: { store: Pick<Store, 'db'> }): FastifyPlugi
           summary: "The failed page's screenshot (PNG, inputs masked)",
           params: SessionParams,
           produces: ['image/png'],
-          response: { 200: Type.Any({ description: 'PNG image' }), ...errorResponses(403, 404) },
+          response: {
+            200: {
+              description: 'PNG image',
+              content: {
+                'image/png': {
+                  schema: Type.Unsafe<Buffer>({ type: 'string', format: 'binary', examples: ['(PNG bytes)'] }),
+                },
+              },
+            },
+            ...errorResponses(403, 404),
+          },
         },
       },
       async (request, reply) => {

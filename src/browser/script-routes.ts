@@ -6,7 +6,7 @@ import { MAX_SCRIPT_BYTES } from './inspect.js';
 import { ScriptParams, ScriptSchema } from './schemas.js';
 import type { ScriptAction, ScriptCatalog } from './scripts.js';
 
-const tags = ['bank scripts'];
+const tags = ['banks'];
 const security = [{ apiKey: [] }];
 const BankParams = Type.Object({ id: Type.String({ maxLength: 64 }) }, { additionalProperties: false });
 const DESCRIPTION =
