@@ -7,7 +7,12 @@ import { defineConfig } from 'vitest/config';
  * drive Chromium run on SQLite only (what they check is the browser's side, the same on both stores).
  */
 const postgresUrl = process.env.TEST_DATABASE_URL || process.env.DATABASE_URL;
-const UNIT = ['test/core.test.ts', 'test/code-extract.test.ts', 'test/webhook-destinations.test.ts'];
+const UNIT = [
+  'test/core.test.ts',
+  'test/code-extract.test.ts',
+  'test/webhook-destinations.test.ts',
+  'test/sandbox-web.test.ts',
+];
 const BROWSER = ['test/dashboard-e2e.test.ts', 'test/reconnect-widget.test.ts'];
 
 export default defineConfig({

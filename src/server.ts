@@ -9,7 +9,7 @@ import type { CodeLimit } from './assistance/submit.js';
 import { makeAuthService } from './auth/service.js';
 import { makeTwoFactor } from './auth/two-factor.js';
 import { syncBuiltinBanks } from './banks/repo.js';
-import { makeBrowserRuntime } from './browser/runtime.js';
+import { type BrowserRuntime, makeBrowserRuntime } from './browser/runtime.js';
 import type { Config } from './config.js';
 import { makeConnectorRegistry } from './connectors/registry.js';
 import { makeSandboxConnector } from './connectors/sandbox.js';
@@ -93,6 +93,8 @@ export interface RunningServer {
   /** The retention job (started only in the `worker` and `all` roles). */
   pruner: Pruner;
   sandboxBank: SandboxBank | null;
+  /** Chromium and the bank scripts of browser-script connectors. */
+  browser: BrowserRuntime;
   bootstrap: BootstrapResult | null;
   close(): Promise<void>;
 }
@@ -385,6 +387,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     delivery,
     pruner,
     sandboxBank,
+    browser,
     bootstrap,
     close() {
       closing ??= (async () => {

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeTrustStore } from '../src/engine/trust.js';
 import { makeKeysService } from '../src/keys/service.js';
-import { latestCode, pendingRequest, scrape, sessionEnd, statusUntil } from './helpers/flows.js';
+import { eventually, latestCode, pendingRequest, scrape, sessionEnd, statusUntil } from './helpers/flows.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
 /**
@@ -115,6 +116,45 @@ describe('trust and the bank’s answers', () => {
     expect(approved.status).toBe(200);
     const session = await sessionEnd(t.api, sessionId, 60_000);
     expect(session.state, JSON.stringify(session)).toBe('succeeded');
+  });
+
+  it('closes the browser when a session waiting for its code is cancelled', async () => {
+    const account = await webAccount('otp');
+    const sessionId = await scrape(t.api, account.id);
+    await pendingRequest(t.api, account.id);
+    expect(t.server.browser.pool.active()).toBeGreaterThan(0);
+    expect((await t.api.post(`/v1/sessions/${sessionId}/cancel`)).status).toBe(202);
+    expect((await sessionEnd(t.api, sessionId, 60_000)).state).toBe('cancelled');
+    await eventually(
+      async () => t.server.browser.pool.active(),
+      (active) => active === 0,
+      30_000,
+    );
+  });
+
+  it('reads the same movements from the compact layout (its flag saved in the account’s cookies)', async () => {
+    const account = await webAccount('alice');
+    const cookie = { domain: '127.0.0.1', path: '/sandbox-bank/web', expires: -1, httpOnly: true, secure: false };
+    const trust = makeTrustStore({
+      db: t.server.store.db,
+      transact: t.server.transact,
+      cipher: t.server.cipher,
+      accountId: account.id,
+    });
+    await trust.set(
+      JSON.stringify({ cookies: [{ name: 'sbw_layout', value: 'compact', sameSite: 'Lax', ...cookie }], origins: [] }),
+    );
+    const session = await sessionEnd(t.api, await scrape(t.api, account.id), 60_000);
+    expect(session.state, JSON.stringify(session)).toBe('succeeded');
+    expect(session.movements_new).toBeGreaterThan(400);
+    // The browser ran with the flag and kept it, beside the website's own cookies.
+    const saved = JSON.parse((await trust.get()) ?? '{}') as { cookies: { name: string; value: string }[] };
+    expect(saved.cookies).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ name: 'sbw_layout', value: 'compact' }),
+        expect.objectContaining({ name: 'sbw_consent', value: 'yes' }),
+      ]),
+    );
   });
 
   it.each([
