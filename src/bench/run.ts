@@ -8,6 +8,7 @@ import Fastify from 'fastify';
 import { loadConfig } from '../config.js';
 import { ingestMovements } from '../movements/ingest.js';
 import { type RunningServer, startServer } from '../server.js';
+import { benchBrowser } from './browser.js';
 import type { BenchAccount } from './client.js';
 import { makeBenchClient } from './client.js';
 import type { DriverResult, DriverTask } from './driver.js';
@@ -28,6 +29,9 @@ const INGEST_ROWS = scaled(200_000);
 const WAITING_LOGINS = scaled(10_000);
 const RECONCILE_PAYMENTS = scaled(100_000);
 const RECONCILE_MOVEMENTS = scaled(1_000_000);
+const BROWSER_LOGINS = scaled(20);
+/** Browser logins open at once for the memory figure (OTPILOT_BROWSER_CONCURRENCY's default). */
+const BROWSER_CONCURRENT = Number(process.env.BENCH_BROWSER_N ?? '4');
 
 const log = (message: string) => process.stderr.write(`bench: ${message}\n`);
 
@@ -296,6 +300,7 @@ async function runSqliteBenchmarks(only: string): Promise<Record<string, unknown
     OTPILOT_SCHEDULER_TICK_MS: '60000',
     // The benchmark's webhook receiver listens on loopback.
     OTPILOT_ALLOW_PRIVATE_URLS: 'true',
+    OTPILOT_BROWSER_CONCURRENCY: String(BROWSER_CONCURRENT),
   });
   if (!loaded.ok) throw new Error(loaded.errors.join('; '));
   const holds = new Map<string, number[]>();
@@ -304,17 +309,26 @@ async function runSqliteBenchmarks(only: string): Promise<Record<string, unknown
     config: loaded.config,
     printBootstrap: () => {},
     connectors: timingConnectors(holds, prompts),
+    // The website's slow page would only measure its own delay.
+    sandboxBank: { webSlowMs: 0 },
   });
   const key = server.bootstrap!.apiKey;
   const result: Record<string, unknown> = {};
   try {
-    if (only !== 'reconcile') {
+    if (only === '' || only === 'sqlite' || only === 'browser') {
+      log('browser logins');
+      Object.assign(
+        result,
+        await benchBrowser(server.url, key, { logins: BROWSER_LOGINS, concurrent: BROWSER_CONCURRENT }),
+      );
+    }
+    if (only !== 'reconcile' && only !== 'browser') {
       Object.assign(result, await benchLogins(server, key, holds, prompts));
       Object.assign(result, await benchStatus(server, key, server.bootstrap!.sandboxAccountId!));
       Object.assign(result, await benchIngest(server, key));
       Object.assign(result, await benchWaiting(server, key));
     }
-    Object.assign(result, await benchReconcile(server, key));
+    if (only !== 'browser') Object.assign(result, await benchReconcile(server, key));
   } finally {
     await server.close();
     rmSync(dataDir, { recursive: true, force: true });
@@ -326,11 +340,11 @@ async function runSqliteBenchmarks(only: string): Promise<Record<string, unknown
  * Runs the benchmarks and prints one JSON object on the last line: the SQLite figures, then with
  * `BENCH_DATABASE_URL` (or `DATABASE_URL`) set the PostgreSQL ones (`pg_*` keys, absent otherwise).
  * `BENCH_ONLY` runs a part: `sqlite`, `pg`, one PostgreSQL phase (`pg-handoff`, `pg-claims`), or
- * `reconcile` (the reconciliation figures alone, on SQLite).
+ * `reconcile` (the reconciliation figures alone, on SQLite), or `browser` (browser-script logins alone).
  */
 export async function runBenchmarks(): Promise<void> {
   const only = process.env.BENCH_ONLY ?? '';
-  const parts = ['', 'sqlite', 'pg', 'pg-handoff', 'pg-claims', 'reconcile'];
+  const parts = ['', 'sqlite', 'pg', 'pg-handoff', 'pg-claims', 'reconcile', 'browser'];
   if (!parts.includes(only)) throw new Error(`BENCH_ONLY must be one of ${parts.filter(Boolean).join(', ')}`);
   const databaseUrl = process.env.BENCH_DATABASE_URL || process.env.DATABASE_URL || null;
   const pgOnly = only.startsWith('pg');
@@ -340,7 +354,7 @@ export async function runBenchmarks(): Promise<void> {
     ? { node: process.version }
     : { store: 'sqlite', node: process.version };
   if (!pgOnly) Object.assign(result, await runSqliteBenchmarks(only));
-  if (databaseUrl && only !== 'sqlite' && only !== 'reconcile')
+  if (databaseUrl && only !== 'sqlite' && only !== 'reconcile' && only !== 'browser')
     Object.assign(
       result,
       await runPostgresBenchmarks(databaseUrl, {
