@@ -92,9 +92,12 @@ export function makeChromiumPool(options: ChromiumOptions): ChromiumPool {
       try {
         if (options.isolation === 'process') {
           const own = await launch(options);
+          let ownReleased = false;
           return {
             wsEndpoint: own.wsEndpoint(),
             release: async () => {
+              if (ownReleased) return;
+              ownReleased = true;
               free();
               await own.close().catch(() => {});
             },

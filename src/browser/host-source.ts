@@ -92,10 +92,10 @@ async function evidence() {
       url: page.url(),
       html: await page.content(),
       screenshot: screenshot.toString('base64'),
-      console_errors: consoleErrors.slice(-50),
+      console_errors: consoleErrors.slice(),
     };
   } catch (error) {
-    return { url: page.url(), html: null, screenshot: null, console_errors: consoleErrors.slice(-50) };
+    return { url: page.url(), html: null, screenshot: null, console_errors: consoleErrors.slice() };
   }
 }
 
@@ -154,8 +154,12 @@ handlers.start = async (start) => {
       pageLimitHit = true;
       p.close().catch(() => {});
     }
-    p.on('console', (msg) => { if (msg.type() === 'error') consoleErrors.push(msg.text().slice(0, 500)); });
-    p.on('pageerror', (error) => consoleErrors.push(String(error && error.message).slice(0, 500)));
+    const note = (text) => {
+      consoleErrors.push(String(text).slice(0, 500));
+      if (consoleErrors.length > 50) consoleErrors.shift();
+    };
+    p.on('console', (msg) => { if (msg.type() === 'error') note(msg.text()); });
+    p.on('pageerror', (error) => note(error && error.message));
   });
   page = await context.newPage();
   ctx = scriptContext(start);

@@ -76,9 +76,15 @@ export async function startScriptRun(opts: {
   const onAbort = () => void end();
   ctx.signal.addEventListener('abort', onAbort, { once: true });
   worker.on('error', (error) => rpc?.failAll(error));
-  worker.on('exit', () => rpc?.failAll(new Error('the script worker stopped (memory limit or crash)')));
-
-  const invoke = (callback: unknown, args: unknown[]) => (rpc as Rpc).request('invoke', { callback, args });
+  // A worker that died (its heap limit, a crash) fails what waits on it and gives its slot back.
+  worker.on('exit', () => {
+    rpc?.failAll(new Error('the script worker stopped (memory limit or crash)'));
+    void end();
+  });
+  /** A request to the worker; refused at once when the run has ended (nothing would answer it). */
+  const ask = (type: string, payload?: unknown) =>
+    ended ? Promise.reject(new Error('the script run ended')) : (rpc as Rpc).request(type, payload);
+  const invoke = (callback: unknown, args: unknown[]) => ask('invoke', { callback, args });
   rpc = makeRpc(
     worker,
     {
@@ -127,7 +133,7 @@ export async function startScriptRun(opts: {
     },
   );
   try {
-    await rpc.request('start', {
+    await ask('start', {
       source: opts.source,
       wsEndpoint: lease.wsEndpoint,
       storageState: opts.storageState,
@@ -141,13 +147,13 @@ export async function startScriptRun(opts: {
   }
   return {
     async login() {
-      return ((await (rpc as Rpc).request('login')) as { storageState: StorageState }).storageState;
+      return ((await ask('login')) as { storageState: StorageState }).storageState;
     },
-    data: (fn, args = []) => (rpc as Rpc).request('data', { fn, args }),
+    data: (fn, args = []) => ask('data', { fn, args }),
     async close() {
       if (ended) return null;
       try {
-        const answer = (await (rpc as Rpc).request('close')) as { storageState: StorageState | null };
+        const answer = (await ask('close')) as { storageState: StorageState | null };
         return answer.storageState;
       } catch {
         return null;

@@ -134,22 +134,21 @@ export async function runSession(
       watchdog,
     };
     const handoffDeps: HandoffDeps = { ...deps, callLimitMs: deps.limits.callMs };
-    const ctx: LoginContext = withSessionRef(
-      {
-        credentials,
-        requestCode: (request, tryCode, options) => requestCode(handoffDeps, handoff, request, tryCode, options),
-        requestApproval: (request, check, options) => requestApproval(handoffDeps, handoff, request, check, options),
-        trust: makeTrustStore({ db, transact: deps.transact, cipher, accountId: account.id }),
-        signal: controller.signal,
-        log: {
-          debug: (msg, data) => log.debug({ ...data, session_id: session.id }, msg),
-          info: (msg, data) => log.info({ ...data, session_id: session.id }, msg),
-          warn: (msg, data) => log.warn({ ...data, session_id: session.id }, msg),
-        },
-        stage,
-      } satisfies LoginContext,
-      { sessionId: session.id, orgId: session.org_id, accountId: account.id },
-    );
+    const ctx: LoginContext = {
+      credentials,
+      requestCode: (request, tryCode, options) => requestCode(handoffDeps, handoff, request, tryCode, options),
+      requestApproval: (request, check, options) => requestApproval(handoffDeps, handoff, request, check, options),
+      trust: makeTrustStore({ db, transact: deps.transact, cipher, accountId: account.id }),
+      signal: controller.signal,
+      log: {
+        debug: (msg, data) => log.debug({ ...data, session_id: session.id }, msg),
+        info: (msg, data) => log.info({ ...data, session_id: session.id }, msg),
+        warn: (msg, data) => log.warn({ ...data, session_id: session.id }, msg),
+      },
+      stage,
+    };
+    // Built-in connectors (the browser runtime) record what they ran under the session.
+    withSessionRef(ctx, { sessionId: session.id, orgId: session.org_id, accountId: account.id });
 
     stage('login');
     bankSession = await watchdog.call('login', () => connector.login(ctx));
