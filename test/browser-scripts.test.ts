@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTrustStore } from '../src/engine/trust.js';
-import { makeKeysService } from '../src/keys/service.js';
 import { eventually, latestCode, pendingRequest, scrape, sessionEnd, statusUntil } from './helpers/flows.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { instanceAdminKey, startTestServer, type TestServer } from './helpers/server.js';
 
 /**
  * Browser-script connectors end to end: logins through the public API, run by the sandbox website's
@@ -16,15 +15,7 @@ let counter = 0;
 
 beforeAll(async () => {
   t = await startTestServer({ sandboxBank: { webSlowMs: 100 } });
-  const created = await makeKeysService({ db: t.server.store.db, clock: Date.now }).create({
-    orgId: t.orgId,
-    name: 'instance admin',
-    scopes: 'instance:admin',
-    accountIds: null,
-    createdBy: null,
-  });
-  if (!created.ok) throw new Error(created.message);
-  adminKey = created.value.key;
+  adminKey = await instanceAdminKey(t);
 });
 afterAll(async () => {
   await t?.close();

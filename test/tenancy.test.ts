@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeKeysService } from '../src/keys/service.js';
 import { type Api, makeApi } from './helpers/api.js';
 import { createSandboxAccount, pendingRequest, scrape, sessionEnd } from './helpers/flows.js';
 import { type Receiver, startReceiver } from './helpers/receiver.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { instanceAdminKey, startTestServer, type TestServer } from './helpers/server.js';
 
 /*
  * Organizations: the instance administrator's API, and isolation over every route. The route list is
@@ -20,15 +19,7 @@ let other: { id: string; api: Api; session: string };
 beforeAll(async () => {
   t = await startTestServer();
   receiver = await startReceiver();
-  const created = await makeKeysService({ db: t.server.store.db, clock: Date.now }).create({
-    orgId: t.orgId,
-    name: 'instance admin',
-    scopes: 'instance:admin',
-    accountIds: null,
-    createdBy: null,
-  });
-  if (!created.ok) throw new Error(created.message);
-  adminKey = created.value.key;
+  adminKey = await instanceAdminKey(t);
   const org = await t.api.post('/v1/organizations', { name: 'Second', admin_email: 'admin@second.test' }, adminKey);
   expect(org.status, JSON.stringify(org.body)).toBe(201);
   const login = await t.api.post(

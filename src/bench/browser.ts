@@ -83,8 +83,11 @@ export async function benchBrowser(url: string, key: string, options: { logins: 
     const phone = await fetch(`${url}/sandbox-bank/phone/${encodeURIComponent(a.username)}`);
     const code = ((await phone.json()) as { messages: { code: string }[] }).messages[0]!.code;
     const submitted = await call('POST', `/v1/accounts/${a.id}/otp?wait=true`, { code });
-    if (submitted.body['outcome'] !== 'accepted') throw new Error(`the code was not accepted: ${JSON.stringify(submitted.body)}`);
-    const end = await until(`/v1/sessions/${session}`, (s) => ['succeeded', 'failed', 'cancelled'].includes(s['state']));
+    if (submitted.body['outcome'] !== 'accepted')
+      throw new Error(`the code was not accepted: ${JSON.stringify(submitted.body)}`);
+    const end = await until(`/v1/sessions/${session}`, (s) =>
+      ['succeeded', 'failed', 'cancelled'].includes(s['state']),
+    );
     if (end['state'] !== 'succeeded') throw new Error(`browser login ended ${end['state']}: ${end['failure_message']}`);
     return performance.now() - started;
   };

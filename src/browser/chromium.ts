@@ -28,21 +28,22 @@ export interface ChromiumPool {
   close(): Promise<void>;
 }
 
+/** Chromium's flags wherever otpilot starts it: without the background-networking ones it keeps dialling Google. */
+export const CHROMIUM_ARGS: readonly string[] = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
+
 function launch(options: ChromiumOptions): Promise<BrowserServer> {
   return chromium.launchServer({
     executablePath: options.executablePath,
-    // Loopback only: Chromium must not dial Google's update and sync services from a closed network.
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      '--disable-dev-shm-usage',
-      `--js-flags=--max-old-space-size=${options.rendererHeapMb}`,
-    ],
+    args: [...CHROMIUM_ARGS, '--disable-dev-shm-usage', `--js-flags=--max-old-space-size=${options.rendererHeapMb}`],
+    // Loopback only.
     host: '127.0.0.1',
   });
 }
@@ -85,6 +86,20 @@ export function makeChromiumPool(options: ChromiumOptions): ChromiumPool {
     waiters.shift()?.();
   };
 
+  /** A slot on `server`, given back once however often `release` is called. */
+  const lease = (server: BrowserServer, after: () => Promise<unknown>): BrowserLease => {
+    let released = false;
+    return {
+      wsEndpoint: server.wsEndpoint(),
+      async release() {
+        if (released) return;
+        released = true;
+        free();
+        await after();
+      },
+    };
+  };
+
   return {
     async acquire(signal) {
       if (closed) throw new Error('the browser runtime is closed');
@@ -92,16 +107,7 @@ export function makeChromiumPool(options: ChromiumOptions): ChromiumPool {
       try {
         if (options.isolation === 'process') {
           const own = await launch(options);
-          let ownReleased = false;
-          return {
-            wsEndpoint: own.wsEndpoint(),
-            release: async () => {
-              if (ownReleased) return;
-              ownReleased = true;
-              free();
-              await own.close().catch(() => {});
-            },
-          };
+          return lease(own, () => own.close().catch(() => {}));
         }
         if (idleTimer) clearTimeout(idleTimer);
         idleTimer = null;
@@ -110,19 +116,12 @@ export function makeChromiumPool(options: ChromiumOptions): ChromiumPool {
           shared = null;
           throw error;
         });
-        let released = false;
-        return {
-          wsEndpoint: server.wsEndpoint(),
-          release: async () => {
-            if (released) return;
-            released = true;
-            free();
-            if (users === 0 && !closed) {
-              idleTimer = setTimeout(() => void closeShared(), options.idleMs);
-              idleTimer.unref();
-            }
-          },
-        };
+        return lease(server, async () => {
+          if (users === 0 && !closed) {
+            idleTimer = setTimeout(() => void closeShared(), options.idleMs);
+            idleTimer.unref();
+          }
+        });
       } catch (error) {
         free();
         throw error;

@@ -1,3 +1,4 @@
+import type { SandboxMovement } from '../movements.js';
 import type { WebChallenge } from './sessions.js';
 
 /** The two layouts of the website: `compact` moves things around, as a bank's redesign does. */
@@ -24,14 +25,8 @@ export interface AccountRow {
   currency: string;
 }
 
-export interface MovementRow {
-  id: string;
-  booked_at: string;
-  amount: string;
-  currency: string;
-  name: string;
-  reference: string;
-}
+/** A movement as the JSON API lists it. */
+export type MovementRow = SandboxMovement;
 
 export function escapeHtml(value: string): string {
   return value.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
