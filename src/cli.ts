@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { keysList, keysRevoke, orgsCreate, orgsList, rotateKey, usersResetPassword } from './admin/commands.js';
 import { config, fail, organization } from './admin/support.js';
+import { scriptsCommand } from './browser/commands.js';
 import { systemClock } from './core/time.js';
 import { makeKeysService } from './keys/service.js';
 import { createUser } from './orgs/service.js';
@@ -28,6 +29,10 @@ Usage:
   otpilot orgs list [--json]
   otpilot master-key rotate          re-encrypt every stored secret with a new master key (every
                                      otpilot process stopped; see docs/configuration.md)
+  otpilot scripts push FILE [--json]  store a bank script as a draft (its bank and version are in it)
+  otpilot scripts list BANK [--json]
+  otpilot scripts review|promote|deprecate BANK VERSION [--json]
+                                     move a script version (see docs/browser-scripts.md)
   otpilot sandbox-bank [--port N] [--slow-ms N]
                                      run the sandbox bank alone (its counters at /sandbox-bank/stats)
   otpilot bench                      run the benchmarks (prints JSON)
@@ -154,6 +159,8 @@ async function main(argv: string[]): Promise<void> {
       if (sub === 'create') return orgsCreate(rest);
       if (sub === 'list') return orgsList(rest);
       return fail('usage: otpilot orgs create|list (see otpilot help)');
+    case 'scripts':
+      return scriptsCommand(sub, rest);
     case 'master-key':
       if (sub === 'rotate') return rotateKey();
       return fail('usage: otpilot master-key rotate');

@@ -1,6 +1,9 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTrustStore } from '../src/engine/trust.js';
 import { eventually, latestCode, pendingRequest, scrape, sessionEnd, statusUntil } from './helpers/flows.js';
+import { otpilot, processEnv } from './helpers/process.js';
 import { instanceAdminKey, startTestServer, type TestServer } from './helpers/server.js';
 
 /**
@@ -267,5 +270,22 @@ describe('versioned bank scripts', () => {
     const after = await sessionEnd(t.api, await scrape(t.api, tried.id), 60_000);
     expect(after.state, JSON.stringify(after)).toBe('succeeded');
     expect((await runOf(after.id)).script_version).toBe('1.2.0');
+  });
+});
+
+describe('otpilot scripts', () => {
+  it('pushes a script file as a draft and moves it from the command line', async () => {
+    const file = join(t.dataDir, 'next.js');
+    writeFileSync(file, await scriptVersion('2.0.0'));
+    const env = await processEnv(t.dataDir);
+    const pushed = await otpilot(['scripts', 'push', file, '--json'], env);
+    expect(pushed.code, pushed.stderr).toBe(0);
+    expect(JSON.parse(pushed.stdout)).toMatchObject({ bank_id: 'sandbox-web', version: '2.0.0', state: 'draft' });
+    const early = await otpilot(['scripts', 'promote', 'sandbox-web', '2.0.0'], env);
+    expect(early.code).toBe(2);
+    expect(early.stderr).toMatch(/a draft script cannot be promoted/);
+    expect((await otpilot(['scripts', 'review', 'sandbox-web', '2.0.0'], env)).code).toBe(0);
+    const listed = await otpilot(['scripts', 'list', 'sandbox-web'], env);
+    expect(listed.stdout).toMatch(/^sandbox-web {2}2\.0\.0 {2}review/m);
   });
 });
