@@ -1,4 +1,4 @@
-import { type BrowserServer, chromium } from 'playwright-core';
+import type { BrowserServer } from 'playwright-core';
 
 /** How the runtime starts Chromium (docs/configuration.md, `OTPILOT_BROWSER_*`). */
 export interface ChromiumOptions {
@@ -39,7 +39,9 @@ export const CHROMIUM_ARGS: readonly string[] = [
   '--no-first-run',
 ];
 
-function launch(options: ChromiumOptions): Promise<BrowserServer> {
+async function launch(options: ChromiumOptions): Promise<BrowserServer> {
+  // Loaded on the first browser login: most processes never start a browser, and the import is slow.
+  const { chromium } = await import('playwright-core');
   return chromium.launchServer({
     executablePath: options.executablePath,
     args: [...CHROMIUM_ARGS, '--disable-dev-shm-usage', `--js-flags=--max-old-space-size=${options.rendererHeapMb}`],
