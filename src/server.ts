@@ -145,7 +145,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       : [];
   const registry = makeConnectorRegistry(options.connectors ? options.connectors(builtin) : builtin);
   await syncBuiltinBanks(db, registry, clock());
-  await browser.seed(registry.all());
+  // A missing reference script costs its bank, not the start.
+  await browser.seed(registry.all()).catch((error: unknown) => log.warn({ err: error }, 'bank scripts not seeded'));
 
   const checkUrl = (url: string) => checkWebhookUrl(url, { allowPrivate: config.allowPrivateUrls });
   const keys = makeKeysService({ db, clock });
