@@ -273,6 +273,40 @@ describe('versioned bank scripts', () => {
   });
 });
 
+describe('limits', () => {
+  it.each([
+    [
+      '1.4.0',
+      'opens more pages than allowed',
+      '  for (let i = 0; i < 6; i++) await page.context().newPage();',
+      /more pages than allowed/,
+    ],
+    [
+      '1.5.0',
+      'outgrows its heap',
+      '  const hoard = []; for (;;) hoard.push(new Array(1_000_000).fill(hoard.length));',
+      /script worker stopped|memory/,
+    ],
+  ])('fails a login whose script (%s) %s, and frees its browser', async (version, _what, loginBody, message) => {
+    const pushed = await t.api.post(
+      '/v1/banks/sandbox-web/scripts',
+      { source: await scriptVersion(version, loginBody) },
+      adminKey,
+    );
+    expect(pushed.status, JSON.stringify(pushed.body)).toBe(201);
+    const account = await webAccount('alice');
+    await t.api.put(`/v1/banks/sandbox-web/scripts/pins/${account.id}`, { version }, adminKey);
+    const session = await sessionEnd(t.api, await scrape(t.api, account.id), 60_000);
+    expect(session).toMatchObject({ state: 'failed', failure_category: 'connector_broken' });
+    expect(session.failure_message).toMatch(message);
+    await eventually(
+      async () => t.server.browser.pool.active(),
+      (active) => active === 0,
+      30_000,
+    );
+  });
+});
+
 describe('otpilot scripts', () => {
   it('pushes a script file as a draft and moves it from the command line', async () => {
     const file = join(t.dataDir, 'next.js');
