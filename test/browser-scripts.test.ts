@@ -1,6 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeRedactor } from '../src/browser/redact.js';
+import { makeRunRecorder } from '../src/browser/runs.js';
 import { makeTrustStore } from '../src/engine/trust.js';
 import { eventually, latestCode, pendingRequest, scrape, sessionEnd, statusUntil } from './helpers/flows.js';
 import { otpilot, processEnv } from './helpers/process.js';
@@ -304,6 +306,41 @@ describe('limits', () => {
       (active) => active === 0,
       30_000,
     );
+  });
+});
+
+describe('evidence retention', () => {
+  it('clears evidence older than OTPILOT_BROWSER_EVIDENCE_DAYS when later failures are recorded, keeping the run', async () => {
+    const clock = { t: Date.now() - 20 * 86_400_000 };
+    const runs = makeRunRecorder({ db: t.server.store.db, clock: () => clock.t, retentionDays: 14 });
+    const account = await webAccount('alice');
+    const ref = (n: number) => ({
+      sessionId: `ses_retention${process.pid}x${n}`,
+      orgId: t.orgId,
+      accountId: account.id,
+    });
+    const evidence = { url: 'http://bank/login', html: '<p>old</p>', screenshot: 'iVBORw0KGgo=', console_errors: [] };
+    await runs.started(ref(1), 'sandbox-web', '1.0.0');
+    await runs.failed(ref(1), 'broken', evidence, makeRedactor());
+    clock.t += 15 * 86_400_000;
+    await runs.started(ref(2), 'sandbox-web', '1.0.0');
+    await runs.failed(ref(2), 'broken again', evidence, makeRedactor());
+    const rows = await t.server.store.db
+      .selectFrom('browser_runs')
+      .select(['session_id', 'script_version', 'html', 'screenshot', 'url'])
+      .where('session_id', 'in', [ref(1).sessionId, ref(2).sessionId])
+      .orderBy('session_id')
+      .execute();
+    expect(rows).toEqual([
+      { session_id: ref(1).sessionId, script_version: '1.0.0', html: null, screenshot: null, url: null },
+      {
+        session_id: ref(2).sessionId,
+        script_version: '1.0.0',
+        html: '<p>old</p>',
+        screenshot: 'iVBORw0KGgo=',
+        url: 'http://bank/login',
+      },
+    ]);
   });
 });
 
