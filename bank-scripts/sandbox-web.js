@@ -9,6 +9,9 @@ export const credentialFields = [
   { name: 'password', label: 'Password', type: 'password', required: true },
 ];
 
+// The cookie in which the bank remembers a trusted device: its end is when the next login needs a code.
+export const trustCookies = ['sbw_device'];
+
 const url = (ctx, path) => new URL(path, ctx.baseUrl).toString();
 const pathOf = (page) => new URL(page.url()).pathname;
 

@@ -87,9 +87,10 @@ describe('trust and the bank’s answers', () => {
     const code = await latestCode(t.api, account.username);
     await t.api.post(`/v1/accounts/${account.id}/otp?wait=true`, { code, request_id: request.id });
     expect((await sessionEnd(t.api, first, 60_000)).state).toBe('succeeded');
-    // The device cookie's end is the trust's end (30 days).
+    // The device cookie's end (30 days) is the trust's end, not the consent cookie's (a year).
     const read = await t.api.get(`/v1/accounts/${account.id}`);
     expect(Date.parse(read.body.trust_expires_at)).toBeGreaterThan(Date.now() + 29 * 86_400_000);
+    expect(Date.parse(read.body.trust_expires_at)).toBeLessThan(Date.now() + 31 * 86_400_000);
 
     const second = await scrape(t.api, account.id);
     const session = await sessionEnd(t.api, second, 60_000);
@@ -143,6 +144,8 @@ describe('trust and the bank’s answers', () => {
     const session = await sessionEnd(t.api, await scrape(t.api, account.id), 60_000);
     expect(session.state, JSON.stringify(session)).toBe('succeeded');
     expect(session.movements_new).toBeGreaterThan(400);
+    // Cookies are kept, but without a trusted-device cookie there is no trust to expire.
+    expect((await t.api.get(`/v1/accounts/${account.id}`)).body.trust_expires_at).toBeNull();
     // The browser ran with the flag and kept it, beside the website's own cookies.
     const saved = JSON.parse((await trust.get()) ?? '{}') as { cookies: { name: string; value: string }[] };
     expect(saved.cookies).toEqual(

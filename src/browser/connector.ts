@@ -53,9 +53,15 @@ function parseState(stored: string | null): StorageState | null {
   }
 }
 
-/** The latest expiry among the state's persistent cookies (what the bank honours longest), or null. */
-function trustExpiry(state: StorageState): Date | null {
-  const ends = (state.cookies ?? []).map((c) => Number(c.expires)).filter((s) => Number.isFinite(s) && s > 0);
+/**
+ * When the bank stops trusting this browser: the latest expiry among the cookies the script names as
+ * its trust (`trustCookies`), or null when there are none (a consent cookie is no trust).
+ */
+function trustExpiry(state: StorageState, names: readonly string[]): Date | null {
+  const ends = (state.cookies ?? [])
+    .filter((c) => names.includes(String(c.name)))
+    .map((c) => Number(c.expires))
+    .filter((s) => Number.isFinite(s) && s > 0);
   return ends.length === 0 ? null : new Date(Math.max(...ends) * 1000);
 }
 
@@ -97,7 +103,7 @@ export function makeBrowserConnector(options: BrowserConnectorOptions): Connecto
         });
         const state = await run.login();
         addCookies(redactor, state);
-        await ctx.trust.set(JSON.stringify(state), { expiresAt: trustExpiry(state) });
+        await ctx.trust.set(JSON.stringify(state), { expiresAt: trustExpiry(state, run.trustCookies) });
       } catch (error) {
         const failure = await fail(ctx, ref, options.runs, redactor, run, error);
         await run?.close();
@@ -160,7 +166,7 @@ function session(
     keepAlive: () => call('keepAlive', (v) => v === true),
     async close() {
       const state = await run.close();
-      if (state) await ctx.trust.set(JSON.stringify(state), { expiresAt: trustExpiry(state) });
+      if (state) await ctx.trust.set(JSON.stringify(state), { expiresAt: trustExpiry(state, run.trustCookies) });
     },
   };
 }

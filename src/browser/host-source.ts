@@ -163,7 +163,7 @@ handlers.start = async (start) => {
   });
   page = await context.newPage();
   ctx = scriptContext(start);
-  return { bank: script.bank == null ? null : String(script.bank), version: script.version == null ? null : String(script.version) };
+  return { trustCookies: Array.isArray(script.trustCookies) ? script.trustCookies.map(String) : [] };
 };
 
 function checkPages() {

@@ -19,7 +19,10 @@ export interface RunLimits {
 }
 
 /** A Playwright storage state (cookies and local storage) as JSON. */
-export type StorageState = { cookies?: Array<{ value?: unknown; expires?: unknown }>; origins?: unknown[] };
+export type StorageState = {
+  cookies?: Array<{ name?: unknown; value?: unknown; expires?: unknown }>;
+  origins?: unknown[];
+};
 
 export interface ScriptRun {
   /** Runs the script's `login`; resolves with the browser's storage state after it. */
@@ -30,6 +33,8 @@ export interface ScriptRun {
   close(): Promise<StorageState | null>;
   /** The engine's own error (an expired request, a cancelled session) that ended a code or approval wait. */
   engineError(): unknown;
+  /** The cookies that carry the bank's trust in this device, as the script names them (`trustCookies`). */
+  trustCookies: readonly string[];
 }
 
 const PLAYWRIGHT = createRequire(import.meta.url).resolve('playwright-core');
@@ -132,15 +137,17 @@ export async function startScriptRun(opts: {
       }
     },
   );
+  let trustCookies: string[] = [];
   try {
-    await ask('start', {
+    const started = (await ask('start', {
       source: opts.source,
       wsEndpoint: lease.wsEndpoint,
       storageState: opts.storageState,
       credentials: ctx.credentials,
       baseUrl: opts.baseUrl,
       limits: opts.limits,
-    });
+    })) as { trustCookies: string[] };
+    trustCookies = started.trustCookies;
   } catch (error) {
     await end();
     throw error;
@@ -162,5 +169,6 @@ export async function startScriptRun(opts: {
       }
     },
     engineError: () => engineError,
+    trustCookies,
   };
 }
