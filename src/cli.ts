@@ -30,6 +30,9 @@ Usage:
   otpilot master-key rotate          re-encrypt every stored secret with a new master key (every
                                      otpilot process stopped; see docs/configuration.md)
   otpilot scripts push FILE [--json]  store a bank script as a draft (its bank and version are in it)
+  otpilot scripts try FILE --account acc_… [--json]
+                                     run the script once for one account (a running otpilot
+                                     worker does the login; exit 1 when it fails)
   otpilot scripts list BANK [--json]
   otpilot scripts review|promote|deprecate BANK VERSION [--json]
                                      move a script version (see docs/browser-scripts.md)

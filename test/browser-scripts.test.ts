@@ -362,4 +362,26 @@ describe('otpilot scripts', () => {
     const listed = await otpilot(['scripts', 'list', 'sandbox-web'], env);
     expect(listed.stdout).toMatch(/^sandbox-web {2}2\.0\.0 {2}review/m);
   });
+
+  it('tries a script file once on one account and restores the account’s pin', async () => {
+    const file = join(t.dataDir, 'try.js');
+    writeFileSync(file, await scriptVersion('2.1.0', "  ctx.fail('bank_unavailable', 'tried and stopped');"));
+    const account = await webAccount('alice');
+    const tried = await otpilot(
+      ['scripts', 'try', file, '--account', account.id, '--json'],
+      await processEnv(t.dataDir),
+    );
+    expect(tried.code, tried.stderr).toBe(1);
+    const outcome = JSON.parse(tried.stdout);
+    expect(outcome).toMatchObject({
+      script_version: '2.1.0',
+      state: 'failed',
+      failure_category: 'bank_unavailable',
+      failure_message: 'tried and stopped',
+    });
+    expect((await runOf(outcome.session_id)).script_version).toBe('2.1.0');
+    // The draft stays for review; the account follows the active version again.
+    const draft = await t.api.get('/v1/banks/sandbox-web/scripts/2.1.0', adminKey);
+    expect(draft.body).toMatchObject({ state: 'draft', pinned_accounts: [] });
+  });
 });

@@ -5,6 +5,7 @@ import { systemClock } from '../core/time.js';
 import { openStore } from '../startup.js';
 import { inspectScript } from './inspect.js';
 import { makeScriptCatalog, type ScriptAction, type ScriptCatalog, type ScriptView } from './scripts.js';
+import { tryScript } from './try.js';
 
 /*
  * `otpilot scripts …`: bank scripts from the operator's machine, on the store directly (the same
@@ -26,6 +27,14 @@ const line = (s: ScriptView) =>
     .filter(Boolean)
     .join('  ');
 
+function readSource(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return fail(`cannot read ${file}`);
+  }
+}
+
 async function withCatalog(work: (catalog: ScriptCatalog) => Promise<void>): Promise<void> {
   const store = await openStore(config());
   try {
@@ -45,22 +54,52 @@ export async function scriptsCommand(sub: string | undefined, args: string[]): P
   const { positionals, values } = parseArgs({
     args,
     allowPositionals: true,
-    options: { json: { type: 'boolean', default: false } },
+    options: { json: { type: 'boolean', default: false }, account: { type: 'string' } },
   });
   const show = (view: ScriptView) => print(values.json ? JSON.stringify(view) : line(view));
   switch (sub) {
     case 'push': {
       const [file] = positionals;
       if (!file || positionals.length !== 1) fail('usage: otpilot scripts push FILE');
-      let source: string;
-      try {
-        source = readFileSync(file, 'utf8');
-      } catch {
-        return fail(`cannot read ${file}`);
-      }
+      const source = readSource(file);
       const inspected = await inspectScript(source);
       if (!inspected.ok) fail(inspected.problem);
       return withCatalog(async (catalog) => show(value(await catalog.create(inspected.meta.bank, source))));
+    }
+    case 'try': {
+      const [file] = positionals;
+      const accountId = values.account;
+      if (!file || positionals.length !== 1 || !accountId) fail('usage: otpilot scripts try FILE --account acc_…');
+      const source = readSource(file);
+      const inspected = await inspectScript(source);
+      if (!inspected.ok) fail(inspected.problem);
+      const store = await openStore(config());
+      try {
+        const catalog = makeScriptCatalog({ db: store.db, clock: systemClock });
+        const { bank, version } = inspected.meta;
+        const result = await tryScript({
+          store,
+          catalog,
+          bankId: bank,
+          version,
+          source,
+          accountId,
+          timeoutMs: 600_000,
+        });
+        if (!result.ok) return fail(result.message);
+        const o = result.outcome;
+        print(
+          values.json
+            ? JSON.stringify(o)
+            : [o.session_id, `script ${o.script_version}`, o.state, o.failure_category, o.failure_message, o.url]
+                .filter(Boolean)
+                .join('  '),
+        );
+        if (o.state !== 'succeeded') process.exitCode = 1;
+      } finally {
+        await store.close();
+      }
+      return;
     }
     case 'list': {
       const [bank] = positionals;
@@ -81,6 +120,6 @@ export async function scriptsCommand(sub: string | undefined, args: string[]): P
       return withCatalog(async (catalog) => show(value(await catalog.change(bank, version, action))));
     }
     default:
-      fail('usage: otpilot scripts push|list|review|promote|deprecate (see otpilot help)');
+      fail('usage: otpilot scripts push|try|list|review|promote|deprecate (see otpilot help)');
   }
 }
