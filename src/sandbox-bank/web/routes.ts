@@ -216,14 +216,16 @@ export function webRoutes(state: BankState, options: WebOptions): FastifyPluginA
       const session = current(request, reply);
       if (session === null) return reply;
       if (session.challenge?.kind !== 'code') return go(reply, '/login');
-      const answer = await state.verify(session.challenge.id, field(request.body, 'code') || ' ');
+      const code = field(request.body, 'code').trim();
+      // An empty form is not an attempt: the bank asks again without counting it.
+      if (code === '') {
+        session.flash = 'Enter the code.';
+        return go(reply, '/otp');
+      }
+      const answer = await state.verify(session.challenge.id, code);
       const body = record(answer.body);
       if (answer.status === 200 && body['status'] === 'rejected') {
         session.flash = `The code is not correct. ${String(body['attempts_left'])} attempt(s) left.`;
-        return go(reply, '/otp');
-      }
-      if (answer.status === 400) {
-        session.flash = 'Enter the code.';
         return go(reply, '/otp');
       }
       return proceed(reply, session, answer, field(request.body, 'trust') === '1') ?? failure(request, reply, answer);

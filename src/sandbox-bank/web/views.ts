@@ -49,6 +49,7 @@ td.amount { text-align: right; }
 #cookie-banner { position: fixed; inset: 0; background: rgba(0,0,0,.55); display: flex; align-items: flex-end; z-index: 10; }
 #cookie-banner div { background: #fff; width: 100%; padding: 1.5rem; }
 .cards { list-style: none; padding: 0; }
+form.inline { display: inline; }
 .cards li { border: 1px solid #ccc; border-radius: .4rem; padding: .5rem; margin-bottom: .5rem; }
 `;
 
@@ -57,7 +58,7 @@ export function page(frame: Frame, title: string, body: string): string {
   const { base, nonce } = frame;
   const nav = frame.loggedIn
     ? `<nav aria-label="Bank"><a href="${base}/accounts">Accounts</a> · <a href="${base}/profile">Profile</a>
-<form method="post" action="${base}/logout" style="display:inline"><button type="submit">Log out</button></form></nav>`
+<form class="inline" method="post" action="${base}/logout"><button type="submit">Log out</button></form></nav>`
     : '';
   const banner = frame.banner
     ? `<section id="cookie-banner" role="dialog" aria-label="Cookies"><div>
