@@ -14,6 +14,7 @@ const UNIT = [
   'test/fints-aqbanking.test.ts',
   'test/fints-wire.test.ts',
   'test/connector-plugins.test.ts',
+  'test/sandbox-web.test.ts',
 ];
 const BROWSER = ['test/dashboard-e2e.test.ts', 'test/reconnect-widget.test.ts'];
 

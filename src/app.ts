@@ -15,6 +15,9 @@ import { auditRoutes } from './audit/routes.js';
 import { installSessionAuth } from './auth/plugin.js';
 import { authRoutes } from './auth/routes.js';
 import { twoFactorRoutes } from './auth/two-factor-routes.js';
+import { evidenceRoutes } from './browser/evidence-routes.js';
+import { scriptRoutes } from './browser/script-routes.js';
+import type { ScriptCatalog } from './browser/scripts.js';
 import { ApiError } from './core/errors.js';
 import { newId } from './core/ids.js';
 import { dataRoutes } from './data/routes.js';
@@ -59,6 +62,8 @@ export interface AppOptions extends ApiDeps {
   sandboxBank: FastifyPluginAsync | null;
   /** The local FinTS bank's plugin, mounted at /fints-bank with the sandbox bank (absent: not mounted). */
   fintsBank?: FastifyPluginAsync | null;
+  /** Versioned bank scripts of browser-script connectors. */
+  browserScripts: ScriptCatalog;
   version: string;
 }
 
@@ -90,6 +95,7 @@ const SHARED_ROUTES: ((deps: AppOptions) => FastifyPluginAsyncTypebox)[] = [
   relayRoutes,
   insightRoutes,
   reconcileRoutes,
+  evidenceRoutes,
 ];
 
 /** Routes in the OpenAPI document: the External API, the dashboard-only routes, and the public probes. */
@@ -214,6 +220,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       // API-key only: the dashboard manages keys at /me/api-keys, and has no instance administration.
       await v1.register(apiKeyRoutes(options));
       await v1.register(organizationRoutes(options));
+      await v1.register(scriptRoutes(options));
     },
     { prefix: '/v1' },
   );

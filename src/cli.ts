@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { keysList, keysRevoke, orgsCreate, orgsList, rotateKey, usersResetPassword } from './admin/commands.js';
 import { config, fail, organization } from './admin/support.js';
+import { scriptsCommand } from './browser/commands.js';
 import { connectorsList } from './connectors/list-command.js';
 import { ConnectorLoadError } from './connectors/plugins.js';
 import { systemClock } from './core/time.js';
@@ -33,6 +34,13 @@ Usage:
                                      otpilot process stopped; see docs/configuration.md)
   otpilot connectors list [--json]   the connectors this configuration loads (built in and
                                      OTPILOT_CONNECTORS), with their versions and credential fields
+  otpilot scripts push FILE [--json]  store a bank script as a draft (its bank and version are in it)
+  otpilot scripts try FILE --account acc_… [--json]
+                                     run the script once for one account (a running otpilot
+                                     worker does the login; exit 1 when it fails)
+  otpilot scripts list BANK [--json]
+  otpilot scripts review|promote|deprecate BANK VERSION [--json]
+                                     move a script version (see docs/browser-scripts.md)
   otpilot sandbox-bank [--port N] [--slow-ms N]
                                      run the sandbox bank alone (its counters at /sandbox-bank/stats)
   otpilot fints-bank [--port N]      run the local FinTS 3.0 test bank alone (FinTS endpoint
@@ -164,6 +172,8 @@ async function main(argv: string[]): Promise<void> {
     case 'connectors':
       if (sub === 'list') return connectorsList(rest);
       return fail('usage: otpilot connectors list [--json]');
+    case 'scripts':
+      return scriptsCommand(sub, rest);
     case 'master-key':
       if (sub === 'rotate') return rotateKey();
       return fail('usage: otpilot master-key rotate');

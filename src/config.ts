@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import type { BrowserSettings } from './browser/runtime.js';
 
 /** Logger levels accepted by LOG_LEVEL. */
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -109,6 +110,8 @@ export interface Config {
    * OTPILOT_FINTS_TAN_METHOD [the bank's first], OTPILOT_FINTS_TAN_MEDIUM [none]; accounts may name their own.
    */
   fints: { productId: string | null; productVersion: string; tanMethod: number | null; tanMedium: string | null };
+  /** Browser-script connectors: CHROMIUM_PATH, OTPILOT_BROWSER_* (docs/browser-scripts.md). */
+  browser: BrowserSettings;
 }
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false; errors: string[] };
@@ -133,6 +136,13 @@ export function loadConfig(env: Env = process.env): ConfigResult {
     if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
     if (['0', 'false', 'no', 'off'].includes(raw)) return false;
     errors.push(`${name} must be true or false`);
+    return fallback;
+  };
+  const oneOf = <T extends string>(name: string, allowed: readonly T[], fallback: T): T => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    if ((allowed as readonly string[]).includes(raw)) return raw as T;
+    errors.push(`${name} must be one of ${allowed.join(', ')}`);
     return fallback;
   };
   const levels: LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -178,6 +188,12 @@ export function loadConfig(env: Env = process.env): ConfigResult {
       .split(',')
       .map((s) => s.trim())
       .filter(Boolean),
+    browser: {
+      chromiumPath: env.CHROMIUM_PATH || '/usr/bin/chromium',
+      isolation: oneOf('OTPILOT_BROWSER_ISOLATION', ['context', 'process'] as const, 'context'),
+      concurrency: int('OTPILOT_BROWSER_CONCURRENCY', 4, 1, 1000),
+      evidenceDays: int('OTPILOT_BROWSER_EVIDENCE_DAYS', 14, 0, 36_500),
+    },
   };
   if (config.sandboxUrl && !/^https?:\/\//.test(config.sandboxUrl))
     errors.push('OTPILOT_SANDBOX_URL must be an http(s) URL');

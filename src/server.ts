@@ -9,6 +9,7 @@ import type { CodeLimit } from './assistance/submit.js';
 import { makeAuthService } from './auth/service.js';
 import { makeTwoFactor } from './auth/two-factor.js';
 import { syncBuiltinBanks } from './banks/repo.js';
+import { type BrowserRuntime, makeBrowserRuntime } from './browser/runtime.js';
 import type { Config } from './config.js';
 import { makeFintsConnector } from './connectors/fints/connector.js';
 import { loadPlugins } from './connectors/plugins.js';
@@ -95,6 +96,8 @@ export interface RunningServer {
   /** The retention job (started only in the `worker` and `all` roles). */
   pruner: Pruner;
   sandboxBank: SandboxBank | null;
+  /** Chromium and the bank scripts of browser-script connectors. */
+  browser: BrowserRuntime;
   bootstrap: BootstrapResult | null;
   close(): Promise<void>;
 }
@@ -103,11 +106,18 @@ const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.
   .version;
 
 /** The connectors compiled in; their bank ids are reserved (a plugin may not claim one). */
-export function builtinConnectors(config: Config, baseUrl: () => string): Connector[] {
-  const builtin: Connector[] =
-    config.sandbox || config.sandboxUrl
-      ? [makeSandboxConnector({ baseUrl: () => config.sandboxUrl ?? `${baseUrl()}/sandbox-bank/` })]
-      : [];
+export function builtinConnectors(
+  config: Config,
+  baseUrl: () => string,
+  browser?: Pick<BrowserRuntime, 'sandboxWebConnector'>,
+): Connector[] {
+  const builtin: Connector[] = [];
+  if (config.sandbox || config.sandboxUrl) {
+    const sandboxBase = () => config.sandboxUrl ?? `${baseUrl()}/sandbox-bank/`;
+    builtin.push(makeSandboxConnector({ baseUrl: sandboxBase }));
+    // The sandbox bank's website through its reference browser script (needs the store's script catalog).
+    if (browser) builtin.push(browser.sandboxWebConnector(() => new URL('web/', sandboxBase()).href));
+  }
   builtin.push(makeFintsConnector(config.fints));
   return builtin;
 }
@@ -120,8 +130,9 @@ export async function loadConnectors(
   config: Config,
   baseUrl: () => string,
   replace?: (builtin: Connector[]) => Connector[],
+  browser?: Pick<BrowserRuntime, 'sandboxWebConnector'>,
 ): Promise<ConnectorRegistry> {
-  const builtin = builtinConnectors(config, baseUrl);
+  const builtin = builtinConnectors(config, baseUrl, browser);
   const plugins = await loadPlugins(config.connectors, process.cwd());
   return makeConnectorRegistry([...(replace ? replace(builtin) : builtin), ...plugins]);
 }
@@ -140,7 +151,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const log = options.log ?? makeLogger(config.logLevel);
   let baseUrl = '';
   // Connectors first: a bad plugin module stops the start before anything is opened.
-  const registry = await loadConnectors(config, () => baseUrl, options.connectors);
+  await loadConnectors(config, () => baseUrl, options.connectors);
   const store = await openStore(config);
   const cipher = openCipher(config);
   await verifyMasterKey(store, cipher);
@@ -159,9 +170,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     : soleLeader;
   const transact = makeTransact({ db, dialect: store.dialect, bus, clock });
   const horizon = makeEventHorizon({ db, dialect: store.dialect });
+  const browser = makeBrowserRuntime({ db, clock, settings: config.browser });
+  // Again with the browser-script connectors, which read their scripts from the store (the modules
+  // are already loaded and checked).
+  const registry = await loadConnectors(config, () => baseUrl, options.connectors, browser);
   // With several processes the bank's state (phones, codes) must live in one place: its own process.
   const sandboxBank = config.sandbox && role === 'all' ? makeSandboxBank(options.sandboxBank) : null;
   await syncBuiltinBanks(db, registry, clock());
+  // A missing reference script costs its bank, not the start.
+  await browser.seed(registry.all()).catch((error: unknown) => log.warn({ err: error }, 'bank scripts not seeded'));
 
   const checkUrl = (url: string) => checkWebhookUrl(url, { allowPrivate: config.allowPrivateUrls });
   const keys = makeKeysService({ db, clock });
@@ -327,6 +344,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         log,
         sandboxBank: sandboxBank?.plugin ?? null,
         fintsBank: sandboxBank ? makeFintsBank().plugin : null,
+        browserScripts: browser.scripts,
         version: VERSION,
       });
   try {
@@ -406,6 +424,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     delivery,
     pruner,
     sandboxBank,
+    browser,
     bootstrap,
     close() {
       closing ??= (async () => {
@@ -416,6 +435,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         await step('reconcile', () => reconcile.stop());
         await step('retention', () => pruner.stop());
         await step('engine', () => engine.stop());
+        await step('browser', () => browser.close());
         await step('webhooks', () => delivery.stop());
         await step('data', () => data.stop());
         await step('reconcile sources', () => sourceFetcher.close());

@@ -543,6 +543,28 @@ describe('dashboard pages in Chromium', { timeout: 90_000 }, () => {
     await page.context().close();
   });
 
+  it('shows a failed browser login’s screenshot and masked page in the sessions tab', async () => {
+    const created = await t.api.post('/v1/accounts', {
+      bank_id: 'sandbox-web',
+      name: 'Web locked',
+      credentials: { username: `locked+dash${process.pid}`, password: 'pw-Dashboard-Secret' },
+    });
+    expect(created.status).toBe(201);
+    expect((await sessionEnd(t.api, await scrape(t.api, created.body.id), 60_000)).state).toBe('failed');
+    const page = await adminPage();
+    await page.goto(`${t.url}/app/accounts/${created.body.id}/sessions`);
+    await page.getByText('What the browser saw').click();
+    const shot = page.getByRole('img', { name: 'The page when the login failed (typed values masked)' });
+    await shot.waitFor();
+    await expect
+      .poll(() => shot.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth))
+      .toBeGreaterThan(0);
+    await page.getByText('Page HTML (typed values masked)').click();
+    await page.getByText('Your account is locked').first().waitFor();
+    expect(await page.content()).not.toContain('pw-Dashboard-Secret');
+    await page.context().close();
+  });
+
   it('filters, pages and exports movements; draws balances and health; speaks Spanish on request', async () => {
     const account = await createSandboxAccount(t.api, 'alice');
     await sessionEnd(t.api, await scrape(t.api, account.id));

@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeKeysService } from '../src/keys/service.js';
 import { type Api, makeApi } from './helpers/api.js';
 import { createSandboxAccount, pendingRequest, scrape, sessionEnd } from './helpers/flows.js';
 import { type Receiver, startReceiver } from './helpers/receiver.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { instanceAdminKey, startTestServer, type TestServer } from './helpers/server.js';
 
 /*
  * Organizations: the instance administrator's API, and isolation over every route. The route list is
@@ -20,15 +19,7 @@ let other: { id: string; api: Api; session: string };
 beforeAll(async () => {
   t = await startTestServer();
   receiver = await startReceiver();
-  const created = await makeKeysService({ db: t.server.store.db, clock: Date.now }).create({
-    orgId: t.orgId,
-    name: 'instance admin',
-    scopes: 'instance:admin',
-    accountIds: null,
-    createdBy: null,
-  });
-  if (!created.ok) throw new Error(created.message);
-  adminKey = created.value.key;
+  adminKey = await instanceAdminKey(t);
   const org = await t.api.post('/v1/organizations', { name: 'Second', admin_email: 'admin@second.test' }, adminKey);
   expect(org.status, JSON.stringify(org.body)).toBe(201);
   const login = await t.api.post(
@@ -157,8 +148,14 @@ describe('isolation between organizations', () => {
       'api-keys': keyId,
       organizations: t.orgId,
       'expected-payments': payment.body.id,
+      banks: 'sandbox-web',
+      version: '1.0.0',
+      account_id: alice.id,
     };
-    for (const value of Object.values(ids)) expect(value).toMatch(/^[a-z]{3}_/);
+    for (const [name, value] of Object.entries(ids)) {
+      // Banks and script versions are instance-wide, named by the instance rather than by an organization's id.
+      if (name !== 'banks' && name !== 'version') expect(value).toMatch(/^[a-z]{3}_/);
+    }
     const accountName = (await api.get(`/v1/accounts/${alice.id}`)).body.name;
     /** Bodies that pass validation, so the answer is about the id and not the body. */
     const bodies: Record<string, unknown> = {
@@ -197,7 +194,7 @@ describe('isolation between organizations', () => {
           ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
         });
         // Instance administration is refused to organization keys whatever the id (scope first).
-        const expected = path.startsWith('/v1/organizations/') ? 403 : 404;
+        const expected = path.startsWith('/v1/organizations/') || path.startsWith('/v1/banks/') ? 403 : 404;
         const viaKey = await api.raw(url, init(`Api-Key ${other.api.key}`));
         expect([label, viaKey.status], JSON.stringify(viaKey.body)).toEqual([label, expected]);
         expect(viaKey.body.error.code).toBe(expected === 404 ? 'NOT_FOUND' : 'FORBIDDEN');

@@ -11,6 +11,7 @@ import { loadConfig } from '../config.js';
 import { FALLBACK_MAX_MS } from '../events/wait.js';
 import { ingestMovements } from '../movements/ingest.js';
 import { type RunningServer, startServer } from '../server.js';
+import { benchBrowser } from './browser.js';
 import type { BenchAccount } from './client.js';
 import { makeBenchClient } from './client.js';
 import type { DriverResult, DriverTask } from './driver.js';
@@ -33,6 +34,9 @@ const WAITING_LOGINS = scaled(10_000);
 const RECONCILE_PAYMENTS = scaled(100_000);
 const RECONCILE_MOVEMENTS = scaled(1_000_000);
 const FINTS_LOGINS = scaled(100);
+const BROWSER_LOGINS = scaled(20);
+/** Browser logins open at once for the memory figure (OTPILOT_BROWSER_CONCURRENCY's default). */
+const BROWSER_CONCURRENT = Number(process.env.BENCH_BROWSER_N ?? '4');
 
 const log = (message: string) => process.stderr.write(`bench: ${message}\n`);
 
@@ -330,6 +334,7 @@ async function runSqliteBenchmarks(only: string): Promise<Record<string, unknown
     OTPILOT_ALLOW_PRIVATE_URLS: 'true',
     // The local FinTS bank takes any registration id.
     OTPILOT_FINTS_PRODUCT_ID: 'OTPILOTBENCH',
+    OTPILOT_BROWSER_CONCURRENCY: String(BROWSER_CONCURRENT),
   });
   if (!loaded.ok) throw new Error(loaded.errors.join('; '));
   const holds = new Map<string, number[]>();
@@ -338,20 +343,29 @@ async function runSqliteBenchmarks(only: string): Promise<Record<string, unknown
     config: loaded.config,
     printBootstrap: () => {},
     connectors: timingConnectors(holds, prompts),
+    // The website's slow page would only measure its own delay.
+    sandboxBank: { webSlowMs: 0 },
   });
   const key = server.bootstrap!.apiKey;
   const result: Record<string, unknown> = {};
   try {
     if (only === 'waiting') return await benchWaiting(server, key);
     if (only === 'fints') return Object.assign(result, await benchFints(server, key, holds, FINTS_LOGINS, log));
-    if (only !== 'reconcile') {
+    if (only === '' || only === 'sqlite' || only === 'browser') {
+      log('browser logins');
+      Object.assign(
+        result,
+        await benchBrowser(server.url, key, { logins: BROWSER_LOGINS, concurrent: BROWSER_CONCURRENT }),
+      );
+    }
+    if (only !== 'reconcile' && only !== 'browser') {
       Object.assign(result, await benchLogins(server, key, holds, prompts));
       Object.assign(result, await benchFints(server, key, holds, FINTS_LOGINS, log));
       Object.assign(result, await benchStatus(server, key, server.bootstrap!.sandboxAccountId!));
       Object.assign(result, await benchIngest(server, key));
       Object.assign(result, await benchWaiting(server, key));
     }
-    Object.assign(result, await benchReconcile(server, key));
+    if (only !== 'browser') Object.assign(result, await benchReconcile(server, key));
   } finally {
     await server.close();
     rmSync(dataDir, { recursive: true, force: true });
@@ -364,11 +378,12 @@ async function runSqliteBenchmarks(only: string): Promise<Record<string, unknown
  * `BENCH_DATABASE_URL` (or `DATABASE_URL`) set the PostgreSQL ones (`pg_*` keys, absent otherwise).
  * `BENCH_ONLY` runs a part: `sqlite`, `pg`, one PostgreSQL phase (`pg-handoff`, `pg-claims`), or
  * `reconcile` (the reconciliation figures alone, on SQLite), `waiting` (the paused logins and their
- * idle cost alone, on SQLite) or `fints` (the FinTS logins alone, on SQLite).
+ * idle cost alone, on SQLite), `fints` (the FinTS logins alone, on SQLite) or `browser` (browser-script
+ * logins alone).
  */
 export async function runBenchmarks(): Promise<void> {
   const only = process.env.BENCH_ONLY ?? '';
-  const parts = ['', 'sqlite', 'pg', 'pg-handoff', 'pg-claims', 'reconcile', 'waiting', 'fints'];
+  const parts = ['', 'sqlite', 'pg', 'pg-handoff', 'pg-claims', 'reconcile', 'waiting', 'fints', 'browser'];
   if (!parts.includes(only)) throw new Error(`BENCH_ONLY must be one of ${parts.filter(Boolean).join(', ')}`);
   const databaseUrl = process.env.BENCH_DATABASE_URL || process.env.DATABASE_URL || null;
   const pgOnly = only.startsWith('pg');

@@ -22,7 +22,8 @@ export type IdPrefix =
   | 'uss'
   | 'rly'
   | 'sms'
-  | 'apt';
+  | 'apt'
+  | 'bsc';
 
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz'; // Crockford base32, lower case
 

@@ -5,6 +5,7 @@ import { answerWithTotp, parseTotpSecret } from '../automation/totp.js';
 import type { ConnectorRegistry } from '../connectors/registry.js';
 import type { BankSession, DateRange, LoginContext } from '../connectors/sdk.js';
 import { ConnectorError, ENGINE_STOP, isConnectorError, isEngineStop } from '../connectors/sdk.js';
+import { withSessionRef } from '../connectors/session-ref.js';
 import type { Tx, UnitOfWork } from '../events/outbox.js';
 import { topics } from '../events/topics.js';
 import { ingestMovements, upsertBankAccounts } from '../movements/ingest.js';
@@ -169,6 +170,8 @@ export async function runSession(
       },
       stage,
     };
+    // Built-in connectors (the browser runtime) record what they ran under the session.
+    withSessionRef(ctx, { sessionId: session.id, orgId: session.org_id, accountId: account.id });
 
     const now = clock();
     const from = account.last_success_at ? account.last_success_at - OVERLAP_DAYS * DAY : now - FIRST_RANGE_DAYS * DAY;

@@ -2,6 +2,8 @@ import type { FastifyPluginAsync } from 'fastify';
 import { listenStandalone } from '../http/standalone.js';
 import { bankRoutes } from './routes.js';
 import { type BankConfig, BankState } from './state.js';
+import type { WebOptions } from './web/routes.js';
+import type { WebLayout } from './web/views.js';
 
 /** Knobs of a sandbox bank; every default matches docs/sandbox-bank.md, tests shrink them or inject a clock. */
 export interface SandboxBankOptions {
@@ -19,6 +21,14 @@ export interface SandboxBankOptions {
   approvalValidityMs?: number;
   /** Lifetime of a bank session token, default 15 minutes. */
   sessionValidityMs?: number;
+  /** The website's idle session timeout, default 5 minutes. */
+  webIdleMs?: number;
+  /** How long the website's accounts page (its slow page) takes, default 1500. */
+  webSlowMs?: number;
+  /** The website's default layout, default `classic` (a `sbw_layout` cookie overrides it per browser). */
+  webLayout?: WebLayout;
+  /** Movements per page on the website, default 50. */
+  webPageSize?: number;
 }
 
 /** One simulated bank: its routes and its counters. All its state lives in this object. */
@@ -59,7 +69,14 @@ export function makeSandboxBank(options: SandboxBankOptions = {}): SandboxBank {
     sessionValidityMs: positive('sessionValidityMs', options.sessionValidityMs, 15 * 60_000),
   };
   const state = new BankState(config);
-  return { plugin: bankRoutes(state), stats: () => state.stats() };
+  const web: WebOptions = {
+    idleMs: positive('webIdleMs', options.webIdleMs, 5 * 60_000),
+    slowMs: positive('webSlowMs', options.webSlowMs, 1_500),
+    layout: options.webLayout ?? 'classic',
+    pageSize: Math.max(1, Math.floor(positive('webPageSize', options.webPageSize, 50))),
+    trustValidityMs: config.trustValidityMs,
+  };
+  return { plugin: bankRoutes(state, web), stats: () => state.stats() };
 }
 
 /** Standalone server (for `otpilot sandbox-bank --port N`): a Fastify app with the bank at `/sandbox-bank`. */

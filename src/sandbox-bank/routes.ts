@@ -5,6 +5,7 @@ import { DAY_MS, endOfDay, parseIsoDate } from './movements.js';
 import { contentSecurityPolicy, inboxPage, portalPage } from './pages.js';
 import type { BankReply, BankState } from './state.js';
 import { behaviourOf, normalizeUsername, phoneOf } from './users.js';
+import { type WebOptions, webRoutes } from './web/routes.js';
 
 /**
  * Options of every route, fresh per route so no host hook can share mutations between them: hidden from the host's
@@ -68,7 +69,7 @@ function kindOf(status: number): string {
 }
 
 /** The sandbox bank's HTTP surface over one `BankState`. Routes are relative; the host picks the prefix. */
-export function bankRoutes(state: BankState): FastifyPluginAsync {
+export function bankRoutes(state: BankState, web: WebOptions): FastifyPluginAsync {
   return async (app) => {
     const prefix = app.prefix;
 
@@ -227,6 +228,10 @@ export function bankRoutes(state: BankState): FastifyPluginAsync {
       if (behaviourOf(username) === null) return fail(reply, 404, 'not_found', 'the bank has no such user');
       return html(reply, (nonce) => inboxPage(prefix, username, phoneOf(username), nonce));
     });
+
+    // The website, in its own encapsulated plugin (it parses form posts; the API does not); registered
+    // last so it inherits the handlers above.
+    await app.register(webRoutes(state, web), { prefix: '/web' });
   };
 }
 

@@ -1,6 +1,7 @@
 import type { Generated } from 'kysely';
 import type { EventType } from '../core/events.js';
 import type { AssistanceState, CodeVia, FailureCategory, SessionState, SessionTrigger } from '../core/states.js';
+import type { BankScriptPinsTable, BankScriptsTable, BrowserRunsTable } from './schema-browser.js';
 import type {
   ActorType,
   AppTokensTable,
@@ -414,4 +415,7 @@ export interface Database {
   reconcile_inbox: ReconcileInboxTable;
   reconcile_org_settings: ReconcileOrgSettingsTable;
   reconcile_accounts: ReconcileAccountsTable;
+  bank_scripts: BankScriptsTable;
+  bank_script_pins: BankScriptPinsTable;
+  browser_runs: BrowserRunsTable;
 }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { loadConfig } from '../../src/config.js';
 import type { Connector } from '../../src/connectors/sdk.js';
+import { makeKeysService } from '../../src/keys/service.js';
 import type { SandboxBankOptions } from '../../src/sandbox-bank/index.js';
 import { type RunningServer, startServer } from '../../src/server.js';
 import { type Api, makeApi } from './api.js';
@@ -83,4 +84,17 @@ export async function startTestServer(
       }
     },
   };
+}
+
+/** A key of the test server's first organization with `instance:admin` (as `otpilot keys create --scopes instance:admin` makes). */
+export async function instanceAdminKey(t: TestServer): Promise<string> {
+  const created = await makeKeysService({ db: t.server.store.db, clock: Date.now }).create({
+    orgId: t.orgId,
+    name: 'instance admin',
+    scopes: 'instance:admin',
+    accountIds: null,
+    createdBy: null,
+  });
+  if (!created.ok) throw new Error(created.message);
+  return created.value.key;
 }

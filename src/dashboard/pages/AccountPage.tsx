@@ -19,6 +19,7 @@ import { useI18n } from '../i18n/index.js';
 import { useLiveEvents } from '../live.js';
 import { can, ErrorNote, ListState, ListTable, Loading, Pager, Panel, StatusBadge, useCursorPages } from '../ui.js';
 import { AccountSettings } from './AccountSettings.js';
+import { SessionEvidence } from './SessionEvidence.js';
 
 export const ACCOUNT_TABS = ['overview', 'movements', 'sessions', 'settings'] as const;
 export type AccountTab = (typeof ACCOUNT_TABS)[number];
@@ -433,6 +434,7 @@ function Sessions({ id, version }: { id: string; version: number }) {
                   <>
                     <strong>{humanize(s.failure_category)}</strong>
                     {s.failure_message && <div className="muted">{s.failure_message}</div>}
+                    {s.stages.some((stage) => stage.name.startsWith('script ')) && <SessionEvidence sessionId={s.id} />}
                   </>
                 ) : s.state === 'succeeded' ? (
                   t('sessions.new', { n: s.movements_new })
