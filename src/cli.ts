@@ -2,15 +2,10 @@
 import { parseArgs } from 'node:util';
 import { keysList, keysRevoke, orgsCreate, orgsList, rotateKey, usersResetPassword } from './admin/commands.js';
 import { config, fail, organization } from './admin/support.js';
-import { scriptsCommand } from './browser/commands.js';
-import { connectorsList } from './connectors/list-command.js';
 import { ConnectorLoadError } from './connectors/plugins.js';
 import { systemClock } from './core/time.js';
-import { startFintsBankServer } from './fints-bank/index.js';
 import { makeKeysService } from './keys/service.js';
 import { createUser } from './orgs/service.js';
-import { startSandboxBankServer } from './sandbox-bank/index.js';
-import { startServer } from './server.js';
 import { openStore, roleRefusal } from './startup.js';
 
 const USAGE = `otpilot: bank logins that pause for one-time codes
@@ -49,6 +44,8 @@ Usage:
 
 Configuration comes from the environment (PORT, HOST, OTPILOT_DATA_DIR, ...): see docs/configuration.md.`;
 
+// Each command imports what it needs when it runs: an admin command does not load the HTTP server,
+// the banks or Chromium's driver, so it answers in a fraction of the time.
 async function main(argv: string[]): Promise<void> {
   const [command, sub, ...rest] = argv;
   switch (command) {
@@ -63,6 +60,7 @@ async function main(argv: string[]): Promise<void> {
       // Signals are handled from the start: one that arrives while the server is still starting
       // stops it as soon as it is up (the default action would kill it without closing anything).
       let stopSignal: string | null = null;
+      const { startServer } = await import('./server.js');
       let server: Awaited<ReturnType<typeof startServer>> | null = null;
       const stop = (signal: string) => {
         stopSignal = signal;
@@ -170,10 +168,10 @@ async function main(argv: string[]): Promise<void> {
       if (sub === 'list') return orgsList(rest);
       return fail('usage: otpilot orgs create|list (see otpilot help)');
     case 'connectors':
-      if (sub === 'list') return connectorsList(rest);
+      if (sub === 'list') return (await import('./connectors/list-command.js')).connectorsList(rest);
       return fail('usage: otpilot connectors list [--json]');
     case 'scripts':
-      return scriptsCommand(sub, rest);
+      return (await import('./browser/commands.js')).scriptsCommand(sub, rest);
     case 'master-key':
       if (sub === 'rotate') return rotateKey();
       return fail('usage: otpilot master-key rotate');
@@ -190,6 +188,7 @@ async function main(argv: string[]): Promise<void> {
       if (!Number.isInteger(port) || port < 0 || port > 65535) fail('--port must be a port number');
       const slowMs = Number(values['slow-ms']);
       if (!Number.isInteger(slowMs) || slowMs < 0) fail('--slow-ms must be a whole number of milliseconds');
+      const { startSandboxBankServer } = await import('./sandbox-bank/index.js');
       const bank = await startSandboxBankServer({ port, host: values.host, bank: { slowMs } });
       process.stdout.write(`sandbox bank at ${bank.url}\n`);
       const stop = () => void bank.close().then(() => process.exit(0));
@@ -204,6 +203,7 @@ async function main(argv: string[]): Promise<void> {
       });
       const port = Number(values.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) fail('--port must be a port number');
+      const { startFintsBankServer } = await import('./fints-bank/index.js');
       const bank = await startFintsBankServer({ port, host: values.host });
       process.stdout.write(`FinTS bank at ${bank.url} (FinTS endpoint ${bank.endpoint}, BLZ ${bank.state.blz})\n`);
       const stop = () => void bank.close().then(() => process.exit(0));

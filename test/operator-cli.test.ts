@@ -48,7 +48,9 @@ async function signIn(url: string, email: string, password: string): Promise<num
   return response.status;
 }
 
-describe('first start and the way back in', () => {
+// Each test starts whole otpilot processes (and CLI runs); on a busy 2-core machine one start can
+// take over 10 s, so the bound is generous: the test waits on the processes' own signals, not on time.
+describe('first start and the way back in', { timeout: 120_000 }, () => {
   it('creates a missing data folder for the secrets, and resets a password and issues keys from the command line', async () => {
     const base = folder();
     // The data folder does not exist yet (on PostgreSQL nothing else would create it).
@@ -169,7 +171,7 @@ describe('first start and the way back in', () => {
   });
 });
 
-describe('master key rotation', () => {
+describe('master key rotation', { timeout: 120_000 }, () => {
   it('knows every encrypted column of the store', async () => {
     // The schema is the same on both stores; SQLite's introspection sees only this store's tables.
     const store = openSqliteStore(join(folder(), 'otpilot.db'));

@@ -75,7 +75,9 @@ beforeAll(async () => {
   api = makeApi(processes[0]!.url, key);
 });
 
-describe('a plain-JavaScript connector loaded with OTPILOT_CONNECTORS', () => {
+// Each test starts whole otpilot processes (and CLI runs); on a busy 2-core machine one start can
+// take over 10 s, so the bound is generous: the test waits on the processes' own signals, not on time.
+describe('a plain-JavaScript connector loaded with OTPILOT_CONNECTORS', { timeout: 120_000 }, () => {
   it('completes an assisted login whose code is posted over the External API, and remembers the device', async () => {
     const banks = await api.get('/v1/banks');
     // The plugin is listed beside the built-in banks (FinTS is always there).

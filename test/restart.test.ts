@@ -48,7 +48,9 @@ async function startProcess(dataDir: string, env: Record<string, string> = {}) {
   return { child, url, output: () => output };
 }
 
-describe('the otpilot process', () => {
+// Each test starts whole otpilot processes (and CLI runs); on a busy 2-core machine one start can
+// take over 10 s, so the bound is generous: the test waits on the processes' own signals, not on time.
+describe('the otpilot process', { timeout: 120_000 }, () => {
   it('hands out the first-start secrets once, never in the log, and issues keys from the CLI', async () => {
     const dataDir = tempDir();
     dirs.push(dataDir);
