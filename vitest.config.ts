@@ -11,6 +11,9 @@ const UNIT = [
   'test/core.test.ts',
   'test/code-extract.test.ts',
   'test/webhook-destinations.test.ts',
+  'test/fints-aqbanking.test.ts',
+  'test/fints-wire.test.ts',
+  'test/connector-plugins.test.ts',
   'test/sandbox-web.test.ts',
 ];
 const BROWSER = ['test/dashboard-e2e.test.ts', 'test/reconnect-widget.test.ts'];

@@ -60,6 +60,8 @@ export interface AppOptions extends ApiDeps {
   system: SystemInfo;
   /** The sandbox bank's plugin, mounted at /sandbox-bank when the sandbox is on. */
   sandboxBank: FastifyPluginAsync | null;
+  /** The local FinTS bank's plugin, mounted at /fints-bank with the sandbox bank (absent: not mounted). */
+  fintsBank?: FastifyPluginAsync | null;
   /** Versioned bank scripts of browser-script connectors. */
   browserScripts: ScriptCatalog;
   version: string;
@@ -280,5 +282,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(widgetRoutes({ db: options.store.db, reconnects: options.reconnects }), { prefix: '/widget/v1' });
   await app.register(widgetAssetRoutes());
   if (options.sandboxBank) await app.register(options.sandboxBank, { prefix: '/sandbox-bank' });
+  if (options.fintsBank) await app.register(options.fintsBank, { prefix: '/fints-bank' });
   return app;
 }

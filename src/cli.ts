@@ -3,7 +3,10 @@ import { parseArgs } from 'node:util';
 import { keysList, keysRevoke, orgsCreate, orgsList, rotateKey, usersResetPassword } from './admin/commands.js';
 import { config, fail, organization } from './admin/support.js';
 import { scriptsCommand } from './browser/commands.js';
+import { connectorsList } from './connectors/list-command.js';
+import { ConnectorLoadError } from './connectors/plugins.js';
 import { systemClock } from './core/time.js';
+import { startFintsBankServer } from './fints-bank/index.js';
 import { makeKeysService } from './keys/service.js';
 import { createUser } from './orgs/service.js';
 import { startSandboxBankServer } from './sandbox-bank/index.js';
@@ -29,6 +32,8 @@ Usage:
   otpilot orgs list [--json]
   otpilot master-key rotate          re-encrypt every stored secret with a new master key (every
                                      otpilot process stopped; see docs/configuration.md)
+  otpilot connectors list [--json]   the connectors this configuration loads (built in and
+                                     OTPILOT_CONNECTORS), with their versions and credential fields
   otpilot scripts push FILE [--json]  store a bank script as a draft (its bank and version are in it)
   otpilot scripts try FILE --account acc_… [--json]
                                      run the script once for one account (a running otpilot
@@ -38,6 +43,8 @@ Usage:
                                      move a script version (see docs/browser-scripts.md)
   otpilot sandbox-bank [--port N] [--slow-ms N]
                                      run the sandbox bank alone (its counters at /sandbox-bank/stats)
+  otpilot fints-bank [--port N]      run the local FinTS 3.0 test bank alone (FinTS endpoint
+                                     <url>fints, phone pages <url>phone/<user>)
   otpilot bench                      run the benchmarks (prints JSON)
 
 Configuration comes from the environment (PORT, HOST, OTPILOT_DATA_DIR, ...): see docs/configuration.md.`;
@@ -162,6 +169,9 @@ async function main(argv: string[]): Promise<void> {
       if (sub === 'create') return orgsCreate(rest);
       if (sub === 'list') return orgsList(rest);
       return fail('usage: otpilot orgs create|list (see otpilot help)');
+    case 'connectors':
+      if (sub === 'list') return connectorsList(rest);
+      return fail('usage: otpilot connectors list [--json]');
     case 'scripts':
       return scriptsCommand(sub, rest);
     case 'master-key':
@@ -187,6 +197,20 @@ async function main(argv: string[]): Promise<void> {
       process.once('SIGTERM', stop);
       return;
     }
+    case 'fints-bank': {
+      const { values } = parseArgs({
+        args: argv.slice(1),
+        options: { port: { type: 'string', default: '4011' }, host: { type: 'string', default: '127.0.0.1' } },
+      });
+      const port = Number(values.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) fail('--port must be a port number');
+      const bank = await startFintsBankServer({ port, host: values.host });
+      process.stdout.write(`FinTS bank at ${bank.url} (FinTS endpoint ${bank.endpoint}, BLZ ${bank.state.blz})\n`);
+      const stop = () => void bank.close().then(() => process.exit(0));
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      return;
+    }
     case 'bench': {
       const { runBenchmarks } = await import('./bench/run.js');
       await runBenchmarks();
@@ -204,6 +228,8 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {
+  // A bad connector module is a configuration mistake: exit 2, like every other one.
+  if (error instanceof ConnectorLoadError) fail(error.message);
   process.stderr.write(`otpilot: ${error instanceof Error ? error.message : String(error)}\n`);
   process.exit(1);
 });

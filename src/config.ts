@@ -93,8 +93,23 @@ export interface Config {
   resultsRetentionDays: number;
   /** OTPILOT_RETENTION_INTERVAL_SECONDS [3600]: between two pruning passes (workers only). */
   retentionIntervalSeconds: number;
+  /**
+   * OTPILOT_CONNECTORS [none]: comma-separated module specifiers (paths, relative to the working
+   * folder, or installed package names) whose default export is a connector or an array of them.
+   */
+  connectors: string[];
+  /**
+   * OTPILOT_PERSISTENT_SESSIONS [100]: open bank sessions (accounts with `session_type: persistent`)
+   * one worker process keeps between scrapes; past it, sessions are closed after their scrape.
+   */
+  persistentSessions: number;
   /** OTPILOT_SHUTDOWN_STEP_MS [10000]: the longest each shutdown step may take before the next one starts anyway. */
   shutdownStepMs: number;
+  /**
+   * The FinTS connector's settings: OTPILOT_FINTS_PRODUCT_ID [unset: FinTS logins fail `connector_broken`],
+   * OTPILOT_FINTS_TAN_METHOD [the bank's first], OTPILOT_FINTS_TAN_MEDIUM [none]; accounts may name their own.
+   */
+  fints: { productId: string | null; productVersion: string; tanMethod: number | null; tanMedium: string | null };
   /** Browser-script connectors: CHROMIUM_PATH, OTPILOT_BROWSER_* (docs/browser-scripts.md). */
   browser: BrowserSettings;
 }
@@ -167,6 +182,12 @@ export function loadConfig(env: Env = process.env): ConfigResult {
     resultsRetentionDays: int('OTPILOT_RESULTS_RETENTION_DAYS', 30, 0, 36_500),
     retentionIntervalSeconds: int('OTPILOT_RETENTION_INTERVAL_SECONDS', 3600, 1, 604_800),
     shutdownStepMs: int('OTPILOT_SHUTDOWN_STEP_MS', 10_000, 100, 600_000),
+    fints: fintsSettings(env, errors),
+    persistentSessions: int('OTPILOT_PERSISTENT_SESSIONS', 100, 0, 100_000),
+    connectors: (env.OTPILOT_CONNECTORS ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
     browser: {
       chromiumPath: env.CHROMIUM_PATH || '/usr/bin/chromium',
       isolation: oneOf('OTPILOT_BROWSER_ISOLATION', ['context', 'process'] as const, 'context'),
@@ -177,6 +198,21 @@ export function loadConfig(env: Env = process.env): ConfigResult {
   if (config.sandboxUrl && !/^https?:\/\//.test(config.sandboxUrl))
     errors.push('OTPILOT_SANDBOX_URL must be an http(s) URL');
   return errors.length > 0 ? { ok: false, errors } : { ok: true, config };
+}
+
+/** The FinTS product id is HKVVB's AN..25; a TAN method is a security function (900-997); a medium AN..32. */
+function fintsSettings(env: Env, errors: string[]): Config['fints'] {
+  const productId = env.OTPILOT_FINTS_PRODUCT_ID?.trim() || null;
+  if (productId !== null && !/^[A-Za-z0-9]{1,25}$/.test(productId))
+    errors.push('OTPILOT_FINTS_PRODUCT_ID must be 1 to 25 letters and digits');
+  const method = env.OTPILOT_FINTS_TAN_METHOD?.trim() || null;
+  const tanMethod = method === null ? null : Number(method);
+  if (tanMethod !== null && !(Number.isInteger(tanMethod) && tanMethod >= 900 && tanMethod <= 997))
+    errors.push('OTPILOT_FINTS_TAN_METHOD must be a TAN method number from 900 to 997');
+  const tanMedium = env.OTPILOT_FINTS_TAN_MEDIUM?.trim() || null;
+  if (tanMedium !== null && !/^[\u0020-\u007e\u00a0-\u00ff]{1,32}$/.test(tanMedium))
+    errors.push('OTPILOT_FINTS_TAN_MEDIUM must be 1 to 32 printable ISO-8859-1 characters');
+  return { productId, productVersion: '0.1', tanMethod, tanMedium };
 }
 
 /** An http(s) URL with no path, query or credentials, as its origin (`https://host[:port]`). */

@@ -11,7 +11,9 @@ import { makeTwoFactor } from './auth/two-factor.js';
 import { syncBuiltinBanks } from './banks/repo.js';
 import { type BrowserRuntime, makeBrowserRuntime } from './browser/runtime.js';
 import type { Config } from './config.js';
-import { makeConnectorRegistry } from './connectors/registry.js';
+import { makeFintsConnector } from './connectors/fints/connector.js';
+import { loadPlugins } from './connectors/plugins.js';
+import { bankLimitsOf, type ConnectorRegistry, makeConnectorRegistry } from './connectors/registry.js';
 import { makeSandboxConnector } from './connectors/sandbox.js';
 import type { Connector } from './connectors/sdk.js';
 import { type Clock, systemClock } from './core/time.js';
@@ -22,6 +24,7 @@ import { type Bus, makeMemoryBus } from './events/bus.js';
 import { makeEventHorizon } from './events/horizon.js';
 import { makeTransact, type Transact } from './events/outbox.js';
 import { makePostgresBus } from './events/pg-bus.js';
+import { makeFintsBank } from './fints-bank/index.js';
 import { makeMetrics } from './http/metrics.js';
 import type { Role, SystemInfo } from './http/system-routes.js';
 import { makeKeysService } from './keys/service.js';
@@ -102,6 +105,38 @@ export interface RunningServer {
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string })
   .version;
 
+/** The connectors compiled in; their bank ids are reserved (a plugin may not claim one). */
+export function builtinConnectors(
+  config: Config,
+  baseUrl: () => string,
+  browser?: Pick<BrowserRuntime, 'sandboxWebConnector'>,
+): Connector[] {
+  const builtin: Connector[] = [];
+  if (config.sandbox || config.sandboxUrl) {
+    const sandboxBase = () => config.sandboxUrl ?? `${baseUrl()}/sandbox-bank/`;
+    builtin.push(makeSandboxConnector({ baseUrl: sandboxBase }));
+    // The sandbox bank's website through its reference browser script (needs the store's script catalog).
+    if (browser) builtin.push(browser.sandboxWebConnector(() => new URL('web/', sandboxBase()).href));
+  }
+  builtin.push(makeFintsConnector(config.fints));
+  return builtin;
+}
+
+/**
+ * The built-in connectors (through `replace`, when given) and those of OTPILOT_CONNECTORS; throws a
+ * ConnectorLoadError (a configuration mistake, exit 2) for a bad module or an id claimed twice.
+ */
+export async function loadConnectors(
+  config: Config,
+  baseUrl: () => string,
+  replace?: (builtin: Connector[]) => Connector[],
+  browser?: Pick<BrowserRuntime, 'sandboxWebConnector'>,
+): Promise<ConnectorRegistry> {
+  const builtin = builtinConnectors(config, baseUrl, browser);
+  const plugins = await loadPlugins(config.connectors, process.cwd());
+  return makeConnectorRegistry([...(replace ? replace(builtin) : builtin), ...plugins]);
+}
+
 /** Starts everything in one process: store, engine, HTTP API and (optionally) the sandbox bank. */
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
@@ -114,6 +149,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const clock = options.clock ?? systemClock;
   const random = options.random ?? Math.random;
   const log = options.log ?? makeLogger(config.logLevel);
+  let baseUrl = '';
+  // Connectors first: a bad plugin module stops the start before anything is opened.
+  await loadConnectors(config, () => baseUrl, options.connectors);
   const store = await openStore(config);
   const cipher = openCipher(config);
   await verifyMasterKey(store, cipher);
@@ -132,18 +170,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     : soleLeader;
   const transact = makeTransact({ db, dialect: store.dialect, bus, clock });
   const horizon = makeEventHorizon({ db, dialect: store.dialect });
-  let baseUrl = '';
   const browser = makeBrowserRuntime({ db, clock, settings: config.browser });
+  // Again with the browser-script connectors, which read their scripts from the store (the modules
+  // are already loaded and checked).
+  const registry = await loadConnectors(config, () => baseUrl, options.connectors, browser);
   // With several processes the bank's state (phones, codes) must live in one place: its own process.
   const sandboxBank = config.sandbox && role === 'all' ? makeSandboxBank(options.sandboxBank) : null;
-  const builtin: Connector[] =
-    config.sandbox || config.sandboxUrl
-      ? [
-          makeSandboxConnector({ baseUrl: () => config.sandboxUrl ?? `${baseUrl}/sandbox-bank/` }),
-          browser.sandboxWebConnector(() => new URL('web/', config.sandboxUrl ?? `${baseUrl}/sandbox-bank/`).href),
-        ]
-      : [];
-  const registry = makeConnectorRegistry(options.connectors ? options.connectors(builtin) : builtin);
   await syncBuiltinBanks(db, registry, clock());
   // A missing reference script costs its bank, not the start.
   await browser.seed(registry.all()).catch((error: unknown) => log.warn({ err: error }, 'bank scripts not seeded'));
@@ -201,6 +233,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     pollMs: config.pollMs,
     // A send may take 15 s and its lease is not renewed: never shorter than a minute.
     leaseMs: Math.max(config.leaseMs, 60_000),
+    soleWorker: store.dialect === 'sqlite',
     concurrency: 50,
     version: VERSION,
     horizon,
@@ -251,7 +284,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     dialect: store.dialect,
     leadership,
     databaseUp: health.up,
-    bankLimits: config.bankLimits,
+    // OTPILOT_BANK_CONCURRENCY combined with the connectors' own limits.
+    ...bankLimitsOf(registry, config.bankLimits),
     transact,
     bus,
     cipher,
@@ -267,6 +301,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     limits: { sessionMs: config.maxSessionSeconds * 1000, callMs: config.connectorCallSeconds * 1000 },
     soleWorker: store.dialect === 'sqlite',
     codeLimit,
+    persistentSessions: config.persistentSessions,
   });
   const system: SystemInfo = {
     role,
@@ -308,6 +343,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         shutdown: shutdown.signal,
         log,
         sandboxBank: sandboxBank?.plugin ?? null,
+        fintsBank: sandboxBank ? makeFintsBank().plugin : null,
         browserScripts: browser.scripts,
         version: VERSION,
       });

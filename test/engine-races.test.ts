@@ -69,6 +69,7 @@ describe('the hand-off at the deadline', () => {
     const second = harness.run();
     const next = await pendingOf(harness);
     harness.clock.frozen = next.expires_at;
+    harness.wake();
     await second.done;
     const ended = await sessionRow(harness, await second.sessionId);
     expect(ended).toMatchObject({ state: 'failed', failure_category: 'assistance_expired' });

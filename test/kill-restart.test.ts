@@ -56,8 +56,9 @@ async function holdingReceiver() {
 describe('SIGKILL and restart', () => {
   it('leaves no login or request pending and loses no webhook delivery', async () => {
     const receiver = await holdingReceiver();
-    // Short leases: a dead process's login is given up within seconds. A webhook request in
-    // flight is leased for at least 60 s, so its retry comes after that.
+    // Short leases: a dead process's login is given up within seconds. A webhook request in flight
+    // is leased for at least 60 s: on SQLite the restarted sole worker takes it over at once, on
+    // PostgreSQL its retry comes after the lease.
     const env = await processEnv(dataDir, { OTPILOT_LEASE_MS: '1500' });
     const first = await startOtpilot([], env);
     const secrets = readFileSync(join(dataDir, 'first-start-secrets.txt'), 'utf8');

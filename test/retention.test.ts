@@ -141,7 +141,8 @@ describe('shutdown', () => {
     const stuck: Connector = {
       id: 'stuck',
       name: 'Stuck bank',
-      credentialFields: [],
+      version: '1.0.0',
+      credential_fields: [],
       login: async () => ({
         bankAccounts: () => {
           entered();

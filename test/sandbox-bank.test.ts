@@ -4,14 +4,15 @@ import type { AddressInfo } from 'node:net';
 import Fastify from 'fastify';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { makeSandboxConnector } from '../src/connectors/sandbox.js';
+import { ConnectorError, isEngineStop } from '../src/connectors/sdk.js';
 import {
-  type ApprovalRequest,
-  type BankSession,
-  type CodeRequest,
-  type CodeVerdict,
-  ConnectorError,
-  type LoginContext,
-} from '../src/connectors/sdk.js';
+  makeFakeTrustStore,
+  makeTestClock,
+  makeTestContext,
+  runLogin,
+  type ScriptedCode,
+  type TestContextOptions,
+} from '../src/connectors/testing.js';
 import {
   makeSandboxBank,
   type SandboxBank,
@@ -512,118 +513,65 @@ function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void } {
   return { promise, resolve };
 }
 
-// ---- connector ------------------------------------------------------------------------------------------------
+// ---- connector (driven by the SDK's test kit, as a connector author's tests would be) ----------------------------
 
-/** How the test's stand-in for the engine answers a code request: each entry is one submitted code. */
-type Script = Array<'phone' | 'totp' | 'wrong'>;
-
-interface Harness {
-  ctx: LoginContext;
-  requests: CodeRequest[];
-  approvals: ApprovalRequest[];
-  verdicts: CodeVerdict[];
-  stages: string[];
-  trust: { value: string | null };
-  abort: AbortController;
-}
-
-function harness(
-  b: Bank,
-  credentials: Record<string, string>,
-  script: Script = ['phone'],
-  options: { trust?: { value: string | null }; onStage?: (name: string) => void } = {},
-): Harness {
-  const requests: CodeRequest[] = [];
-  const approvals: ApprovalRequest[] = [];
-  const verdicts: CodeVerdict[] = [];
-  const stages: string[] = [];
-  const trust = options.trust ?? { value: null };
-  const abort = new AbortController();
-  const ctx: LoginContext = {
-    credentials,
-    trust: {
-      get: async () => trust.value,
-      set: async (value) => {
-        trust.value = value;
-      },
-    },
-    signal: abort.signal,
-    log: { debug() {}, info() {}, warn() {} },
-    stage(name) {
-      stages.push(name);
-      options.onStage?.(name);
-    },
-    async requestCode(request, tryCode) {
-      requests.push(request);
-      for (const step of script) {
-        const real = step === 'totp' ? totp(b.clock.t) : await latestCode(b, credentials['username']!);
-        const verdict = await tryCode(step === 'wrong' ? wrongOf(real) : real);
-        verdicts.push(verdict);
-        if (verdict.outcome === 'accepted') return verdict.value;
-      }
-      throw new ConnectorError('code_rejected', 'the stand-in engine ran out of codes');
-    },
-    async requestApproval(request, check) {
-      approvals.push(request);
-      for (;;) {
-        abort.signal.throwIfAborted();
-        const status = await check();
-        if (status.outcome === 'approved') return;
-        if (status.outcome === 'expired') throw new ConnectorError('code_rejected', 'the approval expired');
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
-    },
-  };
-  return { ctx, requests, approvals, verdicts, stages, trust, abort };
-}
-
-async function failure(promise: Promise<unknown>): Promise<ConnectorError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConnectorError);
-    return err as ConnectorError;
-  }
-  throw new Error('expected a ConnectorError');
-}
+/** One scripted code: the bank's latest SMS to the user, that code made wrong, or the authenticator's current code. */
+type Step = 'phone' | 'totp' | 'wrong';
 
 describe('sandbox connector', () => {
   let b: Bank;
+  const clock = makeTestClock(START);
   const connector = makeSandboxConnector({ baseUrl: () => b.base });
+  const code = (username: string, step: Step): ScriptedCode =>
+    step === 'totp'
+      ? () => totp(clock.now())
+      : async () => (step === 'wrong' ? wrongOf(await latestCode(b, username)) : latestCode(b, username));
+  /** A test login of `username` (password `pw`) whose person submits `steps`, one code each. */
+  const kit = (username: string, steps: Step[] = ['phone'], options: Partial<TestContextOptions> = {}) =>
+    makeTestContext({
+      credentials: { username, password: 'pw' },
+      codes: steps.map((step) => code(username, step)),
+      clock,
+      ...options,
+    });
 
   beforeAll(async () => {
-    const clock = { t: START };
-    const bank = makeSandboxBank({ now: () => clock.t });
+    // The bank runs on the kit's clock: the test moves both at once.
+    const bank = makeSandboxBank({ now: clock.now });
     const app = Fastify();
     await app.register(bank.plugin, { prefix: '/sandbox-bank' });
     await app.listen({ port: 0, host: '127.0.0.1' });
     const { port } = app.server.address() as AddressInfo;
-    b = { base: `http://127.0.0.1:${port}/sandbox-bank/`, clock, bank };
+    b = { base: `http://127.0.0.1:${port}/sandbox-bank/`, clock: { t: START }, bank };
     afterAll(() => app.close());
   });
 
+  async function failure(promise: Promise<unknown>): Promise<ConnectorError> {
+    const err = await promise.then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ConnectorError);
+    return err as ConnectorError;
+  }
+
   it('describes itself', () => {
-    expect(connector.id).toBe('sandbox');
-    expect(connector.name).toBe('Sandbox Bank');
-    expect(connector.credentialFields.map((f) => [f.name, f.type, f.required])).toEqual([
+    expect(connector).toMatchObject({ id: 'sandbox', name: 'Sandbox Bank', version: '1.0.0' });
+    expect(connector.credential_fields.map((f) => [f.name, f.type, f.required])).toEqual([
       ['username', 'text', true],
       ['password', 'password', true],
     ]);
   });
 
-  async function readAll(session: BankSession) {
-    const accounts = await session.bankAccounts();
-    const balances = await session.balances();
-    const identity = await session.identity();
-    const movements = await session.movements({ from: '2024-02-20', to: '2024-03-01' });
-    await session.close();
-    return { accounts, balances, identity, movements };
-  }
-
   it('logs alice in and reads accounts, balances, identity and movements', async () => {
-    const h = harness(b, { username: 'alice', password: 'pw' });
-    const data = await readAll(await connector.login(h.ctx));
-    expect(h.requests).toEqual([]);
+    const run = await runLogin(connector, {
+      credentials: { username: 'alice', password: 'pw' },
+      clock,
+      range: { from: '2024-02-20', to: '2024-03-01' },
+    });
+    const { data } = run;
+    expect(run.code_requests).toEqual([]);
+    expect(data.problems).toEqual([]);
     expect(data.accounts).toHaveLength(2);
     expect(data.accounts[0]).toMatchObject({ currency: 'EUR', type: 'current', name: 'Current account' });
     expect(data.accounts[0]!.iban).toMatch(/^NL/);
@@ -631,19 +579,19 @@ describe('sandbox connector', () => {
     expect(data.identity.phone).toMatch(/^\+3161/);
     // 10 full days (30 slots) plus 2 slots of March 1st up to 12:00, per account.
     expect(data.movements).toHaveLength(2 * 32);
-    for (const m of data.movements) {
-      expect(m.id).toBe(`tx_${m.bank_account_id}_${m.id!.split('_').pop()}`);
-      expect(m.amount).toMatch(/^-?\d+\.\d{2}$/);
-    }
-    expect(h.stages).toEqual(['login', 'logged_in', 'accounts', 'balances', 'identity', 'movements']);
+    for (const m of data.movements) expect(m.id).toBe(`tx_${m.bank_account_id}_${m.id!.split('_').pop()}`);
+    // Ledgers, balances and identity are read together (as the engine does), then movements.
+    expect(run.stages.map((s) => s.name).slice(0, 2)).toEqual(['login', 'logged_in']);
+    expect(run.stages.map((s) => s.name).slice(-1)).toEqual(['movements']);
+    expect(run.leaks()).toEqual([]);
   });
 
   it('hands an SMS code request to the engine, survives a wrong code, and logs in', async () => {
-    const h = harness(b, { username: 'otp+c1', password: 'pw' }, ['wrong', 'phone']);
+    const h = kit('otp+c1', ['wrong', 'phone']);
     const session = await connector.login(h.ctx);
-    expect(h.requests).toHaveLength(1);
+    expect(h.code_requests).toHaveLength(1);
     const phone = (await messages(b, 'otp+c1'))[0]!.to;
-    expect(h.requests[0]).toEqual({
+    expect(h.code_requests[0]).toEqual({
       length: 6,
       type: 'numeric',
       purpose: 'login',
@@ -652,91 +600,130 @@ describe('sandbox connector', () => {
       max_attempts: 2, // one below the bank's 3: the last attempt would lock the login
     });
     expect(h.verdicts.map((v) => v.outcome)).toEqual(['rejected', 'accepted']);
-    expect(h.stages.slice(0, 2)).toEqual(['login', 'code']);
+    expect(h.stages.map((s) => s.name).slice(0, 2)).toEqual(['login', 'code']);
     expect((await session.bankAccounts()).length).toBe(2);
+    expect(h.leaks()).toEqual([]);
+  });
+
+  it('never passes a code that cannot fit, and asks the bank for a new SMS', async () => {
+    const h = makeTestContext({
+      credentials: { username: 'otp+c6', password: 'pw' },
+      codes: ['12ab', 'resend', code('otp+c6', 'phone')],
+      clock,
+    });
+    await connector.login(h.ctx);
+    expect(h.refused).toEqual([{ code: '12ab', reason: 'the code must contain digits only' }]);
+    expect(h.verdicts.map((v) => v.outcome)).toEqual(['accepted']);
+    expect(await messages(b, 'otp+c6')).toHaveLength(2);
   });
 
   it('handles alphanumeric codes, TOTP and trust tokens', async () => {
-    const eight = harness(b, { username: 'otp8+c', password: 'pw' });
+    const eight = kit('otp8+c');
     await connector.login(eight.ctx);
-    expect(eight.requests[0]).toMatchObject({ length: 8, type: 'alphanumeric' });
+    expect(eight.code_requests[0]).toMatchObject({ length: 8, type: 'alphanumeric' });
 
-    const auth = harness(b, { username: 'totp+c', password: 'pw' }, ['totp']);
+    const auth = kit('totp+c', ['totp']);
     await connector.login(auth.ctx);
-    expect(auth.requests[0]).toMatchObject({ length: 6, prompt: 'Enter the code from your authenticator app' });
+    expect(auth.code_requests[0]).toMatchObject({ length: 6, prompt: 'Enter the code from your authenticator app' });
 
-    const trust = { value: null as string | null };
-    const first = harness(b, { username: 'trust+c', password: 'pw' }, ['phone'], { trust });
+    const trust = makeFakeTrustStore();
+    const first = kit('trust+c', ['phone'], { trust });
     await connector.login(first.ctx);
-    expect(first.requests).toHaveLength(1);
+    expect(first.code_requests).toHaveLength(1);
     expect(trust.value).toMatch(/^trust_/);
-    const second = harness(b, { username: 'trust+c', password: 'pw' }, ['phone'], { trust });
+    expect(trust.expires_at!.getTime()).toBeGreaterThan(clock.now());
+    const second = kit('trust+c', ['phone'], { trust });
     await connector.login(second.ctx);
-    expect(second.requests).toHaveLength(0);
+    expect(second.code_requests).toHaveLength(0);
   });
 
   it('waits for a decoupled approval', async () => {
-    const h = harness(b, { username: 'approve+c', password: 'pw' }, [], {
-      onStage: (name) => {
-        if (name === 'approval') void call(b, 'POST', 'phone/approve%2Bc/approve');
-      },
+    const h = kit('approve+c', [], {
+      approvals: [
+        async () => {
+          await call(b, 'POST', 'phone/approve%2Bc/approve');
+        },
+      ],
     });
     const session = await connector.login(h.ctx);
-    expect(h.stages).toContain('approval');
-    expect(h.approvals).toEqual([
+    expect(h.stages.map((s) => s.name)).toContain('approval');
+    expect(h.approval_requests).toEqual([
       { purpose: 'login', prompt: 'Approve this login in the SandboxBank app on your phone' },
     ]);
     expect((await session.identity()).name).toMatch(/^Approve /);
   });
 
   it('maps bank failures to typed errors without leaking secrets', async () => {
-    const wrong = await failure(connector.login(harness(b, { username: 'alice', password: 'wrong' }).ctx));
+    const wrong = await failure(
+      connector.login(makeTestContext({ credentials: { username: 'alice', password: 'wrong' } }).ctx),
+    );
     expect(wrong.kind).toBe('invalid_credentials');
     expect(wrong.message).not.toContain('wrong');
-    expect((await failure(connector.login(harness(b, { username: 'locked', password: 'pw' }).ctx))).kind).toBe(
-      'account_locked',
-    );
-    expect((await failure(connector.login(harness(b, { username: 'flaky+c', password: 'pw' }).ctx))).kind).toBe(
-      'bank_unavailable',
-    );
-    await connector.login(harness(b, { username: 'flaky+c', password: 'pw' }).ctx);
+    expect((await failure(connector.login(kit('locked').ctx))).kind).toBe('account_locked');
+    expect((await failure(connector.login(kit('flaky+c').ctx))).kind).toBe('bank_unavailable');
+    await connector.login(kit('flaky+c').ctx);
 
-    const lockedOut = harness(b, { username: 'otp+c3', password: 'pw' }, ['wrong', 'wrong', 'wrong']);
-    const locked = await failure(connector.login(lockedOut.ctx));
-    expect(locked.kind).toBe('account_locked');
-    expect(lockedOut.verdicts.map((v) => v.outcome)).toEqual(['rejected', 'rejected']);
-    const code = await latestCode(b, 'otp+c3');
-    expect(locked.message).not.toContain(code);
-
-    const slowEngine = harness(b, { username: 'otp+c4', password: 'pw' });
-    slowEngine.ctx.requestCode = async (_request, tryCode) => {
-      const real = await latestCode(b, 'otp+c4');
-      b.clock.t += 120_001;
-      await tryCode(real);
-    };
-    const expired = await failure(connector.login(slowEngine.ctx));
+    // The person is too slow: the bank's code has expired when it arrives.
+    const slow = kit('otp+c4', [], {
+      codes: [
+        async () => {
+          const real = await latestCode(b, 'otp+c4');
+          clock.advance(120_001);
+          return real;
+        },
+      ],
+    });
+    const expired = await failure(connector.login(slow.ctx));
     expect(expired).toMatchObject({ kind: 'code_rejected', message: 'the bank says the code expired' });
 
     const nowhere = makeSandboxConnector({ baseUrl: () => 'http://127.0.0.1:1/sandbox-bank/' });
-    const down = await failure(nowhere.login(harness(b, { username: 'alice', password: 'pw' }).ctx));
-    expect(down.kind).toBe('bank_unavailable');
+    expect((await failure(nowhere.login(kit('alice').ctx))).kind).toBe('bank_unavailable');
+  });
+
+  it('never spends the attempt that would lock the login', async () => {
+    const h = kit('otp+c3', ['wrong', 'wrong', 'wrong']);
+    const stop = await connector.login(h.ctx).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    // The engine stops after max_attempts (2) rejections; the bank's third, locking attempt is never used.
+    expect(isEngineStop(stop)).toBe(true);
+    expect(stop).toMatchObject({ reason: 'attempts_exhausted' });
+    expect(h.verdicts.map((v) => v.outcome)).toEqual(['rejected', 'rejected']);
+    await connector.login(kit('otp+c3').ctx);
   });
 
   it('gives the challenge back when the engine gives up on the code', async () => {
-    const h = harness(b, { username: 'otp+c5', password: 'pw' }, []);
     const before = b.bank.stats().activeLogins;
-    const err = await failure(connector.login(h.ctx));
-    expect(err.kind).toBe('code_rejected');
+    const stop = await connector.login(kit('otp+c5', []).ctx).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(isEngineStop(stop)).toBe(true);
     await vi.waitFor(() => expect(b.bank.stats().activeLogins).toBe(before));
   });
 
+  it('lets an approval nobody gives expire at the deadline, on the kit clock', async () => {
+    const start = clock.now();
+    const h = kit('approve+c3', [], { approvals: ['ignore'], assist_timeout_seconds: 60 });
+    const stop = await connector.login(h.ctx).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(isEngineStop(stop)).toBe(true);
+    expect(clock.now() - start).toBeGreaterThanOrEqual(59_000);
+  });
+
   it('stops polling an approval when the login is cancelled', async () => {
-    const h = harness(b, { username: 'approve+c2', password: 'pw' }, [], {
+    const h = kit('approve+c2', [], {
       onStage: (name) => {
-        if (name === 'approval') h.abort.abort();
+        if (name === 'approval') h.cancel();
       },
     });
-    await expect(connector.login(h.ctx)).rejects.toThrow();
-    expect(h.abort.signal.aborted).toBe(true);
+    const stop = await connector.login(h.ctx).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(isEngineStop(stop)).toBe(true);
   });
 });

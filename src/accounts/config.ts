@@ -59,6 +59,7 @@ export function configView(row: AccountConfigTable, credentialFieldNames: string
     quiet_hours: row.quiet_hours ? (JSON.parse(row.quiet_hours) as QuietHours) : null,
     resend_after_seconds: row.resend_after_seconds,
     max_resends: row.max_resends,
+    keep_alive_seconds: row.keep_alive_seconds,
     sms_sender: row.sms_sender,
     sms_code_pattern: row.sms_code_pattern,
     on_no_code_source: row.on_no_code_source,
@@ -78,8 +79,10 @@ export function checkCredentials(
     if (!known.has(name)) details.push({ path: `${path}/${name}`, message: 'is not a credential field of this bank' });
   }
   for (const field of fields) {
-    if (field.required && !credentials[field.name])
-      details.push({ path: `${path}/${field.name}`, message: 'is required' });
+    const value = credentials[field.name];
+    if (field.required && !value) details.push({ path: `${path}/${field.name}`, message: 'is required' });
+    else if (value && field.pattern && !new RegExp(field.pattern).test(value))
+      details.push({ path: `${path}/${field.name}`, message: field.hint ?? 'has the wrong format' });
   }
   return details.length > 0 ? { ok: false, details } : { ok: true };
 }
@@ -139,6 +142,7 @@ export function applyConfig(
   if (input.silent_ingestion !== undefined) update.silent_ingestion = input.silent_ingestion ? 1 : 0;
   if (input.resend_after_seconds !== undefined) update.resend_after_seconds = input.resend_after_seconds;
   if (input.max_resends !== undefined) update.max_resends = input.max_resends;
+  if (input.keep_alive_seconds !== undefined) update.keep_alive_seconds = input.keep_alive_seconds;
   if (input.quiet_hours !== undefined) {
     const checked = input.quiet_hours === null ? null : checkQuietHours(input.quiet_hours);
     if (checked && !checked.ok) details.push({ path: '/quiet_hours', message: checked.reason });

@@ -31,6 +31,8 @@ export function accountView(row: AccountRow): AccountView {
     last_run_at: iso(row.last_run_at),
     next_run_at: iso(row.next_run_at),
     trust_expires_at: iso(row.trust_expires_at),
+    trust_challenged_at: iso(row.trust_challenged_at),
+    live_session_since: iso(row.live_session_owner === null ? null : row.live_session_since),
     created_at: iso(row.created_at),
     updated_at: iso(row.updated_at),
   };

@@ -141,6 +141,23 @@ export function accountRoutes(deps: AccountRoutesDeps): FastifyPluginAsyncTypebo
       },
     );
 
+    app.delete(
+      '/accounts/:id/trust',
+      {
+        config: { scopes: ['accounts:write'] },
+        schema: {
+          tags,
+          security,
+          summary: 'Forget the bank trust stored for an account',
+          description:
+            'Drops the device token or cookies the connector stored (`trust_expires_at` becomes null), so the next login asks for a code again. Audited as `account.trust.forget`.',
+          params: AccountParams,
+          response: { 200: Type.Ref('Account'), ...errorResponses(403, 404) },
+        },
+      },
+      async (request) => unwrap(await deps.accounts.forgetTrust(principalOf(request), request.params.id)),
+    );
+
     app.get(
       '/accounts/:id/config',
       {

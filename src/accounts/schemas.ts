@@ -70,6 +70,11 @@ const configFields = {
     }),
   ),
   max_resends: Type.Integer({ minimum: 0, maximum: 5, description: 'new codes per request at most; default 2' }),
+  keep_alive_seconds: Type.Integer({
+    minimum: 1,
+    maximum: 3600,
+    description: 'persistent sessions: seconds between two keepAlive calls to the bank; default 300',
+  }),
   quiet_hours: Nullable(
     Type.Object(
       {
@@ -139,6 +144,19 @@ export const AccountSchema = Type.Object(
     trust_expires_at: Nullable(
       Type.String({ format: 'date-time', description: 'when the bank stops skipping the code (stored trust)' }),
     ),
+    trust_challenged_at: Nullable(
+      Type.String({
+        format: 'date-time',
+        description:
+          'the last login the bank still asked a code for although trust was stored (trust that stopped working)',
+      }),
+    ),
+    live_session_since: Nullable(
+      Type.String({
+        format: 'date-time',
+        description: 'persistent sessions: when the open bank session a worker holds logged in; null: none held',
+      }),
+    ),
     created_at: Timestamp,
     updated_at: Timestamp,
   },
@@ -161,6 +179,12 @@ export const StatusSchema = Type.Object(
     trust_expires_at: Nullable(
       Type.String({ format: 'date-time', description: 'when the bank stops skipping the code (stored trust)' }),
     ),
+    live_session_since: Nullable(
+      Type.String({
+        format: 'date-time',
+        description: 'persistent sessions: when the open bank session a worker holds logged in; null: none held',
+      }),
+    ),
   },
   { $id: 'Status' },
 );
@@ -171,13 +195,16 @@ export const BankSchema = Type.Object(
     name: Type.String(),
     connector: Type.String(),
     country: Nullable(Type.String()),
-    script_version: Type.String(),
+    version: Type.String({ description: "the connector's own version (as of this bank's last start)" }),
+    script_version: Type.String({ description: 'the same as version (kept for older clients)' }),
     credential_fields: Type.Array(
       Type.Object({
         name: Type.String(),
         label: Type.String(),
         type: Type.Union([Type.Literal('text'), Type.Literal('password')]),
         required: Type.Boolean(),
+        pattern: Type.Optional(Type.String({ description: 'A regular expression a given value must match.' })),
+        hint: Type.Optional(Type.String({ description: 'What a value must look like.' })),
       }),
     ),
   },

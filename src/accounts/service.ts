@@ -29,6 +29,8 @@ export interface AccountsService {
   remove(principal: Principal, accountId: string, confirmationName: string): Promise<Result<null>>;
   getConfig(principal: Principal, accountId: string): Promise<Result<ConfigView>>;
   putConfig(principal: Principal, accountId: string, input: ConfigInput): Promise<Result<ConfigView>>;
+  /** Forgets the bank trust stored for the account (the next login asks for a code again). */
+  forgetTrust(principal: Principal, accountId: string): Promise<Result<AccountView>>;
 }
 
 export interface AccountsDeps {
@@ -63,6 +65,22 @@ export function scheduleNext(schedule: string | null, from: number, random: numb
   if (!schedule) return null;
   const parsed = parseSchedule(schedule);
   return parsed.ok ? nextRunAt(parsed.schedule, from, random) : null;
+}
+
+/** One audit entry of an account change made by `principal`. */
+function auditAccount(
+  trx: Parameters<typeof recordAudit>[0],
+  principal: Principal,
+  accountId: string,
+  action: string,
+  details: Record<string, unknown>,
+  at: number,
+) {
+  return recordAudit(
+    trx,
+    { orgId: principal.orgId, actor: principal.actor, action, accountId, targetId: accountId, outcome: 'ok', details },
+    at,
+  );
 }
 
 /** The account read back after a write: another request may have deleted it meanwhile. */
@@ -128,6 +146,10 @@ export function makeAccountsService(deps: AccountsDeps): AccountsService {
             backoff_level: 0,
             trust_expires_at: null,
             trust_warned_at: null,
+            trust_challenged_at: null,
+            live_session_owner: null,
+            live_session_since: null,
+            live_session_until: null,
             last_success_at: null,
             last_run_at: null,
             next_run_at: scheduleNext(config.schedule ?? null, now, deps.random()),
@@ -152,6 +174,7 @@ export function makeAccountsService(deps: AccountsDeps): AccountsService {
             webhook_extra_fields: null,
             silent_ingestion: 0,
             max_resends: 2,
+            keep_alive_seconds: 300,
             sms_sender: null,
             sms_code_pattern: null,
             on_no_code_source: 'wait',
@@ -185,17 +208,12 @@ export function makeAccountsService(deps: AccountsDeps): AccountsService {
           .set({ name: name.trim(), updated_at: now })
           .where('id', '=', accountId)
           .execute();
-        await recordAudit(
+        await auditAccount(
           trx,
-          {
-            orgId: principal.orgId,
-            actor: principal.actor,
-            action: 'account.rename',
-            accountId,
-            targetId: accountId,
-            outcome: 'ok',
-            details: { from: found.value.name, to: name.trim() },
-          },
+          principal,
+          accountId,
+          'account.rename',
+          { from: found.value.name, to: name.trim() },
           now,
         );
       });
@@ -221,22 +239,33 @@ export function makeAccountsService(deps: AccountsDeps): AccountsService {
         await deleteSessionsOf(trx, accountId);
         await trx.deleteFrom('account_config').where('account_id', '=', accountId).execute();
         await trx.deleteFrom('accounts').where('id', '=', accountId).execute();
-        await recordAudit(
-          trx,
-          {
-            orgId: principal.orgId,
-            actor: principal.actor,
-            action: 'account.delete',
-            accountId,
-            targetId: accountId,
-            outcome: 'ok',
-            details: { name: found.value.name },
-          },
-          clock(),
-        );
+        await auditAccount(trx, principal, accountId, 'account.delete', { name: found.value.name }, clock());
         uow.touch(accountId);
       });
       return ok(null);
+    },
+
+    async forgetTrust(principal, accountId) {
+      const found = await accountFor(db, principal, accountId);
+      if (!found.ok) return found;
+      const now = clock();
+      await transact(async (trx, uow) => {
+        await trx
+          .updateTable('accounts')
+          .set({ trust_enc: null, trust_expires_at: null, trust_warned_at: null, updated_at: now })
+          .where('id', '=', accountId)
+          .execute();
+        await auditAccount(
+          trx,
+          principal,
+          accountId,
+          'account.trust.forget',
+          { had_trust: found.value.trust_enc !== null },
+          now,
+        );
+        uow.touch(accountId);
+      });
+      return viewOf(await findAccount(db, principal.orgId, accountId));
     },
 
     async getConfig(principal, accountId) {
@@ -270,19 +299,7 @@ export function makeAccountsService(deps: AccountsDeps): AccountsService {
         if (applied.scheduleChanged)
           accountUpdate.next_run_at = scheduleNext(applied.update.schedule ?? null, now, deps.random());
         await trx.updateTable('accounts').set(accountUpdate).where('id', '=', accountId).execute();
-        await recordAudit(
-          trx,
-          {
-            orgId: principal.orgId,
-            actor: principal.actor,
-            action: 'account.config.update',
-            accountId,
-            targetId: accountId,
-            outcome: 'ok',
-            details: { fields: applied.changed },
-          },
-          now,
-        );
+        await auditAccount(trx, principal, accountId, 'account.config.update', { fields: applied.changed }, now);
         uow.touch(accountId);
       });
       return ok(await readConfig(accountId));

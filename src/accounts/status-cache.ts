@@ -16,7 +16,8 @@ export interface StatusCache {
 /**
  * Status is the most polled read. Entries are dropped on every `account:<id>` wake-up (published
  * after each commit that changes an account's status, here or, with PostgreSQL, in any process), and
- * live at most `ttlMs` in case a wake-up is ever missed.
+ * live at most `ttlMs` in case a wake-up is ever missed. Bounded to `maxEntries` [10 000], least
+ * recently used first out (clearing it wholesale when full made every poll of a large fleet a miss).
  */
 export function makeStatusCache(deps: { db: Db; bus: Bus; ttlMs: number; maxEntries?: number }): StatusCache {
   const entries = new Map<string, { orgId: string; value: CachedStatus; until: number }>();
@@ -32,13 +33,22 @@ export function makeStatusCache(deps: { db: Db; bus: Bus; ttlMs: number; maxEntr
     async get(orgId, accountId) {
       const now = Date.now();
       const hit = entries.get(accountId);
-      if (hit && hit.orgId === orgId && hit.until > now) return hit.value;
+      if (hit && hit.orgId === orgId && hit.until > now) {
+        // Map order is the recency order: a hit moves to the back.
+        entries.delete(accountId);
+        entries.set(accountId, hit);
+        return hit.value;
+      }
       const before = generation;
       const status = await readStatus(deps.db, orgId, accountId);
       if (!status) return null;
       const value = { status, etag: statusTag(status) };
       if (before === generation) {
-        if (entries.size >= max) entries.clear();
+        entries.delete(accountId);
+        if (entries.size >= max) {
+          const oldest = entries.keys().next();
+          if (!oldest.done) entries.delete(oldest.value);
+        }
         entries.set(accountId, { orgId, value, until: now + deps.ttlMs });
       }
       return value;

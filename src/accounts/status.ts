@@ -26,6 +26,8 @@ const statusRow = prepared(
         'a.last_success_at',
         'a.next_run_at',
         'a.trust_expires_at',
+        'a.live_session_owner',
+        'a.live_session_since',
         's.id as session_id',
         's.state as session_state',
         's.started_at as session_started_at',
@@ -54,6 +56,7 @@ export async function readStatus(db: Db, orgId: string, accountId: string): Prom
     last_success_at: iso(row.last_success_at),
     next_run_at: iso(row.next_run_at),
     trust_expires_at: iso(row.trust_expires_at),
+    live_session_since: iso(row.live_session_owner === null ? null : row.live_session_since),
   };
 }
 

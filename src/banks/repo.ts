@@ -14,15 +14,16 @@ export function bankView(row: BanksTable): BankView {
     name: row.name,
     connector: row.connector,
     country: row.country,
+    version: row.script_version,
     script_version: row.script_version,
     credential_fields: JSON.parse(row.credential_fields) as FieldSpec[],
   };
 }
 
-/** Keeps one bank row per built-in connector, with the connector's current credential fields. */
+/** Keeps one bank row per connector (built in or plugin), with its current name, version and credential fields. */
 export async function syncBuiltinBanks(db: Db, registry: ConnectorRegistry, now: number): Promise<void> {
   for (const connector of registry.all()) {
-    const fields = JSON.stringify(connector.credentialFields);
+    const fields = JSON.stringify(connector.credential_fields);
     await db
       .insertInto('banks')
       .values({
@@ -30,11 +31,15 @@ export async function syncBuiltinBanks(db: Db, registry: ConnectorRegistry, now:
         name: connector.name,
         connector: connector.id,
         country: null,
-        script_version: '1',
+        script_version: connector.version,
         credential_fields: fields,
         created_at: now,
       })
-      .onConflict((oc) => oc.column('id').doUpdateSet({ name: connector.name, credential_fields: fields }))
+      .onConflict((oc) =>
+        oc
+          .column('id')
+          .doUpdateSet({ name: connector.name, script_version: connector.version, credential_fields: fields }),
+      )
       .execute();
   }
 }

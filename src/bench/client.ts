@@ -43,11 +43,17 @@ export function makeBenchClient(url: string, key: string) {
   }
 
   return {
-    async createAccount(username: string, name: string): Promise<string> {
+    /** `config` overrides account settings (e.g. a longer `assist_timeout_seconds`). */
+    async createAccount(username: string, name: string, config?: Record<string, unknown>): Promise<string> {
       const response = await fetch(`${url}/v1/accounts`, {
         method: 'POST',
         headers: json,
-        body: JSON.stringify({ bank_id: 'sandbox', name, credentials: { username, password: 'bench' } }),
+        body: JSON.stringify({
+          bank_id: 'sandbox',
+          name,
+          credentials: { username, password: 'bench' },
+          ...(config ? { config } : {}),
+        }),
       });
       if (response.status !== 201) throw new Error(`create answered ${response.status}: ${await response.text()}`);
       return ((await response.json()) as { id: string }).id;
@@ -61,11 +67,14 @@ export function makeBenchClient(url: string, key: string) {
 
     statusUntil,
 
-    /** One full assisted login: scrape, wait for the prompt, read the SMS, submit, wait for the end. */
-    async assistedLogin(account: BenchAccount, index: number): Promise<Submission> {
+    /**
+     * One full assisted login: scrape, wait for the prompt, read the SMS on the bank's phone page
+     * (`<bank>phone/:user`, the sandbox bank's by default), submit, wait for the end.
+     */
+    async assistedLogin(account: BenchAccount, index: number, bank = `${url}/sandbox-bank/`): Promise<Submission> {
       await this.scrape(account.id);
       await statusUntil(account.id, (s) => s.pending_assistance !== null);
-      const phone = await fetch(`${url}/sandbox-bank/phone/${encodeURIComponent(account.username)}`);
+      const phone = await fetch(`${bank}phone/${encodeURIComponent(account.username)}`);
       const code = ((await phone.json()) as { messages: { code: string }[] }).messages[0]!.code;
       const sentAt = performance.timeOrigin + performance.now();
       const response = await fetch(`${url}/v1/accounts/${account.id}/otp`, {

@@ -2,16 +2,20 @@ import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { setTimeout as delay } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import Fastify from 'fastify';
 import { loadConfig } from '../config.js';
+import { FALLBACK_MAX_MS } from '../events/wait.js';
 import { ingestMovements } from '../movements/ingest.js';
 import { type RunningServer, startServer } from '../server.js';
 import { benchBrowser } from './browser.js';
 import type { BenchAccount } from './client.js';
 import { makeBenchClient } from './client.js';
 import type { DriverResult, DriverTask } from './driver.js';
+import { benchFints } from './fints.js';
 import { runPostgresBenchmarks } from './postgres.js';
 import { benchReconcileBatch, benchReconcileLive } from './reconcile.js';
 import { percentile, round } from './stats.js';
@@ -29,6 +33,7 @@ const INGEST_ROWS = scaled(200_000);
 const WAITING_LOGINS = scaled(10_000);
 const RECONCILE_PAYMENTS = scaled(100_000);
 const RECONCILE_MOVEMENTS = scaled(1_000_000);
+const FINTS_LOGINS = scaled(100);
 const BROWSER_LOGINS = scaled(20);
 /** Browser logins open at once for the memory figure (OTPILOT_BROWSER_CONCURRENCY's default). */
 const BROWSER_CONCURRENT = Number(process.env.BENCH_BROWSER_N ?? '4');
@@ -90,13 +95,14 @@ async function createAccounts(
   key: string,
   prefix: string,
   count: number,
+  config?: Record<string, unknown>,
 ): Promise<BenchAccount[]> {
   const client = makeBenchClient(server.url, key);
   const accounts: BenchAccount[] = [];
   const batch = 50;
   for (let start = 0; start < count; start += batch) {
     const usernames = Array.from({ length: Math.min(batch, count - start) }, (_, i) => `otp+${prefix}${start + i}`);
-    const ids = await Promise.all(usernames.map((username) => client.createAccount(username, username)));
+    const ids = await Promise.all(usernames.map((username) => client.createAccount(username, username, config)));
     for (const [i, username] of usernames.entries()) accounts.push({ id: ids[i]!, username });
   }
   return accounts;
@@ -246,9 +252,31 @@ async function benchIngest(server: RunningServer, key: string) {
   };
 }
 
+/**
+ * What waiting costs while nothing happens: once the waits have backed off to their longest fallback
+ * (`FALLBACK_MAX_MS`), the process's CPU share (of one core) and the event loop's delay p99 over two
+ * such intervals. The server runs in this process and nothing else is sent meanwhile.
+ */
+async function measureIdle(): Promise<{ cpu_share: number; loop_delay_p99_ms: number }> {
+  await delay(FALLBACK_MAX_MS * 1.5);
+  const histogram = monitorEventLoopDelay({ resolution: 10 });
+  histogram.enable();
+  const cpuBefore = process.cpuUsage();
+  const started = performance.now();
+  await delay(FALLBACK_MAX_MS * 2);
+  const cpu = process.cpuUsage(cpuBefore);
+  const elapsedMs = performance.now() - started;
+  histogram.disable();
+  return {
+    cpu_share: round((cpu.user + cpu.system) / 1000 / elapsedMs, 3),
+    loop_delay_p99_ms: round(histogram.percentile(99) / 1e6, 1),
+  };
+}
+
 async function benchWaiting(server: RunningServer, key: string) {
   log(`waiting: ${WAITING_LOGINS} assisted logins paused at once`);
-  const accounts = await createAccounts(server, key, 'w', WAITING_LOGINS);
+  // The longest code window, so no wait ends while the idle cost is measured.
+  const accounts = await createAccounts(server, key, 'w', WAITING_LOGINS, { assist_timeout_seconds: 3600 });
   const client = makeBenchClient(server.url, key);
   for (let start = 0; start < accounts.length; start += 100) {
     await Promise.all(accounts.slice(start, start + 100).map((a) => client.scrape(a.id)));
@@ -267,6 +295,7 @@ async function benchWaiting(server: RunningServer, key: string) {
       .executeTakeFirstOrThrow();
     pending = Number(row.n);
   }
+  const idle = await measureIdle();
   global.gc?.();
   const rssMb = Math.round(process.memoryUsage().rss / 1024 / 1024);
   const lost = await db
@@ -274,7 +303,10 @@ async function benchWaiting(server: RunningServer, key: string) {
     .select((eb) => eb.fn.countAll<number>().as('n'))
     .where('state', '=', 'failed')
     .executeTakeFirstOrThrow();
-  return { waiting_logins: { count: pending, rss_mb: rssMb, failed: Number(lost.n) } };
+  return {
+    waiting_logins: { count: pending, rss_mb: rssMb, failed: Number(lost.n) },
+    idle_wait_cpu: { waiting: pending, ...idle },
+  };
 }
 
 async function benchReconcile(server: RunningServer, key: string) {
@@ -300,6 +332,8 @@ async function runSqliteBenchmarks(only: string): Promise<Record<string, unknown
     OTPILOT_SCHEDULER_TICK_MS: '60000',
     // The benchmark's webhook receiver listens on loopback.
     OTPILOT_ALLOW_PRIVATE_URLS: 'true',
+    // The local FinTS bank takes any registration id.
+    OTPILOT_FINTS_PRODUCT_ID: 'OTPILOTBENCH',
     OTPILOT_BROWSER_CONCURRENCY: String(BROWSER_CONCURRENT),
   });
   if (!loaded.ok) throw new Error(loaded.errors.join('; '));
@@ -315,6 +349,8 @@ async function runSqliteBenchmarks(only: string): Promise<Record<string, unknown
   const key = server.bootstrap!.apiKey;
   const result: Record<string, unknown> = {};
   try {
+    if (only === 'waiting') return await benchWaiting(server, key);
+    if (only === 'fints') return Object.assign(result, await benchFints(server, key, holds, FINTS_LOGINS, log));
     if (only === '' || only === 'sqlite' || only === 'browser') {
       log('browser logins');
       Object.assign(
@@ -324,6 +360,7 @@ async function runSqliteBenchmarks(only: string): Promise<Record<string, unknown
     }
     if (only !== 'reconcile' && only !== 'browser') {
       Object.assign(result, await benchLogins(server, key, holds, prompts));
+      Object.assign(result, await benchFints(server, key, holds, FINTS_LOGINS, log));
       Object.assign(result, await benchStatus(server, key, server.bootstrap!.sandboxAccountId!));
       Object.assign(result, await benchIngest(server, key));
       Object.assign(result, await benchWaiting(server, key));
@@ -340,11 +377,13 @@ async function runSqliteBenchmarks(only: string): Promise<Record<string, unknown
  * Runs the benchmarks and prints one JSON object on the last line: the SQLite figures, then with
  * `BENCH_DATABASE_URL` (or `DATABASE_URL`) set the PostgreSQL ones (`pg_*` keys, absent otherwise).
  * `BENCH_ONLY` runs a part: `sqlite`, `pg`, one PostgreSQL phase (`pg-handoff`, `pg-claims`), or
- * `reconcile` (the reconciliation figures alone, on SQLite), or `browser` (browser-script logins alone).
+ * `reconcile` (the reconciliation figures alone, on SQLite), `waiting` (the paused logins and their
+ * idle cost alone, on SQLite), `fints` (the FinTS logins alone, on SQLite) or `browser` (browser-script
+ * logins alone).
  */
 export async function runBenchmarks(): Promise<void> {
   const only = process.env.BENCH_ONLY ?? '';
-  const parts = ['', 'sqlite', 'pg', 'pg-handoff', 'pg-claims', 'reconcile', 'browser'];
+  const parts = ['', 'sqlite', 'pg', 'pg-handoff', 'pg-claims', 'reconcile', 'waiting', 'fints', 'browser'];
   if (!parts.includes(only)) throw new Error(`BENCH_ONLY must be one of ${parts.filter(Boolean).join(', ')}`);
   const databaseUrl = process.env.BENCH_DATABASE_URL || process.env.DATABASE_URL || null;
   const pgOnly = only.startsWith('pg');
@@ -354,7 +393,7 @@ export async function runBenchmarks(): Promise<void> {
     ? { node: process.version }
     : { store: 'sqlite', node: process.version };
   if (!pgOnly) Object.assign(result, await runSqliteBenchmarks(only));
-  if (databaseUrl && only !== 'sqlite' && only !== 'reconcile' && only !== 'browser')
+  if (databaseUrl && (only === '' || pgOnly))
     Object.assign(
       result,
       await runPostgresBenchmarks(databaseUrl, {

@@ -15,20 +15,23 @@ export function timingConnectors(holds: Map<string, number[]>, prompts: Map<stri
   return (builtin: Connector[]): Connector[] =>
     builtin.map((connector) => ({
       ...connector,
-      login: (ctx: LoginContext) =>
-        connector.login({
+      login: (ctx: LoginContext) => {
+        // The sandbox names its login `username`, FinTS `user_id`.
+        const user = ctx.credentials.username ?? ctx.credentials.user_id ?? '';
+        return connector.login({
           ...ctx,
           requestCode: (request, tryCode, options) => {
-            note(prompts, ctx.credentials.username ?? '');
+            note(prompts, user);
             return ctx.requestCode(
               request,
               (code) => {
-                note(holds, ctx.credentials.username ?? '');
+                note(holds, user);
                 return tryCode(code);
               },
               options,
             );
           },
-        }),
+        });
+      },
     }));
 }

@@ -75,11 +75,16 @@ function addCookies(redactor: Redactor, state: StorageState | null): void {
  * The script's version is chosen per login (the account's pin, else the bank's active version) and
  * recorded with the session; the browser's storage state is the account's trust.
  */
+/** The browser connector runtime's version (shown for browser banks until a script is active). */
+export const BROWSER_RUNTIME_VERSION = '1.0.0';
+
 export function makeBrowserConnector(options: BrowserConnectorOptions): Connector {
   return {
     id: options.id,
     name: options.name,
-    credentialFields: options.credentialFields,
+    // The runtime's version; the bank's `script_version` is the script a login runs.
+    version: BROWSER_RUNTIME_VERSION,
+    credential_fields: options.credentialFields,
     async login(ctx: LoginContext): Promise<BankSession> {
       const ref = sessionRefOf(ctx);
       const script = await options.scripts.choose(options.id, ref?.accountId ?? null);
@@ -103,7 +108,7 @@ export function makeBrowserConnector(options: BrowserConnectorOptions): Connecto
         });
         const state = await run.login();
         addCookies(redactor, state);
-        await ctx.trust.set(JSON.stringify(state), { expiresAt: trustExpiry(state, run.trustCookies) });
+        await ctx.trust.set(JSON.stringify(state), { expires_at: trustExpiry(state, run.trustCookies) });
       } catch (error) {
         const failure = await fail(ctx, ref, options.runs, redactor, run, error);
         await run?.close();
@@ -166,7 +171,7 @@ function session(
     keepAlive: () => call('keepAlive', (v) => v === true),
     async close() {
       const state = await run.close();
-      if (state) await ctx.trust.set(JSON.stringify(state), { expiresAt: trustExpiry(state, run.trustCookies) });
+      if (state) await ctx.trust.set(JSON.stringify(state), { expires_at: trustExpiry(state, run.trustCookies) });
     },
   };
 }

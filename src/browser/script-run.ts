@@ -120,7 +120,7 @@ export async function startScriptRun(opts: {
             request,
             async () =>
               (await invoke(check, [])) as Awaited<ReturnType<Parameters<LoginContext['requestApproval']>[1]>>,
-            pollMs === undefined ? {} : { pollMs },
+            pollMs === undefined ? {} : { poll_ms: pollMs },
           );
           return null;
         } catch (error) {

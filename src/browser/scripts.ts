@@ -271,7 +271,18 @@ export function makeScriptCatalog(deps: { db: Db; clock: () => number }): Script
         .select(sql<number>`count(*)`.as('n'))
         .where('bank_id', '=', bankId)
         .executeTakeFirstOrThrow();
-      if (Number(any.n) > 0) return;
+      if (Number(any.n) > 0) {
+        // The start's bank sync wrote the connector's version; a script bank shows its active script's.
+        const active = await db
+          .selectFrom('bank_scripts')
+          .select('version')
+          .where('bank_id', '=', bankId)
+          .where('state', '=', 'active')
+          .executeTakeFirst();
+        if (active)
+          await db.updateTable('banks').set({ script_version: active.version }).where('id', '=', bankId).execute();
+        return;
+      }
       const inspected = await inspectScript(source);
       if (!inspected.ok) throw new Error(`the reference script of ${bankId} is broken: ${inspected.problem}`);
       try {

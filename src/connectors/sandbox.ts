@@ -6,6 +6,7 @@ import {
   type Connector,
   ConnectorError,
   type DateRange,
+  defineConnector,
   type Identity,
   type LoginContext,
   type Movement,
@@ -157,7 +158,7 @@ async function codeLogin(ctx: LoginContext, client: SandboxClient, body: Json): 
           const trust = optStr(verdict, 'trust_token');
           const trustEnds = optStr(verdict, 'trust_expires_at');
           if (trust !== null)
-            await ctx.trust.set(trust, { expiresAt: trustEnds === null ? null : new Date(trustEnds) });
+            await ctx.trust.set(trust, { expires_at: trustEnds === null ? null : new Date(trustEnds) });
           return { outcome: 'accepted', value: token };
         }
         if (answer.status === 200 && verdict['status'] === 'rejected') {
@@ -220,7 +221,7 @@ async function approvalLogin(ctx: LoginContext, client: SandboxClient, body: Jso
             throw new ConnectorError('code_rejected', `the approval ended (${String(status)})`);
         }
       },
-      { pollMs: APPROVAL_POLL_MS },
+      { poll_ms: APPROVAL_POLL_MS },
     );
   } finally {
     if (!settled) client.cancel(challengeId);
@@ -299,6 +300,8 @@ function makeSession(ctx: LoginContext, client: SandboxClient, token: string): B
     async movements(range: DateRange): Promise<Movement[]> {
       ctx.stage('movements');
       const list = await loadAccounts();
+      // Movements end a scrape: a kept session's next scrape reads fresh ledgers and balances.
+      accounts = null;
       const query = `from=${encodeURIComponent(range.from)}&to=${encodeURIComponent(range.to)}`;
       const perAccount = await Promise.all(
         list.map(async ({ account }) => {
@@ -309,6 +312,12 @@ function makeSession(ctx: LoginContext, client: SandboxClient, token: string): B
       );
       return perAccount.flat();
     },
+    async keepAlive() {
+      const answer = await client.call('GET', 'api/session', { token });
+      if (answer.status === 200) return true;
+      if (answer.status === 401) return false;
+      throw broken(`the session check answered ${answer.status}`);
+    },
     async close() {
       // Sandbox sessions simply expire; there is nothing to log out of.
     },
@@ -317,14 +326,15 @@ function makeSession(ctx: LoginContext, client: SandboxClient, token: string): B
 
 /** The connector of the built-in sandbox bank; `baseUrl` is read per login and ends with `/sandbox-bank/`. */
 export function makeSandboxConnector(options: { baseUrl: () => string }): Connector {
-  return {
+  return defineConnector({
     id: 'sandbox',
     name: 'Sandbox Bank',
-    credentialFields: [
+    version: '1.0.0',
+    credential_fields: [
       { name: 'username', label: 'Username', type: 'text', required: true },
       { name: 'password', label: 'Password', type: 'password', required: true },
     ],
-    async login(ctx: LoginContext): Promise<BankSession> {
+    async login(ctx): Promise<BankSession> {
       const { username, password } = ctx.credentials;
       if (!username || !password) {
         throw new ConnectorError('invalid_credentials', 'the username and password are required');
@@ -359,5 +369,5 @@ export function makeSandboxConnector(options: { baseUrl: () => string }): Connec
       ctx.stage('logged_in');
       return makeSession(ctx, client, token);
     },
-  };
+  });
 }

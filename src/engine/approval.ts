@@ -37,7 +37,7 @@ export async function requestApproval(
     );
   }
   const { transact, clock } = deps;
-  const pollMs = Math.min(Math.max(options.pollMs ?? DEFAULT_POLL_MS, MIN_POLL_MS), MAX_POLL_MS);
+  const pollMs = Math.min(Math.max(options.poll_ms ?? DEFAULT_POLL_MS, MIN_POLL_MS), MAX_POLL_MS);
   // No code is ever taken: nothing to count.
   const row = await openAssistance(deps, session, {
     type: 'approval',

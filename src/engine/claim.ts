@@ -15,6 +15,8 @@ export interface ClaimOptions {
   leaseMs: number;
   /** Bank id → most logins running against it at once across every worker (absent: no limit). */
   bankLimits: ReadonlyMap<string, number>;
+  /** Bank id → least time between two claimed logins to it across every worker, ms (absent: none). */
+  bankSpacing?: ReadonlyMap<string, number>;
 }
 
 /** How far ahead a lease is written (claim and heartbeat): 70 % of the lease period, ms. */
@@ -32,12 +34,18 @@ const SCAN_FACTOR = 4;
  *   plus how many sessions the organization already runs, so a big organization cannot starve a small one;
  * - **bank caps**: a bank with a limit gets at most `limit − running` new logins, counted under a
  *   per-bank transaction lock (PostgreSQL) so two workers can never both take the last slot;
+ * - **bank spacing**: a bank with a spacing gets one new login per interval (its `last_login_at`,
+ *   moved under the same lock);
+ * - **kept sessions**: an account whose open bank session another live worker keeps
+ *   (`session_type: persistent`) is left to that worker, so its scrape reuses the session;
  * - **no double run**: on PostgreSQL rows are locked `FOR UPDATE SKIP LOCKED` (another worker's claim
  *   skips them instead of waiting), and the update itself re-checks `state = 'queued'`.
  */
 export function makeClaimer(options: ClaimOptions): (limit: number) => Promise<SessionsTable[]> {
   const { db, dialect, owner, leaseMs, bankLimits } = options;
+  const spacing = options.bankSpacing ?? new Map<string, number>();
   const capped = [...bankLimits.keys()];
+  const spaced = [...spacing.keys()];
 
   return async (limit) => {
     // Look first: an empty claim then costs one indexed read instead of a transaction.
@@ -57,6 +65,16 @@ export function makeClaimer(options: ClaimOptions): (limit: number) => Promise<S
         for (const row of running)
           if (Number(row.n) >= (bankLimits.get(row.bank_id) ?? Infinity)) full.add(row.bank_id);
       }
+      const now = options.clock();
+      if (spaced.length > 0) {
+        const recent = await trx
+          .selectFrom('banks')
+          .select(['id', 'last_login_at'])
+          .where('id', 'in', spaced)
+          .execute();
+        for (const bank of recent)
+          if (bank.last_login_at !== null && now - bank.last_login_at < spacing.get(bank.id)!) full.add(bank.id);
+      }
       const excluded = [...full];
       const { rows: candidates } = await sql<{ id: string; bank_id: string }>`
         select q.id, q.bank_id from (
@@ -64,6 +82,7 @@ export function makeClaimer(options: ClaimOptions): (limit: number) => Promise<S
                  row_number() over (partition by s.org_id order by s.queued_at, s.id) as rn
           from sessions s join accounts a on a.id = s.account_id
           where s.state = ${QUEUED}
+          and (a.live_session_owner is null or a.live_session_owner = ${owner} or a.live_session_until < ${options.clock()})
           ${excluded.length > 0 ? sql`and a.bank_id not in (${sql.join(excluded)})` : sql``}
         ) q
         left join (
@@ -88,7 +107,8 @@ export function makeClaimer(options: ClaimOptions): (limit: number) => Promise<S
       const room = new Map<string, number>();
       for (const bankId of new Set(ids.map((id) => bankOf.get(id)!))) {
         const cap = bankLimits.get(bankId);
-        if (cap === undefined) continue;
+        const gap = spacing.get(bankId);
+        if (cap === undefined && gap === undefined) continue;
         if (dialect === 'postgres') {
           // Held to the commit: the count below and our claim are one step for every other worker.
           const { rows } = await sql<{ ok: boolean }>`
@@ -99,14 +119,28 @@ export function makeClaimer(options: ClaimOptions): (limit: number) => Promise<S
             continue;
           }
         }
-        const row = await trx
-          .selectFrom('sessions as s')
-          .innerJoin('accounts as a', 'a.id', 's.account_id')
-          .select((eb) => eb.fn.countAll<number>().as('n'))
-          .where('s.state', 'in', RUNNING_STATES)
-          .where('a.bank_id', '=', bankId)
-          .executeTakeFirstOrThrow();
-        room.set(bankId, Math.max(0, cap - Number(row.n)));
+        let left = Number.POSITIVE_INFINITY;
+        if (cap !== undefined) {
+          const row = await trx
+            .selectFrom('sessions as s')
+            .innerJoin('accounts as a', 'a.id', 's.account_id')
+            .select((eb) => eb.fn.countAll<number>().as('n'))
+            .where('s.state', 'in', RUNNING_STATES)
+            .where('a.bank_id', '=', bankId)
+            .executeTakeFirstOrThrow();
+          left = Math.max(0, cap - Number(row.n));
+        }
+        if (gap !== undefined) {
+          // One login per spacing interval: re-read under the lock, then take the slot by moving the mark.
+          const bank = await trx
+            .selectFrom('banks')
+            .select('last_login_at')
+            .where('id', '=', bankId)
+            .executeTakeFirst();
+          const free = bank?.last_login_at == null || now - bank.last_login_at >= gap;
+          left = free ? Math.min(left, 1) : 0;
+        }
+        room.set(bankId, left);
       }
       const chosen: string[] = [];
       for (const id of ids) {
@@ -121,7 +155,13 @@ export function makeClaimer(options: ClaimOptions): (limit: number) => Promise<S
         }
       }
       if (chosen.length === 0) return [];
-      const now = options.clock();
+      const spacedChosen = new Set(chosen.map((id) => bankOf.get(id)!).filter((bankId) => spacing.has(bankId)));
+      if (spacedChosen.size > 0)
+        await trx
+          .updateTable('banks')
+          .set({ last_login_at: now })
+          .where('id', 'in', [...spacedChosen])
+          .execute();
       return claimSessions(trx, chosen, { owner, until: now + leaseTerm(leaseMs), now });
     });
   };

@@ -10,7 +10,7 @@ import {
   takeCode,
 } from '../assistance/requests.js';
 import type { SubmitDeps } from '../assistance/submit.js';
-import type { CodeRequest, CodeRequestOptions, CodeVerdict } from '../connectors/sdk.js';
+import { type CodeRequest, type CodeRequestOptions, type CodeVerdict, ENGINE_STOP } from '../connectors/sdk.js';
 import type { ApprovalDescriptor, CodeChannel, CodeDescriptor } from '../core/descriptor.js';
 import type { Bus } from '../events/bus.js';
 import { topics } from '../events/topics.js';
@@ -27,6 +27,7 @@ export type AssistanceEndReason = 'expired' | 'attempts_exhausted' | 'withdrawn'
 
 /** Thrown out of `requestCode` (through the connector, which must let it pass). */
 export class AssistanceEnded extends Error {
+  readonly [ENGINE_STOP] = true;
   readonly reason: AssistanceEndReason;
   constructor(reason: AssistanceEndReason, message: string) {
     super(message);

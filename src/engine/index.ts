@@ -11,6 +11,7 @@ import type { Cipher } from '../security/cipher.js';
 import { releaseLeasesOfOthers } from '../sessions/transitions.js';
 import type { Db, Dialect } from '../store/db.js';
 import { makeClaimer } from './claim.js';
+import { makeSessionKeeper, type SessionKeeper } from './keeper.js';
 import type { Leadership } from './leader.js';
 import { makeWorkerPool, type WorkerPool } from './pool.js';
 import { recoverLostSessions } from './recovery.js';
@@ -30,6 +31,8 @@ export interface EngineOptions {
   databaseUp(): boolean;
   /** Bank id → most simultaneous logins across all workers (OTPILOT_BANK_CONCURRENCY). */
   bankLimits: ReadonlyMap<string, number>;
+  /** Bank id → least time between two logins to it across all workers, ms (connectors' `limits`). */
+  bankSpacing?: ReadonlyMap<string, number>;
   transact: Transact;
   bus: Bus;
   cipher: Cipher;
@@ -52,10 +55,14 @@ export interface EngineOptions {
   soleWorker: boolean;
   /** The code budget; the engine's own TOTP codes are not counted against it. */
   codeLimit: CodeLimit;
+  /** Open persistent bank sessions this process keeps at most [100] (OTPILOT_PERSISTENT_SESSIONS). */
+  persistentSessions?: number;
 }
 
 export interface Engine {
   readonly owner: string;
+  /** The persistent bank sessions this process holds. */
+  keeper: SessionKeeper;
   start(): Promise<void>;
   stop(): Promise<void>;
   pool: WorkerPool;
@@ -65,6 +72,16 @@ export interface Engine {
 export function makeEngine(options: EngineOptions): Engine {
   const owner = `wkr_${hostname()}_${process.pid}_${randomBytes(4).toString('hex')}`;
   const log = options.log.child({ component: 'engine' });
+  const keeper = makeSessionKeeper({
+    db: options.db,
+    transact: options.transact,
+    clock: options.clock,
+    log,
+    owner,
+    leaseMs: options.leaseMs,
+    cap: options.persistentSessions ?? 100,
+    callMs: options.limits.callMs,
+  });
   const pool = makeWorkerPool({
     db: options.db,
     control: options.control,
@@ -76,6 +93,7 @@ export function makeEngine(options: EngineOptions): Engine {
       owner,
       leaseMs: options.leaseMs,
       bankLimits: options.bankLimits,
+      ...(options.bankSpacing ? { bankSpacing: options.bankSpacing } : {}),
     }),
     databaseUp: options.databaseUp,
     clock: options.clock,
@@ -84,7 +102,7 @@ export function makeEngine(options: EngineOptions): Engine {
     concurrency: options.concurrency,
     leaseMs: options.leaseMs,
     pollMs: options.pollMs,
-    run: (session, shutdown, leaseLost) => runSession({ ...options, owner, log }, session, shutdown, leaseLost),
+    run: (session, shutdown, leaseLost) => runSession({ ...options, owner, log, keeper }, session, shutdown, leaseLost),
   });
   const timers: NodeJS.Timeout[] = [];
   /** A periodic task that never overlaps itself (a slow pass skips the ticks that come meanwhile). */
@@ -97,6 +115,7 @@ export function makeEngine(options: EngineOptions): Engine {
 
   return {
     owner,
+    keeper,
     pool,
     async start() {
       // Try for the scheduler lock at once, so a lone worker schedules from its first tick.
@@ -123,10 +142,13 @@ export function makeEngine(options: EngineOptions): Engine {
         ),
       );
       pool.start();
+      keeper.start();
     },
     async stop() {
       for (const timer of timers) clearInterval(timer);
       await pool.stop();
+      // After the pool: no scrape holds a kept session any more; each is closed and its claim cleared.
+      await keeper.stop();
       await options.leadership.release();
     },
   };

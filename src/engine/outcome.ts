@@ -1,4 +1,4 @@
-import { ConnectorError } from '../connectors/sdk.js';
+import { isConnectorError } from '../connectors/sdk.js';
 import type { SessionOutcome } from '../sessions/transitions.js';
 import { isStorageUnavailable } from '../store/errors.js';
 import { AssistanceEnded } from './handoff.js';
@@ -33,11 +33,19 @@ export function classifyFailure(error: unknown, abortCause: AbortCause | null): 
       }
     }
   }
-  if (error instanceof ConnectorError) return { state: 'failed', category: error.kind, message: error.message };
+  // By shape, so a plain-JavaScript connector can throw `{ kind, message }` without importing the SDK.
+  if (isConnectorError(error))
+    return { state: 'failed', category: error.kind, message: connectorMessage(error.kind, error.message) };
   // Our own store failed under the login (unreachable, or no connection free in time): not the
   // connector's fault and not the bank's; the account is rescheduled like a lost worker's.
   if (isStorageUnavailable(error))
     return { state: 'failed', category: 'worker_lost', message: 'the worker could not reach the database' };
   // Anything else is a connector bug; its message may hold bank internals, so keep it generic.
   return { state: 'failed', category: 'connector_broken', message: 'the connector failed unexpectedly' };
+}
+
+/** The stored `failure_message`: the connector's own words (bounded), or a plain one when it gave none. */
+function connectorMessage(kind: string, message: unknown): string {
+  if (typeof message === 'string' && message.trim() !== '') return message.slice(0, 500);
+  return `the connector reported ${kind.replace('_', ' ')}`;
 }

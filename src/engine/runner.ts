@@ -4,7 +4,7 @@ import { availableCodeSources } from '../automation/code-sources.js';
 import { answerWithTotp, parseTotpSecret } from '../automation/totp.js';
 import type { ConnectorRegistry } from '../connectors/registry.js';
 import type { BankSession, DateRange, LoginContext } from '../connectors/sdk.js';
-import { ConnectorError } from '../connectors/sdk.js';
+import { ConnectorError, ENGINE_STOP, isConnectorError, isEngineStop } from '../connectors/sdk.js';
 import { withSessionRef } from '../connectors/session-ref.js';
 import type { Tx, UnitOfWork } from '../events/outbox.js';
 import { topics } from '../events/topics.js';
@@ -13,13 +13,16 @@ import { failSession, type SessionOutcome, type Stage, succeedSession } from '..
 import type { SessionsTable } from '../store/schema.js';
 import { requestApproval } from './approval.js';
 import { type HandoffDeps, type HandoffSession, requestCode } from './handoff.js';
+import type { KeptSession, SessionKeeper } from './keeper.js';
 import { type AbortCause, classifyFailure } from './outcome.js';
-import { makeTrustStore } from './trust.js';
+import { makeTrustStore, noteTrustChallenged } from './trust.js';
 import { makeWatchdog, type WatchdogLimits } from './watchdog.js';
 
 /** The hand-off's dependencies plus the connectors, this worker's lease id, the watchdog's limits and a logger. */
 export interface RunnerDeps extends Omit<HandoffDeps, 'callLimitMs'> {
   registry: ConnectorRegistry;
+  /** This process's persistent bank sessions. */
+  keeper: SessionKeeper;
   /** This worker's lease owner id. */
   owner: string;
   log: Logger;
@@ -61,7 +64,8 @@ export async function runSession(
     if (abortCause) return;
     abortCause = cause;
     abortError = error ?? null;
-    controller.abort(error ?? new Error(`session stopped: ${cause}`));
+    // Branded, so a connector can tell the engine's stop from a bank error (`isEngineStop`).
+    controller.abort(error ?? Object.assign(new Error(`session stopped: ${cause}`), { [ENGINE_STOP]: true }));
   };
   const onShutdown = () => abort('shutdown');
   const onLeaseLost = () => abort('lease_lost');
@@ -70,7 +74,11 @@ export async function runSession(
   const unsubscribe = deps.bus.subscribe(topics.session(session.id), () => abort('cancel'));
   const watchdog = makeWatchdog(deps.limits, (error) => abort('timeout', error), controller.signal);
   let bankSession: BankSession | null = null;
+  /** The persistent session this scrape reuses (taken from the keeper), if any. */
+  let kept: KeptSession | null = null;
+  let keep: { connectorId: string; since: number; keepAliveMs: number } | null = null;
   let fatalThreshold = 3;
+  let succeeded = false;
   let failureEvent: 'login_failed' | 'scrape_failed' = 'login_failed';
 
   try {
@@ -97,6 +105,14 @@ export async function runSession(
     const credentials = Object.freeze(
       JSON.parse(cipher.decrypt(account.credentials_enc, `${account.id}:credentials`)) as Record<string, string>,
     );
+    // A bank that still asks despite stored trust: recorded once per login (trust that stopped working).
+    let challengeNoted = account.trust_enc === null;
+    const challenged = async () => {
+      if (challengeNoted) return;
+      challengeNoted = true;
+      log.warn({ session_id: session.id, account_id: account.id }, 'the bank asked for a code despite stored trust');
+      await noteTrustChallenged(deps, account.id);
+    };
     const totpSecret = () =>
       config.totp_secret_enc ? cipher.decrypt(config.totp_secret_enc, `${account.id}:totp_secret`) : null;
 
@@ -136,35 +152,78 @@ export async function runSession(
     const handoffDeps: HandoffDeps = { ...deps, callLimitMs: deps.limits.callMs };
     const ctx: LoginContext = {
       credentials,
-      requestCode: (request, tryCode, options) => requestCode(handoffDeps, handoff, request, tryCode, options),
-      requestApproval: (request, check, options) => requestApproval(handoffDeps, handoff, request, check, options),
+      requestCode: async (request, tryCode, options) => {
+        await challenged();
+        return requestCode(handoffDeps, handoff, request, tryCode, options);
+      },
+      requestApproval: async (request, check, options) => {
+        await challenged();
+        return requestApproval(handoffDeps, handoff, request, check, options);
+      },
       trust: makeTrustStore({ db, transact: deps.transact, cipher, accountId: account.id }),
       signal: controller.signal,
       log: {
         debug: (msg, data) => log.debug({ ...data, session_id: session.id }, msg),
         info: (msg, data) => log.info({ ...data, session_id: session.id }, msg),
         warn: (msg, data) => log.warn({ ...data, session_id: session.id }, msg),
+        error: (msg, data) => log.error({ ...data, session_id: session.id }, msg),
       },
       stage,
     };
     // Built-in connectors (the browser runtime) record what they ran under the session.
     withSessionRef(ctx, { sessionId: session.id, orgId: session.org_id, accountId: account.id });
 
-    stage('login');
-    bankSession = await watchdog.call('login', () => connector.login(ctx));
-    failureEvent = 'scrape_failed';
-    const opened = bankSession;
-    stage('fetch');
     const now = clock();
     const from = account.last_success_at ? account.last_success_at - OVERLAP_DAYS * DAY : now - FIRST_RANGE_DAYS * DAY;
     const range: DateRange = { from: dateOnly(from), to: dateOnly(now) };
-    const [ledgers, balances, identity] = await watchdog.call('data', () =>
-      Promise.all([opened.bankAccounts(), opened.balances(), opened.identity()]),
-    );
-    const movements = await watchdog.call('data', () => opened.movements(range));
+    const fetchAll = async (opened: BankSession) => {
+      stage('fetch');
+      const [ledgers, balances, identity] = await watchdog.call('data', () =>
+        Promise.all([opened.bankAccounts(), opened.balances(), opened.identity()]),
+      );
+      const movements = await watchdog.call('data', () => opened.movements(range));
+      return { ledgers, balances, identity, movements };
+    };
+    const login = async () => {
+      failureEvent = 'login_failed';
+      stage('login');
+      const since = clock();
+      bankSession = await watchdog.call('login', () => connector.login(ctx));
+      failureEvent = 'scrape_failed';
+      if (config.session_type === 'persistent')
+        keep = { connectorId: connector.id, since, keepAliveMs: config.keep_alive_seconds * 1000 };
+      return fetchAll(bankSession);
+    };
+
+    let fetched: Awaited<ReturnType<typeof fetchAll>> | null = null;
+    kept = config.session_type === 'persistent' ? deps.keeper.take(account.id) : null;
+    if (kept && kept.connectorId !== connector.id) {
+      await deps.keeper.release(account.id, kept, 'the bank changed connector');
+      kept = null;
+    }
+    if (kept) {
+      // A persistent session still open from an earlier scrape: no login, so no code.
+      const reused: KeptSession = kept;
+      stage('reuse_session');
+      failureEvent = 'scrape_failed';
+      bankSession = reused.session;
+      keep = { connectorId: reused.connectorId, since: reused.since, keepAliveMs: config.keep_alive_seconds * 1000 };
+      try {
+        fetched = await fetchAll(reused.session);
+      } catch (error) {
+        if (controller.signal.aborted || isEngineStop(error)) throw error;
+        // The bank ended it since the last keepAlive: log in afresh, in this same scrape.
+        log.info({ session_id: session.id }, 'the kept bank session no longer works; logging in again');
+        kept = null;
+        bankSession = null;
+        await deps.keeper.release(account.id, reused, 'a data call failed');
+      }
+    }
+    fetched ??= await login();
+    const { ledgers, balances, identity, movements } = fetched;
     controller.signal.throwIfAborted();
     stage('store');
-    await finishSuccess(deps, session, stages, async (trx, uow, at) => {
+    succeeded = await finishSuccess(deps, session, stages, async (trx, uow, at) => {
       const ids = await upsertBankAccounts(trx, {
         orgId: session.org_id,
         accountId: account.id,
@@ -189,7 +248,7 @@ export async function runSession(
     });
   } catch (error) {
     const outcome = classifyFailure(abortError ?? error, abortCause);
-    if (outcome.state === 'failed' && outcome.category === 'connector_broken' && !(error instanceof ConnectorError)) {
+    if (outcome.state === 'failed' && outcome.category === 'connector_broken' && !isConnectorError(error)) {
       log.error(
         { session_id: session.id, err: { name: (error as Error)?.name, stack: (error as Error)?.stack } },
         'connector failed unexpectedly',
@@ -201,35 +260,71 @@ export async function runSession(
     shutdown.removeEventListener('abort', onShutdown);
     leaseLost.removeEventListener('abort', onLeaseLost);
     watchdog.dispose();
-    const opened = bankSession as BankSession | null;
-    if (opened) {
-      await makeWatchdog({ sessionMs: CLOSE_LIMIT_MS, callMs: CLOSE_LIMIT_MS }, () => {})
-        .call('close', () => opened.close())
-        .catch(() => {});
-    }
+    await settleBankSession(deps, {
+      accountId: session.account_id,
+      opened: bankSession as BankSession | null,
+      kept: kept as KeptSession | null,
+      keep: succeeded ? (keep as typeof keep) : null,
+      abort: () => controller.abort(Object.assign(new Error('bank session closed'), { [ENGINE_STOP]: true })),
+    });
   }
+}
+
+/**
+ * After the scrape: a persistent account's session (new or reused) is kept open when the scrape
+ * succeeded and the keeper has room; a reused one that failed is released; anything else is closed.
+ */
+async function settleBankSession(
+  deps: RunnerDeps,
+  s: {
+    accountId: string;
+    opened: BankSession | null;
+    kept: KeptSession | null;
+    keep: { connectorId: string; since: number; keepAliveMs: number } | null;
+    abort: () => void;
+  },
+): Promise<void> {
+  const { opened, kept, keep } = s;
+  if (!opened) return;
+  if (keep) {
+    const entry: KeptSession = kept ?? {
+      session: opened,
+      connectorId: keep.connectorId,
+      since: keep.since,
+      abort: s.abort,
+    };
+    if (await deps.keeper.keep(s.accountId, entry, keep.keepAliveMs).catch(() => false)) return;
+  }
+  if (kept) return deps.keeper.release(s.accountId, kept, keep ? 'no room to keep it' : 'the scrape failed');
+  await makeWatchdog({ sessionMs: CLOSE_LIMIT_MS, callMs: CLOSE_LIMIT_MS }, () => {})
+    .call('close', () => opened.close())
+    .catch(() => {});
 }
 
 type FinalWork = (trx: Tx, uow: UnitOfWork, at: number) => Promise<number>;
 
-/** Stores what the login fetched and ends the session, guarded by the lease: a worker that lost it writes nothing. */
+/**
+ * Stores what the login fetched and ends the session, guarded by the lease: a worker that lost it
+ * writes nothing (false).
+ */
 async function finishSuccess(
   deps: RunnerDeps,
   session: SessionsTable,
   stages: Stage[],
   work: FinalWork,
-): Promise<void> {
-  await deps
+): Promise<boolean> {
+  return deps
     .transact(async (trx, uow) => {
       const at = deps.clock();
       const added = await work(trx, uow, at);
       const ended = await succeedSession(trx, uow, { session, owner: deps.owner, stages, movementsNew: added, at });
       if (!ended) throw new LeaseLost(session.id);
+      return true;
     })
     .catch((error: unknown) => {
-      if (error instanceof LeaseLost)
-        deps.log.warn({ session_id: session.id }, 'lease lost before the session ended; result dropped');
-      else throw error;
+      if (!(error instanceof LeaseLost)) throw error;
+      deps.log.warn({ session_id: session.id }, 'lease lost before the session ended; result dropped');
+      return false;
     });
 }
 

@@ -66,7 +66,7 @@ export function makeTrustStore(deps: { db: Db; transact: Transact; cipher: Ciphe
       return row?.trust_enc ? deps.cipher.decrypt(row.trust_enc, context) : null;
     },
     async set(value, options = {}) {
-      const expiresAt = value === null ? null : (options.expiresAt?.getTime() ?? null);
+      const expiresAt = value === null ? null : (options.expires_at?.getTime() ?? null);
       await deps.transact(async (trx, uow) => {
         await trx
           .updateTable('accounts')
@@ -82,4 +82,15 @@ export function makeTrustStore(deps: { db: Db; transact: Transact; cipher: Ciphe
       });
     },
   };
+}
+
+/** Records that the bank asked for a code (or an approval) although trust was stored for the account. */
+export async function noteTrustChallenged(
+  deps: { transact: Transact; clock: Clock },
+  accountId: string,
+): Promise<void> {
+  await deps.transact(async (trx, uow) => {
+    await trx.updateTable('accounts').set({ trust_challenged_at: deps.clock() }).where('id', '=', accountId).execute();
+    uow.touch(accountId);
+  });
 }

@@ -1,8 +1,11 @@
+import { ENGINE_STOP } from '../connectors/sdk.js';
+
 /** The connector calls the watchdog times. */
 export type ConnectorCall = 'login' | 'tryCode' | 'check' | 'data' | 'close' | 'keepAlive';
 
 /** A connector call (or the whole session) outlived its limit; the runner ends the session `connector_timeout`. */
 export class ConnectorTimeout extends Error {
+  readonly [ENGINE_STOP] = true;
   readonly call: ConnectorCall | 'session';
   constructor(call: ConnectorCall | 'session', limitMs: number) {
     super(
@@ -17,6 +20,7 @@ export class ConnectorTimeout extends Error {
 
 /** The request's deadline passed while the bank judged a code. */
 export class DeadlinePassed extends Error {
+  readonly [ENGINE_STOP] = true;
   constructor() {
     super('the bank did not judge the code before the request’s deadline');
     this.name = 'DeadlinePassed';

@@ -11,9 +11,14 @@ export interface Bus {
   subscribeAll(listener: (topic: string, payload: unknown) => void): () => void;
   /**
    * Registers at once (so nothing published after this call is missed) and resolves with `true` on
-   * the next publish, `false` after `timeoutMs` or when `signal` aborts. Call `cancel` if unused.
+   * the next publish on any of `topics`, `false` after `timeoutMs` or when `signal` aborts. Call
+   * `cancel` if unused.
    */
-  waiter(topic: string, timeoutMs: number, signal?: AbortSignal): { promise: Promise<boolean>; cancel(): void };
+  waiter(
+    topics: string | readonly string[],
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): { promise: Promise<boolean>; cancel(): void };
 }
 
 export function makeMemoryBus(): Bus {
@@ -47,7 +52,7 @@ export function makeMemoryBus(): Bus {
       everything.add(listener);
       return () => everything.delete(listener);
     },
-    waiter(topic, timeoutMs, signal) {
+    waiter(topicOrTopics, timeoutMs, signal) {
       let settle: (value: boolean) => void = () => {};
       const promise = new Promise<boolean>((resolve) => {
         settle = resolve;
@@ -57,12 +62,14 @@ export function makeMemoryBus(): Bus {
         if (done) return;
         done = true;
         clearTimeout(timer);
-        unsubscribe();
+        for (const unsubscribe of unsubscribes) unsubscribe();
         signal?.removeEventListener('abort', onAbort);
         settle(value);
       };
       const onAbort = () => finish(false);
-      const unsubscribe = subscribe(topic, () => finish(true));
+      const unsubscribes = (typeof topicOrTopics === 'string' ? [topicOrTopics] : topicOrTopics).map((topic) =>
+        subscribe(topic, () => finish(true)),
+      );
       const timer = setTimeout(() => finish(false), Math.max(0, timeoutMs));
       if (signal?.aborted) finish(false);
       else signal?.addEventListener('abort', onAbort, { once: true });

@@ -154,7 +154,7 @@ export function makePostgresBus(options: {
     connected = true;
     retryMs = RECONNECT_MIN_MS;
     // Whatever was announced while we were not listening: let the pollers look now, not at their next tick.
-    if (wasDown) for (const topic of [TOPICS.work, TOPICS.deliveries]) local.publish(topic);
+    if (wasDown) for (const topic of [TOPICS.work, TOPICS.deliveries, TOPICS.resync]) local.publish(topic);
   }
 
   return {

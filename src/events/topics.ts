@@ -15,6 +15,8 @@ export const topics = {
   verdict: (requestId: string) => `verdict:${requestId}`,
   /** A cancel was requested for this session. */
   session: (sessionId: string) => `session:${sessionId}`,
+  /** Wake-ups may have been lost (the bus reconnected): every waiter re-reads now. */
+  resync: 'resync',
   /** Anything in this account's status changed. */
   account: (accountId: string) => `account:${accountId}`,
 } as const;

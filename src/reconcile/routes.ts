@@ -12,7 +12,7 @@ import {
   PaymentBatchSchema,
   PaymentInputSchema,
 } from './schemas.js';
-import { DEFAULT_POLL_SECONDS } from './service.js';
+import { DEFAULT_POLL_SECONDS } from './settings.js';
 
 const tags = ['reconciliation'];
 const security = [{ apiKey: [] }];

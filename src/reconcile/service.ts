@@ -8,16 +8,8 @@ import type { ExpectedPaymentsTable } from '../store/schema.js';
 import { duplicateIds, type NewPayment, parsePayment } from './input.js';
 import type { Reason } from './match.js';
 import { makeMatcher } from './matcher.js';
-import {
-  type AccountMode,
-  OPEN_STATES,
-  type PaymentState,
-  type PaymentView,
-  paymentView,
-  paymentViews,
-  reconcileAccount,
-  windowOf,
-} from './repo.js';
+import { OPEN_STATES, type PaymentState, type PaymentView, paymentView, paymentViews } from './repo.js';
+import { makeReconcileSettings, type ReconcileSettings } from './settings.js';
 import { makeReconcileWorker, type PollOutcome, type WorkerDeps } from './worker.js';
 
 export interface ListQuery {
@@ -28,23 +20,11 @@ export interface ListQuery {
   external_id?: string | undefined;
 }
 
-export interface AccountSettings {
-  account_id: string;
-  mode: AccountMode;
-  source_url: string | null;
-  poll_seconds: number;
-  polled_at: string | null;
-  poll_error: string | null;
-}
-
-export interface OrgSettings {
-  window_days_before: number;
-  window_days_after: number | null;
-}
-
+export type { AccountSettings, OrgSettings } from './settings.js';
 export type { PollOutcome };
 
-export interface ReconcileService {
+/** Expected payments (create, list, cancel, resolve by hand) and the settings and pulls behind them. */
+export interface ReconcileService extends ReconcileSettings {
   /** Creates payments (all or none); `created[i]` is false when an identical one existed already. */
   create(
     principal: Principal,
@@ -56,22 +36,9 @@ export interface ReconcileService {
   cancel(principal: Principal, id: string): Promise<Result<PaymentView>>;
   /** A human picks the movement that settles a pending or ambiguous payment. */
   resolve(principal: Principal, id: string, movementId: string): Promise<Result<PaymentView>>;
-  orgSettings(principal: Principal): Promise<OrgSettings>;
-  setOrgSettings(principal: Principal, settings: OrgSettings): Promise<OrgSettings>;
-  accountSettings(principal: Principal, accountId: string): Promise<Result<AccountSettings>>;
-  setAccountSettings(
-    principal: Principal,
-    accountId: string,
-    settings: { mode: AccountMode; source_url: string | null; poll_seconds: number },
-  ): Promise<Result<AccountSettings>>;
-  /** Polls the account's source now. */
-  pollNow(principal: Principal, accountId: string): Promise<Result<PollOutcome>>;
   start(): void;
   stop(): Promise<void>;
 }
-
-/** Default pull interval, seconds. */
-export const DEFAULT_POLL_SECONDS = 300;
 
 export function makeReconcileService(
   deps: WorkerDeps & {
@@ -82,6 +49,7 @@ export function makeReconcileService(
 
   const matcher = makeMatcher({ clock });
   const worker = makeReconcileWorker({ ...deps, matcher });
+  const settings = makeReconcileSettings({ ...deps, worker });
 
   async function visiblePayment(principal: Principal, id: string): Promise<Result<ExpectedPaymentsTable>> {
     const row = await db
@@ -126,28 +94,6 @@ export function makeReconcileService(
 
   const visible = (principal: Principal, row: { account_id: string | null }) =>
     row.account_id === null ? principal.accountIds === null : canSeeAccount(principal, row.account_id);
-
-  function accountSettingsView(
-    accountId: string,
-    row:
-      | {
-          mode: string;
-          source_url: string | null;
-          poll_seconds: number;
-          polled_at: number | null;
-          poll_error: string | null;
-        }
-      | undefined,
-  ): AccountSettings {
-    return {
-      account_id: accountId,
-      mode: (row?.mode as AccountMode | undefined) ?? 'match',
-      source_url: row?.source_url ?? null,
-      poll_seconds: row?.poll_seconds ?? DEFAULT_POLL_SECONDS,
-      polled_at: row?.polled_at ? new Date(Number(row.polled_at)).toISOString() : null,
-      poll_error: row?.poll_error ?? null,
-    };
-  }
 
   const service: ReconcileService = {
     async create(principal, raw, path) {
@@ -326,95 +272,7 @@ export function makeReconcileService(
       });
     },
 
-    async orgSettings(principal) {
-      const window = await windowOf(db, principal.orgId);
-      return { window_days_before: window.daysBefore, window_days_after: window.daysAfter };
-    },
-
-    async setOrgSettings(principal, settings) {
-      const now = clock();
-      await transact(async (trx) => {
-        const values = {
-          window_days_before: settings.window_days_before,
-          window_days_after: settings.window_days_after,
-          updated_at: now,
-        };
-        await trx
-          .insertInto('reconcile_org_settings')
-          .values({ org_id: principal.orgId, ...values })
-          .onConflict((oc) => oc.column('org_id').doUpdateSet(values))
-          .execute();
-        await recordAudit(
-          trx,
-          {
-            orgId: principal.orgId,
-            actor: principal.actor,
-            action: 'reconciliation.settings',
-            outcome: 'ok',
-            details: { ...settings },
-          },
-          now,
-        );
-      });
-      return settings;
-    },
-
-    async accountSettings(principal, accountId) {
-      const account = await accountFor(db, principal, accountId);
-      if (!account.ok) return account;
-      const row = await reconcileAccount(db, accountId);
-      return ok(accountSettingsView(accountId, row));
-    },
-
-    async setAccountSettings(principal, accountId, settings) {
-      const account = await accountFor(db, principal, accountId);
-      if (!account.ok) return account;
-      if (settings.source_url !== null) {
-        const checked = await deps.checkUrl(settings.source_url);
-        if (!checked.ok)
-          return fail('VALIDATION_FAILED', `source_url ${checked.reason}`, [
-            { path: '/source_url', message: checked.reason },
-          ]);
-      }
-      const now = clock();
-      await transact(async (trx) => {
-        const values = {
-          mode: settings.mode,
-          source_url: settings.source_url,
-          poll_seconds: settings.poll_seconds,
-          poll_error: null,
-          updated_at: now,
-        };
-        await trx
-          .insertInto('reconcile_accounts')
-          .values({ account_id: accountId, org_id: principal.orgId, polled_at: null, ...values })
-          .onConflict((oc) => oc.column('account_id').doUpdateSet(values))
-          .execute();
-        await recordAudit(
-          trx,
-          {
-            orgId: principal.orgId,
-            actor: principal.actor,
-            action: 'reconciliation.account',
-            accountId,
-            targetId: accountId,
-            outcome: 'ok',
-            details: { mode: settings.mode, pull: settings.source_url !== null },
-          },
-          now,
-        );
-      });
-      const row = await reconcileAccount(db, accountId);
-      return ok(accountSettingsView(accountId, row));
-    },
-
-    async pollNow(principal, accountId) {
-      const account = await accountFor(db, principal, accountId);
-      if (!account.ok) return account;
-      const row = await reconcileAccount(db, accountId);
-      if (!row?.source_url) return fail('CONFLICT', 'this account has no source_url to poll');
-      return ok(await worker.poll(accountId, row.org_id, row.source_url));
-    },
+    ...settings,
 
     start: () => worker.start(),
     stop: () => worker.stop(),

@@ -1,5 +1,5 @@
-import type { AddressInfo } from 'node:net';
-import Fastify, { type FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
+import { listenStandalone } from '../http/standalone.js';
 import { bankRoutes } from './routes.js';
 import { type BankConfig, BankState } from './state.js';
 import type { WebOptions } from './web/routes.js';
@@ -86,29 +86,17 @@ export async function startSandboxBankServer(opts: {
   bank?: SandboxBankOptions;
 }): Promise<SandboxBankServer> {
   const bank = makeSandboxBank(opts.bank);
-  const app = Fastify({ logger: false });
-  await app.register(bank.plugin, { prefix: '/sandbox-bank' });
-  app.get('/', async (_request, reply) => reply.redirect('/sandbox-bank/'));
-  // The bank's own counters, for tests and benchmarks that run it as a separate process (the bank
-  // says how many logins it saw at once: the per-bank concurrency cap is checked from its side).
-  app.get('/sandbox-bank/stats', async () => bank.stats());
-  try {
-    await app.listen({ port: opts.port, host: opts.host });
-  } catch (err) {
-    await app.close();
-    throw err;
-  }
-  const address = app.server.address() as AddressInfo;
-  return {
-    url: `http://${urlHost(opts.host)}:${address.port}/sandbox-bank/`,
-    close: () => app.close(),
-    stats: bank.stats,
-  };
-}
-
-/** A host that clients can dial: wildcards become loopback, IPv6 gets brackets. */
-function urlHost(host: string): string {
-  if (host === '0.0.0.0' || host === '') return '127.0.0.1';
-  if (host === '::') return '[::1]';
-  return host.includes(':') ? `[${host}]` : host;
+  const { app, url } = await listenStandalone({
+    plugin: bank.plugin,
+    prefix: '/sandbox-bank',
+    port: opts.port,
+    host: opts.host,
+    extra: (app) => {
+      app.get('/', async (_request, reply) => reply.redirect('/sandbox-bank/'));
+      // The bank's own counters, for tests and benchmarks that run it as a separate process (the bank
+      // says how many logins it saw at once: the per-bank concurrency cap is checked from its side).
+      app.get('/sandbox-bank/stats', async () => bank.stats());
+    },
+  });
+  return { url, close: () => app.close(), stats: bank.stats };
 }

@@ -133,6 +133,22 @@ export function bankRoutes(state: BankState, web: WebOptions): FastifyPluginAsyn
       return user === null ? reply : send(reply, await state.identity(user));
     });
 
+    // Keeps the session alive (its lifetime starts again); 401 once it has ended.
+    app.get('/api/session', route(), async (request, reply) => {
+      const token = bearer(request);
+      const alive = token === null ? null : state.keepAlive(token);
+      if (alive === null) {
+        reply.header('www-authenticate', 'Bearer');
+        return fail(reply, 401, 'unauthorized', 'a valid session token is required');
+      }
+      return reply.send({ status: 'ok', ...alive });
+    });
+
+    // The bank logs a user out everywhere (a test control, like the phone's).
+    app.delete<{ Params: { username: string } }>('/sessions/:username', route(), async (request, reply) =>
+      reply.send({ ended: state.endSessions(normalizeUsername(request.params.username)) }),
+    );
+
     app.get('/api/accounts', route(), async (request, reply) => {
       const user = authenticated(request, reply);
       return user === null ? reply : send(reply, await state.accounts(user));

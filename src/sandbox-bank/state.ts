@@ -428,6 +428,28 @@ export class BankState {
     return session.user;
   }
 
+  /** Keeps a session alive: its lifetime starts again (sliding), or null when it has already ended. */
+  keepAlive(sessionToken: string): { expires_at: string } | null {
+    if (this.sessionUser(sessionToken) === null) return null;
+    const session = this.sessions.get(sessionToken)!;
+    // Re-inserted at the end: the map stays in expiry order (pruneFront relies on it).
+    this.sessions.delete(sessionToken);
+    const expiresAt = this.config.now() + this.config.sessionValidityMs;
+    this.sessions.set(sessionToken, { user: session.user, expiresAt });
+    return { expires_at: new Date(expiresAt).toISOString() };
+  }
+
+  /** Ends every open session of a user (the bank logs them out), as banks do now and then. */
+  endSessions(username: string): number {
+    let ended = 0;
+    for (const [token, session] of this.sessions) {
+      if (session.user.username !== username) continue;
+      this.sessions.delete(token);
+      ended++;
+    }
+    return ended;
+  }
+
   async identity(user: UserState): Promise<BankReply> {
     await this.pace(user);
     const profile = profileOf(user.username);

@@ -33,7 +33,9 @@ import { codeSubmissions } from './migrations/0009_code_submissions.js';
 import { reconciliation } from './migrations/0010_reconciliation.js';
 import { retention } from './migrations/0012_retention.js';
 import { rateLimits } from './migrations/0013_rate_limits.js';
+import { connectorSessions } from './migrations/0014_connector_sessions.js';
 import { browserScripts } from './migrations/0016_browser_scripts.js';
+import { loginSpacing } from './migrations/0017_login_spacing.js';
 import type { Database, Dialect } from './schema.js';
 
 // Re-exported for the callers that know the store by its connection.
@@ -105,7 +107,9 @@ function migrations(dialect: Dialect): Record<string, Migration> {
     '0010_reconciliation': reconciliation(),
     '0012_retention': retention(),
     '0013_rate_limits': rateLimits(),
+    '0014_connector_sessions': connectorSessions(),
     '0016_browser_scripts': browserScripts(),
+    '0017_login_spacing': loginSpacing(),
   };
 }
 

@@ -77,6 +77,8 @@ export interface BanksTable {
   /** JSON array of FieldSpec. */
   credential_fields: string;
   created_at: number;
+  /** When a worker last claimed a login to this bank (connectors' `min_login_spacing_seconds`). */
+  last_login_at: number | null;
 }
 
 export interface AccountsTable {
@@ -100,6 +102,14 @@ export interface AccountsTable {
   trust_expires_at: number | null;
   /** When `trust_expiring` was emitted for the current token (null: not yet; reset by a new token). */
   trust_warned_at: number | null;
+  /** The last login the bank still challenged although trust was stored (null: none since the trust was set). */
+  trust_challenged_at: number | null;
+  /** The worker holding this account's open bank session (persistent sessions), or null. */
+  live_session_owner: string | null;
+  /** When the held bank session logged in. */
+  live_session_since: number | null;
+  /** The holder's claim lapses after this unless renewed (like a lease). */
+  live_session_until: number | null;
   created_at: number;
   updated_at: number;
 }
@@ -139,6 +149,8 @@ export interface AccountConfigTable {
   sms_code_pattern: string | null;
   /** A login that needs a code nobody can give: wait for the deadline anyway, or fail at once. */
   on_no_code_source: 'wait' | 'fail';
+  /** Persistent sessions: seconds between two keepAlive calls [300]. */
+  keep_alive_seconds: number;
   updated_at: number;
 }
 

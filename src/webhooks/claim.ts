@@ -50,6 +50,20 @@ export async function claimDeliveries(
     .execute();
 }
 
+/**
+ * A sole worker starting up: a delivery leased to another owner was cut off when its process died,
+ * so the lease is given up now and the delivery is sent again at once, not a lease later.
+ */
+export async function releaseDeliveriesOfOthers(db: Db, owner: string): Promise<void> {
+  await db
+    .updateTable('deliveries')
+    .set({ lease_owner: null, lease_expires_at: null })
+    .where('status', 'in', OPEN_DELIVERY)
+    .where('lease_owner', 'is not', null)
+    .where('lease_owner', '!=', owner)
+    .execute();
+}
+
 /** Ends a claimed delivery that cannot be sent (its destination or event is gone). */
 export async function markDead(db: Db, delivery: DeliveriesTable, owner: string, error: string, now: number) {
   await db

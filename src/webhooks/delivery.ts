@@ -8,7 +8,7 @@ import type { Transact } from '../events/outbox.js';
 import type { Cipher } from '../security/cipher.js';
 import type { Db, Dialect } from '../store/db.js';
 import type { DeliveriesTable } from '../store/schema.js';
-import { claimDeliveries, markDead, recordAttempt } from './claim.js';
+import { claimDeliveries, markDead, recordAttempt, releaseDeliveriesOfOthers } from './claim.js';
 import { FAN_OUT_BATCH, fanOutPass } from './fan-out.js';
 import { sendDelivery } from './send.js';
 import type { Sender } from './sender.js';
@@ -27,6 +27,11 @@ export interface DeliveryOptions {
   pollMs: number;
   /** How long a claimed delivery is ours, ms (a crash mid-delivery means a redelivery after it). */
   leaseMs: number;
+  /**
+   * The only process that sends (SQLite) [false]: at start it takes over deliveries still leased to
+   * a process that is gone instead of waiting out their leases.
+   */
+  soleWorker?: boolean;
   /** Deliveries in flight at once. */
   concurrency: number;
   version: string;
@@ -160,7 +165,12 @@ export function makeDeliveryEngine(options: DeliveryOptions): DeliveryEngine {
           void send();
         }, options.pollMs),
       );
-      void fan().then(() => send());
+      const takeOver = options.soleWorker
+        ? releaseDeliveriesOfOthers(db, owner).catch((error: unknown) =>
+            log.error({ err: error }, 'releasing the deliveries of a previous process failed'),
+          )
+        : Promise.resolve();
+      void takeOver.then(() => fan()).then(() => send());
     },
     async stop() {
       running = false;

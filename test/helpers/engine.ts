@@ -4,6 +4,7 @@ import type { BankSession, Connector, LoginContext } from '../../src/connectors/
 import { leaseTerm } from '../../src/engine/claim.js';
 import { type RunnerDeps, runSession } from '../../src/engine/runner.js';
 import type { WatchdogLimits } from '../../src/engine/watchdog.js';
+import { topics } from '../../src/events/topics.js';
 import { makeRateLimits } from '../../src/security/rate-limits.js';
 import { claimSessions, queueLogin } from '../../src/sessions/transitions.js';
 import type { SessionsTable } from '../../src/store/schema.js';
@@ -32,6 +33,12 @@ export interface EngineHarness {
   /** The service clock: real time plus `offset`, or frozen at `frozen` when set. */
   clock: { offset: number; frozen: number | null; now(): number };
   deps: RunnerDeps;
+  /**
+   * Rings every waiter, as the passing of real time would have woken it when its deadline came:
+   * call it after moving `clock` past a deadline something waits for (a wait's timer runs on real
+   * time; only its deadline is on this clock).
+   */
+  wake(): void;
   /** Queues and claims a session of the account for this worker. */
   claim(): Promise<SessionsTable>;
   /** Claims and runs a session; resolves when the runner is done. */
@@ -56,7 +63,8 @@ export async function startEngineHarness(
   const connector: Connector = {
     id: 'scripted',
     name: 'Scripted Bank',
-    credentialFields: [{ name: 'username', label: 'Username', type: 'text', required: true }],
+    version: '1.0.0',
+    credential_fields: [{ name: 'username', label: 'Username', type: 'text', required: true }],
     login: (ctx) => harness.script(ctx),
   };
   // A long lease: the server's own recovery must not end the harness's sessions unasked.
@@ -79,6 +87,7 @@ export async function startEngineHarness(
     clock: () => clock.now(),
     pollMs: 200,
     registry: makeConnectorRegistry([connector]),
+    keeper: t.server.engine.keeper,
     owner: OWNER,
     log: pino({ level: 'silent' }),
     limits: { sessionMs: 60_000, callMs: 30_000, ...options.limits },
@@ -109,6 +118,7 @@ export async function startEngineHarness(
     script: async () => EMPTY_BANK,
     clock,
     deps,
+    wake: () => t.server.bus.publish(topics.resync),
     claim,
     run(runOptions: { leaseLost?: AbortSignal; shutdown?: AbortSignal } = {}) {
       const session = claim();

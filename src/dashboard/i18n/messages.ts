@@ -55,6 +55,10 @@ export const en = {
   'account.failures': 'Failures in a row',
   'account.trusted': 'Trusted until {when}: until then the bank skips the code for this login',
   'account.expiresSoon': 'expires soon',
+  'account.forgetTrust': 'Forget',
+  'account.trustForgotten': 'Trust forgotten: the next login asks for a code.',
+  'account.trustChallenged': 'On {when} the bank asked for a code although this login was trusted',
+  'account.liveSession': 'Bank session open since {when} (kept between scrapes)',
   'account.blocked.title': 'Blocked since {when}',
   'account.blocked.invalid_credentials': 'The bank refused the username or password. Scheduled logins are paused.',
   'account.blocked.account_locked':
@@ -208,6 +212,10 @@ export const es: Record<MessageKey, string> = {
   'account.failures': 'Fallos seguidos',
   'account.trusted': 'De confianza hasta {when}: hasta entonces el banco no pide código para este acceso',
   'account.expiresSoon': 'caduca pronto',
+  'account.forgetTrust': 'Olvidar',
+  'account.trustForgotten': 'Confianza olvidada: el próximo acceso pedirá un código.',
+  'account.trustChallenged': 'El {when} el banco pidió un código aunque este acceso era de confianza',
+  'account.liveSession': 'Sesión bancaria abierta desde {when} (se mantiene entre consultas)',
   'account.blocked.title': 'Bloqueada desde {when}',
   'account.blocked.invalid_credentials':
     'El banco rechazó el usuario o la contraseña. Los accesos programados están en pausa.',

@@ -66,6 +66,11 @@ export function AccountPage({ id, tab, user }: { id: string; tab: AccountTab; us
       path === 'scrape' ? t('account.scrapeQueued') : t('account.restarted'),
     );
   const canRun = can(user, 'sessions:write');
+  const forgetTrust = () =>
+    action.run(async () => {
+      await api('DELETE', `/accounts/${id}/trust`);
+      account.reload();
+    }, t('account.trustForgotten'));
 
   return (
     <>
@@ -122,9 +127,22 @@ export function AccountPage({ id, tab, user }: { id: string; tab: AccountTab; us
                 {t('account.trusted', { when: when(a.trust_expires_at) })}
                 {Date.parse(a.trust_expires_at) - Date.now() < 3 * 86_400_000 && (
                   <span className="badge warn">{t('account.expiresSoon')}</span>
+                )}{' '}
+                {can(user, 'accounts:write') && (
+                  <button type="button" className="link" onClick={() => void forgetTrust()}>
+                    {t('account.forgetTrust')}
+                  </button>
                 )}
               </dd>
             </>
+          )}
+          {a.trust_challenged_at && (
+            <dd className="span">
+              <span className="badge warn">{t('account.trustChallenged', { when: when(a.trust_challenged_at) })}</span>
+            </dd>
+          )}
+          {a.live_session_since && (
+            <dd className="span">{t('account.liveSession', { when: when(a.live_session_since) })}</dd>
           )}
         </dl>
       )}

@@ -108,7 +108,10 @@ function AddAccount({ banks, onCancel }: { banks: Bank[]; onCancel: () => void }
   const [credentials, setCredentials] = useState<Record<string, string>>({});
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
-  const bank = banks.find((b) => b.id === (bankId || banks[0]?.id));
+  // The sandbox bank first when it is there: the first account of a tour is a sandbox one.
+  const bank = banks.find(
+    (b) => b.id === (bankId || (banks.some((x) => x.id === 'sandbox') ? 'sandbox' : banks[0]?.id)),
+  );
 
   async function submit(event: FormEvent) {
     event.preventDefault();
