@@ -95,17 +95,35 @@ export async function login(page, ctx) {
   ctx.stage('logged_in');
 }
 
-// One login per worker: the accounts page is read once for accounts, balances and movements.
+// The accounts page is slow: one read serves a scrape's accounts, balances and movements. A kept
+// (persistent) session's next scrape reads it again.
+const ACCOUNTS_FRESH_MS = 30_000;
 let accountsRead = null;
 
 function accountRows(page, ctx) {
-  accountsRead ??= readAccountRows(page, ctx);
-  return accountsRead;
+  if (accountsRead === null || Date.now() - accountsRead.at > ACCOUNTS_FRESH_MS) {
+    accountsRead = { at: Date.now(), rows: readAccountRows(page, ctx) };
+    accountsRead.rows.catch(() => {
+      accountsRead = null;
+    });
+  }
+  return accountsRead.rows;
+}
+
+/** The website sends a timed-out visit to its login page. */
+function ended(page, ctx) {
+  if (pathOf(page).endsWith('/login')) ctx.fail('bank_unavailable', 'the bank session ended');
+}
+
+/** For a kept session: still logged in? (Visiting a page also keeps the website's session alive.) */
+export async function keepAlive(page, ctx) {
+  await page.goto(url(ctx, 'accounts'));
+  return !pathOf(page).endsWith('/login');
 }
 
 async function readAccountRows(page, ctx) {
-  if (!pathOf(page).endsWith('/accounts')) await page.goto(url(ctx, 'accounts'));
-  if (pathOf(page).endsWith('/login')) ctx.fail('bank_unavailable', 'the bank session ended');
+  await page.goto(url(ctx, 'accounts'));
+  ended(page, ctx);
   return page.$$eval('#accounts tbody tr', (rows) =>
     rows.map((row) => ({
       id: row.getAttribute('data-account-id'),
@@ -144,6 +162,7 @@ export async function balances(page, ctx) {
 export async function identity(page, ctx) {
   ctx.stage('identity');
   await page.goto(url(ctx, 'profile'));
+  ended(page, ctx);
   const text = async (selector) => ((await page.locator(selector).textContent()) ?? '').trim() || null;
   return { name: await text('#profile .name'), email: await text('#profile .email'), phone: await text('#profile .phone') };
 }
@@ -157,6 +176,7 @@ export async function movements(page, ctx, range) {
     // Follow the table's pages; both layouts mark each movement with data-id.
     while (next) {
       await page.goto(next);
+      ended(page, ctx);
       const rows = await page.$$eval('#movements [data-id]', (items) =>
         items.map((item) => {
           const pick = (selector) => item.querySelector(selector)?.textContent.trim() ?? null;

@@ -27,12 +27,17 @@ afterAll(async () => {
 });
 
 /** An account of the sandbox website for a fresh bank user behaving like `username`. */
-async function webAccount(username: string, password = PASSWORD): Promise<{ id: string; username: string }> {
+async function webAccount(
+  username: string,
+  password = PASSWORD,
+  config: Record<string, unknown> = {},
+): Promise<{ id: string; username: string }> {
   const unique = `${username}+web${process.pid}x${++counter}`;
   const reply = await t.api.post('/v1/accounts', {
     bank_id: 'sandbox-web',
     name: `Web ${unique}`,
     credentials: { username: unique, password },
+    config,
   });
   expect(reply.status, JSON.stringify(reply.body)).toBe(201);
   return { id: reply.body.id, username: unique };
@@ -383,5 +388,27 @@ describe('otpilot scripts', () => {
     // The draft stays for review; the account follows the active version again.
     const draft = await t.api.get('/v1/banks/sandbox-web/scripts/2.1.0', adminKey);
     expect(draft.body).toMatchObject({ state: 'draft', pinned_accounts: [] });
+  });
+});
+
+// Last in the file: the kept session holds its browser until the server closes.
+describe('a persistent browser session', () => {
+  it('keeps the logged-in browser between scrapes: the next scrape reads without logging in', async () => {
+    const account = await webAccount('otp', PASSWORD, { session_type: 'persistent' });
+    const first = await scrape(t.api, account.id);
+    const request = await pendingRequest(t.api, account.id);
+    await t.api.post(`/v1/accounts/${account.id}/otp?wait=true`, {
+      code: await latestCode(t.api, account.username),
+      request_id: request.id,
+    });
+    expect((await sessionEnd(t.api, first, 60_000)).state).toBe('succeeded');
+    expect((await t.api.get(`/v1/accounts/${account.id}`)).body.live_session_since).not.toBeNull();
+
+    const second = await sessionEnd(t.api, await scrape(t.api, account.id), 60_000);
+    expect(second.state, JSON.stringify(second)).toBe('succeeded');
+    const stages = second.stages.map((s: { name: string }) => s.name);
+    expect(stages).toContain('reuse_session');
+    expect(stages).not.toContain('login_page');
+    expect(stages).not.toContain('awaiting_assistance');
   });
 });
