@@ -6,7 +6,7 @@ import { makeRunRecorder } from '../src/browser/runs.js';
 import { makeTrustStore } from '../src/engine/trust.js';
 import { eventually, latestCode, pendingRequest, scrape, sessionEnd, statusUntil } from './helpers/flows.js';
 import { otpilot, processEnv } from './helpers/process.js';
-import { instanceAdminKey, startTestServer, type TestServer } from './helpers/server.js';
+import { dashboardToken, instanceAdminKey, startTestServer, type TestServer } from './helpers/server.js';
 
 /**
  * Browser-script connectors end to end: logins through the public API, run by the sandbox website's
@@ -81,6 +81,30 @@ describe('a browser login through the API', () => {
     const movements = await t.api.get(`/v1/accounts/${account.id}/movements?limit=5`);
     expect(movements.status).toBe(200);
     expect(movements.body.data[0]).toMatchObject({ currency: 'EUR' });
+  });
+});
+
+describe('a browser login answered from the dashboard', () => {
+  it('takes the code a signed-in operator types into the dashboard prompt (the dashboard API)', async () => {
+    const token = await dashboardToken(t);
+    const account = await webAccount('otp');
+    const sessionId = await scrape(t.api, account.id);
+    const request = await pendingRequest(t.api, account.id);
+    const code = await latestCode(t.api, account.username);
+    const submitted = await fetch(`${t.url}/accounts/${account.id}/otp?wait=true`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ code, request_id: request.id }),
+    });
+    expect(submitted.status).toBe(200);
+    expect(await submitted.json()).toMatchObject({ outcome: 'accepted' });
+    const session = await sessionEnd(t.api, sessionId, 60_000);
+    expect(session.state, JSON.stringify(session)).toBe('succeeded');
+    const list = (await t.api.get(`/v1/assistance-requests?account_id=${account.id}`)).body.data;
+    expect(list.find((r: { id: string }) => r.id === request.id)).toMatchObject({
+      state: 'fulfilled',
+      resolution: { via: 'dashboard' },
+    });
   });
 });
 

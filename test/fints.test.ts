@@ -3,7 +3,7 @@ import { type FintsBankServer, startFintsBankServer } from '../src/fints-bank/in
 import { FINTS_PIN } from '../src/fints-bank/users.js';
 import type { Api } from './helpers/api.js';
 import { pendingRequest, scrape, sessionEnd } from './helpers/flows.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { dashboardToken, startTestServer, type TestServer } from './helpers/server.js';
 
 let t: TestServer;
 let bank: FintsBankServer;
@@ -244,13 +244,7 @@ describe('the FinTS connector against the local FinTS bank', () => {
 
   it('takes the TAN from a signed-in dashboard user (the dashboard API)', async () => {
     const { api } = t;
-    const signIn = await fetch(`${t.url}/auth/login`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ email: 'admin@otpilot.local', password: t.server.bootstrap?.adminPassword }),
-    });
-    expect(signIn.status).toBe(200);
-    const { token } = (await signIn.json()) as { token: string };
+    const token = await dashboardToken(t);
     const { account, sessionId, request } = await startFintsLogin('tan');
     const submitted = await fetch(`${t.url}/accounts/${account.id}/otp?wait=true`, {
       method: 'POST',

@@ -98,3 +98,14 @@ export async function instanceAdminKey(t: TestServer): Promise<string> {
   if (!created.ok) throw new Error(created.message);
   return created.value.key;
 }
+
+/** Signs in as the first-start admin, as the dashboard does; returns the session token for `/accounts/…` calls. */
+export async function dashboardToken(t: TestServer): Promise<string> {
+  const signIn = await fetch(`${t.url}/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: 'admin@otpilot.local', password: t.server.bootstrap?.adminPassword }),
+  });
+  if (signIn.status !== 200) throw new Error(`sign-in answered ${signIn.status}`);
+  return ((await signIn.json()) as { token: string }).token;
+}
