@@ -52,7 +52,7 @@ export async function benchBrowser(url: string, key: string, options: { logins: 
       headers: body === undefined ? auth : json,
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
-    return { status: response.status, body: (await response.json()) as Record<string, any> };
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
   };
   let n = 0;
   const account = async () => {
@@ -65,7 +65,7 @@ export async function benchBrowser(url: string, key: string, options: { logins: 
     if (created.status !== 201) throw new Error(`create answered ${created.status}`);
     return { id: created.body['id'] as string, username };
   };
-  const until = async (path: string, done: (body: Record<string, any>) => boolean) => {
+  const until = async (path: string, done: (body: Record<string, unknown>) => boolean) => {
     // Generous: a shared 2-core machine can be very slow.
     const deadline = Date.now() + 300_000;
     for (;;) {
@@ -86,9 +86,10 @@ export async function benchBrowser(url: string, key: string, options: { logins: 
     if (submitted.body['outcome'] !== 'accepted')
       throw new Error(`the code was not accepted: ${JSON.stringify(submitted.body)}`);
     const end = await until(`/v1/sessions/${session}`, (s) =>
-      ['succeeded', 'failed', 'cancelled'].includes(s['state']),
+      ['succeeded', 'failed', 'cancelled'].includes(String(s['state'])),
     );
-    if (end['state'] !== 'succeeded') throw new Error(`browser login ended ${end['state']}: ${end['failure_message']}`);
+    if (end['state'] !== 'succeeded')
+      throw new Error(`browser login ended ${String(end['state'])}: ${String(end['failure_message'])}`);
     return performance.now() - started;
   };
 
