@@ -1,7 +1,5 @@
 import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
-import type { FastifyInstance } from 'fastify';
-import type { Logger } from 'pino';
 import { makeAccountsService } from './accounts/service.js';
 import { makeStatusCache } from './accounts/status-cache.js';
 import { buildApp, buildWorkerApp } from './app.js';
@@ -9,24 +7,20 @@ import type { CodeLimit } from './assistance/submit.js';
 import { makeAuthService } from './auth/service.js';
 import { makeTwoFactor } from './auth/two-factor.js';
 import { syncBuiltinBanks } from './banks/repo.js';
-import { type BrowserRuntime, makeBrowserRuntime } from './browser/runtime.js';
-import type { Config } from './config.js';
-import { makeFintsConnector } from './connectors/fints/connector.js';
-import { loadPlugins } from './connectors/plugins.js';
-import { bankLimitsOf, type ConnectorRegistry, makeConnectorRegistry } from './connectors/registry.js';
-import { makeSandboxConnector } from './connectors/sandbox.js';
-import type { Connector } from './connectors/sdk.js';
-import { type Clock, systemClock } from './core/time.js';
+import { makeBrowserRuntime } from './browser/runtime.js';
+import { loadConnectors } from './connectors/builtin.js';
+import { bankLimitsOf } from './connectors/registry.js';
+import { systemClock } from './core/time.js';
 import { makeDataService } from './data/service.js';
-import { type Engine, makeEngine } from './engine/index.js';
+import { makeEngine } from './engine/index.js';
 import { makeAdvisoryLeadership, soleLeader, withAdvisoryLock } from './engine/leader.js';
 import { type Bus, makeMemoryBus } from './events/bus.js';
 import { makeEventHorizon } from './events/horizon.js';
-import { makeTransact, type Transact } from './events/outbox.js';
+import { makeTransact } from './events/outbox.js';
 import { makePostgresBus } from './events/pg-bus.js';
 import { makeFintsBank } from './fints-bank/index.js';
 import { makeMetrics } from './http/metrics.js';
-import type { Role, SystemInfo } from './http/system-routes.js';
+import type { SystemInfo } from './http/system-routes.js';
 import { makeKeysService } from './keys/service.js';
 import { makeLogger } from './logger.js';
 import { readStoreFigures } from './metrics/store-figures.js';
@@ -38,10 +32,10 @@ import { makeSourceFetcher } from './reconcile/source.js';
 import { makeReconnectService } from './reconnect/service.js';
 import { makeRelayManagement } from './relay/management.js';
 import { makeRelayService } from './relay/service.js';
-import { makePruner, type Pruner } from './retention/prune.js';
-import { makeSandboxBank, type SandboxBank, type SandboxBankOptions } from './sandbox-bank/index.js';
-import type { Cipher } from './security/cipher.js';
+import { makePruner } from './retention/prune.js';
+import { makeSandboxBank } from './sandbox-bank/index.js';
 import { makeRateLimits } from './security/rate-limits.js';
+import type { RunningServer, ServerOptions } from './server-types.js';
 import { makeSessionsService } from './sessions/service.js';
 import {
   loopbackHost,
@@ -52,90 +46,16 @@ import {
   shutdownStep,
   verifyMasterKey,
 } from './startup.js';
-import type { Store } from './store/db.js';
 import { makeDatabaseHealth, makeProbe } from './store/health.js';
-import { type DeliveryEngine, makeDeliveryEngine } from './webhooks/delivery.js';
+import { makeDeliveryEngine } from './webhooks/delivery.js';
 import { makeSender } from './webhooks/sender.js';
 import { makeWebhooksService } from './webhooks/service.js';
 import { checkWebhookUrl } from './webhooks/url-safety.js';
 
-export interface ServerOptions {
-  config: Config;
-  /**
-   * What this process does [all]: `api` serves HTTP and never runs logins; `worker` runs the
-   * scheduler (when it holds the lock), logins, webhooks and the other background duties, and serves
-   * only `/health` and `/metrics`; `all` does both. `api` and `worker` need PostgreSQL.
-   */
-  role?: Role;
-  clock?: Clock;
-  random?: () => number;
-  log?: Logger;
-  /** Options of the in-process sandbox bank (tests inject its clock and windows). */
-  sandboxBank?: SandboxBankOptions;
-  /** Replaces the built-in connectors (the benchmark wraps the sandbox one to time the hand-off). */
-  connectors?: (builtin: Connector[]) => Connector[];
-  /** Where the bootstrap secrets go (once); default: the terminal, or a 0600 file in the data folder. */
-  printBootstrap?: (result: BootstrapResult, baseUrl: string) => void;
-}
-
-export interface RunningServer {
-  /** Base URL, e.g. http://127.0.0.1:3000 */
-  url: string;
-  port: number;
-  app: FastifyInstance;
-  store: Store;
-  bus: Bus;
-  /** One transaction with its outbox events (for tools that write beside the API, like the benchmark). */
-  transact: Transact;
-  /** The store's cipher (for tools and tests that drive the engine beside the API). */
-  cipher: Cipher;
-  /** Scheduler and workers (started only in the `worker` and `all` roles). */
-  engine: Engine;
-  /** Webhook fan-out and sending (started only in the `worker` and `all` roles). */
-  delivery: DeliveryEngine;
-  /** The retention job (started only in the `worker` and `all` roles). */
-  pruner: Pruner;
-  sandboxBank: SandboxBank | null;
-  /** Chromium and the bank scripts of browser-script connectors. */
-  browser: BrowserRuntime;
-  bootstrap: BootstrapResult | null;
-  close(): Promise<void>;
-}
+export type { RunningServer, ServerOptions };
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string })
   .version;
-
-/** The connectors compiled in; their bank ids are reserved (a plugin may not claim one). */
-export function builtinConnectors(
-  config: Config,
-  baseUrl: () => string,
-  browser?: Pick<BrowserRuntime, 'sandboxWebConnector'>,
-): Connector[] {
-  const builtin: Connector[] = [];
-  if (config.sandbox || config.sandboxUrl) {
-    const sandboxBase = () => config.sandboxUrl ?? `${baseUrl()}/sandbox-bank/`;
-    builtin.push(makeSandboxConnector({ baseUrl: sandboxBase }));
-    // The sandbox bank's website through its reference browser script (needs the store's script catalog).
-    if (browser) builtin.push(browser.sandboxWebConnector(() => new URL('web/', sandboxBase()).href));
-  }
-  builtin.push(makeFintsConnector(config.fints));
-  return builtin;
-}
-
-/**
- * The built-in connectors (through `replace`, when given) and those of OTPILOT_CONNECTORS; throws a
- * ConnectorLoadError (a configuration mistake, exit 2) for a bad module or an id claimed twice.
- */
-export async function loadConnectors(
-  config: Config,
-  baseUrl: () => string,
-  replace?: (builtin: Connector[]) => Connector[],
-  browser?: Pick<BrowserRuntime, 'sandboxWebConnector'>,
-): Promise<ConnectorRegistry> {
-  const builtin = builtinConnectors(config, baseUrl, browser);
-  const plugins = await loadPlugins(config.connectors, process.cwd());
-  return makeConnectorRegistry([...(replace ? replace(builtin) : builtin), ...plugins]);
-}
 
 /** Starts everything in one process: store, engine, HTTP API and (optionally) the sandbox bank. */
 

@@ -1,4 +1,5 @@
 import type { StatusView } from '../accounts/status.js';
+import type { RunningServer } from '../server.js';
 
 /** The benchmark's HTTP client: what an integrator's SMS relay or back office would do, with fetch. */
 export interface BenchAccount {
@@ -90,4 +91,23 @@ export function makeBenchClient(url: string, key: string) {
       return { username: account.username, index, sentAt, answeredAt };
     },
   };
+}
+
+/** Creates `count` sandbox accounts (`otp+<prefix><n>`), 50 at a time. */
+export async function createAccounts(
+  server: RunningServer,
+  key: string,
+  prefix: string,
+  count: number,
+  config?: Record<string, unknown>,
+): Promise<BenchAccount[]> {
+  const client = makeBenchClient(server.url, key);
+  const accounts: BenchAccount[] = [];
+  const batch = 50;
+  for (let start = 0; start < count; start += batch) {
+    const usernames = Array.from({ length: Math.min(batch, count - start) }, (_, i) => `otp+${prefix}${start + i}`);
+    const ids = await Promise.all(usernames.map((username) => client.createAccount(username, username, config)));
+    for (const [i, username] of usernames.entries()) accounts.push({ id: ids[i]!, username });
+  }
+  return accounts;
 }

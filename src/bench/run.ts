@@ -2,24 +2,21 @@ import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { setTimeout as delay } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import Fastify from 'fastify';
 import { loadConfig } from '../config.js';
-import { FALLBACK_MAX_MS } from '../events/wait.js';
 import { ingestMovements } from '../movements/ingest.js';
 import { type RunningServer, startServer } from '../server.js';
 import { benchBrowser } from './browser.js';
-import type { BenchAccount } from './client.js';
-import { makeBenchClient } from './client.js';
+import { createAccounts, makeBenchClient } from './client.js';
 import type { DriverResult, DriverTask } from './driver.js';
 import { benchFints } from './fints.js';
 import { runPostgresBenchmarks } from './postgres.js';
 import { benchReconcileBatch, benchReconcileLive } from './reconcile.js';
 import { percentile, round } from './stats.js';
 import { timingConnectors } from './timing.js';
+import { benchWaiting } from './waiting.js';
 
 /** Sizes, overridable from the environment for a quick run (`BENCH_SCALE=0.1`). */
 const SCALE = Number(process.env.BENCH_SCALE ?? '1');
@@ -88,24 +85,6 @@ async function startReceiver(): Promise<{ url: string; arrivals: Map<string, num
       await new Promise((resolve) => worker.once('exit', resolve));
     },
   };
-}
-
-async function createAccounts(
-  server: RunningServer,
-  key: string,
-  prefix: string,
-  count: number,
-  config?: Record<string, unknown>,
-): Promise<BenchAccount[]> {
-  const client = makeBenchClient(server.url, key);
-  const accounts: BenchAccount[] = [];
-  const batch = 50;
-  for (let start = 0; start < count; start += batch) {
-    const usernames = Array.from({ length: Math.min(batch, count - start) }, (_, i) => `otp+${prefix}${start + i}`);
-    const ids = await Promise.all(usernames.map((username) => client.createAccount(username, username, config)));
-    for (const [i, username] of usernames.entries()) accounts.push({ id: ids[i]!, username });
-  }
-  return accounts;
 }
 
 async function benchLogins(
@@ -252,63 +231,6 @@ async function benchIngest(server: RunningServer, key: string) {
   };
 }
 
-/**
- * What waiting costs while nothing happens: once the waits have backed off to their longest fallback
- * (`FALLBACK_MAX_MS`), the process's CPU share (of one core) and the event loop's delay p99 over two
- * such intervals. The server runs in this process and nothing else is sent meanwhile.
- */
-async function measureIdle(): Promise<{ cpu_share: number; loop_delay_p99_ms: number }> {
-  await delay(FALLBACK_MAX_MS * 1.5);
-  const histogram = monitorEventLoopDelay({ resolution: 10 });
-  histogram.enable();
-  const cpuBefore = process.cpuUsage();
-  const started = performance.now();
-  await delay(FALLBACK_MAX_MS * 2);
-  const cpu = process.cpuUsage(cpuBefore);
-  const elapsedMs = performance.now() - started;
-  histogram.disable();
-  return {
-    cpu_share: round((cpu.user + cpu.system) / 1000 / elapsedMs, 3),
-    loop_delay_p99_ms: round(histogram.percentile(99) / 1e6, 1),
-  };
-}
-
-async function benchWaiting(server: RunningServer, key: string) {
-  log(`waiting: ${WAITING_LOGINS} assisted logins paused at once`);
-  // The longest code window, so no wait ends while the idle cost is measured.
-  const accounts = await createAccounts(server, key, 'w', WAITING_LOGINS, { assist_timeout_seconds: 3600 });
-  const client = makeBenchClient(server.url, key);
-  for (let start = 0; start < accounts.length; start += 100) {
-    await Promise.all(accounts.slice(start, start + 100).map((a) => client.scrape(a.id)));
-  }
-  const db = server.store.db;
-  const deadline = Date.now() + 600_000;
-  let pending = 0;
-  while (pending < accounts.length) {
-    if (Date.now() > deadline) throw new Error(`only ${pending} of ${accounts.length} logins reached the code prompt`);
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    const row = await db
-      .selectFrom('assistance_requests')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('state', '=', 'pending')
-      .where('account_id', 'in', (q) => q.selectFrom('accounts').select('id').where('name', 'like', 'otp+w%'))
-      .executeTakeFirstOrThrow();
-    pending = Number(row.n);
-  }
-  const idle = await measureIdle();
-  global.gc?.();
-  const rssMb = Math.round(process.memoryUsage().rss / 1024 / 1024);
-  const lost = await db
-    .selectFrom('sessions')
-    .select((eb) => eb.fn.countAll<number>().as('n'))
-    .where('state', '=', 'failed')
-    .executeTakeFirstOrThrow();
-  return {
-    waiting_logins: { count: pending, rss_mb: rssMb, failed: Number(lost.n) },
-    idle_wait_cpu: { waiting: pending, ...idle },
-  };
-}
-
 async function benchReconcile(server: RunningServer, key: string) {
   log(
     `reconcile: ${RECONCILE_PAYMENTS} expected payments against ${RECONCILE_MOVEMENTS} movements, then new movements one by one`,
@@ -349,7 +271,7 @@ async function runSqliteBenchmarks(only: string): Promise<Record<string, unknown
   const key = server.bootstrap!.apiKey;
   const result: Record<string, unknown> = {};
   try {
-    if (only === 'waiting') return await benchWaiting(server, key);
+    if (only === 'waiting') return await benchWaiting(server, key, WAITING_LOGINS);
     if (only === 'fints') return Object.assign(result, await benchFints(server, key, holds, FINTS_LOGINS, log));
     if (only === '' || only === 'sqlite' || only === 'browser') {
       log('browser logins');
@@ -363,7 +285,7 @@ async function runSqliteBenchmarks(only: string): Promise<Record<string, unknown
       Object.assign(result, await benchFints(server, key, holds, FINTS_LOGINS, log));
       Object.assign(result, await benchStatus(server, key, server.bootstrap!.sandboxAccountId!));
       Object.assign(result, await benchIngest(server, key));
-      Object.assign(result, await benchWaiting(server, key));
+      Object.assign(result, await benchWaiting(server, key, WAITING_LOGINS));
     }
     if (only !== 'browser') Object.assign(result, await benchReconcile(server, key));
   } finally {

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { config } from '../admin/support.js';
-import { loadConnectors } from '../server.js';
+import { loadConnectors } from './builtin.js';
 
 /**
  * `otpilot connectors list [--json]`: what this configuration loads, as `GET /v1/banks` lists it

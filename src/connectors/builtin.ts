@@ -1,0 +1,39 @@
+import type { BrowserRuntime } from '../browser/runtime.js';
+import type { Config } from '../config.js';
+import { makeFintsConnector } from './fints/connector.js';
+import { loadPlugins } from './plugins.js';
+import { type ConnectorRegistry, makeConnectorRegistry } from './registry.js';
+import { makeSandboxConnector } from './sandbox.js';
+import type { Connector } from './sdk.js';
+
+/** The connectors compiled in; their bank ids are reserved (a plugin may not claim one). */
+export function builtinConnectors(
+  config: Config,
+  baseUrl: () => string,
+  browser?: Pick<BrowserRuntime, 'sandboxWebConnector'>,
+): Connector[] {
+  const builtin: Connector[] = [];
+  if (config.sandbox || config.sandboxUrl) {
+    const sandboxBase = () => config.sandboxUrl ?? `${baseUrl()}/sandbox-bank/`;
+    builtin.push(makeSandboxConnector({ baseUrl: sandboxBase }));
+    // The sandbox bank's website through its reference browser script (needs the store's script catalog).
+    if (browser) builtin.push(browser.sandboxWebConnector(() => new URL('web/', sandboxBase()).href));
+  }
+  builtin.push(makeFintsConnector(config.fints));
+  return builtin;
+}
+
+/**
+ * The built-in connectors (through `replace`, when given) and those of OTPILOT_CONNECTORS; throws a
+ * ConnectorLoadError (a configuration mistake, exit 2) for a bad module or an id claimed twice.
+ */
+export async function loadConnectors(
+  config: Config,
+  baseUrl: () => string,
+  replace?: (builtin: Connector[]) => Connector[],
+  browser?: Pick<BrowserRuntime, 'sandboxWebConnector'>,
+): Promise<ConnectorRegistry> {
+  const builtin = builtinConnectors(config, baseUrl, browser);
+  const plugins = await loadPlugins(config.connectors, process.cwd());
+  return makeConnectorRegistry([...(replace ? replace(builtin) : builtin), ...plugins]);
+}
