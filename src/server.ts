@@ -8,7 +8,8 @@ import { makeAuthService } from './auth/service.js';
 import { makeTwoFactor } from './auth/two-factor.js';
 import { syncBuiltinBanks } from './banks/repo.js';
 import { makeBrowserRuntime } from './browser/runtime.js';
-import { loadConnectors } from './connectors/builtin.js';
+import { builtinConnectors, registryOf } from './connectors/builtin.js';
+import { loadPlugins } from './connectors/plugins.js';
 import { bankLimitsOf } from './connectors/registry.js';
 import { systemClock } from './core/time.js';
 import { makeDataService } from './data/service.js';
@@ -71,7 +72,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const log = options.log ?? makeLogger(config.logLevel);
   let baseUrl = '';
   // Connectors first: a bad plugin module stops the start before anything is opened.
-  await loadConnectors(config, () => baseUrl, options.connectors);
+  const plugins = await loadPlugins(config.connectors, process.cwd());
+  // An id claimed twice also stops it here (the browser connectors' ids are checked below).
+  registryOf(
+    builtinConnectors(config, () => baseUrl),
+    plugins,
+    options.connectors,
+  );
   const store = await openStore(config);
   const cipher = openCipher(config);
   await verifyMasterKey(store, cipher);
@@ -91,9 +98,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const transact = makeTransact({ db, dialect: store.dialect, bus, clock });
   const horizon = makeEventHorizon({ db, dialect: store.dialect });
   const browser = makeBrowserRuntime({ db, clock, settings: config.browser });
-  // Again with the browser-script connectors, which read their scripts from the store (the modules
-  // are already loaded and checked).
-  const registry = await loadConnectors(config, () => baseUrl, options.connectors, browser);
+  // With the browser-script connectors, which read their scripts from the store.
+  const registry = registryOf(
+    builtinConnectors(config, () => baseUrl, browser),
+    plugins,
+    options.connectors,
+  );
   // With several processes the bank's state (phones, codes) must live in one place: its own process.
   const sandboxBank = config.sandbox && role === 'all' ? makeSandboxBank(options.sandboxBank) : null;
   await syncBuiltinBanks(db, registry, clock());

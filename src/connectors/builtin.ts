@@ -1,7 +1,7 @@
 import type { BrowserRuntime } from '../browser/runtime.js';
 import type { Config } from '../config.js';
 import { makeFintsConnector } from './fints/connector.js';
-import { loadPlugins } from './plugins.js';
+import { type LoadedConnector, loadPlugins } from './plugins.js';
 import { type ConnectorRegistry, makeConnectorRegistry } from './registry.js';
 import { makeSandboxConnector } from './sandbox.js';
 import type { Connector } from './sdk.js';
@@ -24,16 +24,18 @@ export function builtinConnectors(
 }
 
 /**
- * The built-in connectors (through `replace`, when given) and those of OTPILOT_CONNECTORS; throws a
- * ConnectorLoadError (a configuration mistake, exit 2) for a bad module or an id claimed twice.
+ * The registry of the built-in connectors (through `replace`, when given) and the loaded plugins;
+ * throws a ConnectorLoadError (a configuration mistake, exit 2) for an id claimed twice.
  */
-export async function loadConnectors(
-  config: Config,
-  baseUrl: () => string,
+export function registryOf(
+  builtin: Connector[],
+  plugins: LoadedConnector[],
   replace?: (builtin: Connector[]) => Connector[],
-  browser?: Pick<BrowserRuntime, 'sandboxWebConnector'>,
-): Promise<ConnectorRegistry> {
-  const builtin = builtinConnectors(config, baseUrl, browser);
-  const plugins = await loadPlugins(config.connectors, process.cwd());
+): ConnectorRegistry {
   return makeConnectorRegistry([...(replace ? replace(builtin) : builtin), ...plugins]);
+}
+
+/** The built-in connectors and those of OTPILOT_CONNECTORS (a bad module throws a ConnectorLoadError). */
+export async function loadConnectors(config: Config, baseUrl: () => string): Promise<ConnectorRegistry> {
+  return registryOf(builtinConnectors(config, baseUrl), await loadPlugins(config.connectors, process.cwd()));
 }
