@@ -15,6 +15,7 @@ import { benchFints } from './fints.js';
 import { runPostgresBenchmarks } from './postgres.js';
 import { benchReconcileBatch, benchReconcileLive } from './reconcile.js';
 import { percentile, round } from './stats.js';
+import { benchStorage } from './storage.js';
 import { timingConnectors } from './timing.js';
 import { benchWaiting } from './waiting.js';
 
@@ -32,6 +33,7 @@ const RECONCILE_PAYMENTS = scaled(100_000);
 const RECONCILE_MOVEMENTS = scaled(1_000_000);
 const FINTS_LOGINS = scaled(100);
 const BROWSER_LOGINS = scaled(20);
+const STORAGE_MOVEMENTS = scaled(20_000);
 /** Browser logins open at once for the memory figure (OTPILOT_BROWSER_CONCURRENCY's default). */
 const BROWSER_CONCURRENT = Number(process.env.BENCH_BROWSER_N ?? '4');
 
@@ -301,11 +303,12 @@ async function runSqliteBenchmarks(only: string): Promise<Record<string, unknown
  * `BENCH_ONLY` runs a part: `sqlite`, `pg`, one PostgreSQL phase (`pg-handoff`, `pg-claims`), or
  * `reconcile` (the reconciliation figures alone, on SQLite), `waiting` (the paused logins and their
  * idle cost alone, on SQLite), `fints` (the FinTS logins alone, on SQLite) or `browser` (browser-script
- * logins alone).
+ * logins alone), `storage` (`bytes_per_movement` alone, on SQLite and on PostgreSQL when a database
+ * URL is set).
  */
 export async function runBenchmarks(): Promise<void> {
   const only = process.env.BENCH_ONLY ?? '';
-  const parts = ['', 'sqlite', 'pg', 'pg-handoff', 'pg-claims', 'reconcile', 'waiting', 'fints', 'browser'];
+  const parts = ['', 'sqlite', 'pg', 'pg-handoff', 'pg-claims', 'reconcile', 'waiting', 'fints', 'browser', 'storage'];
   if (!parts.includes(only)) throw new Error(`BENCH_ONLY must be one of ${parts.filter(Boolean).join(', ')}`);
   const databaseUrl = process.env.BENCH_DATABASE_URL || process.env.DATABASE_URL || null;
   const pgOnly = only.startsWith('pg');
@@ -314,7 +317,9 @@ export async function runBenchmarks(): Promise<void> {
   const result: Record<string, unknown> = pgOnly
     ? { node: process.version }
     : { store: 'sqlite', node: process.version };
-  if (!pgOnly) Object.assign(result, await runSqliteBenchmarks(only));
+  // `storage` runs on both stores itself (PostgreSQL when a database URL is set).
+  if (only === '' || only === 'storage') Object.assign(result, await benchStorage(STORAGE_MOVEMENTS, databaseUrl));
+  if (!pgOnly && only !== 'storage') Object.assign(result, await runSqliteBenchmarks(only));
   if (databaseUrl && (only === '' || pgOnly))
     Object.assign(
       result,
