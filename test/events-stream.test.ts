@@ -3,7 +3,7 @@ import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EVENT_STATUS, type EventEnvelope } from '../src/core/events.js';
 import type { Bus } from '../src/events/bus.js';
-import { toEnvelope } from '../src/events/outbox.js';
+import { selectEvents, toEnvelope } from '../src/events/outbox.js';
 import {
   canSeeEvent,
   latestSeq,
@@ -205,13 +205,11 @@ async function withStream<T>(
 }
 
 async function storedEvents(afterSeq: number, accountId?: string) {
-  let q = t.server.store.db
-    .selectFrom('events')
-    .selectAll()
-    .where('org_id', '=', t.orgId)
-    .where('seq', '>', afterSeq)
-    .orderBy('seq', 'asc');
-  if (accountId) q = q.where('account_id', '=', accountId);
+  let q = selectEvents(t.server.store.db)
+    .where('e.org_id', '=', t.orgId)
+    .where('e.seq', '>', afterSeq)
+    .orderBy('e.seq', 'asc');
+  if (accountId) q = q.where('e.account_id', '=', accountId);
   return q.execute();
 }
 

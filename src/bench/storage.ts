@@ -118,7 +118,11 @@ async function benchSqlite(n: number) {
     await ingest(server, n);
     const after = await sqliteSizes(server);
     const fileAfter = await fileSize();
-    return { split: perMovement(before, after, n), total: (total(after) - total(before)) / n, file: (fileAfter - fileBefore) / n };
+    return {
+      split: perMovement(before, after, n),
+      total: (total(after) - total(before)) / n,
+      file: (fileAfter - fileBefore) / n,
+    };
   } finally {
     await server.close();
     rmSync(dataDir, { recursive: true, force: true });

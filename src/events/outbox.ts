@@ -1,7 +1,8 @@
-import type { Transaction } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import { EVENT_STATUS, type EventEnvelope, type EventType } from '../core/events.js';
 import { newId } from '../core/ids.js';
 import { type Clock, iso } from '../core/time.js';
+import { movementView } from '../movements/ingest.js';
 import { insertRows } from '../store/bulk.js';
 import type { Db, Dialect } from '../store/db.js';
 import type { Database, EventsTable } from '../store/schema.js';
@@ -13,7 +14,17 @@ export type Tx = Transaction<Database>;
 
 /** An event to write; the payload of a type some part of the service listens for is checked here. */
 export type NewEvent = {
-  [T in EventType]: { orgId: string; accountId: string | null; type: T; data: EventPayload<T> };
+  [T in EventType]: {
+    orgId: string;
+    accountId: string | null;
+    type: T;
+    data: EventPayload<T>;
+    /**
+     * The movement `data` is the view of (`bank_movement`, `payment_received`): the event stores this
+     * reference instead of a copy, and readers load the movement (it never changes) for the envelope.
+     */
+    movementId?: string;
+  };
 }[EventType];
 
 /** What a transaction may do besides SQL; all of it takes effect only after the commit. */
@@ -30,7 +41,7 @@ export interface UnitOfWork {
 
 export type Transact = <T>(work: (trx: Tx, uow: UnitOfWork) => Promise<T>) => Promise<T>;
 
-// 7 columns × 500 rows, well under both dialects' bound-parameter limits.
+// 8 columns × 500 rows, well under both dialects' bound-parameter limits.
 const EVENT_CHUNK = 500;
 const EVENT_COLUMNS = [
   'id',
@@ -40,17 +51,71 @@ const EVENT_COLUMNS = [
   'status',
   'data',
   'occurred_at',
+  'movement_id',
 ] as const satisfies readonly (keyof EventsTable)[];
 
-export function toEnvelope(
-  row: Pick<EventsTable, 'id' | 'type' | 'status' | 'account_id' | 'data' | 'occurred_at'>,
-): EventEnvelope {
+/**
+ * Reads outbox events with what their envelopes need: the event's columns and, for a compact
+ * movement event, its movement's (left join on the primary key; `mv_*` null for other events, or
+ * when the movement is gone). Narrow it with `where` on `e.*` columns.
+ */
+export function selectEvents(db: Kysely<Database>) {
+  return db
+    .selectFrom('events as e')
+    .leftJoin('movements as mv', 'mv.id', 'e.movement_id')
+    .select([
+      'e.seq',
+      'e.id',
+      'e.org_id',
+      'e.account_id',
+      'e.type',
+      'e.status',
+      'e.data',
+      'e.occurred_at',
+      'e.movement_id',
+      'mv.account_id as mv_account_id',
+      'mv.bank_account_id as mv_bank_account_id',
+      'mv.external_id as mv_external_id',
+      'mv.booked_at as mv_booked_at',
+      'mv.amount as mv_amount',
+      'mv.currency as mv_currency',
+      'mv.name as mv_name',
+      'mv.reference as mv_reference',
+      'mv.created_at as mv_created_at',
+    ]);
+}
+
+/** An event row as `selectEvents` reads it. */
+export type StoredEvent = Awaited<ReturnType<ReturnType<typeof selectEvents>['executeTakeFirstOrThrow']>>;
+
+/**
+ * The envelope of a stored event, or null when it references a movement that no longer exists (its
+ * account was deleted, which deletes its movements): such an event is gone, as a pruned one is.
+ * Events written before migration 0018 carry their movement as a copy in `data` and read from it.
+ */
+export function toEnvelope(row: StoredEvent): EventEnvelope | null {
+  let data: unknown;
+  if (row.movement_id === null) data = JSON.parse(row.data) as unknown;
+  else if (row.mv_account_id === null) return null;
+  else
+    data = movementView({
+      id: row.movement_id,
+      account_id: row.mv_account_id,
+      bank_account_id: row.mv_bank_account_id!,
+      external_id: row.mv_external_id,
+      booked_at: row.mv_booked_at!,
+      amount: row.mv_amount!,
+      currency: row.mv_currency!,
+      name: row.mv_name!,
+      reference: row.mv_reference,
+      created_at: Number(row.mv_created_at),
+    });
   return {
     id: row.id,
     type: row.type,
     status: row.status,
     account_id: row.account_id,
-    data: JSON.parse(row.data) as unknown,
+    data,
     occurred_at: iso(row.occurred_at),
   };
 }
@@ -88,8 +153,9 @@ export function makeTransact(deps: { db: Db; dialect: Dialect; bus: Bus; clock: 
           account_id: event.accountId,
           type: event.type,
           status: EVENT_STATUS[event.type],
-          data: JSON.stringify(event.data),
+          data: event.movementId === undefined ? JSON.stringify(event.data) : '',
           occurred_at: deps.clock(),
+          movement_id: event.movementId ?? null,
         });
         if (event.accountId) wakes.set(topics.account(event.accountId), undefined);
       },

@@ -6,7 +6,7 @@ import type { EventEnvelope } from '../core/events.js';
 import type { Db } from '../store/db.js';
 import { discardClient } from '../store/pg-client.js';
 import { type Bus, makeMemoryBus } from './bus.js';
-import { toEnvelope } from './outbox.js';
+import { selectEvents, toEnvelope } from './outbox.js';
 import { topics as TOPICS } from './topics.js';
 
 /** One NOTIFY payload: who sent it, the topics it wakes and the committed events it announces. */
@@ -100,13 +100,11 @@ export function makePostgresBus(options: {
     // A bare `event` wake-up carries no envelope; subscribers that read one would fail on it.
     for (const topic of message.t) if (topic !== 'event') local.publish(topic);
     if (message.e.length === 0) return;
-    const rows = await db
-      .selectFrom('events')
-      .select(['id', 'type', 'status', 'account_id', 'data', 'occurred_at', 'seq'])
-      .where('id', 'in', message.e)
-      .orderBy('seq')
-      .execute();
-    for (const row of rows) local.publish('event', toEnvelope(row) satisfies EventEnvelope);
+    const rows = await selectEvents(db).where('e.id', 'in', message.e).orderBy('e.seq').execute();
+    for (const row of rows) {
+      const envelope: EventEnvelope | null = toEnvelope(row);
+      if (envelope) local.publish('event', envelope);
+    }
   }
 
   function scheduleReconnect(): void {

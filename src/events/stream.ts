@@ -4,7 +4,7 @@ import type { Db } from '../store/db.js';
 import type { EventsTable } from '../store/schema.js';
 import type { Bus } from './bus.js';
 import { type EventHorizon, NO_HORIZON } from './horizon.js';
-import { toEnvelope } from './outbox.js';
+import { type StoredEvent, selectEvents, toEnvelope } from './outbox.js';
 import { singleFlight } from './single-flight.js';
 import { topics } from './topics.js';
 
@@ -31,12 +31,7 @@ export interface StreamAudience {
   accountIds: ReadonlySet<string> | null;
 }
 
-export type EventRow = Pick<
-  EventsTable,
-  'id' | 'org_id' | 'account_id' | 'type' | 'status' | 'data' | 'occurred_at'
-> & {
-  seq: number;
-};
+export type EventRow = Omit<StoredEvent, 'seq'> & { seq: number };
 
 /**
  * Whether `audience` may see an event. Events without an account concern the whole organization, so
@@ -126,13 +121,11 @@ async function readEventsAfter(
   upTo: number,
   limit: number,
 ): Promise<EventRow[]> {
-  const rows = await db
-    .selectFrom('events')
-    .select(['seq', 'id', 'org_id', 'account_id', 'type', 'status', 'data', 'occurred_at'])
-    .where('org_id', '=', orgId)
-    .where('seq', '>', afterSeq)
-    .where('seq', '<=', upTo)
-    .orderBy('seq', 'asc')
+  const rows = await selectEvents(db)
+    .where('e.org_id', '=', orgId)
+    .where('e.seq', '>', afterSeq)
+    .where('e.seq', '<=', upTo)
+    .orderBy('e.seq', 'asc')
     .limit(limit)
     .execute();
   return rows.map((row) => ({ ...row, seq: Number(row.seq) }));
@@ -214,7 +207,10 @@ export function streamEvents(options: EventStreamOptions): Promise<void> {
           for (const row of rows) {
             // The cursor passes invisible rows too, so they are not read again.
             cursor = row.seq;
-            if (canSeeEvent(audience, row)) chunk += sseEvent(toEnvelope(row));
+            if (!canSeeEvent(audience, row)) continue;
+            // null: its movement was deleted with its account, so the event is gone too.
+            const envelope = toEnvelope(row);
+            if (envelope) chunk += sseEvent(envelope);
           }
           if (chunk !== '' && !sink.write(chunk)) await drained();
           if (stopped || rows.length < batchSize) break;

@@ -11,7 +11,10 @@ import type { MovementSchema } from './schemas.js';
 /** The movement object of the API and of `bank_movement` events. */
 export type MovementView = Static<typeof MovementSchema>;
 
-export function movementView(row: MovementsTable): MovementView {
+/** The columns a movement's view is made of. */
+export type MovementViewRow = Omit<MovementsTable, 'org_id' | 'dedup_key' | 'session_id'>;
+
+export function movementView(row: MovementViewRow): MovementView {
   return {
     id: row.id,
     account_id: row.account_id,
@@ -75,7 +78,8 @@ export interface IngestInput {
 
 /**
  * Inserts new movements, skipping those already stored (unique `account_id, dedup_key`), and emits a
- * `bank_movement` event for each new one in the same transaction. Returns the number inserted.
+ * `bank_movement` event for each new one in the same transaction: a reference to the movement row,
+ * not a copy of it. Returns the number inserted.
  * The hot path of every scrape: rows go in 500 at a time through one cached statement.
  */
 export async function ingestMovements(trx: Kysely<Database>, uow: UnitOfWork, input: IngestInput): Promise<number> {
@@ -118,7 +122,13 @@ export async function ingestMovements(trx: Kysely<Database>, uow: UnitOfWork, in
       const addedIds = new Set(added.map((r) => r.id));
       for (const row of rows) {
         if (addedIds.has(row.id))
-          uow.emit({ orgId: input.orgId, accountId: input.accountId, type: 'bank_movement', data: movementView(row) });
+          uow.emit({
+            orgId: input.orgId,
+            accountId: input.accountId,
+            type: 'bank_movement',
+            data: movementView(row),
+            movementId: row.id,
+          });
       }
     }
   }

@@ -140,6 +140,7 @@ export function movementRoutes(deps: MovementRoutesDeps): FastifyPluginAsyncType
             accountId: row.account_id,
             type: 'bank_movement',
             data: movementView(row),
+            movementId: row.id,
           });
           await recordAudit(
             trx,

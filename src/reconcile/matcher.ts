@@ -180,6 +180,7 @@ export function makeMatcher(deps: { clock: Clock }) {
       accountId: movement.account_id,
       type: 'payment_received',
       data: movementView(movement),
+      movementId: movement.id,
     });
   }
 

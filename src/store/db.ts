@@ -36,6 +36,7 @@ import { rateLimits } from './migrations/0013_rate_limits.js';
 import { connectorSessions } from './migrations/0014_connector_sessions.js';
 import { browserScripts } from './migrations/0016_browser_scripts.js';
 import { loginSpacing } from './migrations/0017_login_spacing.js';
+import { compactEvents } from './migrations/0018_compact_events.js';
 import type { Database, Dialect } from './schema.js';
 
 // Re-exported for the callers that know the store by its connection.
@@ -110,6 +111,7 @@ function migrations(dialect: Dialect): Record<string, Migration> {
     '0014_connector_sessions': connectorSessions(),
     '0016_browser_scripts': browserScripts(),
     '0017_login_spacing': loginSpacing(),
+    '0018_compact_events': compactEvents(),
   };
 }
 

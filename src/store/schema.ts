@@ -289,9 +289,11 @@ export interface EventsTable {
   account_id: string | null;
   type: EventType;
   status: string;
-  /** JSON. */
+  /** JSON; `''` when `movement_id` is set (the payload is that movement, read at delivery). */
   data: string;
   occurred_at: number;
+  /** The movement a compact `bank_movement` / `payment_received` event carries (since migration 0018); null otherwise. */
+  movement_id: string | null;
 }
 
 export interface UserSessionsTable {

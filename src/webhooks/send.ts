@@ -1,6 +1,6 @@
 import { RESERVED_WEBHOOK_FIELDS } from '../accounts/config.js';
 import type { Clock } from '../core/time.js';
-import { toEnvelope } from '../events/outbox.js';
+import { selectEvents, toEnvelope } from '../events/outbox.js';
 import type { Cipher } from '../security/cipher.js';
 import type { Db } from '../store/db.js';
 import type { DeliveriesTable } from '../store/schema.js';
@@ -59,9 +59,10 @@ async function target(db: Db, cipher: Cipher, delivery: DeliveriesTable): Promis
 /** The body: the stored payload (test deliveries) or the event's envelope, under the extra fields. */
 async function body(db: Db, delivery: DeliveriesTable, extra: Record<string, unknown> | null): Promise<string | null> {
   if (delivery.payload) return delivery.payload;
-  const event = await db.selectFrom('events').selectAll().where('id', '=', delivery.event_id).executeTakeFirst();
-  if (!event) return null;
-  const envelope = toEnvelope(event);
+  const event = await selectEvents(db).where('e.id', '=', delivery.event_id).executeTakeFirst();
+  // Pruned, or a movement event whose movement went with its deleted account.
+  const envelope = event ? toEnvelope(event) : null;
+  if (!envelope) return null;
   if (!extra) return JSON.stringify(envelope);
   const safe = Object.fromEntries(
     Object.entries(extra).filter(([k]) => !(RESERVED_WEBHOOK_FIELDS as readonly string[]).includes(k)),

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import { expect } from 'vitest';
 import type { EventEnvelope, EventType } from '../../src/core/events.js';
-import { toEnvelope } from '../../src/events/outbox.js';
+import { selectEvents, toEnvelope } from '../../src/events/outbox.js';
 import type { Database } from '../../src/store/schema.js';
 import type { Api } from './api.js';
 import type { TestServer } from './server.js';
@@ -149,13 +149,14 @@ export async function nextEvent(server: TestServer, type: EventType, accountId: 
       unsubscribe();
       reject(new Error(`no ${type} event for ${accountId}`));
     }, 10_000);
-    void server.server.store.db
-      .selectFrom('events')
-      .selectAll()
-      .where('type', '=', type)
-      .where('account_id', '=', accountId)
-      .orderBy('seq')
+    void selectEvents(server.server.store.db)
+      .where('e.type', '=', type)
+      .where('e.account_id', '=', accountId)
+      .orderBy('e.seq')
       .executeTakeFirst()
-      .then((row) => row && finish(toEnvelope(row)));
+      .then((row) => {
+        const envelope = row ? toEnvelope(row) : null;
+        if (envelope) finish(envelope);
+      });
   });
 }
