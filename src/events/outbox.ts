@@ -2,7 +2,7 @@ import type { Kysely, Transaction } from 'kysely';
 import { EVENT_STATUS, type EventEnvelope, type EventType } from '../core/events.js';
 import { newId } from '../core/ids.js';
 import { type Clock, iso } from '../core/time.js';
-import { movementView } from '../movements/ingest.js';
+import { movementView } from '../movements/view.js';
 import { insertRows } from '../store/bulk.js';
 import type { Db, Dialect } from '../store/db.js';
 import type { Database, EventsTable } from '../store/schema.js';

@@ -1,33 +1,14 @@
 import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import type { Static } from 'typebox';
 import type { Balance, BankAccount, Movement } from '../connectors/sdk.js';
 import { newId } from '../core/ids.js';
 import type { UnitOfWork } from '../events/outbox.js';
 import { insertRows } from '../store/bulk.js';
 import type { Database, MovementsTable } from '../store/schema.js';
-import type { MovementSchema } from './schemas.js';
+import { movementView } from './view.js';
 
-/** The movement object of the API and of `bank_movement` events. */
-export type MovementView = Static<typeof MovementSchema>;
-
-/** The columns a movement's view is made of. */
-export type MovementViewRow = Omit<MovementsTable, 'org_id' | 'dedup_key' | 'session_id'>;
-
-export function movementView(row: MovementViewRow): MovementView {
-  return {
-    id: row.id,
-    account_id: row.account_id,
-    bank_account_id: row.bank_account_id,
-    external_id: row.external_id,
-    booked_at: row.booked_at,
-    amount: row.amount,
-    currency: row.currency,
-    name: row.name,
-    reference: row.reference,
-    received_at: new Date(row.created_at).toISOString(),
-  };
-}
+// The view lives apart so the outbox can build movement envelopes without importing ingestion.
+export { type MovementView, type MovementViewRow, movementView } from './view.js';
 
 /**
  * The de-duplication key: the bank's own id when it has one; otherwise a hash of the movement's
