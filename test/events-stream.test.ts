@@ -15,6 +15,7 @@ import {
   streamEvents,
 } from '../src/events/stream.js';
 import { makeKeysService } from '../src/keys/service.js';
+import { movementView } from '../src/movements/view.js';
 import { createSandboxAccount, latestCode, scrape, sessionEnd } from './helpers/flows.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
@@ -332,6 +333,68 @@ describe('GET /v1/events', () => {
         expect(await seqOf(next.envelope.id)).toBeGreaterThan(await seqOf(lastMissed));
       },
     );
+  });
+
+  it('carries bank_movement events as the data API shows the movement, old-shape ones too, and skips those of a deleted account', async () => {
+    const { api } = t;
+    const account = await createSandboxAccount(api, 'alice');
+    const gone = await createSandboxAccount(api, 'alice');
+    const listed = async (accountId: string) => {
+      const out = new Map<string, unknown>();
+      let cursor: string | null = null;
+      do {
+        const reply: { status: number; body: any } = await api.get(
+          `/v1/accounts/${accountId}/movements?limit=500${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+        );
+        for (const m of reply.body.data as { id: string }[]) out.set(m.id, m);
+        cursor = reply.body.next_cursor;
+      } while (cursor);
+      return out;
+    };
+    // An event as stored before migration 0018: the movement's view copied into `data`.
+    const emitOldShape = async (accountId: string) => {
+      const row = await t.server.store.db
+        .selectFrom('movements')
+        .selectAll()
+        .where('account_id', '=', accountId)
+        .orderBy('id')
+        .executeTakeFirstOrThrow();
+      await t.server.transact(async (_trx, uow) =>
+        uow.emit({ orgId: t.orgId, accountId, type: 'bank_movement', data: movementView(row) }),
+      );
+      return row.id;
+    };
+
+    const lastSeen = await withStream({}, async (stream) => {
+      expect(await stream.next()).toEqual({ retry: 3000, comments: [] });
+      const sessionId = await scrape(api, account.id);
+      const events = await stream.until((e) => e.type === 'scrape_succeeded' && e.account_id === account.id);
+      const movements = await listed(account.id);
+      const carried = events.filter((e) => e.type === 'bank_movement' && e.account_id === account.id);
+      expect(carried).toHaveLength((await sessionEnd(api, sessionId)).movements_new);
+      expect(new Map(carried.map((e) => [(e.data as { id: string }).id, e.data]))).toEqual(movements);
+
+      const copied = await emitOldShape(account.id);
+      const [old] = (await stream.until((e) => e.type === 'bank_movement')).slice(-1);
+      expect(old!.data).toEqual(movements.get(copied));
+      return old!.id;
+    });
+
+    // Missed while disconnected: a scrape of an account deleted afterwards, then one more event.
+    const goneSession = await scrape(api, gone.id);
+    expect((await sessionEnd(api, goneSession)).state).toBe('succeeded');
+    const { name } = (await api.get(`/v1/accounts/${gone.id}`)).body;
+    expect((await api.delete(`/v1/accounts/${gone.id}`, { confirmation_name: name })).status).toBe(204);
+    const marker = await emitOldShape(account.id);
+    await withStream({ headers: { 'last-event-id': lastSeen } }, async (stream) => {
+      expect(await stream.next()).toEqual({ retry: 3000, comments: [] });
+      const replayed = await stream.until((e) => e.type === 'bank_movement' && e.account_id === account.id);
+      expect((replayed.at(-1)!.data as { id: string }).id).toBe(marker);
+      const ofGone = replayed.filter((e) => e.account_id === gone.id);
+      // Its movements went with it, and so did their events; its other events are still there.
+      expect(ofGone.some((e) => e.type === 'scrape_succeeded')).toBe(true);
+      expect(ofGone.filter((e) => e.type === 'bank_movement')).toEqual([]);
+    });
   });
 
   it("never sends a restricted key another account's events, nor organization-wide ones", async () => {
