@@ -35,7 +35,10 @@ export interface StorageSplit {
   event_indexes: number;
 }
 
-type Sizes = Record<keyof StorageSplit, number>;
+type Sizes = Record<keyof StorageSplit, number> & {
+  /** Bytes of each table and index (the detail behind the split). */
+  relations: Record<string, number>;
+};
 
 const total = (s: Sizes) => s.movement_row + s.movement_indexes + s.event_row + s.event_indexes;
 const perMovement = (before: Sizes, after: Sizes, n: number): StorageSplit => ({
@@ -44,6 +47,13 @@ const perMovement = (before: Sizes, after: Sizes, n: number): StorageSplit => ({
   event_row: round((after.event_row - before.event_row) / n, 1),
   event_indexes: round((after.event_indexes - before.event_indexes) / n, 1),
 });
+const perRelation = (before: Sizes, after: Sizes, n: number): Record<string, number> =>
+  Object.fromEntries(
+    Object.entries(after.relations).map(([name, bytes]) => [
+      name,
+      round((bytes - (before.relations[name] ?? 0)) / n, 1),
+    ]),
+  );
 
 /** Ingests `n` sandbox movements on the server's tour account, PER_SCRAPE per transaction. */
 async function ingest(server: RunningServer, n: number): Promise<void> {
@@ -86,18 +96,20 @@ async function ingest(server: RunningServer, n: number): Promise<void> {
 }
 
 async function sqliteSizes(server: RunningServer): Promise<Sizes> {
-  const { rows } = await sql<{ tbl: string; kind: string; bytes: number }>`
-    select m.tbl_name as tbl, m.type as kind, sum(s.pgsize) as bytes
+  const { rows } = await sql<{ name: string; tbl: string; kind: string; bytes: number }>`
+    select m.name as name, m.tbl_name as tbl, m.type as kind, sum(s.pgsize) as bytes
     from dbstat s join sqlite_master m on m.name = s.name
     where m.tbl_name in ('movements', 'events')
-    group by m.tbl_name, m.type
+    group by m.name
   `.execute(server.store.db);
-  const of = (tbl: string, kind: string) => Number(rows.find((r) => r.tbl === tbl && r.kind === kind)?.bytes ?? 0);
+  const of = (tbl: string, kind: string) =>
+    rows.filter((r) => r.tbl === tbl && r.kind === kind).reduce((sum, r) => sum + Number(r.bytes), 0);
   return {
     movement_row: of('movements', 'table'),
     movement_indexes: of('movements', 'index'),
     event_row: of('events', 'table'),
     event_indexes: of('events', 'index'),
+    relations: Object.fromEntries(rows.map((r) => [r.name, Number(r.bytes)])),
   };
 }
 
@@ -120,6 +132,7 @@ async function benchSqlite(n: number) {
     const fileAfter = await fileSize();
     return {
       split: perMovement(before, after, n),
+      relations: perRelation(before, after, n),
       total: (total(after) - total(before)) / n,
       file: (fileAfter - fileBefore) / n,
     };
@@ -141,7 +154,17 @@ async function pgSizes(client: pg.Client, schema: string): Promise<Sizes> {
   const of = (tbl: string) => rows.find((r) => r.tbl === tbl)!;
   const m = of('movements');
   const e = of('events');
+  const indexes = await client.query<{ name: string; bytes: string }>(
+    `select indexrelname as name, pg_relation_size(indexrelid) as bytes
+     from pg_stat_all_indexes where schemaname = $1 and relname in ('movements', 'events')`,
+    [schema],
+  );
   return {
+    relations: {
+      movements: Number(m.all) - Number(m.indexes),
+      events: Number(e.all) - Number(e.indexes),
+      ...Object.fromEntries(indexes.rows.map((r) => [r.name, Number(r.bytes)])),
+    },
     // TOAST (long values) and the visibility and free-space maps count with the row.
     movement_row: Number(m.all) - Number(m.indexes),
     movement_indexes: Number(m.indexes),
@@ -172,7 +195,11 @@ async function benchPostgres(n: number, databaseUrl: string) {
     log(`storage: ${n} movements on PostgreSQL (schema ${schema})`);
     await ingest(server, n);
     const after = await pgSizes(admin, schema);
-    return { split: perMovement(before, after, n), total: (total(after) - total(before)) / n };
+    return {
+      split: perMovement(before, after, n),
+      relations: perRelation(before, after, n),
+      total: (total(after) - total(before)) / n,
+    };
   } finally {
     await server?.close();
     await admin.query(`drop schema if exists "${schema}" cascade`).catch(() => {});
@@ -183,8 +210,8 @@ async function benchPostgres(n: number, databaseUrl: string) {
 
 /**
  * The `bytes_per_movement` figures: `sqlite` (and `pg` with a database URL) all in per movement,
- * `events_share` the part of SQLite's that is the event's, the splits, and `sqlite_file` the file's
- * growth per movement.
+ * `events_share` the part of SQLite's that is the event's, the splits, each table and index per
+ * movement (`*_relations`), and `sqlite_file` the file's growth per movement.
  */
 export async function benchStorage(n: number, databaseUrl: string | null): Promise<Record<string, unknown>> {
   const lite = await benchSqlite(n);
@@ -193,6 +220,7 @@ export async function benchStorage(n: number, databaseUrl: string | null): Promi
     sqlite: round(lite.total, 1),
     events_share: round((lite.split.event_row + lite.split.event_indexes) / lite.total, 3),
     sqlite_split: lite.split,
+    sqlite_relations: lite.relations,
     sqlite_file: round(lite.file, 1),
   };
   if (databaseUrl) {
@@ -200,6 +228,7 @@ export async function benchStorage(n: number, databaseUrl: string | null): Promi
     figures.pg = round(pgFigures.total, 1);
     figures.pg_events_share = round((pgFigures.split.event_row + pgFigures.split.event_indexes) / pgFigures.total, 3);
     figures.pg_split = pgFigures.split;
+    figures.pg_relations = pgFigures.relations;
   }
   return { bytes_per_movement: figures };
 }
