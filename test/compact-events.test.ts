@@ -4,7 +4,7 @@ import type { EventEnvelope } from '../src/core/events.js';
 import { selectEvents, toEnvelope } from '../src/events/outbox.js';
 import { makePostgresBus } from '../src/events/pg-bus.js';
 import { movementView } from '../src/movements/view.js';
-import { createSandboxAccount, eventually, scrape, sessionEnd } from './helpers/flows.js';
+import { createSandboxAccount, eventually, listedMovements, scrape, sessionEnd } from './helpers/flows.js';
 import { type Receiver, startReceiver } from './helpers/receiver.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { TEST_STORE } from './helpers/store.js';
@@ -24,21 +24,6 @@ async function receiver(): Promise<Receiver> {
   const r = await startReceiver();
   cleanup.push(() => r.close());
   return r;
-}
-
-/** Every movement of the account as the data API lists it, by id. */
-async function apiMovements(t: TestServer, accountId: string): Promise<Map<string, unknown>> {
-  const out = new Map<string, unknown>();
-  let cursor: string | null = null;
-  do {
-    const reply: { status: number; body: any } = await t.api.get(
-      `/v1/accounts/${accountId}/movements?limit=500${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
-    );
-    expect(reply.status).toBe(200);
-    for (const movement of reply.body.data as { id: string }[]) out.set(movement.id, movement);
-    cursor = reply.body.next_cursor;
-  } while (cursor);
-  return out;
 }
 
 /** The stored event rows of one account, oldest first. */
@@ -71,7 +56,7 @@ describe('compact bank_movement events', () => {
       expect(row.movement_id).toMatch(/^mov_/);
     }
 
-    const movements = await apiMovements(t, account.id);
+    const movements = await listedMovements(t.api, account.id);
     expect(movements.size).toBe(session.movements_new);
     const delivered = await hook.waitFor(session.movements_new);
     expect(new Set(delivered.map((r) => r.json.id)).size).toBe(session.movements_new);
@@ -91,7 +76,7 @@ describe('compact bank_movement events', () => {
     const account = await createSandboxAccount(t.api, 'alice', { silent_ingestion: true });
     await sessionEnd(t.api, await scrape(t.api, account.id));
     expect((await t.api.post('/v1/webhooks', { url: hook.url, events: ['bank_movement'] })).status).toBe(201);
-    const [movement] = (await apiMovements(t, account.id)).values() as IterableIterator<{ id: string }>;
+    const [movement] = (await listedMovements(t.api, account.id)).values() as IterableIterator<{ id: string }>;
     const sent = await t.api.post(`/v1/accounts/${account.id}/movements/${movement!.id}/notify`);
     expect(sent.status).toBe(202);
     const [request] = await hook.waitFor(1);
@@ -119,7 +104,7 @@ describe('compact bank_movement events', () => {
     expect(JSON.parse(stored!.data)).toEqual(movementView(row));
 
     const [request] = await hook.waitFor(1);
-    const movements = await apiMovements(t, account.id);
+    const movements = await listedMovements(t.api, account.id);
     expect(request!.json).toMatchObject({ id: stored!.id, type: 'bank_movement', data: movements.get(row.id) });
   });
 
@@ -157,7 +142,7 @@ describe.runIf(TEST_STORE === 'postgres')('compact events across processes', () 
 
     const account = await createSandboxAccount(t.api, 'alice');
     const session = await sessionEnd(t.api, await scrape(t.api, account.id));
-    const movements = await apiMovements(t, account.id);
+    const movements = await listedMovements(t.api, account.id);
     const mine = () => received.filter((e) => e.type === 'bank_movement' && e.account_id === account.id);
     await eventually(
       async () => mine().length,

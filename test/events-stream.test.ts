@@ -16,7 +16,7 @@ import {
 } from '../src/events/stream.js';
 import { makeKeysService } from '../src/keys/service.js';
 import { movementView } from '../src/movements/view.js';
-import { createSandboxAccount, latestCode, scrape, sessionEnd } from './helpers/flows.js';
+import { createSandboxAccount, latestCode, listedMovements, scrape, sessionEnd } from './helpers/flows.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
 let t: TestServer;
@@ -339,18 +339,6 @@ describe('GET /v1/events', () => {
     const { api } = t;
     const account = await createSandboxAccount(api, 'alice');
     const gone = await createSandboxAccount(api, 'alice');
-    const listed = async (accountId: string) => {
-      const out = new Map<string, unknown>();
-      let cursor: string | null = null;
-      do {
-        const reply: { status: number; body: any } = await api.get(
-          `/v1/accounts/${accountId}/movements?limit=500${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
-        );
-        for (const m of reply.body.data as { id: string }[]) out.set(m.id, m);
-        cursor = reply.body.next_cursor;
-      } while (cursor);
-      return out;
-    };
     // An event as stored before migration 0018: the movement's view copied into `data`.
     const emitOldShape = async (accountId: string) => {
       const row = await t.server.store.db
@@ -369,7 +357,7 @@ describe('GET /v1/events', () => {
       expect(await stream.next()).toEqual({ retry: 3000, comments: [] });
       const sessionId = await scrape(api, account.id);
       const events = await stream.until((e) => e.type === 'scrape_succeeded' && e.account_id === account.id);
-      const movements = await listed(account.id);
+      const movements = await listedMovements(api, account.id);
       const carried = events.filter((e) => e.type === 'bank_movement' && e.account_id === account.id);
       expect(carried).toHaveLength((await sessionEnd(api, sessionId)).movements_new);
       expect(new Map(carried.map((e) => [(e.data as { id: string }).id, e.data]))).toEqual(movements);

@@ -102,6 +102,21 @@ export async function scrape(api: Api, accountId: string): Promise<string> {
   return reply.body.session_id;
 }
 
+/** Every movement of an account as the data API lists it (all pages), by id. */
+export async function listedMovements(api: Api, accountId: string): Promise<Map<string, unknown>> {
+  const out = new Map<string, unknown>();
+  let cursor: string | null = null;
+  do {
+    const reply: { status: number; body: any } = await api.get(
+      `/v1/accounts/${accountId}/movements?limit=500${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+    );
+    expect(reply.status).toBe(200);
+    for (const movement of reply.body.data as { id: string }[]) out.set(movement.id, movement);
+    cursor = reply.body.next_cursor;
+  } while (cursor);
+  return out;
+}
+
 /**
  * The common opening of the assisted-login tests: a sandbox account for `username`, a scrape, and the
  * pending request it opens.
