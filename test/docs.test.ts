@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AssistanceSchema } from '../src/assistance/schemas.js';
 import { EVENT_TYPES, type EventType } from '../src/core/events.js';
 import { EnvelopeDocSchema, EVENT_CATALOG, withEventTable } from '../src/events/catalog.js';
+import { selectEvents, toEnvelope } from '../src/events/outbox.js';
 import { MovementSchema } from '../src/movements/schemas.js';
 import { latestCode, sessionEnd, startAssistedLogin } from './helpers/flows.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
@@ -68,15 +69,12 @@ describe('docs/webhooks.md', () => {
     const code = await latestCode(t.api, account.username);
     await t.api.post(`/v1/accounts/${account.id}/otp`, { code, request_id: request.id });
     expect((await sessionEnd(t.api, sessionId)).state).toBe('succeeded');
-    const events = await t.server.store.db
-      .selectFrom('events')
-      .selectAll()
-      .where('account_id', '=', account.id)
-      .execute();
+    // As senders read them: a movement event's data is its stored movement.
+    const events = await selectEvents(t.server.store.db).where('e.account_id', '=', account.id).execute();
     const seen = new Set<string>();
     for (const event of events) {
       seen.add(event.type);
-      expect(validData(event.type as EventType, JSON.parse(event.data)), event.type).toBeNull();
+      expect(validData(event.type as EventType, toEnvelope(event)?.data), event.type).toBeNull();
     }
     expect([...seen]).toEqual(
       expect.arrayContaining(['assistance_required', 'assistance_fulfilled', 'scrape_succeeded', 'bank_movement']),

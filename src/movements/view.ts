@@ -13,12 +13,13 @@ export function movementView(row: MovementViewRow): MovementView {
     id: row.id,
     account_id: row.account_id,
     bank_account_id: row.bank_account_id,
-    external_id: row.external_id,
+    // `?? null`: a plugin's movement may leave them out; the stored row, and so every reader, has null.
+    external_id: row.external_id ?? null,
     booked_at: row.booked_at,
     amount: row.amount,
     currency: row.currency,
     name: row.name,
-    reference: row.reference,
+    reference: row.reference ?? null,
     received_at: new Date(row.created_at).toISOString(),
   };
 }
