@@ -102,7 +102,7 @@ export function makePostgresBus(options: {
     if (message.e.length === 0) return;
     const rows = await selectEvents(db).where('e.id', 'in', message.e).orderBy('e.seq').execute();
     for (const row of rows) {
-      const envelope: EventEnvelope | null = toEnvelope(row);
+      const envelope = toEnvelope(row);
       if (envelope) local.publish('event', envelope);
     }
   }

@@ -8,7 +8,7 @@ import type { Database, MovementsTable } from '../store/schema.js';
 import { movementView } from './view.js';
 
 // The view lives apart so the outbox can build movement envelopes without importing ingestion.
-export { type MovementView, type MovementViewRow, movementView } from './view.js';
+export { type MovementView, movementView } from './view.js';
 
 /**
  * The de-duplication key: the bank's own id when it has one; otherwise a hash of the movement's
