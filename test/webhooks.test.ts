@@ -252,6 +252,55 @@ describe('organization webhook endpoints', () => {
   });
 });
 
+describe('fan-out without subscribers', () => {
+  it('creates no delivery while nothing subscribes, and an endpoint created later gets only the events after it', async () => {
+    const t = await server();
+    const db = t.server.store.db;
+    const account = await createSandboxAccount(t.api, 'alice');
+    await sessionEnd(t.api, await scrape(t.api, account.id));
+    await t.server.delivery.drain();
+    const count = async () =>
+      Number(
+        (
+          await db
+            .selectFrom('deliveries')
+            .select((eb) => eb.fn.countAll().as('n'))
+            .executeTakeFirstOrThrow()
+        ).n,
+      );
+    expect(await count()).toBe(0);
+    // The cursor moved past every event so far: none of them is delivered to a later subscriber.
+    const newest = async () =>
+      Number(
+        (
+          await db
+            .selectFrom('events')
+            .select((eb) => eb.fn.max('seq').as('seq'))
+            .executeTakeFirstOrThrow()
+        ).seq,
+      );
+    const before = await newest();
+    expect(before).toBeGreaterThan(0);
+    const cursor = await db
+      .selectFrom('settings')
+      .select('value')
+      .where('key', '=', 'webhooks_dispatched_seq')
+      .executeTakeFirstOrThrow();
+    expect(Number(cursor.value)).toBe(before);
+
+    const hook = await receiver();
+    const created = await t.api.post('/v1/webhooks', { url: hook.url });
+    expect(created.status).toBe(201);
+    await sessionEnd(t.api, await scrape(t.api, account.id));
+    await t.server.delivery.drain();
+    const deliveries = await db.selectFrom('deliveries').select(['event_seq', 'endpoint_id']).execute();
+    expect(deliveries.length).toBeGreaterThan(0);
+    expect(deliveries.every((d) => Number(d.event_seq) > before && d.endpoint_id === created.body.id)).toBe(true);
+    expect(deliveries).toHaveLength((await newest()) - before);
+    expect((await hook.waitFor(deliveries.length)).map((r) => r.json.type)).toContain('scrape_succeeded');
+  });
+});
+
 describe("an account's own destinations", () => {
   it('notify with the configured Authorization and carry movements with the extra fields to the result webhook', async () => {
     const t = await server();

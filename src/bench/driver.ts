@@ -1,15 +1,30 @@
-import { parentPort, workerData } from 'node:worker_threads';
 import autocannon from 'autocannon';
 import { type BenchAccount, makeBenchClient, type Submission } from './client.js';
+import { answerClockPings } from './clock.js';
 
-/** Work the main thread hands to this load-driving thread (its own event loop, its own core). */
+/**
+ * The load clients, in a child process of the bench (`fork`): their own process and event loop, as an
+ * integrator's relay or back office would be, so a saturated server cannot slow its own clients down
+ * and hide its overload. Timestamps are on this process's clock; the parent converts them with the
+ * offset it measured (clock.ts).
+ */
 export type DriverTask =
-  | { kind: 'logins'; url: string; key: string; accounts: BenchAccount[]; perAccount: number }
+  | {
+      kind: 'logins';
+      url: string;
+      key: string;
+      /** The sandbox bank's base URL (its phone pages), ending in `/sandbox-bank/`. */
+      bankUrl: string;
+      accounts: BenchAccount[];
+      perAccount: number;
+    }
   | { kind: 'load'; url: string; headers: Record<string, string>; seconds: number; connections: number };
 
 export type DriverResult =
   | { kind: 'logins'; submissions: Submission[]; seconds: number }
   | { kind: 'load'; rps: number; errors: number; non2xx: number };
+
+export type DriverReply = { kind: 'done'; ok: true; result: DriverResult } | { kind: 'done'; ok: false; error: string };
 
 async function runTask(task: DriverTask): Promise<DriverResult> {
   switch (task.kind) {
@@ -19,7 +34,8 @@ async function runTask(task: DriverTask): Promise<DriverResult> {
       const submissions: Submission[] = [];
       await Promise.all(
         task.accounts.map(async (account) => {
-          for (let i = 0; i < task.perAccount; i++) submissions.push(await client.assistedLogin(account, i));
+          for (let i = 0; i < task.perAccount; i++)
+            submissions.push(await client.assistedLogin(account, i, task.bankUrl));
         }),
       );
       return { kind: 'logins', submissions, seconds: (performance.now() - started) / 1000 };
@@ -45,20 +61,19 @@ async function runTask(task: DriverTask): Promise<DriverResult> {
   }
 }
 
-type Reply = { ok: true; result: DriverResult } | { ok: false; error: string };
-const settle = (send: (reply: Reply) => void) => (task: DriverTask) =>
-  runTask(task).then(
-    (result) => send({ ok: true, result }),
-    (error: unknown) =>
-      send({ ok: false, error: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
-  );
-
-// Logins run in a worker thread (its timestamps share the server's clock); autocannon runs in a child
-// process, because inside a worker thread it takes the thread for one of its own workers.
-if (parentPort) void settle((reply) => parentPort!.postMessage(reply))(workerData as DriverTask);
-else if (process.send) {
-  process.once(
-    'message',
-    (task: DriverTask) => void settle((reply) => process.send!(reply, () => process.exit(0)))(task),
-  );
+if (process.send) {
+  const send = (reply: DriverReply) => process.send!(reply, () => process.exit(0));
+  answerClockPings();
+  process.on('message', (message: { kind: string; task?: DriverTask }) => {
+    if (message.kind !== 'task' || !message.task) return;
+    runTask(message.task).then(
+      (result) => send({ kind: 'done', ok: true, result }),
+      (error: unknown) =>
+        send({
+          kind: 'done',
+          ok: false,
+          error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+        }),
+    );
+  });
 }

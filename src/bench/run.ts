@@ -1,20 +1,20 @@
-import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
 import Fastify from 'fastify';
 import { loadConfig } from '../config.js';
 import { ingestMovements } from '../movements/ingest.js';
 import { type RunningServer, startServer } from '../server.js';
 import { benchBrowser } from './browser.js';
-import { createAccounts, makeBenchClient } from './client.js';
-import type { DriverResult, DriverTask } from './driver.js';
+import { drive } from './children.js';
+import { makeBenchClient } from './client.js';
 import { benchFints } from './fints.js';
+import { benchLogins } from './logins.js';
 import { runPostgresBenchmarks } from './postgres.js';
+import { Processes } from './processes.js';
 import { benchReconcileBatch, benchReconcileLive } from './reconcile.js';
-import { percentile, round } from './stats.js';
+import { round } from './stats.js';
 import { benchStorage } from './storage.js';
 import { timingConnectors } from './timing.js';
 import { benchWaiting } from './waiting.js';
@@ -24,6 +24,7 @@ const SCALE = Number(process.env.BENCH_SCALE ?? '1');
 const scaled = (n: number) => Math.max(1, Math.round(n * SCALE));
 const HANDOFF_LOGINS = scaled(1000);
 const HANDOFF_LANES = Number(process.env.BENCH_LANES ?? '20');
+const SINGLE_LOGINS = scaled(200);
 const THROUGHPUT_ACCOUNTS = scaled(200);
 const THROUGHPUT_ROUNDS = 3;
 const LOAD_SECONDS = Number(process.env.BENCH_LOAD_SECONDS ?? '5');
@@ -38,116 +39,6 @@ const STORAGE_MOVEMENTS = scaled(20_000);
 const BROWSER_CONCURRENT = Number(process.env.BENCH_BROWSER_N ?? '4');
 
 const log = (message: string) => process.stderr.write(`bench: ${message}\n`);
-
-type DriverReply = { ok: boolean; result?: DriverResult; error?: string };
-
-function drive(task: DriverTask): Promise<DriverResult> {
-  const script = new URL('./driver.js', import.meta.url);
-  return new Promise((resolve, reject) => {
-    const settle = (message: DriverReply) => (message.ok ? resolve(message.result!) : reject(new Error(message.error)));
-    if (task.kind === 'load') {
-      const child = fork(script, [], { stdio: 'inherit' });
-      child.once('message', (message: DriverReply) => settle(message));
-      child.once('error', reject);
-      child.send(task);
-      return;
-    }
-    const worker = new Worker(script, { workerData: task });
-    worker.once('message', (message: DriverReply) => {
-      void worker.terminate();
-      settle(message);
-    });
-    worker.once('error', reject);
-  });
-}
-
-/** Starts the receiver thread; resolves with its URL and the arrivals it reports. */
-async function startReceiver(): Promise<{ url: string; arrivals: Map<string, number[]>; stop(): Promise<void> }> {
-  const worker = new Worker(new URL('./receiver.js', import.meta.url));
-  const arrivals = new Map<string, number[]>();
-  const port = await new Promise<number>((resolve, reject) => {
-    worker.on(
-      'message',
-      (message: { kind: string; port?: number; type?: string; account_id?: string; at?: number }) => {
-        if (message.kind === 'ready') resolve(message.port!);
-        else if (message.kind === 'event' && message.type === 'assistance_required') {
-          const list = arrivals.get(message.account_id!) ?? [];
-          list.push(message.at!);
-          arrivals.set(message.account_id!, list);
-        }
-      },
-    );
-    worker.once('error', reject);
-  });
-  return {
-    url: `http://127.0.0.1:${port}/hook`,
-    arrivals,
-    async stop() {
-      worker.postMessage({ kind: 'stop' });
-      await new Promise((resolve) => worker.once('exit', resolve));
-    },
-  };
-}
-
-async function benchLogins(
-  server: RunningServer,
-  key: string,
-  holds: Map<string, number[]>,
-  prompts: Map<string, number[]>,
-) {
-  // Hand-off latency: 1,000 logins over 20 accounts (20 at a time); a local endpoint receives each prompt.
-  const receiver = await startReceiver();
-  const endpoint = await fetch(`${server.url}/v1/webhooks`, {
-    method: 'POST',
-    headers: { authorization: `Api-Key ${key}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ url: receiver.url, events: ['assistance_required'] }),
-  });
-  if (endpoint.status !== 201) throw new Error(`webhook endpoint: ${endpoint.status} ${await endpoint.text()}`);
-  const endpointId = ((await endpoint.json()) as { id: string }).id;
-  const lanes = await createAccounts(server, key, 'h', HANDOFF_LANES);
-  const perLane = Math.ceil(HANDOFF_LOGINS / HANDOFF_LANES);
-  log(`hand-off: ${perLane * HANDOFF_LANES} assisted logins`);
-  const handoff = await drive({ kind: 'logins', url: server.url, key, accounts: lanes, perAccount: perLane });
-  if (handoff.kind !== 'logins') throw new Error('unexpected result');
-  const afterResponse: number[] = [];
-  const afterRequest: number[] = [];
-  for (const s of handoff.submissions) {
-    const held = holds.get(s.username)?.[s.index];
-    if (held === undefined) throw new Error(`no hold recorded for ${s.username} #${s.index}`);
-    afterResponse.push(Math.max(0, held - s.answeredAt));
-    afterRequest.push(held - s.sentAt);
-  }
-  await server.delivery.drain();
-  const promptToWebhook: number[] = [];
-  for (const lane of lanes) {
-    const sent = prompts.get(lane.username) ?? [];
-    const arrived = receiver.arrivals.get(lane.id) ?? [];
-    if (arrived.length !== sent.length)
-      throw new Error(`${lane.username}: ${sent.length} prompts, ${arrived.length} webhooks`);
-    for (const [i, at] of arrived.entries()) promptToWebhook.push(at - sent[i]!);
-  }
-  await fetch(`${server.url}/v1/webhooks/${endpointId}`, {
-    method: 'DELETE',
-    headers: { authorization: `Api-Key ${key}` },
-  });
-  await receiver.stop();
-
-  // Throughput: 200 accounts logging in at once; a first round reads 90 days of history, so it is a warm-up.
-  const accounts = await createAccounts(server, key, 't', THROUGHPUT_ACCOUNTS);
-  log(`throughput: warm-up round over ${accounts.length} accounts`);
-  await drive({ kind: 'logins', url: server.url, key, accounts, perAccount: 1 });
-  log(`throughput: ${THROUGHPUT_ROUNDS} rounds over ${accounts.length} accounts`);
-  const throughput = await drive({ kind: 'logins', url: server.url, key, accounts, perAccount: THROUGHPUT_ROUNDS });
-  if (throughput.kind !== 'logins') throw new Error('unexpected result');
-  return {
-    handoff_ms: { p50: round(percentile(afterResponse, 50)), p99: round(percentile(afterResponse, 99)) },
-    handoff_from_request_ms: { p50: round(percentile(afterRequest, 50)), p99: round(percentile(afterRequest, 99)) },
-    handoff_samples: afterResponse.length,
-    prompt_to_webhook_ms: { p50: round(percentile(promptToWebhook, 50)), p99: round(percentile(promptToWebhook, 99)) },
-    logins_per_s: round(throughput.submissions.length / throughput.seconds, 1),
-    logins_concurrent_accounts: accounts.length,
-  };
-}
 
 async function benchStatus(server: RunningServer, key: string, accountId: string) {
   const bare = Fastify({ logger: false });
@@ -243,57 +134,130 @@ async function benchReconcile(server: RunningServer, key: string) {
   };
 }
 
-/** The SQLite benchmarks: one otpilot (role `all`) in this process on a fresh embedded store. */
-async function runSqliteBenchmarks(only: string): Promise<Record<string, unknown>> {
+/** The otpilot under test on SQLite, in this process, and what the parts need of it. */
+interface SqliteContext {
+  server: RunningServer;
+  key: string;
+  /** When the connector held each code and when the bank prompted, by bank username (timing.ts). */
+  holds: Map<string, number[]>;
+  prompts: Map<string, number[]>;
+  /** The sandbox bank its connector calls: its own process, or the server's own at /sandbox-bank/. */
+  bankUrl: string;
+}
+
+/**
+ * Starts one otpilot (role `all`) in this process on a fresh SQLite store, runs `body`, stops it and
+ * deletes the store. `bankUrl`: a sandbox bank in its own process (OTPILOT_SANDBOX_URL); null, the
+ * bank mounted in the server.
+ */
+async function withSqliteServer<T>(bankUrl: string | null, body: (ctx: SqliteContext) => Promise<T>): Promise<T> {
   const dataDir = mkdtempSync(join(tmpdir(), 'otpilot-bench-'));
-  const loaded = loadConfig({
-    OTPILOT_DATA_DIR: dataDir,
-    PORT: '0',
-    HOST: '127.0.0.1',
-    LOG_LEVEL: 'silent',
-    OTPILOT_WORKER_CONCURRENCY: String(WAITING_LOGINS + 1000),
-    OTPILOT_CODE_RATE_LIMIT: '1000000',
-    OTPILOT_SCHEDULER_TICK_MS: '60000',
-    // The benchmark's webhook receiver listens on loopback.
-    OTPILOT_ALLOW_PRIVATE_URLS: 'true',
-    // The local FinTS bank takes any registration id.
-    OTPILOT_FINTS_PRODUCT_ID: 'OTPILOTBENCH',
-    OTPILOT_BROWSER_CONCURRENCY: String(BROWSER_CONCURRENT),
-  });
-  if (!loaded.ok) throw new Error(loaded.errors.join('; '));
-  const holds = new Map<string, number[]>();
-  const prompts = new Map<string, number[]>();
-  const server = await startServer({
-    config: loaded.config,
-    printBootstrap: () => {},
-    connectors: timingConnectors(holds, prompts),
-    // The website's slow page would only measure its own delay.
-    sandboxBank: { webSlowMs: 0 },
-  });
-  const key = server.bootstrap!.apiKey;
-  const result: Record<string, unknown> = {};
   try {
-    if (only === 'waiting') return await benchWaiting(server, key, WAITING_LOGINS);
-    if (only === 'fints') return Object.assign(result, await benchFints(server, key, holds, FINTS_LOGINS, log));
-    if (only === '' || only === 'sqlite' || only === 'browser') {
-      log('browser logins');
-      Object.assign(
-        result,
-        await benchBrowser(server.url, key, { logins: BROWSER_LOGINS, concurrent: BROWSER_CONCURRENT }),
-      );
+    const loaded = loadConfig({
+      OTPILOT_DATA_DIR: dataDir,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'silent',
+      OTPILOT_WORKER_CONCURRENCY: String(WAITING_LOGINS + 1000),
+      OTPILOT_CODE_RATE_LIMIT: '1000000',
+      OTPILOT_SCHEDULER_TICK_MS: '60000',
+      // The benchmark's webhook receiver listens on loopback.
+      OTPILOT_ALLOW_PRIVATE_URLS: 'true',
+      // The local FinTS bank takes any registration id.
+      OTPILOT_FINTS_PRODUCT_ID: 'OTPILOTBENCH',
+      OTPILOT_BROWSER_CONCURRENCY: String(BROWSER_CONCURRENT),
+      ...(bankUrl ? { OTPILOT_SANDBOX_URL: bankUrl } : {}),
+    });
+    if (!loaded.ok) throw new Error(loaded.errors.join('; '));
+    const holds = new Map<string, number[]>();
+    const prompts = new Map<string, number[]>();
+    const server = await startServer({
+      config: loaded.config,
+      printBootstrap: () => {},
+      connectors: timingConnectors(holds, prompts),
+      // The website's slow page would only measure its own delay.
+      sandboxBank: { webSlowMs: 0 },
+    });
+    try {
+      const key = server.bootstrap!.apiKey;
+      return await body({ server, key, holds, prompts, bankUrl: bankUrl ?? `${server.url}/sandbox-bank/` });
+    } finally {
+      await server.close();
     }
-    if (only !== 'reconcile' && only !== 'browser') {
-      Object.assign(result, await benchLogins(server, key, holds, prompts));
-      Object.assign(result, await benchFints(server, key, holds, FINTS_LOGINS, log));
-      Object.assign(result, await benchStatus(server, key, server.bootstrap!.sandboxAccountId!));
-      Object.assign(result, await benchIngest(server, key));
-      Object.assign(result, await benchWaiting(server, key, WAITING_LOGINS));
-    }
-    if (only !== 'browser') Object.assign(result, await benchReconcile(server, key));
   } finally {
-    await server.close();
     rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+/** Runs `body` with a sandbox bank in its own process (`otpilot sandbox-bank`), stopped afterwards. */
+async function withBankProcess<T>(body: (bankUrl: string) => Promise<T>): Promise<T> {
+  const procs = new Processes();
+  try {
+    const bank = await procs.launch(
+      'sandbox bank',
+      ['sandbox-bank', '--port', '0', '--host', '127.0.0.1'],
+      process.env,
+      /sandbox bank at (http:\S+)/,
+    );
+    const result = await body(bank.url);
+    procs.assertAlive();
+    return result;
+  } finally {
+    await procs.stopAll();
+  }
+}
+
+const sqliteLogins = (ctx: SqliteContext) =>
+  benchLogins(
+    ctx.server,
+    ctx.key,
+    ctx.bankUrl,
+    ctx.holds,
+    ctx.prompts,
+    {
+      singleLogins: SINGLE_LOGINS,
+      laneLogins: HANDOFF_LOGINS,
+      lanes: HANDOFF_LANES,
+      throughputAccounts: THROUGHPUT_ACCOUNTS,
+      throughputRounds: THROUGHPUT_ROUNDS,
+    },
+    log,
+  );
+
+/**
+ * The SQLite parts, each on the server `withSqliteServer` starts. The browser logins get a server of
+ * their own with the bank mounted in it (their memory figures are of the server's process tree); the
+ * others share one whose sandbox bank runs in its own process.
+ */
+async function runSqliteBenchmarks(only: string): Promise<Record<string, unknown>> {
+  const result: Record<string, unknown> = {};
+  const all = only === '' || only === 'sqlite';
+  if (all || only === 'browser') {
+    log('browser logins');
+    Object.assign(
+      result,
+      await withSqliteServer(null, (ctx) =>
+        benchBrowser(ctx.server.url, ctx.key, { logins: BROWSER_LOGINS, concurrent: BROWSER_CONCURRENT }),
+      ),
+    );
+  }
+  if (only === 'browser') return result;
+  await withBankProcess((bankUrl) =>
+    withSqliteServer(bankUrl, async (ctx) => {
+      const { server, key, holds } = ctx;
+      if (only === 'waiting') return Object.assign(result, await benchWaiting(server, key, WAITING_LOGINS));
+      if (only === 'fints') return Object.assign(result, await benchFints(server, key, holds, FINTS_LOGINS, log));
+      if (only === 'logins') return Object.assign(result, await sqliteLogins(ctx));
+      if (all) {
+        Object.assign(result, await sqliteLogins(ctx));
+        Object.assign(result, await benchFints(server, key, holds, FINTS_LOGINS, log));
+        Object.assign(result, await benchStatus(server, key, server.bootstrap!.sandboxAccountId!));
+        Object.assign(result, await benchIngest(server, key));
+        Object.assign(result, await benchWaiting(server, key, WAITING_LOGINS));
+      }
+      if (all || only === 'reconcile') Object.assign(result, await benchReconcile(server, key));
+    }),
+  );
   return result;
 }
 
@@ -301,14 +265,26 @@ async function runSqliteBenchmarks(only: string): Promise<Record<string, unknown
  * Runs the benchmarks and prints one JSON object on the last line: the SQLite figures, then with
  * `BENCH_DATABASE_URL` (or `DATABASE_URL`) set the PostgreSQL ones (`pg_*` keys, absent otherwise).
  * `BENCH_ONLY` runs a part: `sqlite`, `pg`, one PostgreSQL phase (`pg-handoff`, `pg-claims`), or
- * `reconcile` (the reconciliation figures alone, on SQLite), `waiting` (the paused logins and their
+ * `logins` (the SQLite hand-off, login ceiling and per-login server cost alone), `reconcile` (the reconciliation figures alone, on SQLite), `waiting` (the paused logins and their
  * idle cost alone, on SQLite), `fints` (the FinTS logins alone, on SQLite) or `browser` (browser-script
  * logins alone), `storage` (`bytes_per_movement` alone, on SQLite and on PostgreSQL when a database
  * URL is set).
  */
 export async function runBenchmarks(): Promise<void> {
   const only = process.env.BENCH_ONLY ?? '';
-  const parts = ['', 'sqlite', 'pg', 'pg-handoff', 'pg-claims', 'reconcile', 'waiting', 'fints', 'browser', 'storage'];
+  const parts = [
+    '',
+    'sqlite',
+    'logins',
+    'pg',
+    'pg-handoff',
+    'pg-claims',
+    'reconcile',
+    'waiting',
+    'fints',
+    'browser',
+    'storage',
+  ];
   if (!parts.includes(only)) throw new Error(`BENCH_ONLY must be one of ${parts.filter(Boolean).join(', ')}`);
   const databaseUrl = process.env.BENCH_DATABASE_URL || process.env.DATABASE_URL || null;
   const pgOnly = only.startsWith('pg');

@@ -1,4 +1,4 @@
-import { type Compilable, CompiledQuery, type Kysely } from 'kysely';
+import { type Compilable, CompiledQuery, type Kysely, type QueryResult } from 'kysely';
 import { type Dialect, dialectOf, dummyFor } from './db.js';
 import type { Database } from './schema.js';
 
@@ -11,6 +11,26 @@ export function prepared<P extends string, R>(
   build: (q: Kysely<Database>, params: Record<P, string>) => Compilable<R>,
   names: readonly P[],
 ): (db: Kysely<Database>, values: Record<P, unknown>) => Promise<R[]> {
+  const run = compiledOnce(build, names);
+  return async (db, values) => (await run(db, values)).rows;
+}
+
+/**
+ * As `prepared`, for a write on a hot path: answers how many rows it changed (inserted, updated or
+ * deleted), which lets a conditional write say whether its condition held.
+ */
+export function preparedWrite<P extends string>(
+  build: (q: Kysely<Database>, params: Record<P, string>) => Compilable<unknown>,
+  names: readonly P[],
+): (db: Kysely<Database>, values: Record<P, unknown>) => Promise<number> {
+  const run = compiledOnce(build, names);
+  return async (db, values) => Number((await run(db, values)).numAffectedRows ?? 0n);
+}
+
+function compiledOnce<P extends string, R>(
+  build: (q: Kysely<Database>, params: Record<P, string>) => Compilable<R>,
+  names: readonly P[],
+): (db: Kysely<Database>, values: Record<P, unknown>) => Promise<QueryResult<R>> {
   const marks = Object.fromEntries(names.map((name) => [name, `\u0000param:${name}\u0000`])) as Record<P, string>;
   const compile = (dialect: Dialect) => {
     const compiled = build(dummyFor(dialect), marks).compile();
@@ -22,13 +42,12 @@ export function prepared<P extends string, R>(
   };
   // Compiled for both dialects at load time, so a bad placeholder fails at start, not on first use.
   const byDialect = { sqlite: compile('sqlite'), postgres: compile('postgres') };
-  return async (db, values) => {
+  return (db, values) => {
     const compiled = byDialect[dialectOf(db)];
     const parameters = compiled.parameters.map((value, i) => {
       const slot = compiled.slots[i];
       return slot === undefined ? value : values[slot];
     });
-    const result = await db.executeQuery<R>(CompiledQuery.raw(compiled.sql, parameters));
-    return result.rows;
+    return db.executeQuery<R>(CompiledQuery.raw(compiled.sql, parameters));
   };
 }

@@ -4,6 +4,8 @@ import type { Clock } from '../core/time.js';
 import type { EventHorizon } from '../events/horizon.js';
 import type { Transact } from '../events/outbox.js';
 import { insertRows } from '../store/bulk.js';
+import type { Db } from '../store/db.js';
+import { prepared, preparedWrite } from '../store/prepared.js';
 import type { Database, DeliveriesTable } from '../store/schema.js';
 import { destinationsFor, subscribersFrom } from './destinations.js';
 import { newDelivery } from './repo.js';
@@ -33,12 +35,66 @@ const DELIVERY_COLUMNS = [
   'updated_at',
 ] as const satisfies readonly (keyof DeliveriesTable)[];
 
+const hasReceiver = (eb: ExpressionBuilder<Database, 'account_config'>) =>
+  eb.or([eb('notification_endpoint_url', 'is not', null), eb('webhook_url', 'is not', null)]);
+
+/**
+ * With no subscriber anywhere, the cursor moves to the newest event at or below the horizon, in one
+ * statement that re-checks there is still no subscriber (one created meanwhile stops it, and the pass
+ * then fans out as usual). Changes no row when there is a subscriber, nothing new, or no cursor yet.
+ */
+const catchUpUnsubscribed = preparedWrite(
+  (q, p) =>
+    q
+      .updateTable('settings')
+      .set({ value: sql<string>`cast((select max(seq) from events where seq <= ${p.upTo}) as text)` })
+      .where('key', '=', CURSOR_KEY)
+      .where(sql`cast(settings.value as bigint)`, '<', sql`(select max(seq) from events where seq <= ${p.upToAgain})`)
+      .where((eb) => eb.not(eb.exists(eb.selectFrom('webhook_endpoints').select('id').where('enabled', '=', 1))))
+      .where((eb) => eb.not(eb.exists(eb.selectFrom('account_config').select('account_id').where(hasReceiver)))),
+  ['upTo', 'upToAgain'] as const,
+);
+
+/** Whether anything subscribes, and whether the cursor exists yet: one read. */
+const subscriptionProbe = prepared(
+  (q) =>
+    q
+      .selectFrom('settings')
+      .select((eb) => [
+        eb.exists(eb.selectFrom('webhook_endpoints').select('id').where('enabled', '=', 1)).as('endpoints'),
+        eb.exists(eb.selectFrom('account_config').select('account_id').where(hasReceiver)).as('receivers'),
+      ])
+      .where('key', '=', CURSOR_KEY),
+  [],
+);
+
+/**
+ * The pass when nothing subscribes: no transaction and no event read, one compiled statement in the
+ * usual case (two when there is nothing new). Answers false when the full pass must run: a subscriber
+ * exists, or the cursor does not exist yet.
+ */
+async function passWithoutSubscribers(db: Db, horizon: EventHorizon): Promise<boolean> {
+  const upTo = await horizon.limit();
+  if ((await catchUpUnsubscribed(db, { upTo, upToAgain: upTo })) > 0) return true;
+  const [probe] = await subscriptionProbe(db, {});
+  return probe !== undefined && !truthy(probe.endpoints) && !truthy(probe.receivers);
+}
+
+/** SQLite answers `exists` as 0 or 1, PostgreSQL as a boolean. */
+const truthy = (value: unknown) => value === true || value === 1 || value === '1';
+
 /**
  * One fan-out pass: committed outbox events past the cursor → one delivery per destination, and the
  * cursor, in one transaction. Returns how many events it read. With no subscriber at all the cursor
- * moves to the horizon without reading any event.
+ * moves to the horizon without reading any event, outside a transaction (passWithoutSubscribers).
  */
-export function fanOutPass(options: { transact: Transact; horizon: EventHorizon; clock: Clock }): Promise<number> {
+export async function fanOutPass(options: {
+  db: Db;
+  transact: Transact;
+  horizon: EventHorizon;
+  clock: Clock;
+}): Promise<number> {
+  if (await passWithoutSubscribers(options.db, options.horizon)) return 0;
   return options.transact(async (trx, uow) => {
     // One fan-out at a time across processes; one that finds another at it leaves the work to it.
     if (uow.dialect === 'postgres') {
@@ -57,8 +113,6 @@ export function fanOutPass(options: { transact: Transact; horizon: EventHorizon;
         .onConflict((oc) => oc.column('key').doUpdateSet({ value: String(to) }))
         .execute();
 
-    const hasReceiver = (eb: ExpressionBuilder<Database, 'account_config'>) =>
-      eb.or([eb('notification_endpoint_url', 'is not', null), eb('webhook_url', 'is not', null)]);
     const subscribed =
       (await trx.selectFrom('webhook_endpoints').select('id').where('enabled', '=', 1).limit(1).execute()).length > 0 ||
       (await trx.selectFrom('account_config').select('account_id').where(hasReceiver).limit(1).execute()).length > 0;
