@@ -1,3 +1,4 @@
+import type { AssistanceWait } from '../assistance/reads.js';
 import type { AssistanceRequest } from '../assistance/request.js';
 import {
   type Closing,
@@ -15,6 +16,7 @@ import type { ApprovalDescriptor, CodeChannel, CodeDescriptor } from '../core/de
 import type { Bus } from '../events/bus.js';
 import { topics } from '../events/topics.js';
 import { waitFor } from '../events/wait.js';
+import type { Waiters } from '../events/waiters.js';
 import { type HeldSession, holdSession } from '../sessions/transitions.js';
 import { ConnectorTimeout, DeadlinePassed, type Watchdog } from './watchdog.js';
 
@@ -45,7 +47,9 @@ export const JUDGE_GRACE_MS = 5_000;
 /** What the hand-off needs: code submission's store access (TOTP submits through it), the bus and the fallback poll. */
 export interface HandoffDeps extends SubmitDeps {
   bus: Bus;
-  /** Fallback re-read behind the wake-ups, ms. */
+  /** The process's waits on requests, with their one batched fallback check. */
+  waiters: Waiters<AssistanceWait>;
+  /** First fallback check behind the wake-ups, ms (it then backs off). */
   pollMs: number;
   /** A connector call's own limit, ms (the watchdog's `callMs`): the request's deadline applies when nearer. */
   callLimitMs: number;
@@ -261,6 +265,7 @@ async function waitForCode(
       clock,
       pollMs: deps.pollMs,
       signal: session.signal,
+      batch: { waiters: deps.waiters, kind: 'code', key: row.id },
     });
     session.signal.throwIfAborted();
     if (waited.value === 'closed') throw new AssistanceEnded('withdrawn', 'the request was closed while waiting');

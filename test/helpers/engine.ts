@@ -83,6 +83,7 @@ export async function startEngineHarness(
     db: t.server.store.db,
     transact: t.server.transact,
     bus: t.server.bus,
+    waiters: t.server.waiters,
     cipher: t.server.cipher,
     clock: () => clock.now(),
     pollMs: 200,
