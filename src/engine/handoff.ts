@@ -18,6 +18,7 @@ import { topics } from '../events/topics.js';
 import { waitFor } from '../events/wait.js';
 import type { Waiters } from '../events/waiters.js';
 import { type HeldSession, holdSession } from '../sessions/transitions.js';
+import type { Db } from '../store/db.js';
 import { ConnectorTimeout, DeadlinePassed, type Watchdog } from './watchdog.js';
 
 /**
@@ -49,6 +50,11 @@ export interface HandoffDeps extends SubmitDeps {
   bus: Bus;
   /** The process's waits on requests, with their one batched fallback check. */
   waiters: Waiters<AssistanceWait>;
+  /**
+   * Where a woken login takes its code: on PostgreSQL a connection of its own (`Store.control`, shared
+   * with lease heartbeats), so the hand-off does not queue behind a pool busy with other logins' work.
+   */
+  control: Db;
   /** First fallback check behind the wake-ups, ms (it then backs off). */
   pollMs: number;
   /** A connector call's own limit, ms (the watchdog's `callMs`): the request's deadline applies when nearer. */
@@ -259,7 +265,7 @@ async function waitForCode(
     const waited = await waitFor({
       bus: deps.bus,
       topic: topics.codeSubmitted(row.id),
-      read: () => takeCode(deps.db, deps.cipher, row.id),
+      read: () => takeCode(deps.control, deps.cipher, row.id),
       done: (value) => value !== 'none',
       until: Math.min(row.expires_at, nextResend),
       clock,

@@ -24,7 +24,7 @@ import type { WatchdogLimits } from './watchdog.js';
 
 export interface EngineOptions {
   db: Db;
-  /** Lease heartbeats' own connection (`Store.control`). */
+  /** Lease heartbeats' and code hand-offs' own connection (`Store.control`). */
   control: Db;
   dialect: Dialect;
   /** Who runs the scheduler tick (one process at a time). */

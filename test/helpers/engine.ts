@@ -84,6 +84,7 @@ export async function startEngineHarness(
     transact: t.server.transact,
     bus: t.server.bus,
     waiters: t.server.waiters,
+    control: t.server.store.control,
     cipher: t.server.cipher,
     clock: () => clock.now(),
     pollMs: 200,
