@@ -1,12 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { assistanceChecks, findPendingRequest, findRequest } from '../src/assistance/reads.js';
+import { assistanceChecks, findRequest } from '../src/assistance/reads.js';
 import { closeRequest, openRequest, takeCode } from '../src/assistance/requests.js';
 import { submitCode } from '../src/assistance/submit.js';
-import type { CodeRequest } from '../src/connectors/sdk.js';
 import { makeMemoryBus } from '../src/events/bus.js';
 import { makeTransact } from '../src/events/outbox.js';
 import { makeWaiters, type WaitTimer } from '../src/events/waiters.js';
-import { EMPTY_BANK, type EngineHarness, startEngineHarness } from './helpers/engine.js';
+import { EMPTY_BANK, type EngineHarness, pendingOf, RIGHT, SIX_DIGITS, startEngineHarness } from './helpers/engine.js';
 import { eventually } from './helpers/flows.js';
 
 /*
@@ -20,8 +19,6 @@ afterEach(async () => {
   h = undefined;
 });
 
-const SIX_DIGITS: CodeRequest = { length: 6, type: 'numeric', purpose: 'login', prompt: null };
-const RIGHT = '123456';
 const POLL_MS = 200;
 
 /** A timer that moves only when the test says: `advance` fires what fell due, in order. */
@@ -76,13 +73,6 @@ async function submitSilently(harness: EngineHarness, code: string) {
   const source = { via: 'api' as const, orgId: harness.t.orgId, actor: { type: 'system' as const, id: null } };
   const result = await submitCode({ ...harness.deps, transact }, source, { accountId: harness.accountId }, code);
   expect(result.ok).toBe(true);
-}
-
-async function pendingOf(harness: EngineHarness) {
-  return eventually(
-    () => findPendingRequest(harness.t.server.store.db, harness.accountId),
-    (request) => request !== undefined,
-  ).then((request) => request!);
 }
 
 describe('the batched fallback', () => {
