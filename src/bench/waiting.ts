@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { FALLBACK_MAX_MS } from '../events/waiters.js';
 import type { RunningServer } from '../server.js';
@@ -22,6 +22,8 @@ interface IdleFigures {
   machine_delay_p99_ms: number;
   /** Fallback queries the process ran in the window (each covers up to 500 waits). */
   fallback_queries: number;
+  /** Garbage collections in the window: how many, their pauses in all and the longest, ms. */
+  gc: { count: number; total_ms: number; max_ms: number };
 }
 
 /** An empty Node process's event-loop delay p99 over `ms` (ms): the machine's share of any delay. */
@@ -47,6 +49,11 @@ async function measureIdle(server: RunningServer, waiting: number): Promise<Idle
   await delay(FALLBACK_MAX_MS * 1.5);
   const histogram = monitorEventLoopDelay({ resolution: 10 });
   const machine = emptyLoopDelay(WINDOW_MS);
+  const pauses: number[] = [];
+  const gc = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) pauses.push(entry.duration);
+  });
+  gc.observe({ entryTypes: ['gc'] });
   histogram.enable();
   const checksBefore = server.waiters.stats().checks;
   const cpuBefore = process.cpuUsage();
@@ -55,12 +62,18 @@ async function measureIdle(server: RunningServer, waiting: number): Promise<Idle
   const cpu = process.cpuUsage(cpuBefore);
   const elapsedMs = performance.now() - started;
   histogram.disable();
+  gc.disconnect();
   return {
     waiting,
     cpu_share: round((cpu.user + cpu.system) / 1000 / elapsedMs, 3),
     loop_delay_p99_ms: round(histogram.percentile(99) / 1e6, 1),
     machine_delay_p99_ms: round(await machine, 1),
     fallback_queries: server.waiters.stats().checks - checksBefore,
+    gc: {
+      count: pauses.length,
+      total_ms: round(pauses.reduce((a, b) => a + b, 0), 1),
+      max_ms: round(Math.max(0, ...pauses), 1),
+    },
   };
 }
 
