@@ -72,7 +72,10 @@ export interface Waiters<K extends string = string> {
     signal?: AbortSignal;
   }): Bell;
   stats(): WaitersStats;
-  /** Stops the timer; waits still registered resolve `false`. */
+  /**
+   * Stops the timer and the fallback: waits end only by a ring or their abort signal from then on
+   * (the engine stops its logins first). Not settled here, so no wait re-registers in a loop.
+   */
   stop(): void;
 }
 
@@ -214,7 +217,7 @@ export function makeWaiters<K extends string>(options: {
       const onAbort = () => entry.settle(false);
       entries.add(entry);
       const unsubscribe = options.bus.subscribe(topic, () => entry.settle(true));
-      if (signal?.aborted || stopped) entry.settle(false);
+      if (signal?.aborted) entry.settle(false);
       else {
         signal?.addEventListener('abort', onAbort, { once: true });
         arm(Math.min(entry.checkAt, entry.dueAt));
@@ -227,7 +230,6 @@ export function makeWaiters<K extends string>(options: {
       if (handle !== null) timer.clear(handle);
       handle = null;
       unsubscribeResync();
-      for (const entry of [...entries]) entry.settle(false);
     },
   };
 }
