@@ -71,7 +71,10 @@ async function measureIdle(server: RunningServer, waiting: number): Promise<Idle
     fallback_queries: server.waiters.stats().checks - checksBefore,
     gc: {
       count: pauses.length,
-      total_ms: round(pauses.reduce((a, b) => a + b, 0), 1),
+      total_ms: round(
+        pauses.reduce((a, b) => a + b, 0),
+        1,
+      ),
       max_ms: round(Math.max(0, ...pauses), 1),
     },
   };
