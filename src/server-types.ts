@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import type { AssistanceWait } from './assistance/reads.js';
 import type { BrowserRuntime } from './browser/runtime.js';
 import type { Config } from './config.js';
 import type { Connector } from './connectors/sdk.js';
@@ -7,6 +8,7 @@ import type { Clock } from './core/time.js';
 import type { Engine } from './engine/index.js';
 import type { Bus } from './events/bus.js';
 import type { Transact } from './events/outbox.js';
+import type { Waiters } from './events/waiters.js';
 import type { Role } from './http/system-routes.js';
 import type { BootstrapResult } from './orgs/bootstrap.js';
 import type { Pruner } from './retention/prune.js';
@@ -42,6 +44,8 @@ export interface RunningServer {
   app: FastifyInstance;
   store: Store;
   bus: Bus;
+  /** The process's waits on assistance requests and their one batched fallback check. */
+  waiters: Waiters<AssistanceWait>;
   /** One transaction with its outbox events (for tools that write beside the API, like the benchmark). */
   transact: Transact;
   /** The store's cipher (for tools and tests that drive the engine beside the API). */

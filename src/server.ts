@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { makeAccountsService } from './accounts/service.js';
 import { makeStatusCache } from './accounts/status-cache.js';
 import { buildApp, buildWorkerApp } from './app.js';
+import { assistanceChecks } from './assistance/reads.js';
 import type { CodeLimit } from './assistance/submit.js';
 import { makeAuthService } from './auth/service.js';
 import { makeTwoFactor } from './auth/two-factor.js';
@@ -19,6 +20,7 @@ import { type Bus, makeMemoryBus } from './events/bus.js';
 import { makeEventHorizon } from './events/horizon.js';
 import { makeTransact } from './events/outbox.js';
 import { makePostgresBus } from './events/pg-bus.js';
+import { makeWaiters } from './events/waiters.js';
 import { makeFintsBank } from './fints-bank/index.js';
 import { makeMetrics } from './http/metrics.js';
 import type { SystemInfo } from './http/system-routes.js';
@@ -90,6 +92,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     : null;
   await pgBus?.start();
   const bus: Bus = pgBus ?? makeMemoryBus();
+  const waiters = makeWaiters({
+    bus,
+    checks: assistanceChecks(db),
+    batchMs: config.pollMs,
+    onError: (error) => log.debug({ err: error }, 'the waits’ fallback check failed'),
+  });
   const probe = makeProbe(store);
   const health = makeDatabaseHealth({ probe: probe.probe, log, intervalMs: Math.min(config.pollMs, 1000) });
   const leadership = pg
@@ -218,6 +226,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     ...bankLimitsOf(registry, config.bankLimits),
     transact,
     bus,
+    waiters,
     cipher,
     clock,
     random,
@@ -348,6 +357,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     app,
     store,
     bus,
+    waiters,
     transact,
     cipher,
     engine,
@@ -365,6 +375,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         await step('reconcile', () => reconcile.stop());
         await step('retention', () => pruner.stop());
         await step('engine', () => engine.stop());
+        waiters.stop();
         await step('browser', () => browser.close());
         await step('webhooks', () => delivery.stop());
         await step('data', () => data.stop());

@@ -1,10 +1,17 @@
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { findPendingRequest, findRequest, findSubmission } from '../src/assistance/reads.js';
+import { findRequest, findSubmission } from '../src/assistance/reads.js';
 import { submitCode } from '../src/assistance/submit.js';
-import type { CodeRequest } from '../src/connectors/sdk.js';
 import { recoverLostSessions } from '../src/engine/recovery.js';
-import { EMPTY_BANK, type EngineHarness, gate, startEngineHarness } from './helpers/engine.js';
+import {
+  EMPTY_BANK,
+  type EngineHarness,
+  gate,
+  pendingOf,
+  RIGHT,
+  SIX_DIGITS,
+  startEngineHarness,
+} from './helpers/engine.js';
 import { eventually } from './helpers/flows.js';
 
 /*
@@ -17,16 +24,6 @@ afterEach(async () => {
   await h?.close();
   h = undefined;
 });
-
-const SIX_DIGITS: CodeRequest = { length: 6, type: 'numeric', purpose: 'login', prompt: null };
-const RIGHT = '123456';
-
-async function pendingOf(harness: EngineHarness) {
-  return eventually(
-    () => findPendingRequest(harness.t.server.store.db, harness.accountId),
-    (request) => request !== undefined,
-  ).then((request) => request!);
-}
 
 async function sessionRow(harness: EngineHarness, id: string) {
   return harness.t.server.store.db.selectFrom('sessions').selectAll().where('id', '=', id).executeTakeFirstOrThrow();

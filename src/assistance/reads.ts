@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { AssistanceState } from '../core/states.js';
+import type { BatchCheck } from '../events/waiters.js';
 import { PENDING } from '../store/literals.js';
 import { prepared } from '../store/prepared.js';
 import type { CodeSubmissionsTable, Database } from '../store/schema.js';
@@ -73,4 +74,33 @@ export async function listRequests(
 
 export async function findSubmission(db: Db, id: string): Promise<CodeSubmissionsTable | undefined> {
   return db.selectFrom('code_submissions').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+/**
+ * The waits on assistance requests that share the process's batched fallback (`Waiters`): `code`,
+ * a login waiting for a code to take (ready when one is stored or the request closed); `closed`, a
+ * login waiting for the request to close (an approval's).
+ */
+export type AssistanceWait = 'code' | 'closed';
+
+/**
+ * One query per batch: which of these requests are still waiting (everything else is ready,
+ * including a request that vanished with its account, so its waiter reads and finds out).
+ */
+export function assistanceChecks(db: Db): Record<AssistanceWait, BatchCheck> {
+  const notWaiting =
+    (stillWaiting: (keys: readonly string[]) => Promise<{ id: string }[]>) => async (keys: readonly string[]) => {
+      const waiting = new Set((await stillWaiting(keys)).map((row) => row.id));
+      return keys.filter((key) => !waiting.has(key));
+    };
+  const pending = (keys: readonly string[]) =>
+    db
+      .selectFrom('assistance_requests')
+      .select('id')
+      .where('id', 'in', [...keys])
+      .where('state', '=', PENDING);
+  return {
+    code: notWaiting((keys) => pending(keys).where('code_enc', 'is', null).execute()),
+    closed: notWaiting((keys) => pending(keys).execute()),
+  };
 }

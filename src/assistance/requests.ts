@@ -1,10 +1,11 @@
-import type { Kysely } from 'kysely';
+import { CompiledQuery, type Kysely } from 'kysely';
 import type { ApprovalDescriptor, CodeDescriptor } from '../core/descriptor.js';
 import { newId } from '../core/ids.js';
 import type { CodeVia } from '../core/states.js';
 import type { Tx, UnitOfWork } from '../events/outbox.js';
 import { topics } from '../events/topics.js';
 import type { Cipher } from '../security/cipher.js';
+import { dialectOf } from '../store/db.js';
 import { PENDING } from '../store/literals.js';
 import type { AssistanceRequestsTable, CodeSubmissionsTable, Database, SubmissionVerdict } from '../store/schema.js';
 import { type AssistanceRequest, toRequest } from './request.js';
@@ -131,31 +132,65 @@ export interface TakenCode {
 }
 
 /**
+ * PostgreSQL takes the code in one round trip: read the row and, when it holds a code, wipe it with
+ * a compare-and-set on the ciphertext, in one statement. Of two takers the second waits for the
+ * first's row lock, re-checks `code_enc = cur.code_enc` on the wiped row and takes nothing; a
+ * request closed meanwhile (state no longer pending, code wiped) yields nothing either.
+ */
+const TAKE_IN_ONE = `with cur as (
+  select state, code_enc, code_via, submission_id from assistance_requests where id = $1
+), wiped as (
+  update assistance_requests a set code_enc = null from cur
+  where a.id = $1 and a.state = 'pending' and cur.state = 'pending' and a.code_enc = cur.code_enc
+  returning a.id
+)
+select cur.state, cur.code_enc, cur.code_via, cur.submission_id, exists (select 1 from wiped) as took from cur`;
+
+interface TakeRow {
+  state: string;
+  code_enc: string | null;
+  code_via: string | null;
+  submission_id: string | null;
+  took: boolean;
+}
+
+/**
  * Takes the submitted code and wipes it from the row: the ciphertext lives in the store only between
- * submission and hand-off. One read says whether there is a code, none yet, or the request closed;
- * the wipe is a compare-and-set on the ciphertext itself, so of two takers only one gets the code
- * (RETURNING would show the wiped value, hence the read first).
+ * submission and hand-off. Says whether there is a code, none yet, or the request closed; the wipe
+ * is a compare-and-set on the ciphertext itself, so of two takers only one gets the code, and a
+ * withdrawn request never yields one. One statement on PostgreSQL; on SQLite (one process, a local
+ * file) a read, then the compare-and-set (RETURNING there shows only the wiped value).
  */
 export async function takeCode(db: Db, cipher: Cipher, requestId: string): Promise<TakenCode | 'none' | 'closed'> {
+  const row = dialectOf(db) === 'postgres' ? await takeInOne(db, requestId) : await readThenWipe(db, requestId);
+  if (row?.state !== 'pending') return 'closed';
+  if (!row.code_enc || !row.took) return 'none';
+  return {
+    code: cipher.decrypt(row.code_enc, codeContext(requestId)),
+    via: (row.code_via as CodeVia | null) ?? null,
+    submissionId: row.submission_id,
+  };
+}
+
+async function takeInOne(db: Db, requestId: string): Promise<TakeRow | undefined> {
+  const { rows } = await db.executeQuery<TakeRow>(CompiledQuery.raw(TAKE_IN_ONE, [requestId]));
+  return rows[0];
+}
+
+async function readThenWipe(db: Db, requestId: string): Promise<TakeRow | undefined> {
   const row = await db
     .selectFrom('assistance_requests')
     .select(['state', 'code_enc', 'code_via', 'submission_id'])
     .where('id', '=', requestId)
     .executeTakeFirst();
-  if (row?.state !== 'pending') return 'closed';
-  if (!row.code_enc) return 'none';
+  if (row?.state !== 'pending' || !row.code_enc) return row && { ...row, took: false };
   const wiped = await db
     .updateTable('assistance_requests')
     .set({ code_enc: null })
     .where('id', '=', requestId)
     .where('code_enc', '=', row.code_enc)
     .executeTakeFirst();
-  if (Number(wiped.numUpdatedRows) !== 1) return 'none';
-  return {
-    code: cipher.decrypt(row.code_enc, codeContext(requestId)),
-    via: (row.code_via as CodeVia | null) ?? null,
-    submissionId: row.submission_id,
-  };
+  return { ...row, took: Number(wiped.numUpdatedRows) === 1 };
 }
 
 async function judgeSubmission(trx: Tx, submissionId: string | null, verdict: SubmissionVerdict, at: number) {

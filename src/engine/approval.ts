@@ -85,6 +85,7 @@ export async function requestApproval(
         clock: monotonic,
         pollMs,
         signal: session.signal,
+        batch: { waiters: deps.waiters, kind: 'closed', key: row.id },
       }),
     );
     if (closed.done) throw new AssistanceEnded('withdrawn', 'the approval request was closed while the login waited');

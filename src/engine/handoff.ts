@@ -1,3 +1,4 @@
+import type { AssistanceWait } from '../assistance/reads.js';
 import type { AssistanceRequest } from '../assistance/request.js';
 import {
   type Closing,
@@ -15,7 +16,9 @@ import type { ApprovalDescriptor, CodeChannel, CodeDescriptor } from '../core/de
 import type { Bus } from '../events/bus.js';
 import { topics } from '../events/topics.js';
 import { waitFor } from '../events/wait.js';
+import type { Waiters } from '../events/waiters.js';
 import { type HeldSession, holdSession } from '../sessions/transitions.js';
+import type { Db } from '../store/db.js';
 import { ConnectorTimeout, DeadlinePassed, type Watchdog } from './watchdog.js';
 
 /**
@@ -45,7 +48,14 @@ export const JUDGE_GRACE_MS = 5_000;
 /** What the hand-off needs: code submission's store access (TOTP submits through it), the bus and the fallback poll. */
 export interface HandoffDeps extends SubmitDeps {
   bus: Bus;
-  /** Fallback re-read behind the wake-ups, ms. */
+  /** The process's waits on requests, with their one batched fallback check. */
+  waiters: Waiters<AssistanceWait>;
+  /**
+   * Where a woken login takes its code: on PostgreSQL a connection of its own (`Store.control`, shared
+   * with lease heartbeats), so the hand-off does not queue behind a pool busy with other logins' work.
+   */
+  control: Db;
+  /** First fallback check behind the wake-ups, ms (it then backs off). */
   pollMs: number;
   /** A connector call's own limit, ms (the watchdog's `callMs`): the request's deadline applies when nearer. */
   callLimitMs: number;
@@ -255,12 +265,13 @@ async function waitForCode(
     const waited = await waitFor({
       bus: deps.bus,
       topic: topics.codeSubmitted(row.id),
-      read: () => takeCode(deps.db, deps.cipher, row.id),
+      read: () => takeCode(deps.control, deps.cipher, row.id),
       done: (value) => value !== 'none',
       until: Math.min(row.expires_at, nextResend),
       clock,
       pollMs: deps.pollMs,
       signal: session.signal,
+      batch: { waiters: deps.waiters, kind: 'code', key: row.id },
     });
     session.signal.throwIfAborted();
     if (waited.value === 'closed') throw new AssistanceEnded('withdrawn', 'the request was closed while waiting');

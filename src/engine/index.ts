@@ -1,12 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
+import type { AssistanceWait } from '../assistance/reads.js';
 import type { CodeLimit } from '../assistance/submit.js';
 import type { ConnectorRegistry } from '../connectors/registry.js';
 import type { Clock } from '../core/time.js';
 import type { Bus } from '../events/bus.js';
 import type { Transact } from '../events/outbox.js';
 import { singleFlight } from '../events/single-flight.js';
+import type { Waiters } from '../events/waiters.js';
 import type { Cipher } from '../security/cipher.js';
 import { releaseLeasesOfOthers } from '../sessions/transitions.js';
 import type { Db, Dialect } from '../store/db.js';
@@ -22,7 +24,7 @@ import type { WatchdogLimits } from './watchdog.js';
 
 export interface EngineOptions {
   db: Db;
-  /** Lease heartbeats' own connection (`Store.control`). */
+  /** Lease heartbeats' and code hand-offs' own connection (`Store.control`). */
   control: Db;
   dialect: Dialect;
   /** Who runs the scheduler tick (one process at a time). */
@@ -35,6 +37,8 @@ export interface EngineOptions {
   bankSpacing?: ReadonlyMap<string, number>;
   transact: Transact;
   bus: Bus;
+  /** The process's waits on assistance requests, with their one batched fallback check. */
+  waiters: Waiters<AssistanceWait>;
   cipher: Cipher;
   clock: Clock;
   random: () => number;

@@ -1,13 +1,8 @@
 import type { Bus } from './bus.js';
 import { topics } from './topics.js';
+import { FALLBACK_MAX_MS, type Waiters } from './waiters.js';
 
-/**
- * The longest a waiter goes without re-reading the store while nothing rings, ms. The fallback
- * re-read starts at `pollMs` and doubles up to this: thousands of logins waiting for codes cost
- * next to nothing, and a wake-up lost without the bus noticing (a process that died between its
- * commit and its NOTIFY) is still caught within half a minute.
- */
-export const FALLBACK_MAX_MS = 30_000;
+export { FALLBACK_MAX_MS } from './waiters.js';
 
 /** Result of `waitFor`: the last value read, and whether `done` said so (else the time ran out or the wait was aborted). */
 export interface Waited<T> {
@@ -18,14 +13,16 @@ export interface Waited<T> {
 /**
  * The one way the service waits for a change. The store is the truth and the bus a doorbell: the
  * waiter registers on `topic` before each read (so a change committed between the read and the
- * wait still rings), re-reads on every ring, and re-reads without one after `pollMs`, then after
- * twice that, up to `FALLBACK_MAX_MS`, in case a ring was lost. A bus that knows it may have
- * dropped rings (PostgreSQL's LISTEN connection came back) rings `topics.resync`, which every
- * waiter hears. Returns when `done(value)` holds, when `until` (on `clock`) passes, or when
- * `signal` aborts. `clock` is injected: domain deadlines use the service clock, bounds on how long
- * an HTTP call is held use a monotonic one.
+ * wait still rings), re-reads on every ring, and, in case a ring was lost, falls back to the store
+ * after `pollMs`, then after twice that, up to `FALLBACK_MAX_MS`. With `batch`, that fallback is the
+ * process's one batched check (`Waiters`: one query for every wait of its kind, waking only those
+ * whose row changed; no timer or read per waiter); without, the waiter re-reads on its own timer (for
+ * short waits that hold an HTTP call). A bus that knows it may have dropped rings (PostgreSQL's LISTEN
+ * connection came back) rings `topics.resync`, which every waiter hears. Returns when `done(value)`
+ * holds, when `until` (on `clock`) passes, or when `signal` aborts. `clock` is injected: domain
+ * deadlines use the service clock, bounds on how long an HTTP call is held use a monotonic one.
  */
-export async function waitFor<T>(options: {
+export async function waitFor<T, K extends string = string>(options: {
   bus: Bus;
   topic: string;
   read: () => Promise<T>;
@@ -33,22 +30,37 @@ export async function waitFor<T>(options: {
   /** When to stop waiting, on `clock` (ms). */
   until: number;
   clock: () => number;
-  /** First fallback re-read interval, ms (it then doubles up to `FALLBACK_MAX_MS`). */
+  /** First fallback interval, ms (it then doubles up to `FALLBACK_MAX_MS`). */
   pollMs: number;
   signal?: AbortSignal;
+  /** The batched fallback: the process's registry, this wait's kind (its check) and key (its row). */
+  batch?: { waiters: Waiters<K>; kind: K; key: string };
 }): Promise<Waited<T>> {
+  const { batch, signal } = options;
   let interval = options.pollMs;
   for (;;) {
     const remaining = options.until - options.clock();
-    // Jittered so waits that began together (a burst of logins) do not re-read together.
-    const timeout = Math.max(0, Math.min(remaining, interval * (0.75 + Math.random() * 0.5)));
-    const bell = options.bus.waiter([options.topic, topics.resync], timeout, options.signal);
+    const bell = batch
+      ? batch.waiters.waiter({
+          kind: batch.kind,
+          key: batch.key,
+          topic: options.topic,
+          fallbackMs: options.pollMs,
+          timeoutMs: Math.max(0, remaining),
+          ...(signal ? { signal } : {}),
+        })
+      : options.bus.waiter(
+          [options.topic, topics.resync],
+          // Jittered so waits that began together (a burst of logins) do not re-read together.
+          Math.max(0, Math.min(remaining, interval * (0.75 + Math.random() * 0.5))),
+          signal,
+        );
     const value = await options.read();
     if (options.done(value)) {
       bell.cancel();
       return { value, done: true };
     }
-    if (remaining <= 0 || options.signal?.aborted) {
+    if (remaining <= 0 || signal?.aborted) {
       bell.cancel();
       return { value, done: false };
     }

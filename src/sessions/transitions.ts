@@ -145,6 +145,9 @@ export async function holdSession(
   return Number(result.numUpdatedRows) === 1;
 }
 
+/** Sessions per lease-renewal statement. */
+const LEASE_SLICE = 500;
+
 /**
  * Renews the leases of the sessions a worker is actually running, and only while they are still its
  * own (not expired and taken over). Returns the ids it renewed; the others were declared lost.
@@ -153,16 +156,22 @@ export async function renewLeases(
   control: Db,
   lease: { owner: string; ids: readonly string[]; until: number; now: number },
 ): Promise<Set<string>> {
-  const renewed = await control
-    .updateTable('sessions')
-    .set({ lease_expires_at: lease.until })
-    .where('lease_owner', '=', lease.owner)
-    .where('id', 'in', [...lease.ids])
-    .where('lease_expires_at', '>=', lease.now)
-    .where('state', 'in', ['running', 'awaiting_assistance'])
-    .returning('id')
-    .execute();
-  return new Set(renewed.map((row) => row.id));
+  const kept = new Set<string>();
+  // In slices: one statement over thousands of waiting logins held SQLite's (synchronous) loop for
+  // 100 ms and more at every heartbeat; slices of 500 let other work run in between.
+  for (let start = 0; start < lease.ids.length; start += LEASE_SLICE) {
+    const renewed = await control
+      .updateTable('sessions')
+      .set({ lease_expires_at: lease.until })
+      .where('lease_owner', '=', lease.owner)
+      .where('id', 'in', lease.ids.slice(start, start + LEASE_SLICE))
+      .where('lease_expires_at', '>=', lease.now)
+      .where('state', 'in', ['running', 'awaiting_assistance'])
+      .returning('id')
+      .execute();
+    for (const row of renewed) kept.add(row.id);
+  }
+  return kept;
 }
 
 /** A runner that crashed gives its lease up at once, so recovery ends the session (worker_lost). */

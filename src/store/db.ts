@@ -76,8 +76,9 @@ export function dialectOf(db: Kysely<Database>): Dialect {
 export interface Store {
   db: Db;
   /**
-   * For lease heartbeats only: on PostgreSQL a connection of its own (opened on first use), so a
-   * pool busy with a burst of work cannot hold renewals back until leases expire. SQLite: `db`.
+   * For lease heartbeats and code hand-offs only: on PostgreSQL a connection of its own (opened on
+   * first use), so a pool busy with a burst of work cannot hold renewals back until leases expire,
+   * nor a woken login's code. SQLite: `db`.
    */
   control: Db;
   dialect: Dialect;

@@ -1,6 +1,8 @@
 import pino from 'pino';
+import { findPendingRequest } from '../../src/assistance/reads.js';
+import type { AssistanceRequest } from '../../src/assistance/request.js';
 import { makeConnectorRegistry } from '../../src/connectors/registry.js';
-import type { BankSession, Connector, LoginContext } from '../../src/connectors/sdk.js';
+import type { BankSession, CodeRequest, Connector, LoginContext } from '../../src/connectors/sdk.js';
 import { leaseTerm } from '../../src/engine/claim.js';
 import { type RunnerDeps, runSession } from '../../src/engine/runner.js';
 import type { WatchdogLimits } from '../../src/engine/watchdog.js';
@@ -8,6 +10,7 @@ import { topics } from '../../src/events/topics.js';
 import { makeRateLimits } from '../../src/security/rate-limits.js';
 import { claimSessions, queueLogin } from '../../src/sessions/transitions.js';
 import type { SessionsTable } from '../../src/store/schema.js';
+import { eventually } from './flows.js';
 import { startTestServer, type TestServer } from './server.js';
 
 /** A bank session with nothing in it: the races under test end before any data is read. */
@@ -83,6 +86,8 @@ export async function startEngineHarness(
     db: t.server.store.db,
     transact: t.server.transact,
     bus: t.server.bus,
+    waiters: t.server.waiters,
+    control: t.server.store.control,
     cipher: t.server.cipher,
     clock: () => clock.now(),
     pollMs: 200,
@@ -139,4 +144,16 @@ export function gate<T = void>(): { promise: Promise<T>; open(value: T): void } 
     open = resolve;
   });
   return { promise, open };
+}
+
+/** A six-digit SMS code request, and the code the scripted banks of the tests accept. */
+export const SIX_DIGITS: CodeRequest = { length: 6, type: 'numeric', purpose: 'login', prompt: null };
+export const RIGHT = '123456';
+
+/** The harness account's pending request, once there is one. */
+export async function pendingOf(harness: EngineHarness): Promise<AssistanceRequest> {
+  return eventually(
+    () => findPendingRequest(harness.t.server.store.db, harness.accountId),
+    (request) => request !== undefined,
+  ).then((request) => request!);
 }
