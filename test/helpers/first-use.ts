@@ -21,14 +21,16 @@ export interface FirstUse {
 export async function loginWithCode(work: TestServer): Promise<void> {
   const account = await createSandboxAccount(work.api, 'otp');
   const sessionId = await scrape(work.api, account.id);
-  const request = await pendingRequest(work.api, account.id);
-  const code = await latestCode(work.api, account.username);
-  const submitted = await work.api.post(`/v1/accounts/${account.id}/otp?wait=true`, {
-    code,
-    request_id: request.id,
-  });
-  expect(submitted.status, JSON.stringify(submitted.body)).toBe(200);
+  await answerCode({ work, api: work.api }, account);
   expect((await sessionEnd(work.api, sessionId)).state).toBe('succeeded');
+}
+
+/** Answers the pending code request of `account` through the ordinary API, in `use.api`. */
+async function answerCode(use: FirstUse, account: { id: string; username: string }): Promise<void> {
+  const request = await pendingRequest(use.api, account.id);
+  const code = await latestCode(use.work.api, account.username);
+  const submitted = await use.api.post(`/v1/accounts/${account.id}/otp?wait=true`, { code, request_id: request.id });
+  expect(submitted.status, JSON.stringify(submitted.body)).toBe(200);
 }
 
 /**
@@ -112,11 +114,7 @@ export async function connectSessionFirstUse(use: FirstUse): Promise<void> {
   const opened = await api.post('/v1/connect/session', { reauth_token: token });
   expect(opened.body.reauth, JSON.stringify(opened.body)).toMatchObject({ response_code: 102 });
   // The code goes through the ordinary API, so only the listener can see the login through.
-  const request = await pendingRequest(api, account.id);
-  const code = await latestCode(work.api, account.username);
-  expect((await api.post(`/v1/accounts/${account.id}/otp?wait=true`, { code, request_id: request.id })).status).toBe(
-    200,
-  );
+  await answerCode(use, account);
   const events = await eventually(
     () =>
       work.server.store.db
@@ -143,11 +141,7 @@ export async function resultFirstUse(use: FirstUse): Promise<void> {
   const call = await api.get(`/v1/accounts/${account.id}/identity?refresh=true`);
   // Parked on a reconnect as soon as the login waits for its owner's code.
   expect(['PENDING', 'RECONNECT_REQUIRED'], JSON.stringify(call.body)).toContain(call.body.status);
-  const request = await pendingRequest(api, account.id);
-  const code = await latestCode(work.api, account.username);
-  expect((await api.post(`/v1/accounts/${account.id}/otp?wait=true`, { code, request_id: request.id })).status).toBe(
-    200,
-  );
+  await answerCode(use, account);
   const row = await eventually(
     () =>
       work.server.store.db
