@@ -38,7 +38,13 @@ export default defineConfig({
           name: 'sqlite',
           include: ['test/**/*.test.ts'],
           // Several processes sharing one store, and a database cut at the network: PostgreSQL only.
-          exclude: [...UNIT, 'test/multi-process.test.ts', 'test/db-outage.test.ts', 'test/outbox-order.test.ts'],
+          exclude: [
+            ...UNIT,
+            'test/multi-process.test.ts',
+            'test/db-outage.test.ts',
+            'test/outbox-order.test.ts',
+            'test/first-use-processes.test.ts',
+          ],
           env: { OTPILOT_TEST_STORE: 'sqlite', DATABASE_URL: '' },
         },
       },

@@ -1,10 +1,10 @@
 import twilio from 'twilio';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Connector, LoginContext } from '../src/connectors/sdk.js';
 import { sameSender, toE164 } from '../src/core/phone.js';
 import { makeKeysService } from '../src/keys/service.js';
 import { twilioSignature, verifyTwilioSignature } from '../src/relay/twilio-signature.js';
 import type { Api } from './helpers/api.js';
+import { gatedConnectors } from './helpers/first-use.js';
 import {
   auditOf,
   createSandboxAccount,
@@ -361,39 +361,12 @@ describe('SMS routing', () => {
 });
 
 describe('SMS before the request', () => {
-  /** A sandbox connector whose logins stop before their code prompt until the test lets them go. */
-  function gatedConnector() {
-    let open!: () => void;
-    const gate = new Promise<void>((resolve) => {
-      open = resolve;
-    });
-    return {
-      open,
-      connectors: (builtin: Connector[]) =>
-        builtin.map((connector) => ({
-          ...connector,
-          login: (ctx: LoginContext) =>
-            connector.login({
-              ...ctx,
-              requestCode: (async (...args: Parameters<typeof ctx.requestCode>) => {
-                // A server shutting down aborts the login; the gate must not outlive it.
-                const aborted = new Promise<never>((_resolve, reject) =>
-                  ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason), { once: true }),
-                );
-                aborted.catch(() => {});
-                await Promise.race([gate, aborted]);
-                return ctx.requestCode(...args);
-              }) as typeof ctx.requestCode,
-            }),
-        })),
-    };
-  }
-
   it('holds an SMS that arrives before the login asks, and uses it when the request opens', async () => {
-    const gated = gatedConnector();
+    const gated = gatedConnectors();
     t = await startTestServer({ connectors: gated.connectors });
     const { api } = t;
     const account = await accountWithPhone(api);
+    gated.gate(account.username);
     const sessionId = await scrape(api, account.id);
     // The bank has sent its SMS; the login has not reached its prompt yet.
     const sms = await latestSms(api, account.username);
@@ -402,7 +375,7 @@ describe('SMS before the request', () => {
     const [row] = await t.server.store.db.selectFrom('held_sms').selectAll().execute();
     expect(row!.message_enc).not.toContain(sms.code);
 
-    gated.open();
+    gated.open(account.username);
     expect((await sessionEnd(api, sessionId)).state).toBe('succeeded');
     const [done] = (await api.get(`/v1/assistance-requests?account_id=${account.id}`)).body.data;
     expect(done.resolution).toEqual({ via: 'sms_relay', reason: 'accepted' });
@@ -415,7 +388,7 @@ describe('SMS before the request', () => {
   });
 
   it('discards a held SMS once its window has passed, and never holds an old one', async () => {
-    const gated = gatedConnector();
+    const gated = gatedConnectors();
     let offset = 0;
     t = await startTestServer({
       connectors: gated.connectors,
@@ -426,6 +399,7 @@ describe('SMS before the request', () => {
     });
     const { api } = t;
     const account = await accountWithPhone(api);
+    gated.gate(account.username);
     const sessionId = await scrape(api, account.id);
     const sms = await latestSms(api, account.username);
     const old = new Date(Date.now() - 31_000).toISOString();
@@ -434,7 +408,7 @@ describe('SMS before the request', () => {
     expect((await api.post('/v1/relay/sms', { to: sms.to, from: sms.from, body: sms.body })).body.reason).toBe('held');
 
     offset += 31_000;
-    gated.open();
+    gated.open(account.username);
     const request = await pendingRequest(api, account.id);
     // The request's opening clears out expired messages instead of using them.
     await eventually(

@@ -3,6 +3,7 @@ import type { Static } from 'typebox';
 import type { AccountStatus, SessionState } from '../core/states.js';
 import { iso } from '../core/time.js';
 import { ACTIVE_STATES } from '../store/literals.js';
+import { prepared } from '../store/prepared.js';
 import type { AccountConfigTable, AccountsTable, Database } from '../store/schema.js';
 import type { AccountSchema } from './schemas.js';
 
@@ -46,8 +47,14 @@ function selectAccounts(db: Kysely<Database>) {
     .select('s.state as session_state');
 }
 
+/** Compiled once: every account-scoped request (a scrape, a code, a session read) starts with it. */
+const accountById = prepared(
+  (q, p) => selectAccounts(q).where('a.org_id', '=', p.orgId).where('a.id', '=', p.id),
+  ['orgId', 'id'],
+);
+
 export async function findAccount(db: Kysely<Database>, orgId: string, id: string): Promise<AccountRow | undefined> {
-  return selectAccounts(db).where('a.org_id', '=', orgId).where('a.id', '=', id).executeTakeFirst();
+  return (await accountById(db, { orgId, id }))[0];
 }
 
 export async function listAccounts(

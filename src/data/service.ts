@@ -8,6 +8,7 @@ import { fail, ok, type Result } from '../core/result.js';
 import { type Clock, iso } from '../core/time.js';
 import type { Bus } from '../events/bus.js';
 import type { Transact, UnitOfWork } from '../events/outbox.js';
+import { makePresence, type Presence } from '../events/presence.js';
 import { singleFlight } from '../events/single-flight.js';
 import { onEvent } from '../events/subscribe.js';
 import { topics } from '../events/topics.js';
@@ -87,6 +88,17 @@ const MESSAGES: Record<ResultStatus, string> = {
  * no code already with the bank, that otpilot cannot answer itself (an authenticator prompt on an
  * account with a TOTP secret is answered in a moment, so it needs nobody).
  */
+/** Whether any result is still open (waiting for a login, or parked on a reconnect). */
+async function anyOpen(db: Kysely<Database>): Promise<boolean> {
+  const row = await db
+    .selectFrom('results')
+    .select('id')
+    .where('status', 'in', OPEN_RESULT)
+    .limit(1)
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
 async function inspect(db: Kysely<Database>, sessionId: string) {
   const session = await db
     .selectFrom('sessions')
@@ -271,6 +283,18 @@ export function makeDataService(deps: DataDeps): DataService {
   const kick = (): void => {
     stopping = resolving();
   };
+  // Most installations never ask for results: an event's wake-up looks for open ones only while some
+  // may exist (announced by `call`, here or in another process). The interval passes always look.
+  let open: Presence | null = null;
+  const wake = (): void => {
+    const presence = open;
+    if (!presence) return;
+    const previous = stopping;
+    stopping = presence
+      .mayExist()
+      .then((may) => (may ? resolving() : previous))
+      .catch(deps.onError);
+  };
 
   return {
     async call(principal, accountId, kind, params, options) {
@@ -312,6 +336,7 @@ export function makeDataService(deps: DataDeps): DataService {
         session_id: sessionId,
       };
       await db.insertInto('results').values(row).execute();
+      bus.publish(topics.created('results'));
       const monotonic = () => performance.now();
       const settled = await waitFor({
         bus,
@@ -353,7 +378,18 @@ export function makeDataService(deps: DataDeps): DataService {
       timer.unref();
       // The events that can move a result: a login ended, or it now waits for its owner. The interval
       // covers the rest (a cancelled login) and any missed wake-up.
-      unsubscribe = onEvent(bus, MOVING_EVENTS, kick);
+      const presence = makePresence({
+        bus,
+        topic: topics.created('results'),
+        look: () => anyOpen(db),
+        trustMs: deps.pollMs,
+      });
+      open = presence;
+      const off = onEvent(bus, MOVING_EVENTS, wake);
+      unsubscribe = () => {
+        off();
+        presence.stop();
+      };
     },
 
     async stop() {

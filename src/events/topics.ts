@@ -17,6 +17,11 @@ export const topics = {
   session: (sessionId: string) => `session:${sessionId}`,
   /** Wake-ups may have been lost (the bus reconnected): every waiter re-reads now. */
   resync: 'resync',
+  /**
+   * Something of an optional feature was created (held SMS, a data result, a connect session): its
+   * listeners stop believing nothing of it exists (presence.ts).
+   */
+  created: (feature: 'held_sms' | 'results' | 'connect_sessions') => `created:${feature}`,
   /** Anything in this account's status changed. */
   account: (accountId: string) => `account:${accountId}`,
 } as const;

@@ -57,6 +57,17 @@ export async function findWaitingFor(
     .executeTakeFirst();
 }
 
+/** Whether any connect session still waits for its login to succeed (any login, any organization). */
+export async function anyWaiting(db: Kysely<Database>): Promise<boolean> {
+  const row = await db
+    .selectFrom('connect_sessions')
+    .select('id')
+    .where('reauthorized_at', 'is', null)
+    .limit(1)
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
 /** Moves a connect session from one login to the next; false when another commit moved it first. */
 export async function moveConnectSession(db: Kysely<Database>, id: string, from: string, to: string): Promise<boolean> {
   const result = await db

@@ -1,6 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import { fail, type Result } from '../core/result.js';
+import { makePresence } from '../events/presence.js';
 import { onEvent } from '../events/subscribe.js';
+import { topics } from '../events/topics.js';
 import type { Principal } from '../keys/principal.js';
 import { commitCode, commitPassword } from './commit.js';
 import {
@@ -11,7 +13,7 @@ import {
   makeConnectFlow,
   type ReauthDeps,
 } from './flow.js';
-import { findWaitingFor } from './repo.js';
+import { anyWaiting, findWaitingFor } from './repo.js';
 import { isSettled } from './step.js';
 import { issueToken, openSession } from './tokens.js';
 
@@ -35,6 +37,9 @@ export interface ReauthService {
   start(): void;
   stop(): void;
 }
+
+/** While connect sessions wait, how long the listener believes they still do before looking again, ms. */
+const SOME_TRUST_MS = 60_000;
 
 export function makeReauthService(deps: ReauthDeps): ReauthService {
   const { db, bus } = deps;
@@ -77,11 +82,25 @@ export function makeReauthService(deps: ReauthDeps): ReauthService {
 
     start() {
       if (unsubscribe) return;
-      unsubscribe = onEvent(bus, ['scrape_succeeded'], (event) => {
-        void findWaitingFor(db, event.data.session_id)
+      // Most logins have no connect session waiting on them, most installations none at all: no look
+      // per login once one found none, until a connect session is opened (announced on the bus).
+      const waiting = makePresence({
+        bus,
+        topic: topics.created('connect_sessions'),
+        look: () => anyWaiting(db),
+        trustMs: SOME_TRUST_MS,
+      });
+      const off = onEvent(bus, ['scrape_succeeded'], (event) => {
+        void waiting
+          .mayExist()
+          .then((may) => (may ? findWaitingFor(db, event.data.session_id) : undefined))
           .then((cs) => (cs ? flow.complete(cs) : undefined))
           .catch((error: unknown) => deps.log.error({ err: error }, 'completing a reauthorisation failed'));
       });
+      unsubscribe = () => {
+        off();
+        waiting.stop();
+      };
     },
 
     stop() {

@@ -4,6 +4,7 @@ import { recordAudit } from '../audit/repo.js';
 import { newId } from '../core/ids.js';
 import { fail, ok, type Result } from '../core/result.js';
 import { iso } from '../core/time.js';
+import { topics } from '../events/topics.js';
 import type { Principal } from '../keys/principal.js';
 import { queueLogin } from '../sessions/transitions.js';
 import type { ConnectSessionsTable } from '../store/schema.js';
@@ -114,6 +115,7 @@ export async function openSession(
       reauthorized_at: null,
     };
     await insertConnectSession(trx, created);
+    uow.wake(topics.created('connect_sessions'));
     await recordAudit(
       trx,
       {

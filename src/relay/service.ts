@@ -7,7 +7,9 @@ import { recordAudit } from '../audit/repo.js';
 import { newId } from '../core/ids.js';
 import { sameSender, toE164 } from '../core/phone.js';
 import type { Bus } from '../events/bus.js';
+import { makePresence, type Presence } from '../events/presence.js';
 import { onEvent } from '../events/subscribe.js';
+import { topics } from '../events/topics.js';
 import { canSeeAccount } from '../keys/principal.js';
 import type { HeldSmsTable } from '../store/schema.js';
 import { accountsOnPhone, anyHeld, claimHeld, discardExpiredHeld, heldFor, insertHeld } from './repo.js';
@@ -189,10 +191,14 @@ export function makeRelayService(deps: RelayDeps): RelayService {
     };
   }
 
+  // Nearly every request opens with nothing held: no look at all once one found nothing, until an
+  // SMS is held (here or, announced on the bus, in another process). An SMS held meanwhile in another
+  // process is still delivered: `receive` looks for waiting requests once more after holding it.
+  let held: Presence | null = null;
+
   async function onRequestOpened(request: AssistanceView): Promise<void> {
     if (request.type !== 'otp' || request.descriptor.channel === 'authenticator') return;
-    // Nearly every request opens with nothing held: one look, and no more work then.
-    if (!(await anyHeld(db))) return;
+    if (!(await held?.mayExist())) return;
     await discardExpiredHeld(db, clock());
     const config = await db
       .selectFrom('account_config')
@@ -251,6 +257,7 @@ export function makeRelayService(deps: RelayDeps): RelayService {
         received_at: sms.receivedAt ?? now,
         expires_at: expiresAt,
       });
+      deps.bus.publish(topics.created('held_sms'));
       // A request may have opened between the look above and the insert, its own look finding
       // nothing held yet: look once more (the claim makes sure only one of the two uses it).
       const released = (await release(source.orgId, phone)).get(id);
@@ -258,6 +265,7 @@ export function makeRelayService(deps: RelayDeps): RelayService {
     },
 
     start() {
+      held = makePresence({ bus: deps.bus, topic: topics.created('held_sms'), look: () => anyHeld(db) });
       unsubscribe = onEvent(deps.bus, ['assistance_required'], (event) => {
         onRequestOpened(event.data).catch((error: unknown) => log.error({ err: error }, 'using held SMS failed'));
       });
@@ -272,6 +280,8 @@ export function makeRelayService(deps: RelayDeps): RelayService {
 
     stop() {
       unsubscribe();
+      held?.stop();
+      held = null;
       if (timer) clearInterval(timer);
       timer = null;
     },
