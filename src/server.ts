@@ -225,6 +225,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     log,
     concurrency: config.workerConcurrency,
     leaseMs: config.leaseMs,
+    saturation: { lagMs: config.saturationLagMs, backlog: store.backlog ?? (() => 0), poolSize: config.pgPoolSize },
     pollMs: config.pollMs,
     schedulerTickMs: config.schedulerTickMs,
     trustWarningMs: config.trustWarningHours * 3_600_000,

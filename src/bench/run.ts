@@ -9,6 +9,7 @@ import { loadConfig } from '../config.js';
 import { ingestMovements } from '../movements/ingest.js';
 import { type RunningServer, startServer } from '../server.js';
 import { benchBrowser } from './browser.js';
+import { runBurstBenchmarks } from './burst.js';
 import { createAccounts, makeBenchClient } from './client.js';
 import type { DriverResult, DriverTask } from './driver.js';
 import { benchFints } from './fints.js';
@@ -300,14 +301,20 @@ async function runSqliteBenchmarks(only: string): Promise<Record<string, unknown
  * `BENCH_DATABASE_URL` (or `DATABASE_URL`) set the PostgreSQL ones (`pg_*` keys, absent otherwise).
  * `BENCH_ONLY` runs a part: `sqlite`, `pg`, one PostgreSQL phase (`pg-handoff`, `pg-claims`), or
  * `reconcile` (the reconciliation figures alone, on SQLite), `waiting` (the paused logins and their
- * idle cost alone, on SQLite), `fints` (the FinTS logins alone, on SQLite) or `browser` (browser-script
+ * idle cost alone, on SQLite), `burst` (see burst.ts; both stores with a database URL), `fints` (the FinTS logins alone, on SQLite) or `browser` (browser-script
  * logins alone).
  */
 export async function runBenchmarks(): Promise<void> {
   const only = process.env.BENCH_ONLY ?? '';
-  const parts = ['', 'sqlite', 'pg', 'pg-handoff', 'pg-claims', 'reconcile', 'waiting', 'fints', 'browser'];
+  const parts = ['', 'sqlite', 'pg', 'pg-handoff', 'pg-claims', 'reconcile', 'waiting', 'fints', 'browser', 'burst'];
   if (!parts.includes(only)) throw new Error(`BENCH_ONLY must be one of ${parts.filter(Boolean).join(', ')}`);
   const databaseUrl = process.env.BENCH_DATABASE_URL || process.env.DATABASE_URL || null;
+  if (only === 'burst') {
+    process.stdout.write(
+      `${JSON.stringify({ node: process.version, burst: await runBurstBenchmarks(databaseUrl) })}\n`,
+    );
+    return;
+  }
   const pgOnly = only.startsWith('pg');
   if (pgOnly && !databaseUrl) throw new Error(`BENCH_ONLY=${only} needs BENCH_DATABASE_URL or DATABASE_URL`);
   // `store` names the store of the unprefixed keys; the `pg_*` keys are always PostgreSQL.

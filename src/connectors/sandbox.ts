@@ -1,3 +1,5 @@
+import type { Response } from 'undici';
+import { type BankFetch, makeBankFetch } from './bank-http.js';
 import {
   type ApprovalStatus,
   type Balance,
@@ -53,6 +55,7 @@ class SandboxClient {
   constructor(
     private readonly base: string,
     private readonly signal: AbortSignal,
+    private readonly fetch: BankFetch,
   ) {}
 
   async call(method: 'GET' | 'POST', path: string, options: { body?: Json; token?: string } = {}): Promise<Answer> {
@@ -61,7 +64,7 @@ class SandboxClient {
     if (options.token !== undefined) headers['authorization'] = `Bearer ${options.token}`;
     let res: Response;
     try {
-      res = await fetch(new URL(path, this.base), {
+      res = await this.fetch(new URL(path, this.base), {
         method,
         headers,
         body: options.body === undefined ? undefined : JSON.stringify(options.body),
@@ -98,7 +101,7 @@ class SandboxClient {
 
   /** Tells the bank the login is abandoned so it stops counting it; never waits long, never fails. */
   cancel(challengeId: string): void {
-    fetch(new URL(`api/challenges/${encodeURIComponent(challengeId)}`, this.base), {
+    this.fetch(new URL(`api/challenges/${encodeURIComponent(challengeId)}`, this.base), {
       method: 'DELETE',
       signal: AbortSignal.timeout(CANCEL_TIMEOUT_MS),
     })
@@ -324,8 +327,12 @@ function makeSession(ctx: LoginContext, client: SandboxClient, token: string): B
   };
 }
 
-/** The connector of the built-in sandbox bank; `baseUrl` is read per login and ends with `/sandbox-bank/`. */
-export function makeSandboxConnector(options: { baseUrl: () => string }): Connector {
+/**
+ * The connector of the built-in sandbox bank; `baseUrl` is read per login and ends with `/sandbox-bank/`.
+ * `fetch`: how its calls go out [a `makeBankFetch()` of its own: bounded connections, calls queue].
+ */
+export function makeSandboxConnector(options: { baseUrl: () => string; fetch?: BankFetch }): Connector {
+  const bankFetch = options.fetch ?? makeBankFetch();
   return defineConnector({
     id: 'sandbox',
     name: 'Sandbox Bank',
@@ -341,7 +348,7 @@ export function makeSandboxConnector(options: { baseUrl: () => string }): Connec
       }
       const base = options.baseUrl();
       // Relative paths resolve under the base only when it ends with a slash.
-      const client = new SandboxClient(base.endsWith('/') ? base : `${base}/`, ctx.signal);
+      const client = new SandboxClient(base.endsWith('/') ? base : `${base}/`, ctx.signal, bankFetch);
       ctx.stage('login');
       const trust = await ctx.trust.get();
       const answer = await client.call('POST', 'api/login', {

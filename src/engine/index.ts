@@ -10,6 +10,7 @@ import { singleFlight } from '../events/single-flight.js';
 import type { Cipher } from '../security/cipher.js';
 import { releaseLeasesOfOthers } from '../sessions/transitions.js';
 import type { Db, Dialect } from '../store/db.js';
+import { makeSaturation, type SaturationOptions } from './admission.js';
 import { makeClaimer } from './claim.js';
 import { makeSessionKeeper, type SessionKeeper } from './keeper.js';
 import type { Leadership } from './leader.js';
@@ -42,6 +43,8 @@ export interface EngineOptions {
   log: Logger;
   concurrency: number;
   leaseMs: number;
+  /** When to stop claiming [loop lag over 250 ms; no database backlog]. */
+  saturation?: SaturationOptions;
   pollMs: number;
   schedulerTickMs: number;
   /** `trust_expiring` is emitted this long before an account's bank trust ends, ms. */
@@ -82,7 +85,9 @@ export function makeEngine(options: EngineOptions): Engine {
     cap: options.persistentSessions ?? 100,
     callMs: options.limits.callMs,
   });
+  const saturation = makeSaturation(options.saturation ?? { lagMs: 250, backlog: () => 0, poolSize: 10 });
   const pool = makeWorkerPool({
+    saturation,
     db: options.db,
     control: options.control,
     bus: options.bus,
@@ -141,11 +146,13 @@ export function makeEngine(options: EngineOptions): Engine {
           Math.max(50, Math.floor(options.leaseMs / 10)),
         ),
       );
+      saturation.start();
       pool.start();
       keeper.start();
     },
     async stop() {
       for (const timer of timers) clearInterval(timer);
+      saturation.stop();
       await pool.stop();
       // After the pool: no scrape holds a kept session any more; each is closed and its claim cleared.
       await keeper.stop();

@@ -7,6 +7,7 @@ import { topics } from '../events/topics.js';
 import { releaseLease, renewLeases } from '../sessions/transitions.js';
 import type { Db } from '../store/db.js';
 import type { SessionsTable } from '../store/schema.js';
+import type { Saturation } from './admission.js';
 import { leaseTerm } from './claim.js';
 
 export interface WorkerPoolOptions {
@@ -18,6 +19,8 @@ export interface WorkerPoolOptions {
   claim(limit: number): Promise<SessionsTable[]>;
   /** False while the database is unreachable: no claiming then (it resumes by itself). */
   databaseUp(): boolean;
+  /** While it names a reason, this process claims nothing (the sessions stay queued). */
+  saturation?: Pick<Saturation, 'reason'>;
   clock: Clock;
   log: Logger;
   /** Lease owner id of this process. */
@@ -44,7 +47,12 @@ export interface WorkerPool {
   active(): number;
   /** Sessions this process has claimed since it started. */
   claimed(): number;
+  /** Claim passes this process held back because it was saturated, since it started. */
+  heldBack(): number;
 }
+
+/** A claim pass held back by saturation looks again this soon, ms. */
+const SATURATED_RETRY_MS = 100;
 
 const CLAIM_BATCH = 50;
 
@@ -61,6 +69,8 @@ export function makeWorkerPool(options: WorkerPoolOptions): WorkerPool {
   /** Session id → what aborts its runner when the lease is lost. */
   const held = new Map<string, AbortController>();
   let claimedTotal = 0;
+  let heldBackTotal = 0;
+  let retry: NodeJS.Timeout | null = null;
   let stopped = true;
   const timers: NodeJS.Timeout[] = [];
   let unsubscribe = () => {};
@@ -69,6 +79,16 @@ export function makeWorkerPool(options: WorkerPoolOptions): WorkerPool {
   async function fill(): Promise<void> {
     try {
       while (!stopped && running.size < options.concurrency) {
+        // Back-pressure: a process already behind on the work it holds takes no more; the sessions
+        // stay queued (for it a moment later, or for another worker) instead of failing here.
+        if (options.saturation?.reason()) {
+          heldBackTotal++;
+          retry ??= setTimeout(() => {
+            retry = null;
+            void pump();
+          }, SATURATED_RETRY_MS);
+          break;
+        }
         const sessions = await options.claim(Math.min(CLAIM_BATCH, options.concurrency - running.size));
         claimedTotal += sessions.length;
         for (const session of sessions) {
@@ -130,10 +150,12 @@ export function makeWorkerPool(options: WorkerPoolOptions): WorkerPool {
       stopped = true;
       unsubscribe();
       for (const timer of timers) clearInterval(timer);
+      if (retry) clearTimeout(retry);
       shutdown.abort();
       await Promise.allSettled([...running]);
     },
     active: () => running.size,
     claimed: () => claimedTotal,
+    heldBack: () => heldBackTotal,
   };
 }

@@ -1,0 +1,93 @@
+import { absoluteNow } from './stats.js';
+
+/**
+ * The burst bench's clients, in a process of their own (forked by `burst.ts`): for each account that
+ * asks for an SMS code they wait for the prompt (status long-polls), read the code from the sandbox
+ * bank's phone page (the bank's own process) and post it to the API, as an integrator's relay would.
+ */
+export interface BurstClientsTask {
+  apiUrl: string;
+  /** The sandbox bank process, ending in `/sandbox-bank/`. */
+  bankUrl: string;
+  key: string;
+  accounts: { id: string; username: string }[];
+  /** Give up on an account after this long, ms. */
+  timeoutMs: number;
+}
+
+export interface BurstSubmission {
+  accountId: string;
+  /** Absolute ms (wall clock of this machine): code sent, answer received. */
+  sentAt: number;
+  answeredAt: number;
+  status: number;
+}
+
+export type BurstClientsReply =
+  | { ok: true; submissions: BurstSubmission[]; errors: string[] }
+  | { ok: false; error: string };
+
+interface Status {
+  pending_assistance: { id: string } | null;
+  session: unknown;
+}
+
+async function run(task: BurstClientsTask): Promise<{ submissions: BurstSubmission[]; errors: string[] }> {
+  const auth = { authorization: `Api-Key ${task.key}` };
+  const deadline = Date.now() + task.timeoutMs;
+
+  /** Long-polls the account's status until `done` holds (null: the deadline passed). */
+  async function until(accountId: string, done: (s: Status) => boolean): Promise<Status | null> {
+    let etag: string | null = null;
+    let wait = 0;
+    while (Date.now() < deadline) {
+      const response = await fetch(`${task.apiUrl}/v1/accounts/${accountId}/status${wait ? `?wait=${wait}` : ''}`, {
+        headers: etag ? { ...auth, 'if-none-match': etag } : auth,
+      });
+      if (response.status !== 200) throw new Error(`status answered ${response.status}`);
+      const body = (await response.json()) as Status;
+      if (done(body)) return body;
+      etag = response.headers.get('etag');
+      wait = 10;
+    }
+    return null;
+  }
+
+  const submissions: BurstSubmission[] = [];
+  const errors: string[] = [];
+  await Promise.all(
+    task.accounts.map(async (account) => {
+      try {
+        // The prompt, or the session already over (it failed before asking: counted by the bench).
+        const prompted = await until(account.id, (s) => s.pending_assistance !== null);
+        if (!prompted?.pending_assistance) return;
+        const phone = await fetch(`${task.bankUrl}phone/${encodeURIComponent(account.username)}`);
+        const code = ((await phone.json()) as { messages: { code: string }[] }).messages[0]?.code;
+        if (!code) throw new Error(`no SMS on ${account.username}'s phone`);
+        const sentAt = absoluteNow();
+        const response = await fetch(`${task.apiUrl}/v1/accounts/${account.id}/otp`, {
+          method: 'POST',
+          headers: { ...auth, 'content-type': 'application/json' },
+          body: JSON.stringify({ code }),
+        });
+        const answeredAt = absoluteNow();
+        await response.arrayBuffer();
+        submissions.push({ accountId: account.id, sentAt, answeredAt, status: response.status });
+      } catch (error) {
+        errors.push(`${account.username}: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }),
+  );
+  return { submissions, errors };
+}
+
+process.once('message', (task: BurstClientsTask) => {
+  run(task).then(
+    (result) => process.send?.({ ok: true, ...result } satisfies BurstClientsReply, () => process.exit(0)),
+    (error: unknown) =>
+      process.send?.(
+        { ok: false, error: error instanceof Error ? (error.stack ?? error.message) : String(error) },
+        () => process.exit(1),
+      ),
+  );
+});
