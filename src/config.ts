@@ -32,7 +32,7 @@ export interface Config {
   /** OTPILOT_LEASE_MS [30000]: a session whose worker stops renewing is failed (`worker_lost`) after this. */
   leaseMs: number;
   /**
-   * OTPILOT_SATURATION_LAG_MS [250]: while this process's event loop runs this late (the worst of the
+   * OTPILOT_SATURATION_LAG_MS [1000]: while this process's event loop runs this late (the worst of the
    * last second), or more queries wait for a database connection than the pool holds, it claims no
    * new sessions (they stay queued for it or another worker).
    */
@@ -171,7 +171,7 @@ export function loadConfig(env: Env = process.env): ConfigResult {
     logLevel,
     workerConcurrency: int('OTPILOT_WORKER_CONCURRENCY', 500, 1, 100_000),
     leaseMs: int('OTPILOT_LEASE_MS', 30_000, 500, 3_600_000),
-    saturationLagMs: int('OTPILOT_SATURATION_LAG_MS', 250, 10, 60_000),
+    saturationLagMs: int('OTPILOT_SATURATION_LAG_MS', 1000, 10, 60_000),
     bankConnections: int('OTPILOT_BANK_CONNECTIONS', 64, 1, 10_000),
     maxSessionSeconds: int('OTPILOT_MAX_SESSION_SECONDS', 7200, 1, 86_400),
     connectorCallSeconds: int('OTPILOT_CONNECTOR_CALL_SECONDS', 120, 1, 3600),

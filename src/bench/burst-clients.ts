@@ -41,9 +41,12 @@ async function run(task: BurstClientsTask): Promise<{ submissions: BurstSubmissi
     let etag: string | null = null;
     let wait = 0;
     while (Date.now() < deadline) {
-      const response = await fetch(`${task.apiUrl}/v1/accounts/${accountId}/status${wait ? `?wait=${wait}` : ''}`, {
-        headers: etag ? { ...auth, 'if-none-match': etag } : auth,
-      });
+      const response: Response = await fetch(
+        `${task.apiUrl}/v1/accounts/${accountId}/status${wait ? `?wait=${wait}` : ''}`,
+        {
+          headers: etag ? { ...auth, 'if-none-match': etag } : auth,
+        },
+      );
       if (response.status !== 200) throw new Error(`status answered ${response.status}`);
       const body = (await response.json()) as Status;
       if (done(body)) return body;

@@ -37,7 +37,12 @@ function sqliteProbe(file: string): Probe {
   const db = new SQLite(file);
   db.pragma('busy_timeout = 10000');
   return {
-    query: async <T>(text: string, _pg: string, params: unknown[]) => db.prepare(text).all(...params) as T[],
+    query: async <T>(text: string, _pg: string, params: unknown[]) => {
+      const statement = db.prepare(text);
+      if (statement.reader) return statement.all(...params) as T[];
+      statement.run(...params);
+      return [];
+    },
     close: async () => {
       db.close();
     },
@@ -253,7 +258,7 @@ export async function benchBurst(store: 'sqlite' | 'pg', databaseUrl: string | n
       if (created) await admin.query(`drop schema if exists "${schema}" cascade`).catch(() => {});
       await admin.end().catch(() => {});
     }
-    rmSync(dataDir, { recursive: true, force: true });
+    rmSync(dataDir, { recursive: true, force: true, maxRetries: 5 });
   }
 }
 

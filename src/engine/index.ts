@@ -43,7 +43,7 @@ export interface EngineOptions {
   log: Logger;
   concurrency: number;
   leaseMs: number;
-  /** When to stop claiming [loop lag over 250 ms; no database backlog]. */
+  /** When to stop claiming [loop lag over 1000 ms; no database backlog]. */
   saturation?: SaturationOptions;
   pollMs: number;
   schedulerTickMs: number;
@@ -85,7 +85,7 @@ export function makeEngine(options: EngineOptions): Engine {
     cap: options.persistentSessions ?? 100,
     callMs: options.limits.callMs,
   });
-  const saturation = makeSaturation(options.saturation ?? { lagMs: 250, backlog: () => 0, poolSize: 10 });
+  const saturation = makeSaturation(options.saturation ?? { lagMs: 1000, backlog: () => 0, poolSize: 10 });
   const pool = makeWorkerPool({
     saturation,
     db: options.db,
@@ -107,7 +107,8 @@ export function makeEngine(options: EngineOptions): Engine {
     concurrency: options.concurrency,
     leaseMs: options.leaseMs,
     pollMs: options.pollMs,
-    run: (session, shutdown, leaseLost) => runSession({ ...options, owner, log, keeper }, session, shutdown, leaseLost),
+    run: (session, shutdown, leaseLost) =>
+      runSession({ ...options, owner, log, keeper, saturation }, session, shutdown, leaseLost),
   });
   const timers: NodeJS.Timeout[] = [];
   /** A periodic task that never overlaps itself (a slow pass skips the ticks that come meanwhile). */

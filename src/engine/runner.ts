@@ -11,6 +11,7 @@ import { topics } from '../events/topics.js';
 import { ingestMovements, upsertBankAccounts } from '../movements/ingest.js';
 import { failSession, type SessionOutcome, type Stage, succeedSession } from '../sessions/transitions.js';
 import type { SessionsTable } from '../store/schema.js';
+import { blameOverload, type Saturation } from './admission.js';
 import { requestApproval } from './approval.js';
 import { type HandoffDeps, type HandoffSession, requestCode } from './handoff.js';
 import type { KeptSession, SessionKeeper } from './keeper.js';
@@ -27,6 +28,8 @@ export interface RunnerDeps extends Omit<HandoffDeps, 'callLimitMs'> {
   owner: string;
   log: Logger;
   limits: WatchdogLimits;
+  /** This process's saturation: a bank failure while it was saturated is ours (`overloaded`). */
+  saturation?: Pick<Saturation, 'saturatedSince'>;
 }
 
 const DAY = 86_400_000;
@@ -52,6 +55,7 @@ export async function runSession(
   leaseLost: AbortSignal = new AbortController().signal,
 ): Promise<void> {
   const { db, clock, cipher, log } = deps;
+  const began = performance.now();
   const stages: Stage[] = [];
   const stage = (name: string) => {
     // The runner and the connector may both name a stage; keep one entry for it.
@@ -247,7 +251,10 @@ export async function runSession(
       });
     });
   } catch (error) {
-    const outcome = classifyFailure(abortError ?? error, abortCause);
+    const outcome = blameOverload(
+      classifyFailure(abortError ?? error, abortCause),
+      deps.saturation?.saturatedSince(began) ?? false,
+    );
     if (outcome.state === 'failed' && outcome.category === 'connector_broken' && !isConnectorError(error)) {
       log.error(
         { session_id: session.id, err: { name: (error as Error)?.name, stack: (error as Error)?.stack } },
