@@ -10,7 +10,11 @@ export interface BankHttpOptions {
   answerTimeoutMs?: number;
 }
 
-export type BankFetch = (url: URL | string, init?: RequestInit) => Promise<Response>;
+/**
+ * `urgent`: a call a person is waiting on (a code to verify, an approval to check). It goes through
+ * connections of its own, so it never queues behind the bulk of logins' data calls.
+ */
+export type BankFetch = (url: URL | string, init?: RequestInit, options?: { urgent?: boolean }) => Promise<Response>;
 
 /**
  * A fetch whose calls queue in this process beyond `connectionsPerOrigin` open connections. Node's
@@ -21,11 +25,16 @@ export type BankFetch = (url: URL | string, init?: RequestInit) => Promise<Respo
  * The login's own signal (cancel, the watchdog's call limit) still ends a queued call.
  */
 export function makeBankFetch(options: BankHttpOptions = {}): BankFetch {
-  const agent = new Agent({
-    connections: options.connectionsPerOrigin ?? 64,
-    connect: { timeout: options.connectTimeoutMs ?? 10_000 },
-    headersTimeout: options.answerTimeoutMs ?? 120_000,
-    bodyTimeout: options.answerTimeoutMs ?? 120_000,
-  });
-  return (url, init) => fetch(url, { ...init, dispatcher: agent });
+  const connections = options.connectionsPerOrigin ?? 64;
+  const agentOf = (n: number) =>
+    new Agent({
+      connections: n,
+      connect: { timeout: options.connectTimeoutMs ?? 10_000 },
+      headersTimeout: options.answerTimeoutMs ?? 120_000,
+      bodyTimeout: options.answerTimeoutMs ?? 120_000,
+    });
+  const bulk = agentOf(connections);
+  // A quarter as many again (at least 2) for the calls a person waits on.
+  const urgent = agentOf(Math.max(2, Math.ceil(connections / 4)));
+  return (url, init, call) => fetch(url, { ...init, dispatcher: call?.urgent ? urgent : bulk });
 }

@@ -58,18 +58,27 @@ class SandboxClient {
     private readonly fetch: BankFetch,
   ) {}
 
-  async call(method: 'GET' | 'POST', path: string, options: { body?: Json; token?: string } = {}): Promise<Answer> {
+  /** `urgent`: a person waits on this call (see `BankFetch`). */
+  async call(
+    method: 'GET' | 'POST',
+    path: string,
+    options: { body?: Json; token?: string; urgent?: boolean } = {},
+  ): Promise<Answer> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (options.body !== undefined) headers['content-type'] = 'application/json';
     if (options.token !== undefined) headers['authorization'] = `Bearer ${options.token}`;
     let res: Response;
     try {
-      res = await this.fetch(new URL(path, this.base), {
-        method,
-        headers,
-        body: options.body === undefined ? undefined : JSON.stringify(options.body),
-        signal: this.signal,
-      });
+      res = await this.fetch(
+        new URL(path, this.base),
+        {
+          method,
+          headers,
+          body: options.body === undefined ? undefined : JSON.stringify(options.body),
+          signal: this.signal,
+        },
+        { urgent: options.urgent === true },
+      );
     } catch (err) {
       // A cancelled login surfaces as the abort itself, not as a bank failure.
       if (this.signal.aborted) throw err;
@@ -153,6 +162,7 @@ async function codeLogin(ctx: LoginContext, client: SandboxClient, body: Json): 
       async (submitted) => {
         const answer = await client.call('POST', `api/challenges/${encodeURIComponent(challengeId)}/verify`, {
           body: { code: submitted },
+          urgent: true,
         });
         const verdict = isRecord(answer.body) ? answer.body : {};
         if (answer.status === 200 && verdict['status'] === 'ok') {
@@ -183,7 +193,9 @@ async function codeLogin(ctx: LoginContext, client: SandboxClient, body: Json): 
       body['status'] === 'code_required'
         ? {
             resend: async () => {
-              const answer = await client.call('POST', `api/challenges/${encodeURIComponent(challengeId)}/resend`);
+              const answer = await client.call('POST', `api/challenges/${encodeURIComponent(challengeId)}/resend`, {
+                urgent: true,
+              });
               if (answer.status !== 200) throw broken(`resend answered ${answer.status}`);
             },
           }
@@ -206,7 +218,7 @@ async function approvalLogin(ctx: LoginContext, client: SandboxClient, body: Jso
     await ctx.requestApproval(
       { purpose: 'login', prompt: optStr(body, 'prompt') },
       async (): Promise<ApprovalStatus> => {
-        const answer = await client.call('GET', `api/challenges/${encodeURIComponent(challengeId)}`);
+        const answer = await client.call('GET', `api/challenges/${encodeURIComponent(challengeId)}`, { urgent: true });
         if (answer.status !== 200 || !isRecord(answer.body)) throw broken(`approval status ${answer.status}`);
         const status = answer.body['status'];
         switch (status) {
