@@ -218,12 +218,18 @@ export async function benchBurst(store: 'sqlite' | 'pg', databaseUrl: string | n
       [like],
     );
     const judged = new Map(verdicts.map((v) => [v.account_id, Number(v.judged_at)]));
+    const stored = new Map(verdicts.map((v) => [v.account_id, Number(v.submitted_at)]));
     const handoff: number[] = [];
     const answer: number[] = [];
+    const toStore: number[] = [];
+    const storeToVerdict: number[] = [];
     for (const s of submissions) {
       answer.push(s.answeredAt - s.sentAt);
       const at = judged.get(s.accountId);
+      const kept = stored.get(s.accountId);
       if (at) handoff.push(at - s.sentAt);
+      if (kept) toStore.push(kept - s.sentAt);
+      if (at && kept) storeToVerdict.push(at - kept);
     }
     const finished = sessions.map((s) => Number(s.finished_at ?? 0));
     const queued = sessions.map((s) => Number(s.queued_at));
@@ -241,6 +247,9 @@ export async function benchBurst(store: 'sqlite' | 'pg', databaseUrl: string | n
       handoff_p50_ms: round(percentile(handoff, 50)),
       handoff_p99_ms: round(percentile(handoff, 99)),
       handoff_samples: handoff.length,
+      // The hand-off in two: the code stored by the API, then the bank's verdict recorded by the worker.
+      sent_to_stored_p99_ms: round(percentile(toStore, 99)),
+      stored_to_verdict_p99_ms: round(percentile(storeToVerdict, 99)),
       code_post_p99_ms: round(percentile(answer, 99)),
       client_errors: errors.length,
       bank_logins: bank2.logins - bankBefore.logins,
@@ -264,7 +273,10 @@ export async function benchBurst(store: 'sqlite' | 'pg', databaseUrl: string | n
 
 /** `BENCH_ONLY=burst`: SQLite, then PostgreSQL when a database URL is set. */
 export async function runBurstBenchmarks(databaseUrl: string | null): Promise<Record<string, unknown>> {
-  const result: Record<string, unknown> = { sqlite: await benchBurst('sqlite', null) };
-  if (databaseUrl) result.pg = await benchBurst('pg', databaseUrl);
+  // BENCH_BURST_STORES=sqlite|pg runs one store only (a quicker look at one).
+  const stores = process.env.BENCH_BURST_STORES ?? 'sqlite,pg';
+  const result: Record<string, unknown> = {};
+  if (stores.includes('sqlite')) result.sqlite = await benchBurst('sqlite', null);
+  if (databaseUrl && stores.includes('pg')) result.pg = await benchBurst('pg', databaseUrl);
   return result;
 }
