@@ -224,6 +224,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     registry,
     log,
     concurrency: config.workerConcurrency,
+    activeLogins: config.activeLogins,
     leaseMs: config.leaseMs,
     saturation: { lagMs: config.saturationLagMs, backlog: store.backlog ?? (() => 0), poolSize: config.pgPoolSize },
     pollMs: config.pollMs,

@@ -135,6 +135,61 @@ describe('claims stop while the process is saturated', () => {
     }
   });
 
+  it('runs no more active logins than its limit; one waiting for a person frees its place', async () => {
+    const sessions: string[] = [];
+    for (let i = 0; i < 4; i++) sessions.push(await scrape(t.api, (await createSandboxAccount(t.api, 'alice')).id));
+    const store = t.server.store;
+    const held: { waiting: (delta: 1 | -1) => void; end: () => void }[] = [];
+    const pool = makeWorkerPool({
+      db: store.db,
+      control: store.control,
+      bus: t.server.bus,
+      claim: makeClaimer({
+        db: store.db,
+        dialect: store.dialect,
+        clock: Date.now,
+        owner: 'wkr_active',
+        leaseMs: 30_000,
+        bankLimits: new Map(),
+      }),
+      databaseUp: () => true,
+      clock: Date.now,
+      log: pino({ level: 'silent' }),
+      owner: 'wkr_active',
+      concurrency: 10,
+      activeLimit: 2,
+      leaseMs: 30_000,
+      pollMs: 1000,
+      run: (_session, _shutdown, _lost, waiting) =>
+        new Promise<void>((resolve) => {
+          held.push({ waiting, end: resolve });
+        }),
+    });
+    pool.start();
+    try {
+      await eventually(
+        async () => pool.claimed(),
+        (n) => n === 2,
+      );
+      expect(pool.active()).toBe(2);
+      // One login now waits for a code: the pool takes one more.
+      held[0]!.waiting(1);
+      await eventually(
+        async () => pool.claimed(),
+        (n) => n === 3,
+      );
+      // One ends: one more again (the last queued one).
+      held[1]!.end();
+      await eventually(
+        async () => pool.claimed(),
+        (n) => n === 4,
+      );
+    } finally {
+      for (const h of held) h.end();
+      await pool.stop();
+    }
+  });
+
   it('sees a blocked event loop as saturated', () => {
     const saturation = makeSaturation({ lagMs: 100, backlog: () => 0, poolSize: 10 });
     saturation.start();

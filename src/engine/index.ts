@@ -42,6 +42,8 @@ export interface EngineOptions {
   registry: ConnectorRegistry;
   log: Logger;
   concurrency: number;
+  /** Sessions run at once that are not waiting for a person [no limit] (OTPILOT_ACTIVE_LOGINS). */
+  activeLogins?: number;
   leaseMs: number;
   /** When to stop claiming [loop lag over 1000 ms; no database backlog]. */
   saturation?: SaturationOptions;
@@ -105,10 +107,11 @@ export function makeEngine(options: EngineOptions): Engine {
     log,
     owner,
     concurrency: options.concurrency,
+    ...(options.activeLogins ? { activeLimit: options.activeLogins } : {}),
     leaseMs: options.leaseMs,
     pollMs: options.pollMs,
-    run: (session, shutdown, leaseLost) =>
-      runSession({ ...options, owner, log, keeper, saturation }, session, shutdown, leaseLost),
+    run: (session, shutdown, leaseLost, waiting) =>
+      runSession({ ...options, owner, log, keeper, saturation, waiting }, session, shutdown, leaseLost),
   });
   const timers: NodeJS.Timeout[] = [];
   /** A periodic task that never overlaps itself (a slow pass skips the ticks that come meanwhile). */

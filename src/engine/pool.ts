@@ -28,6 +28,11 @@ export interface WorkerPoolOptions {
   /** Sessions run at once [config.workerConcurrency]. */
   concurrency: number;
   /**
+   * Sessions run at once that are not waiting for a person [config.activeLogins]: a burst is taken
+   * in as fast as the process gets through it, not all at once.
+   */
+  activeLimit?: number;
+  /**
    * Lease period, ms: a worker that stops renewing has its sessions declared lost within this. Leases
    * are written to end at 70 % of it and renewed every quarter of it (leaving 45 % of slack for a slow
    * heartbeat); recovery looks every tenth of it.
@@ -35,8 +40,16 @@ export interface WorkerPoolOptions {
   leaseMs: number;
   /** Fallback poll for queued work, ms. */
   pollMs: number;
-  /** `leaseLost` fires when this process no longer holds the session's lease (its runner must stop). */
-  run(session: SessionsTable, shutdown: AbortSignal, leaseLost: AbortSignal): Promise<void>;
+  /**
+   * `leaseLost` fires when this process no longer holds the session's lease (its runner must stop);
+   * `waiting` is to be called when the login starts (+1) and stops (−1) waiting for a person.
+   */
+  run(
+    session: SessionsTable,
+    shutdown: AbortSignal,
+    leaseLost: AbortSignal,
+    waiting: (delta: 1 | -1) => void,
+  ): Promise<void>;
 }
 
 export interface WorkerPool {
@@ -70,6 +83,14 @@ export function makeWorkerPool(options: WorkerPoolOptions): WorkerPool {
   const held = new Map<string, AbortController>();
   let claimedTotal = 0;
   let heldBackTotal = 0;
+  /** Running sessions waiting for a person (not active). */
+  let waitingNow = 0;
+  const activeLimit = options.activeLimit ?? Number.POSITIVE_INFINITY;
+  const waiting = (delta: 1 | -1) => {
+    waitingNow += delta;
+    // A login that now waits for a person frees an active place.
+    if (delta === 1) void pump();
+  };
   let retry: NodeJS.Timeout | null = null;
   let stopped = true;
   const timers: NodeJS.Timeout[] = [];
@@ -89,14 +110,20 @@ export function makeWorkerPool(options: WorkerPoolOptions): WorkerPool {
           }, SATURATED_RETRY_MS);
           break;
         }
-        const sessions = await options.claim(Math.min(CLAIM_BATCH, options.concurrency - running.size));
+        const room = Math.min(
+          CLAIM_BATCH,
+          options.concurrency - running.size,
+          activeLimit - (running.size - waitingNow),
+        );
+        if (room <= 0) break;
+        const sessions = await options.claim(room);
         claimedTotal += sessions.length;
         for (const session of sessions) {
           bus.publish(topics.account(session.account_id));
           const lost = new AbortController();
           held.set(session.id, lost);
           const task: Promise<void> = options
-            .run(session, shutdown.signal, lost.signal)
+            .run(session, shutdown.signal, lost.signal, waiting)
             .catch(async (error: unknown) => {
               options.log.error({ err: error, session_id: session.id }, 'session runner crashed');
               // Give the lease up at once, so recovery ends the session (worker_lost) instead of it

@@ -30,6 +30,8 @@ export interface RunnerDeps extends Omit<HandoffDeps, 'callLimitMs'> {
   limits: WatchdogLimits;
   /** This process's saturation: a bank failure while it was saturated is ours (`overloaded`). */
   saturation?: Pick<Saturation, 'saturatedSince'>;
+  /** Told when the login starts (+1) and stops (−1) waiting for a person (the pool's active count). */
+  waiting?: (delta: 1 | -1) => void;
 }
 
 const DAY = 86_400_000;
@@ -76,7 +78,19 @@ export async function runSession(
   shutdown.addEventListener('abort', onShutdown, { once: true });
   leaseLost.addEventListener('abort', onLeaseLost, { once: true });
   const unsubscribe = deps.bus.subscribe(topics.session(session.id), () => abort('cancel'));
-  const watchdog = makeWatchdog(deps.limits, (error) => abort('timeout', error), controller.signal);
+  const guard = makeWatchdog(deps.limits, (error) => abort('timeout', error), controller.signal);
+  // A login waiting for a person costs nothing to run: the pool does not count it as active.
+  const watchdog: typeof guard = {
+    ...guard,
+    paused: async (wait) => {
+      deps.waiting?.(1);
+      try {
+        return await guard.paused(wait);
+      } finally {
+        deps.waiting?.(-1);
+      }
+    },
+  };
   let bankSession: BankSession | null = null;
   /** The persistent session this scrape reuses (taken from the keeper), if any. */
   let kept: KeptSession | null = null;
