@@ -30,6 +30,7 @@ export type BurstClientsReply =
 interface Status {
   pending_assistance: { id: string } | null;
   session: unknown;
+  last_success_at: string | null;
 }
 
 async function run(task: BurstClientsTask): Promise<{ submissions: BurstSubmission[]; errors: string[] }> {
@@ -61,21 +62,29 @@ async function run(task: BurstClientsTask): Promise<{ submissions: BurstSubmissi
   await Promise.all(
     task.accounts.map(async (account) => {
       try {
-        // The prompt, or the session already over (it failed before asking: counted by the bench).
-        const prompted = await until(account.id, (s) => s.pending_assistance !== null);
-        if (!prompted?.pending_assistance) return;
-        const phone = await fetch(`${task.bankUrl}phone/${encodeURIComponent(account.username)}`);
-        const code = ((await phone.json()) as { messages: { code: string }[] }).messages[0]?.code;
-        if (!code) throw new Error(`no SMS on ${account.username}'s phone`);
-        const sentAt = absoluteNow();
-        const response = await fetch(`${task.apiUrl}/v1/accounts/${account.id}/otp`, {
-          method: 'POST',
-          headers: { ...auth, 'content-type': 'application/json' },
-          body: JSON.stringify({ code }),
-        });
-        const answeredAt = absoluteNow();
-        await response.arrayBuffer();
-        submissions.push({ accountId: account.id, sentAt, answeredAt, status: response.status });
+        // Every prompt until the account's login succeeded: a login of ours that ended early (a lost
+        // worker, our overload) runs again and asks for a new code.
+        for (;;) {
+          const seen = await until(
+            account.id,
+            (s) => s.pending_assistance !== null || (s.session === null && s.last_success_at !== null),
+          );
+          if (!seen?.pending_assistance) return;
+          const phone = await fetch(`${task.bankUrl}phone/${encodeURIComponent(account.username)}`);
+          const code = ((await phone.json()) as { messages: { code: string }[] }).messages[0]?.code;
+          if (!code) throw new Error(`no SMS on ${account.username}'s phone`);
+          const sentAt = absoluteNow();
+          const response = await fetch(`${task.apiUrl}/v1/accounts/${account.id}/otp`, {
+            method: 'POST',
+            headers: { ...auth, 'content-type': 'application/json' },
+            body: JSON.stringify({ code, request_id: seen.pending_assistance.id }),
+          });
+          const answeredAt = absoluteNow();
+          await response.arrayBuffer();
+          submissions.push({ accountId: account.id, sentAt, answeredAt, status: response.status });
+          // The answer moves the status on (the code in flight, then the login's end or a new prompt).
+          await until(account.id, (s) => s.pending_assistance?.id !== seen.pending_assistance!.id);
+        }
       } catch (error) {
         errors.push(`${account.username}: ${error instanceof Error ? error.message : String(error)}`);
       }
