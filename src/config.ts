@@ -32,6 +32,19 @@ export interface Config {
   /** OTPILOT_LEASE_MS [30000]: a session whose worker stops renewing is failed (`worker_lost`) after this. */
   leaseMs: number;
   /**
+   * OTPILOT_SATURATION_LAG_MS [1000]: while this process's event loop runs this late (the worst of the
+   * last second), or more queries wait for a database connection than the pool holds, it claims no
+   * new sessions (they stay queued for it or another worker).
+   */
+  saturationLagMs: number;
+  /**
+   * OTPILOT_ACTIVE_LOGINS [10 × OTPILOT_PG_POOL_SIZE on PostgreSQL, 100 on SQLite]: logins this process
+   * runs at once that are not waiting for a person; more are claimed as these end or start waiting.
+   */
+  activeLogins: number;
+  /** OTPILOT_BANK_CONNECTIONS [64]: HTTP connections open at once to one bank origin per process; more calls wait. */
+  bankConnections: number;
+  /**
    * OTPILOT_MAX_SESSION_SECONDS [7200]: the longest one session may run, waits for codes included;
    * past it the session ends `connector_timeout`. Longer than the longest code wait (3600 s).
    */
@@ -151,6 +164,7 @@ export function loadConfig(env: Env = process.env): ConfigResult {
   const databaseUrl = env.DATABASE_URL || null;
   if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) errors.push('DATABASE_URL must be a postgres:// URL');
 
+  const pgPoolSize = int('OTPILOT_PG_POOL_SIZE', 10, 1, 1000);
   const config: Config = {
     port: int('PORT', 3000, 0, 65535),
     host: env.HOST || '127.0.0.1',
@@ -163,6 +177,9 @@ export function loadConfig(env: Env = process.env): ConfigResult {
     logLevel,
     workerConcurrency: int('OTPILOT_WORKER_CONCURRENCY', 500, 1, 100_000),
     leaseMs: int('OTPILOT_LEASE_MS', 30_000, 500, 3_600_000),
+    saturationLagMs: int('OTPILOT_SATURATION_LAG_MS', 1000, 10, 60_000),
+    bankConnections: int('OTPILOT_BANK_CONNECTIONS', 64, 1, 10_000),
+    activeLogins: int('OTPILOT_ACTIVE_LOGINS', env.DATABASE_URL ? 10 * pgPoolSize : 100, 1, 100_000),
     maxSessionSeconds: int('OTPILOT_MAX_SESSION_SECONDS', 7200, 1, 86_400),
     connectorCallSeconds: int('OTPILOT_CONNECTOR_CALL_SECONDS', 120, 1, 3600),
     pollMs: int('OTPILOT_POLL_MS', 1000, 10, 60_000),
@@ -175,7 +192,7 @@ export function loadConfig(env: Env = process.env): ConfigResult {
     trustWarningHours: int('OTPILOT_TRUST_WARNING_HOURS', 72, 1, 8760),
     dataWaitSeconds: int('OTPILOT_DATA_WAIT_SECONDS', 50, 0, 600),
     bankLimits: bankLimits(env.OTPILOT_BANK_CONCURRENCY ?? '', errors),
-    pgPoolSize: int('OTPILOT_PG_POOL_SIZE', 10, 1, 1000),
+    pgPoolSize,
     pgConnectTimeoutMs: int('OTPILOT_PG_CONNECT_TIMEOUT_MS', 30_000, 100, 600_000),
     eventsRetentionDays: int('OTPILOT_EVENTS_RETENTION_DAYS', 30, 0, 36_500),
     deliveriesRetentionDays: int('OTPILOT_DELIVERIES_RETENTION_DAYS', 30, 0, 36_500),

@@ -7,6 +7,7 @@ import { loadConfig } from '../config.js';
 import { ingestMovements } from '../movements/ingest.js';
 import { type RunningServer, startServer } from '../server.js';
 import { benchBrowser } from './browser.js';
+import { runBurstBenchmarks } from './burst.js';
 import { drive } from './children.js';
 import { makeBenchClient } from './client.js';
 import { benchFints } from './fints.js';
@@ -267,7 +268,8 @@ async function runSqliteBenchmarks(only: string): Promise<Record<string, unknown
  * `BENCH_ONLY` runs a part: `sqlite`, `pg`, one PostgreSQL phase (`pg-handoff`, `pg-claims`), or
  * `logins` (the SQLite hand-off, login ceiling and per-login server cost alone), `reconcile` (the reconciliation figures alone, on SQLite), `waiting` (the paused logins and their
  * idle cost alone, on SQLite), `fints` (the FinTS logins alone, on SQLite) or `browser` (browser-script
- * logins alone), `storage` (`bytes_per_movement` alone, on SQLite and on PostgreSQL when a database
+ * logins alone), `burst` (a burst of due logins, see burst.ts; both stores with a database URL; not part
+ * of a full run: it takes several minutes), `storage` (`bytes_per_movement` alone, on SQLite and on PostgreSQL when a database
  * URL is set).
  */
 export async function runBenchmarks(): Promise<void> {
@@ -284,9 +286,16 @@ export async function runBenchmarks(): Promise<void> {
     'fints',
     'browser',
     'storage',
+    'burst',
   ];
   if (!parts.includes(only)) throw new Error(`BENCH_ONLY must be one of ${parts.filter(Boolean).join(', ')}`);
   const databaseUrl = process.env.BENCH_DATABASE_URL || process.env.DATABASE_URL || null;
+  if (only === 'burst') {
+    process.stdout.write(
+      `${JSON.stringify({ node: process.version, burst: await runBurstBenchmarks(databaseUrl) })}\n`,
+    );
+    return;
+  }
   const pgOnly = only.startsWith('pg');
   if (pgOnly && !databaseUrl) throw new Error(`BENCH_ONLY=${only} needs BENCH_DATABASE_URL or DATABASE_URL`);
   // `store` names the store of the unprefixed keys; the `pg_*` keys are always PostgreSQL.

@@ -1,5 +1,6 @@
 import type { BrowserRuntime } from '../browser/runtime.js';
 import type { Config } from '../config.js';
+import { makeBankFetch } from './bank-http.js';
 import { makeFintsConnector } from './fints/connector.js';
 import { type LoadedConnector, loadPlugins } from './plugins.js';
 import { type ConnectorRegistry, makeConnectorRegistry } from './registry.js';
@@ -15,7 +16,12 @@ export function builtinConnectors(
   const builtin: Connector[] = [];
   if (config.sandbox || config.sandboxUrl) {
     const sandboxBase = () => config.sandboxUrl ?? `${baseUrl()}/sandbox-bank/`;
-    builtin.push(makeSandboxConnector({ baseUrl: sandboxBase }));
+    builtin.push(
+      makeSandboxConnector({
+        baseUrl: sandboxBase,
+        fetch: makeBankFetch({ connectionsPerOrigin: config.bankConnections }),
+      }),
+    );
     // The sandbox bank's website through its reference browser script (needs the store's script catalog).
     if (browser) builtin.push(browser.sandboxWebConnector(() => new URL('web/', sandboxBase()).href));
   }

@@ -1,3 +1,5 @@
+import type { Response } from 'undici';
+import { type BankFetch, makeBankFetch } from './bank-http.js';
 import {
   type ApprovalStatus,
   type Balance,
@@ -53,20 +55,30 @@ class SandboxClient {
   constructor(
     private readonly base: string,
     private readonly signal: AbortSignal,
+    private readonly fetch: BankFetch,
   ) {}
 
-  async call(method: 'GET' | 'POST', path: string, options: { body?: Json; token?: string } = {}): Promise<Answer> {
+  /** `urgent`: a person waits on this call (see `BankFetch`). */
+  async call(
+    method: 'GET' | 'POST',
+    path: string,
+    options: { body?: Json; token?: string; urgent?: boolean } = {},
+  ): Promise<Answer> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (options.body !== undefined) headers['content-type'] = 'application/json';
     if (options.token !== undefined) headers['authorization'] = `Bearer ${options.token}`;
     let res: Response;
     try {
-      res = await fetch(new URL(path, this.base), {
-        method,
-        headers,
-        body: options.body === undefined ? undefined : JSON.stringify(options.body),
-        signal: this.signal,
-      });
+      res = await this.fetch(
+        new URL(path, this.base),
+        {
+          method,
+          headers,
+          body: options.body === undefined ? undefined : JSON.stringify(options.body),
+          signal: this.signal,
+        },
+        { urgent: options.urgent === true },
+      );
     } catch (err) {
       // A cancelled login surfaces as the abort itself, not as a bank failure.
       if (this.signal.aborted) throw err;
@@ -98,7 +110,7 @@ class SandboxClient {
 
   /** Tells the bank the login is abandoned so it stops counting it; never waits long, never fails. */
   cancel(challengeId: string): void {
-    fetch(new URL(`api/challenges/${encodeURIComponent(challengeId)}`, this.base), {
+    this.fetch(new URL(`api/challenges/${encodeURIComponent(challengeId)}`, this.base), {
       method: 'DELETE',
       signal: AbortSignal.timeout(CANCEL_TIMEOUT_MS),
     })
@@ -150,6 +162,7 @@ async function codeLogin(ctx: LoginContext, client: SandboxClient, body: Json): 
       async (submitted) => {
         const answer = await client.call('POST', `api/challenges/${encodeURIComponent(challengeId)}/verify`, {
           body: { code: submitted },
+          urgent: true,
         });
         const verdict = isRecord(answer.body) ? answer.body : {};
         if (answer.status === 200 && verdict['status'] === 'ok') {
@@ -180,7 +193,9 @@ async function codeLogin(ctx: LoginContext, client: SandboxClient, body: Json): 
       body['status'] === 'code_required'
         ? {
             resend: async () => {
-              const answer = await client.call('POST', `api/challenges/${encodeURIComponent(challengeId)}/resend`);
+              const answer = await client.call('POST', `api/challenges/${encodeURIComponent(challengeId)}/resend`, {
+                urgent: true,
+              });
               if (answer.status !== 200) throw broken(`resend answered ${answer.status}`);
             },
           }
@@ -203,7 +218,7 @@ async function approvalLogin(ctx: LoginContext, client: SandboxClient, body: Jso
     await ctx.requestApproval(
       { purpose: 'login', prompt: optStr(body, 'prompt') },
       async (): Promise<ApprovalStatus> => {
-        const answer = await client.call('GET', `api/challenges/${encodeURIComponent(challengeId)}`);
+        const answer = await client.call('GET', `api/challenges/${encodeURIComponent(challengeId)}`, { urgent: true });
         if (answer.status !== 200 || !isRecord(answer.body)) throw broken(`approval status ${answer.status}`);
         const status = answer.body['status'];
         switch (status) {
@@ -324,8 +339,12 @@ function makeSession(ctx: LoginContext, client: SandboxClient, token: string): B
   };
 }
 
-/** The connector of the built-in sandbox bank; `baseUrl` is read per login and ends with `/sandbox-bank/`. */
-export function makeSandboxConnector(options: { baseUrl: () => string }): Connector {
+/**
+ * The connector of the built-in sandbox bank; `baseUrl` is read per login and ends with `/sandbox-bank/`.
+ * `fetch`: how its calls go out [a `makeBankFetch()` of its own: bounded connections, calls queue].
+ */
+export function makeSandboxConnector(options: { baseUrl: () => string; fetch?: BankFetch }): Connector {
+  const bankFetch = options.fetch ?? makeBankFetch();
   return defineConnector({
     id: 'sandbox',
     name: 'Sandbox Bank',
@@ -341,7 +360,7 @@ export function makeSandboxConnector(options: { baseUrl: () => string }): Connec
       }
       const base = options.baseUrl();
       // Relative paths resolve under the base only when it ends with a slash.
-      const client = new SandboxClient(base.endsWith('/') ? base : `${base}/`, ctx.signal);
+      const client = new SandboxClient(base.endsWith('/') ? base : `${base}/`, ctx.signal, bankFetch);
       ctx.stage('login');
       const trust = await ctx.trust.get();
       const answer = await client.call('POST', 'api/login', {

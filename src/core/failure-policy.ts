@@ -23,7 +23,7 @@ export interface FailureConsequence {
 
 /**
  * The failure policy, pure: which failures count toward a block (not ours: shutdown, a lost worker,
- * a broken or hung connector), which block at once (wrong credentials, a locked login), when the
+ * our own overload, a broken or hung connector), which block at once (wrong credentials, a locked login), when the
  * threshold is reached, and when unanswered prompts space the next scheduled logins out.
  */
 export function afterFailure(
@@ -36,7 +36,7 @@ export function afterFailure(
       consecutiveFailures: history.consecutive_failures,
       backoffLevel: history.backoff_level,
       block: null,
-      runAgainNow: category === 'worker_lost' || category === 'shutdown',
+      runAgainNow: category === 'worker_lost' || category === 'overloaded' || category === 'shutdown',
     };
   }
   const consecutiveFailures = history.consecutive_failures + 1;

@@ -33,6 +33,8 @@ export type FailureCategory =
   | 'assistance_unavailable'
   | 'attempts_exhausted'
   | 'worker_lost'
+  /** A bank call failed or outlived its limit while this worker was saturated: our overload, not the bank's. */
+  | 'overloaded'
   | 'shutdown';
 
 /** Fatal failures block the account at once (skip-on-fatal); the others count toward the threshold. */
@@ -49,6 +51,7 @@ export function isFatal(category: FailureCategory): boolean {
     case 'assistance_unavailable':
     case 'attempts_exhausted':
     case 'worker_lost':
+    case 'overloaded':
     case 'shutdown':
       return false;
     default: {
@@ -63,6 +66,7 @@ export function countsTowardBlock(category: FailureCategory): boolean {
   return (
     category !== 'shutdown' &&
     category !== 'worker_lost' &&
+    category !== 'overloaded' &&
     category !== 'connector_broken' &&
     category !== 'connector_timeout'
   );

@@ -12,6 +12,7 @@ import type { Waiters } from '../events/waiters.js';
 import type { Cipher } from '../security/cipher.js';
 import { releaseLeasesOfOthers } from '../sessions/transitions.js';
 import type { Db, Dialect } from '../store/db.js';
+import { makeSaturation, type SaturationOptions } from './admission.js';
 import { makeClaimer } from './claim.js';
 import { makeSessionKeeper, type SessionKeeper } from './keeper.js';
 import type { Leadership } from './leader.js';
@@ -45,7 +46,11 @@ export interface EngineOptions {
   registry: ConnectorRegistry;
   log: Logger;
   concurrency: number;
+  /** Sessions run at once that are not waiting for a person [no limit] (OTPILOT_ACTIVE_LOGINS). */
+  activeLogins?: number;
   leaseMs: number;
+  /** When to stop claiming [loop lag over 1000 ms; no database backlog]. */
+  saturation?: SaturationOptions;
   pollMs: number;
   schedulerTickMs: number;
   /** `trust_expiring` is emitted this long before an account's bank trust ends, ms. */
@@ -86,7 +91,9 @@ export function makeEngine(options: EngineOptions): Engine {
     cap: options.persistentSessions ?? 100,
     callMs: options.limits.callMs,
   });
+  const saturation = makeSaturation(options.saturation ?? { lagMs: 1000, backlog: () => 0, poolSize: 10 });
   const pool = makeWorkerPool({
+    saturation,
     db: options.db,
     control: options.control,
     bus: options.bus,
@@ -104,9 +111,11 @@ export function makeEngine(options: EngineOptions): Engine {
     log,
     owner,
     concurrency: options.concurrency,
+    ...(options.activeLogins ? { activeLimit: options.activeLogins } : {}),
     leaseMs: options.leaseMs,
     pollMs: options.pollMs,
-    run: (session, shutdown, leaseLost) => runSession({ ...options, owner, log, keeper }, session, shutdown, leaseLost),
+    run: (session, shutdown, leaseLost, waiting) =>
+      runSession({ ...options, owner, log, keeper, saturation, waiting }, session, shutdown, leaseLost),
   });
   const timers: NodeJS.Timeout[] = [];
   /** A periodic task that never overlaps itself (a slow pass skips the ticks that come meanwhile). */
@@ -145,11 +154,13 @@ export function makeEngine(options: EngineOptions): Engine {
           Math.max(50, Math.floor(options.leaseMs / 10)),
         ),
       );
+      saturation.start();
       pool.start();
       keeper.start();
     },
     async stop() {
       for (const timer of timers) clearInterval(timer);
+      saturation.stop();
       await pool.stop();
       // After the pool: no scrape holds a kept session any more; each is closed and its claim cleared.
       await keeper.stop();

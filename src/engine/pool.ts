@@ -7,6 +7,7 @@ import { topics } from '../events/topics.js';
 import { releaseLease, renewLeases } from '../sessions/transitions.js';
 import type { Db } from '../store/db.js';
 import type { SessionsTable } from '../store/schema.js';
+import type { Saturation } from './admission.js';
 import { leaseTerm } from './claim.js';
 
 export interface WorkerPoolOptions {
@@ -18,12 +19,19 @@ export interface WorkerPoolOptions {
   claim(limit: number): Promise<SessionsTable[]>;
   /** False while the database is unreachable: no claiming then (it resumes by itself). */
   databaseUp(): boolean;
+  /** While it names a reason, this process claims nothing (the sessions stay queued). */
+  saturation?: Pick<Saturation, 'reason'>;
   clock: Clock;
   log: Logger;
   /** Lease owner id of this process. */
   owner: string;
   /** Sessions run at once [config.workerConcurrency]. */
   concurrency: number;
+  /**
+   * Sessions run at once that are not waiting for a person [config.activeLogins]: a burst is taken
+   * in as fast as the process gets through it, not all at once.
+   */
+  activeLimit?: number;
   /**
    * Lease period, ms: a worker that stops renewing has its sessions declared lost within this. Leases
    * are written to end at 70 % of it and renewed every quarter of it (leaving 45 % of slack for a slow
@@ -32,8 +40,16 @@ export interface WorkerPoolOptions {
   leaseMs: number;
   /** Fallback poll for queued work, ms. */
   pollMs: number;
-  /** `leaseLost` fires when this process no longer holds the session's lease (its runner must stop). */
-  run(session: SessionsTable, shutdown: AbortSignal, leaseLost: AbortSignal): Promise<void>;
+  /**
+   * `leaseLost` fires when this process no longer holds the session's lease (its runner must stop);
+   * `waiting` is to be called when the login starts (+1) and stops (−1) waiting for a person.
+   */
+  run(
+    session: SessionsTable,
+    shutdown: AbortSignal,
+    leaseLost: AbortSignal,
+    waiting: (delta: 1 | -1) => void,
+  ): Promise<void>;
 }
 
 export interface WorkerPool {
@@ -44,7 +60,12 @@ export interface WorkerPool {
   active(): number;
   /** Sessions this process has claimed since it started. */
   claimed(): number;
+  /** Claim passes this process held back because it was saturated, since it started. */
+  heldBack(): number;
 }
+
+/** A claim pass held back by saturation looks again this soon, ms. */
+const SATURATED_RETRY_MS = 100;
 
 const CLAIM_BATCH = 50;
 
@@ -61,6 +82,16 @@ export function makeWorkerPool(options: WorkerPoolOptions): WorkerPool {
   /** Session id → what aborts its runner when the lease is lost. */
   const held = new Map<string, AbortController>();
   let claimedTotal = 0;
+  let heldBackTotal = 0;
+  /** Running sessions waiting for a person (not active). */
+  let waitingNow = 0;
+  const activeLimit = options.activeLimit ?? Number.POSITIVE_INFINITY;
+  const waiting = (delta: 1 | -1) => {
+    waitingNow += delta;
+    // A login that now waits for a person frees an active place.
+    if (delta === 1) void pump();
+  };
+  let retry: NodeJS.Timeout | null = null;
   let stopped = true;
   const timers: NodeJS.Timeout[] = [];
   let unsubscribe = () => {};
@@ -69,14 +100,30 @@ export function makeWorkerPool(options: WorkerPoolOptions): WorkerPool {
   async function fill(): Promise<void> {
     try {
       while (!stopped && running.size < options.concurrency) {
-        const sessions = await options.claim(Math.min(CLAIM_BATCH, options.concurrency - running.size));
+        // Back-pressure: a process already behind on the work it holds takes no more; the sessions
+        // stay queued (for it a moment later, or for another worker) instead of failing here.
+        if (options.saturation?.reason()) {
+          heldBackTotal++;
+          retry ??= setTimeout(() => {
+            retry = null;
+            void pump();
+          }, SATURATED_RETRY_MS);
+          break;
+        }
+        const room = Math.min(
+          CLAIM_BATCH,
+          options.concurrency - running.size,
+          activeLimit - (running.size - waitingNow),
+        );
+        if (room <= 0) break;
+        const sessions = await options.claim(room);
         claimedTotal += sessions.length;
         for (const session of sessions) {
           bus.publish(topics.account(session.account_id));
           const lost = new AbortController();
           held.set(session.id, lost);
           const task: Promise<void> = options
-            .run(session, shutdown.signal, lost.signal)
+            .run(session, shutdown.signal, lost.signal, waiting)
             .catch(async (error: unknown) => {
               options.log.error({ err: error, session_id: session.id }, 'session runner crashed');
               // Give the lease up at once, so recovery ends the session (worker_lost) instead of it
@@ -130,10 +177,12 @@ export function makeWorkerPool(options: WorkerPoolOptions): WorkerPool {
       stopped = true;
       unsubscribe();
       for (const timer of timers) clearInterval(timer);
+      if (retry) clearTimeout(retry);
       shutdown.abort();
       await Promise.allSettled([...running]);
     },
     active: () => running.size,
     claimed: () => claimedTotal,
+    heldBack: () => heldBackTotal,
   };
 }

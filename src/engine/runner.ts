@@ -11,6 +11,7 @@ import { topics } from '../events/topics.js';
 import { ingestMovements, upsertBankAccounts } from '../movements/ingest.js';
 import { failSession, type SessionOutcome, type Stage, succeedSession } from '../sessions/transitions.js';
 import type { SessionsTable } from '../store/schema.js';
+import { blameOverload, type Saturation } from './admission.js';
 import { requestApproval } from './approval.js';
 import { type HandoffDeps, type HandoffSession, requestCode } from './handoff.js';
 import type { KeptSession, SessionKeeper } from './keeper.js';
@@ -27,6 +28,10 @@ export interface RunnerDeps extends Omit<HandoffDeps, 'callLimitMs'> {
   owner: string;
   log: Logger;
   limits: WatchdogLimits;
+  /** This process's saturation: a bank failure while it was saturated is ours (`overloaded`). */
+  saturation?: Pick<Saturation, 'saturatedSince'>;
+  /** Told when the login starts (+1) and stops (−1) waiting for a person (the pool's active count). */
+  waiting?: (delta: 1 | -1) => void;
 }
 
 const DAY = 86_400_000;
@@ -52,6 +57,7 @@ export async function runSession(
   leaseLost: AbortSignal = new AbortController().signal,
 ): Promise<void> {
   const { db, clock, cipher, log } = deps;
+  const began = performance.now();
   const stages: Stage[] = [];
   const stage = (name: string) => {
     // The runner and the connector may both name a stage; keep one entry for it.
@@ -72,7 +78,19 @@ export async function runSession(
   shutdown.addEventListener('abort', onShutdown, { once: true });
   leaseLost.addEventListener('abort', onLeaseLost, { once: true });
   const unsubscribe = deps.bus.subscribe(topics.session(session.id), () => abort('cancel'));
-  const watchdog = makeWatchdog(deps.limits, (error) => abort('timeout', error), controller.signal);
+  const guard = makeWatchdog(deps.limits, (error) => abort('timeout', error), controller.signal);
+  // A login waiting for a person costs nothing to run: the pool does not count it as active.
+  const watchdog: typeof guard = {
+    ...guard,
+    paused: async (wait) => {
+      deps.waiting?.(1);
+      try {
+        return await guard.paused(wait);
+      } finally {
+        deps.waiting?.(-1);
+      }
+    },
+  };
   let bankSession: BankSession | null = null;
   /** The persistent session this scrape reuses (taken from the keeper), if any. */
   let kept: KeptSession | null = null;
@@ -247,7 +265,10 @@ export async function runSession(
       });
     });
   } catch (error) {
-    const outcome = classifyFailure(abortError ?? error, abortCause);
+    const outcome = blameOverload(
+      classifyFailure(abortError ?? error, abortCause),
+      deps.saturation?.saturatedSince(began) ?? false,
+    );
     if (outcome.state === 'failed' && outcome.category === 'connector_broken' && !isConnectorError(error)) {
       log.error(
         { session_id: session.id, err: { name: (error as Error)?.name, stack: (error as Error)?.stack } },

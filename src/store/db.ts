@@ -37,6 +37,7 @@ import { connectorSessions } from './migrations/0014_connector_sessions.js';
 import { browserScripts } from './migrations/0016_browser_scripts.js';
 import { loginSpacing } from './migrations/0017_login_spacing.js';
 import { compactEvents } from './migrations/0018_compact_events.js';
+import { admitPool } from './pg-admission.js';
 import type { Database, Dialect } from './schema.js';
 
 // Re-exported for the callers that know the store by its connection.
@@ -82,6 +83,11 @@ export interface Store {
    */
   control: Db;
   dialect: Dialect;
+  /**
+   * Queries waiting in this process for a database connection beyond the pool (PostgreSQL; SQLite
+   * has none to wait for): the engine claims nothing while there are more than the pool holds.
+   */
+  backlog?(): number;
   /** PostgreSQL only: the connection settings and schema (for LISTEN and advisory-lock connections). */
   postgres: PostgresInfo | null;
   close(): Promise<void>;
@@ -204,7 +210,10 @@ export function openSqliteStore(file: string): Store {
 export interface PostgresStoreOptions {
   /** Connections in this process's pool [10]. */
   poolSize?: number;
-  /** How long a query waits for a free or new connection before it fails (the API answers 503), ms [30000]. */
+  /**
+   * How long opening or handing out a connection may take before the query fails (the API answers 503),
+   * ms [30000]. Time queued behind busy connections in this process is not counted.
+   */
   connectTimeoutMs?: number;
 }
 
@@ -277,14 +286,17 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     connectionTimeoutMillis: options.connectTimeoutMs ?? 30_000,
     application_name: 'otpilot',
   };
-  const pool = new pg.Pool({ ...clientConfig, max: options.poolSize ?? 10, idleTimeoutMillis: 30_000 });
+  const max = options.poolSize ?? 10;
+  const pool = new pg.Pool({ ...clientConfig, max, idleTimeoutMillis: 30_000 });
   // A dropped idle connection is replaced on next use; without a listener it would crash the process.
   pool.on('error', () => {});
   // The pool listens for errors only on idle connections. One that breaks while checked out between
   // two statements (inside a transaction) would emit an unheard 'error' and end the process; its next
   // query fails anyway, and that failure is what callers see (503 at the HTTP edge).
   pool.on('connect', (client) => client.on('error', () => {}));
-  const db = new Kysely<Database>({ dialect: new OwnSchemaPostgresDialect({ pool }) });
+  // Queries beyond the pool wait in our own queue, not on pg-pool's connect timer (see pg-admission.ts).
+  const admitted = admitPool(pool, max);
+  const db = new Kysely<Database>({ dialect: new OwnSchemaPostgresDialect({ pool: admitted }) });
   const controlPool = new pg.Pool({ ...clientConfig, max: 1, idleTimeoutMillis: 0 });
   controlPool.on('error', () => {});
   controlPool.on('connect', (client) => client.on('error', () => {}));
@@ -298,6 +310,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
       db,
       control,
       dialect: 'postgres',
+      backlog: admitted.backlog,
       postgres: { clientConfig, schema },
       async close() {
         await destroy();
