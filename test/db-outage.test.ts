@@ -1,4 +1,6 @@
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isStorageUnavailable } from '../src/store/errors.js';
 import { createSandboxAccount, eventually, scrape, sessionEnd } from './helpers/flows.js';
 import { startTestServer, type TestServer, tempDir } from './helpers/server.js';
 import { schemaFor, storeEnv, testDatabaseUrl, urlWithSchema } from './helpers/store.js';
@@ -68,4 +70,28 @@ describe('a database outage', () => {
     // The engine claims again: a new scrape runs to its end.
     expect((await sessionEnd(t.api, await scrape(t.api, account.id), 20_000)).state).toBe('succeeded');
   }, 60_000);
+});
+
+describe('a PostgreSQL server with no connection left for us', () => {
+  it('reads as the database being unavailable (503), not as our bug (500)', async () => {
+    const admin = new pg.Client({ connectionString: testDatabaseUrl() });
+    await admin.connect();
+    // A role allowed no connection gets the same SQLSTATE (53300) as a server out of connections.
+    const role = `full_${Math.random().toString(36).slice(2, 10)}`;
+    await admin.query(`CREATE ROLE ${role} LOGIN CONNECTION LIMIT 0`);
+    try {
+      const url = new URL(testDatabaseUrl());
+      url.username = role;
+      const refused = new pg.Client({ connectionString: url.toString() });
+      const error = await refused.connect().then(
+        () => null,
+        (err: unknown) => err,
+      );
+      expect((error as { code?: string } | null)?.code).toBe('53300');
+      expect(isStorageUnavailable(error)).toBe(true);
+    } finally {
+      await admin.query(`DROP ROLE ${role}`);
+      await admin.end();
+    }
+  });
 });

@@ -10,6 +10,7 @@ const STORAGE_DOWN_CODES = new Set([
   '57P01', // admin_shutdown
   '57P02', // crash_shutdown
   '57P03', // cannot_connect_now
+  '53300', // too_many_connections: the server is full, not our bug; a retry later can succeed
   '08000',
   '08001',
   '08003',
