@@ -17,7 +17,7 @@ import { type HandoffDeps, type HandoffSession, requestCode } from './handoff.js
 import type { KeptSession, SessionKeeper } from './keeper.js';
 import { type AbortCause, classifyFailure } from './outcome.js';
 import { makeTrustStore, noteTrustChallenged } from './trust.js';
-import { makeWatchdog, type WatchdogLimits } from './watchdog.js';
+import { ConnectorTimeout, makeWatchdog, type WatchdogLimits } from './watchdog.js';
 
 /** The hand-off's dependencies plus the connectors, this worker's lease id, the watchdog's limits and a logger. */
 export interface RunnerDeps extends Omit<HandoffDeps, 'callLimitMs'> {
@@ -265,9 +265,13 @@ export async function runSession(
       });
     });
   } catch (error) {
+    const thrown = abortError ?? error;
+    // The session's own time limit is spent mostly waiting for a person, not on our load: running it
+    // again at once (what `overloaded` does) would only ask the person for another code.
+    const sessionLimit = thrown instanceof ConnectorTimeout && thrown.call === 'session';
     const outcome = blameOverload(
-      classifyFailure(abortError ?? error, abortCause),
-      deps.saturation?.saturatedSince(began) ?? false,
+      classifyFailure(thrown, abortCause),
+      !sessionLimit && (deps.saturation?.saturatedSince(began) ?? false),
     );
     if (outcome.state === 'failed' && outcome.category === 'connector_broken' && !isConnectorError(error)) {
       log.error(
