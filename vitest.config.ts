@@ -44,6 +44,7 @@ export default defineConfig({
             'test/db-outage.test.ts',
             'test/outbox-order.test.ts',
             'test/first-use-processes.test.ts',
+            'test/compact-events-processes.test.ts',
           ],
           env: { OTPILOT_TEST_STORE: 'sqlite', DATABASE_URL: '' },
         },

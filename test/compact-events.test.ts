@@ -1,13 +1,10 @@
-import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { EventEnvelope } from '../src/core/events.js';
 import { selectEvents, toEnvelope } from '../src/events/outbox.js';
-import { makePostgresBus } from '../src/events/pg-bus.js';
 import { movementView } from '../src/movements/view.js';
-import { createSandboxAccount, eventually, listedMovements, scrape, sessionEnd } from './helpers/flows.js';
+import { createSandboxAccount, listedMovements, scrape, sessionEnd } from './helpers/flows.js';
 import { type Receiver, startReceiver } from './helpers/receiver.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
-import { TEST_STORE } from './helpers/store.js';
 
 const cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -123,32 +120,4 @@ describe('compact bank_movement events', () => {
     expect(after).toHaveLength(before.length);
     expect(after.map(toEnvelope).every((envelope) => envelope === null)).toBe(true);
   });
-});
-
-describe.runIf(TEST_STORE === 'postgres')('compact events across processes', () => {
-  it("another process's bus reads the movement for the envelope it republishes", async () => {
-    const t = await server();
-    const postgres = t.server.store.postgres!;
-    const other = makePostgresBus({
-      db: t.server.store.db,
-      clientConfig: postgres.clientConfig,
-      schema: postgres.schema,
-      log: pino({ level: 'silent' }),
-    });
-    await other.start();
-    cleanup.push(() => other.stop());
-    const received: EventEnvelope[] = [];
-    other.subscribe('event', (payload) => received.push(payload as EventEnvelope));
-
-    const account = await createSandboxAccount(t.api, 'alice');
-    const session = await sessionEnd(t.api, await scrape(t.api, account.id));
-    const movements = await listedMovements(t.api, account.id);
-    const mine = () => received.filter((e) => e.type === 'bank_movement' && e.account_id === account.id);
-    await eventually(
-      async () => mine().length,
-      (n) => n === session.movements_new,
-      30_000,
-    );
-    for (const envelope of mine()) expect(envelope.data).toEqual(movements.get((envelope.data as { id: string }).id));
-  }, 60_000);
 });

@@ -631,6 +631,29 @@ describe('pull mode', () => {
     }
   });
 
+  it('applies one list once when two polls of the same source run at once', async () => {
+    const source = await startSource();
+    try {
+      const acc = await account();
+      source.list = [
+        { external_id: ext('race'), amount: '17.00', currency: 'EUR', payer_name: 'Ada Kok' },
+        { external_id: ext('race'), amount: '18.00', currency: 'EUR', payer_name: 'Piet Bos' },
+      ];
+      const set = await api.put(`/v1/accounts/${acc.id}/reconciliation`, {
+        source_url: source.url,
+        poll_seconds: 3600,
+      });
+      expect(set.status, JSON.stringify(set.body)).toBe(200);
+      const polls = await Promise.all([0, 1, 2].map(() => api.post(`/v1/accounts/${acc.id}/reconciliation/poll`)));
+      for (const poll of polls) expect(poll.status, JSON.stringify(poll.body)).toBe(200);
+      expect(polls.reduce((n, poll) => n + poll.body.created, 0)).toBeLessThanOrEqual(2);
+      const listed = (await api.get(`/v1/expected-payments?account_id=${acc.id}`)).body.data;
+      expect(listed).toHaveLength(2);
+    } finally {
+      await source.close();
+    }
+  });
+
   it('refuses a private source address unless private URLs are allowed', async () => {
     const strict = await startTestServer({ env: { OTPILOT_ALLOW_PRIVATE_URLS: 'false' } });
     try {

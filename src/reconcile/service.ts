@@ -4,6 +4,7 @@ import type { ErrorDetail } from '../core/errors.js';
 import { type Failure, fail, ok, type Result } from '../core/result.js';
 import { decodeCursor, page } from '../http/schemas.js';
 import { canSeeAccount, type Principal } from '../keys/principal.js';
+import { onceMoreIfDuplicate } from '../store/errors.js';
 import type { ExpectedPaymentsTable } from '../store/schema.js';
 import { duplicateIds, type NewPayment, parsePayment } from './input.js';
 import type { Reason } from './match.js';
@@ -133,13 +134,8 @@ export function makeReconcileService(
             );
           return ok({ payments: await paymentViews(trx, result.value.rows), created: result.value.created });
         });
-      try {
-        return await attempt();
-      } catch (error) {
-        // Two requests creating the same external_id at once: the loser finds the winner's row.
-        if (!isUniqueViolation(error)) throw error;
-        return attempt();
-      }
+      // Two requests creating the same external_id at once: the loser finds the winner's row.
+      return onceMoreIfDuplicate(attempt);
     },
 
     async list(principal, query) {
@@ -278,9 +274,4 @@ export function makeReconcileService(
     stop: () => worker.stop(),
   };
   return service;
-}
-
-function isUniqueViolation(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
 }

@@ -4,7 +4,7 @@ import type { Clock } from '../core/time.js';
 import type { Bus } from '../events/bus.js';
 import type { Transact } from '../events/outbox.js';
 import type { Db } from '../store/db.js';
-import { isStorageUnavailable } from '../store/errors.js';
+import { isStorageUnavailable, onceMoreIfDuplicate } from '../store/errors.js';
 import { duplicateIds, type NewPayment, parsePayment } from './input.js';
 import type { Matcher } from './matcher.js';
 import { OPEN_STATES } from './repo.js';
@@ -70,30 +70,33 @@ export function makeReconcileWorker(deps: WorkerDeps & { matcher: Matcher }) {
       await record(error);
       return { created: 0, cancelled: 0, unchanged: 0, error };
     }
-    const outcome = await transact(async (trx, uow) => {
-      const inserted = await matcher.insertPayments(trx, uow, orgId, parsed, 'pull', (index) => `/payments/${index}`);
-      if (!inserted.ok) return { created: 0, cancelled: 0, unchanged: 0, error: inserted.message };
-      const listed = new Set(parsed.map((p) => p.external_id));
-      const open = await trx
-        .selectFrom('expected_payments')
-        .select(['id', 'external_id'])
-        .where('account_id', '=', accountId)
-        .where('source', '=', 'pull')
-        .where('state', 'in', OPEN_STATES)
-        .execute();
-      const vanished = open.filter((p) => !listed.has(p.external_id)).map((p) => p.id);
-      for (let i = 0; i < vanished.length; i += 500) {
-        const ids = vanished.slice(i, i + 500);
-        await trx
-          .updateTable('expected_payments')
-          .set({ state: 'cancelled', cancel_reason: 'vanished_from_source', updated_at: now })
-          .where('id', 'in', ids)
+    // The background poll and a manual one (or two processes) may apply the same list at once.
+    const outcome = await onceMoreIfDuplicate(() =>
+      transact(async (trx, uow) => {
+        const inserted = await matcher.insertPayments(trx, uow, orgId, parsed, 'pull', (index) => `/payments/${index}`);
+        if (!inserted.ok) return { created: 0, cancelled: 0, unchanged: 0, error: inserted.message };
+        const listed = new Set(parsed.map((p) => p.external_id));
+        const open = await trx
+          .selectFrom('expected_payments')
+          .select(['id', 'external_id'])
+          .where('account_id', '=', accountId)
+          .where('source', '=', 'pull')
+          .where('state', 'in', OPEN_STATES)
           .execute();
-        await trx.deleteFrom('payment_candidates').where('payment_id', 'in', ids).execute();
-      }
-      const created = inserted.value.created.filter(Boolean).length;
-      return { created, cancelled: vanished.length, unchanged: parsed.length - created, error: null };
-    });
+        const vanished = open.filter((p) => !listed.has(p.external_id)).map((p) => p.id);
+        for (let i = 0; i < vanished.length; i += 500) {
+          const ids = vanished.slice(i, i + 500);
+          await trx
+            .updateTable('expected_payments')
+            .set({ state: 'cancelled', cancel_reason: 'vanished_from_source', updated_at: now })
+            .where('id', 'in', ids)
+            .execute();
+          await trx.deleteFrom('payment_candidates').where('payment_id', 'in', ids).execute();
+        }
+        const created = inserted.value.created.filter(Boolean).length;
+        return { created, cancelled: vanished.length, unchanged: parsed.length - created, error: null };
+      }),
+    );
     await record(outcome.error);
     return outcome;
   }

@@ -30,3 +30,22 @@ export function isStorageUnavailable(error: unknown): boolean {
   // AggregateError from a connect to several addresses.
   return error instanceof AggregateError && error.errors.some((inner) => isStorageUnavailable(inner));
 }
+
+/** Whether `error` is a unique-key violation (PostgreSQL 23505, SQLite's UNIQUE / PRIMARY KEY). */
+export function isUniqueViolation(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}
+
+/**
+ * Runs a read-then-insert transaction, and once more if a concurrent one inserted the same key first
+ * (PostgreSQL's read committed lets both read "absent"): the second attempt finds the winner's row.
+ */
+export async function onceMoreIfDuplicate<T>(attempt: () => Promise<T>): Promise<T> {
+  try {
+    return await attempt();
+  } catch (error) {
+    if (!isUniqueViolation(error)) throw error;
+    return attempt();
+  }
+}
