@@ -25,6 +25,28 @@ function busy(ms: number): void {
   }
 }
 
+/** A worker pool's store, bus and claimer for these tests, owned by `owner`. */
+function poolBasics(t: TestServer, owner: string) {
+  const store = t.server.store;
+  return {
+    db: store.db,
+    control: store.control,
+    bus: t.server.bus,
+    claim: makeClaimer({
+      db: store.db,
+      dialect: store.dialect,
+      clock: Date.now,
+      owner,
+      leaseMs: 30_000,
+      bankLimits: new Map(),
+    }),
+    databaseUp: () => true,
+    clock: Date.now,
+    log: pino({ level: 'silent' }),
+    owner,
+  };
+}
+
 describe('a burst of logins on a small worker', () => {
   let t: TestServer;
   beforeAll(async () => {
@@ -89,22 +111,8 @@ describe('claims stop while the process is saturated', () => {
     let backlog = 3;
     const store = t.server.store;
     const pool = makeWorkerPool({
-      db: store.db,
-      control: store.control,
-      bus: t.server.bus,
-      claim: makeClaimer({
-        db: store.db,
-        dialect: store.dialect,
-        clock: Date.now,
-        owner: 'wkr_saturated',
-        leaseMs: 30_000,
-        bankLimits: new Map(),
-      }),
-      databaseUp: () => true,
+      ...poolBasics(t, 'wkr_saturated'),
       saturation: makeSaturation({ lagMs: 250, backlog: () => backlog, poolSize: 2 }),
-      clock: Date.now,
-      log: pino({ level: 'silent' }),
-      owner: 'wkr_saturated',
       concurrency: 10,
       leaseMs: 30_000,
       pollMs: 1000,
@@ -138,24 +146,9 @@ describe('claims stop while the process is saturated', () => {
   it('runs no more active logins than its limit; one waiting for a person frees its place', async () => {
     const sessions: string[] = [];
     for (let i = 0; i < 4; i++) sessions.push(await scrape(t.api, (await createSandboxAccount(t.api, 'alice')).id));
-    const store = t.server.store;
     const held: { waiting: (delta: 1 | -1) => void; end: () => void }[] = [];
     const pool = makeWorkerPool({
-      db: store.db,
-      control: store.control,
-      bus: t.server.bus,
-      claim: makeClaimer({
-        db: store.db,
-        dialect: store.dialect,
-        clock: Date.now,
-        owner: 'wkr_active',
-        leaseMs: 30_000,
-        bankLimits: new Map(),
-      }),
-      databaseUp: () => true,
-      clock: Date.now,
-      log: pino({ level: 'silent' }),
-      owner: 'wkr_active',
+      ...poolBasics(t, 'wkr_active'),
       concurrency: 10,
       activeLimit: 2,
       leaseMs: 30_000,
