@@ -271,7 +271,8 @@ describe('two-factor sign-in (TOTP)', () => {
     // Until confirmed, sign-in is unchanged; a wrong confirmation changes nothing.
     expect((await loginWith({ email: 'twofa@example.org', password: 'twofa-password-1' })).status).toBe(200);
     expect((await call(user.token, 'POST', '/me/2fa/confirm', { code: '000000' })).status).toBe(400);
-    const confirmed = await call(user.token, 'POST', '/me/2fa/confirm', { code: totp.generate() });
+    const confirmCode = totp.generate();
+    const confirmed = await call(user.token, 'POST', '/me/2fa/confirm', { code: confirmCode });
     expect(confirmed.status).toBe(200);
     const backups: string[] = confirmed.body.backup_codes;
     expect(backups).toHaveLength(10);
@@ -284,9 +285,9 @@ describe('two-factor sign-in (TOTP)', () => {
     expect(((await missing.json()) as any).error.details).toEqual([{ path: '/totp', message: expect.any(String) }]);
     const wrongPassword = await loginWith({ email: 'twofa@example.org', password: 'nope' });
     expect(((await wrongPassword.json()) as any).error.details).toBeUndefined();
-    // The code used to confirm was spent: replaying it is refused.
+    // The code used to confirm was spent: replaying it (the same string, even if a new 30 s step began) is refused.
     expect(
-      (await loginWith({ email: 'twofa@example.org', password: 'twofa-password-1', totp: totp.generate() })).status,
+      (await loginWith({ email: 'twofa@example.org', password: 'twofa-password-1', totp: confirmCode })).status,
     ).toBe(401);
     // A backup code works once.
     const backup = await loginWith({ email: 'twofa@example.org', password: 'twofa-password-1', totp: backups[0]! });
